@@ -1,0 +1,344 @@
+//! The breaker's state word and the pure decisions that change it.
+//!
+//! One `u64` holds everything a transition must change at once: the mode, the generation, the
+//! probes in flight and the half-open successes. Each operation reads it, asks a pure function
+//! here what to do, and applies the answer with one compare-and-swap, so the decisions can be
+//! tested without threads and the probe bound holds under any interleaving.
+//!
+//! Layout: bits 0..3 mode, 3..32 generation (wraps after 2^29 transitions), 32..48 probes in
+//! flight, 48..64 half-open successes. The all-zero word is a fresh closed breaker.
+
+use super::settings::Settings;
+use crate::{rng, Nanos, Reason, Rejected};
+
+/// The state of a circuit breaker.
+///
+/// The numeric values are stable: bindings and the C ABI expose them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum State {
+    /// Calls pass; outcomes are counted.
+    Closed = 0,
+    /// Calls are refused until the open period ends.
+    Open = 1,
+    /// A bounded number of probe calls test whether the dependency recovered.
+    HalfOpen = 2,
+    /// Refuses every call until an operator resets it.
+    ForcedOpen = 3,
+    /// Admits every call and keeps counting, but never trips, until an operator resets it.
+    Disabled = 4,
+}
+
+impl State {
+    /// A short, stable, lower-case name (`"half_open"`), as used in conformance vectors.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::breaker::State::HalfOpen.as_str(), "half_open");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half_open",
+            State::ForcedOpen => "forced_open",
+            State::Disabled => "disabled",
+        }
+    }
+
+    const fn from_bits(bits: u64) -> State {
+        match bits {
+            1 => State::Open,
+            2 => State::HalfOpen,
+            3 => State::ForcedOpen,
+            4 => State::Disabled,
+            _ => State::Closed,
+        }
+    }
+}
+
+impl core::fmt::Display for State {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A change of state, returned exactly once, to the caller whose operation caused it.
+///
+/// ```
+/// use stanchion::breaker::{State, Transition};
+/// let t = Transition { from: State::Closed, to: State::Open };
+/// assert_eq!(t.to_string(), "closed -> open");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Transition {
+    /// The state before.
+    pub from: State,
+    /// The state after.
+    pub to: State,
+}
+
+impl core::fmt::Display for Transition {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} -> {}", self.from, self.to)
+    }
+}
+
+/// How a call ended, as the caller classifies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Outcome {
+    /// The call worked.
+    Success = 0,
+    /// The call failed in a way that counts against the dependency.
+    Failure = 1,
+    /// Neither: not counted, does not break a failure streak, frees a probe slot.
+    Ignored = 2,
+}
+
+const MODE_BITS: u32 = 3;
+const GENERATION_MASK: u64 = (1 << 29) - 1;
+
+/// The state word, unpacked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Word {
+    pub state: State,
+    pub generation: u32,
+    pub probes: u16,
+    pub successes: u16,
+}
+
+impl Word {
+    pub(crate) const fn unpack(w: u64) -> Word {
+        Word {
+            state: State::from_bits(w & ((1 << MODE_BITS) - 1)),
+            generation: ((w >> MODE_BITS) & GENERATION_MASK) as u32,
+            probes: (w >> 32) as u16,
+            successes: (w >> 48) as u16,
+        }
+    }
+
+    pub(crate) const fn pack(self) -> u64 {
+        self.state as u64
+            | ((self.generation as u64 & GENERATION_MASK) << MODE_BITS)
+            | (self.probes as u64) << 32
+            | (self.successes as u64) << 48
+    }
+
+    /// The first word of the next generation in `state`: no probes, no successes.
+    pub(crate) const fn next(self, state: State) -> Word {
+        Word {
+            state,
+            generation: self.generation.wrapping_add(1) & GENERATION_MASK as u32,
+            probes: 0,
+            successes: 0,
+        }
+    }
+
+    const fn with_probes(self, probes: u16) -> Word {
+        Word { probes, ..self }
+    }
+}
+
+/// What an operation should do: CAS the word to `next` (after storing `until`, so a reader
+/// that sees the new word sees its deadline too), answer `answer`, report `transition`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Plan<T> {
+    pub next: Option<Word>,
+    pub until: Option<u64>,
+    pub answer: T,
+    pub transition: Option<Transition>,
+}
+
+impl<T> Plan<T> {
+    const fn keep(answer: T) -> Plan<T> {
+        Plan {
+            next: None,
+            until: None,
+            answer,
+            transition: None,
+        }
+    }
+
+    /// True when the plan opens the breaker (a trip, a failed or lost probe).
+    pub(crate) fn opens(&self) -> bool {
+        matches!(
+            self.transition,
+            Some(Transition {
+                to: State::Open,
+                ..
+            })
+        )
+    }
+
+    /// True when the plan closes the breaker after recovery.
+    pub(crate) fn closes(&self) -> bool {
+        matches!(
+            self.transition,
+            Some(Transition {
+                from: State::HalfOpen,
+                to: State::Closed
+            })
+        )
+    }
+}
+
+/// The open period after `trips` trips in a row (1 for the first), entered as `generation`.
+///
+/// Grows by the factor per trip up to `open_for_max`, then is shortened by a random share of up
+/// to `jitter` of itself, drawn from the seed and the generation so a replay gives the same
+/// periods.
+pub(crate) fn open_period(s: &Settings, trips: u32, generation: u32) -> u64 {
+    let mut period = s.open_for.min(s.open_for_max);
+    let mut grown = 1u32;
+    // The loop ends once the cap is reached, so it runs at most ~64 times for any factor > 1.
+    while grown < trips && period < s.open_for_max && s.factor_q16 > 1 << 16 {
+        // Both factors are below 2^64, so the product fits in u128.
+        let next = u128::from(period).wrapping_mul(u128::from(s.factor_q16)) >> 16;
+        period = u64::try_from(next).unwrap_or(u64::MAX).min(s.open_for_max);
+        grown = grown.saturating_add(1);
+    }
+    if s.jitter_q16 == 0 {
+        return period;
+    }
+    let most = u128::from(period).wrapping_mul(u128::from(s.jitter_q16)) >> 16;
+    let cut = rng::uniform(
+        rng::draw(s.seed, u64::from(generation)),
+        0,
+        u64::try_from(most).unwrap_or(u64::MAX),
+    );
+    period.saturating_sub(cut)
+}
+
+/// Opening: the next generation, open until `now` plus the open period for one more trip.
+pub(crate) fn plan_open<T>(w: Word, now: u64, s: &Settings, trips: u32, answer: T) -> Plan<T> {
+    let next = w.next(State::Open);
+    let period = open_period(s, trips.saturating_add(1), next.generation);
+    Plan {
+        next: Some(next),
+        until: Some(now.saturating_add(period)),
+        answer,
+        transition: Some(Transition {
+            from: w.state,
+            to: State::Open,
+        }),
+    }
+}
+
+/// Is a half-open probe lease overdue? Only while probes are out.
+const fn lease_expired(w: Word, until: u64, now: u64) -> bool {
+    matches!(w.state, State::HalfOpen) && w.probes > 0 && now >= until
+}
+
+/// `try_acquire`: admit (answer `Ok(())`) or refuse, and whether the state moves.
+pub(crate) fn decide_acquire(
+    w: Word,
+    until: u64,
+    now: u64,
+    s: &Settings,
+    trips: u32,
+) -> Plan<Result<(), Rejected>> {
+    match w.state {
+        State::Closed | State::Disabled => Plan::keep(Ok(())),
+        State::ForcedOpen => Plan::keep(Err(Rejected::new(Reason::ForcedOpen, None))),
+        State::Open if now >= until => Plan {
+            next: Some(w.next(State::HalfOpen).with_probes(1)),
+            until: Some(now.saturating_add(s.probe_timeout)),
+            answer: Ok(()),
+            transition: Some(Transition {
+                from: State::Open,
+                to: State::HalfOpen,
+            }),
+        },
+        State::Open => Plan::keep(Err(refused_open(until, now))),
+        State::HalfOpen if lease_expired(w, until, now) => {
+            let mut plan = plan_open(w, now, s, trips, Ok(()));
+            let open_until = plan.until.unwrap_or(now);
+            plan.answer = Err(refused_open(open_until, now));
+            plan
+        }
+        State::HalfOpen if w.probes < s.half_open_probes => Plan {
+            next: Some(w.with_probes(w.probes.saturating_add(1))),
+            // The lease clock starts with the first probe out; later ones share it.
+            until: if w.probes == 0 {
+                Some(now.saturating_add(s.probe_timeout))
+            } else {
+                None
+            },
+            answer: Ok(()),
+            transition: None,
+        },
+        State::HalfOpen => Plan::keep(Err(Rejected::new(
+            Reason::HalfOpenFull,
+            Some(Nanos::new(until.saturating_sub(now))),
+        ))),
+    }
+}
+
+fn refused_open(until: u64, now: u64) -> Rejected {
+    Rejected::new(
+        Reason::BreakerOpen,
+        Some(Nanos::new(until.saturating_sub(now))),
+    )
+}
+
+/// What a record or release from a permit of the current half-open generation does.
+/// `answer` is true when the outcome counts (false when an overdue lease made it stale).
+pub(crate) fn decide_probe_report(
+    w: Word,
+    until: u64,
+    now: u64,
+    s: &Settings,
+    trips: u32,
+    outcome: Option<super::Outcome>,
+) -> Plan<bool> {
+    use super::Outcome;
+    if lease_expired(w, until, now) {
+        return plan_open(w, now, s, trips, false);
+    }
+    let freed = w.with_probes(w.probes.saturating_sub(1));
+    match outcome {
+        Some(Outcome::Failure) => plan_open(w, now, s, trips, true),
+        Some(Outcome::Success) if w.successes.saturating_add(1) >= s.half_open_successes => Plan {
+            next: Some(w.next(State::Closed)),
+            until: None,
+            answer: true,
+            transition: Some(Transition {
+                from: State::HalfOpen,
+                to: State::Closed,
+            }),
+        },
+        Some(Outcome::Success) => Plan {
+            next: Some(Word {
+                successes: w.successes.saturating_add(1),
+                ..freed
+            }),
+            until: None,
+            answer: true,
+            transition: None,
+        },
+        Some(Outcome::Ignored) | None => Plan {
+            next: Some(freed),
+            until: None,
+            answer: true,
+            transition: None,
+        },
+    }
+}
+
+/// Operator overrides: the word after moving to `to`, a new generation unless already there
+/// (`reset` always starts one, so permits from before it go stale).
+pub(crate) fn decide_override(w: Word, to: State) -> Plan<()> {
+    if w.state == to && to != State::Closed {
+        return Plan::keep(());
+    }
+    Plan {
+        next: Some(w.next(to)),
+        until: None,
+        answer: (),
+        transition: if w.state == to {
+            None
+        } else {
+            Some(Transition { from: w.state, to })
+        },
+    }
+}

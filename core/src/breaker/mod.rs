@@ -472,7 +472,7 @@ impl<const W: usize> CircuitBreaker<W> {
         let new = checked.settings.load();
         let old = self.settings.load();
         if old.window() != new.window() {
-            self.window.clear(&old);
+            self.window.reshape(&old);
         }
         self.settings.store(&new);
         Ok(())

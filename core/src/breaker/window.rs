@@ -278,6 +278,12 @@ impl<const W: usize> Window<W> {
         }
     }
 
+    /// Empties the window for a new shape: the cursor's meaning changes with it.
+    pub(crate) fn reshape(&self, old: &Settings) {
+        self.clear(old);
+        self.cursor.store(0, Ordering::Release);
+    }
+
     /// Whether a window of this shape fits in `W` words.
     pub(crate) const fn fits(s: &Settings) -> bool {
         let needed = if s.bucket_span == 0 {

@@ -82,7 +82,7 @@ impl<const W: usize> Window<W> {
         pub(crate) fn new() -> Window<W> {
             Window {
                 cursor: AtomicU64::new(0),
-                slots: [const { AtomicU64::new(0) }; W],
+                slots: zeroed_words(),
                 rolled_calls: AtomicU64::new(0),
                 rolled_failures: AtomicU64::new(0),
                 rolled_slow: AtomicU64::new(0),
@@ -293,6 +293,16 @@ impl<const W: usize> Window<W> {
         };
         needed <= W
     }
+}
+
+#[cfg(not(loom))]
+const fn zeroed_words<const W: usize>() -> [AtomicU64; W] {
+    [const { AtomicU64::new(0) }; W]
+}
+
+#[cfg(loom)]
+fn zeroed_words<const W: usize>() -> [AtomicU64; W] {
+    core::array::from_fn(|_| AtomicU64::new(0))
 }
 
 /// The slot of sequence number or epoch `n` in a ring of `len` (a validated `len` is >= 1).

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test of the project. On a fresh Debian machine it first installs what it needs
+# (as root: apt-get; otherwise what is missing must already be there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+    step "installing a Rust toolchain from Debian"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cargo-web rustc-web
+fi
+# rustfmt and clippy come with rustup toolchains; add them when missing.
+if command -v rustup >/dev/null 2>&1; then
+    rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+fi
+
+step "format"
+cargo fmt --all -- --check
+
+step "lints (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "unit, behaviour, property, conformance and doc tests"
+cargo test --workspace --locked
+
+step "the core without std builds on its own"
+cargo build -p stanchion --no-default-features --locked
+
+step "loom models (release; their own target dir, since --cfg loom changes every crate)"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+    cargo test -p stanchion --release --locked --test 'loom_*'
+
+if [ -x scripts/embedded-test.sh ]; then
+    step "embedded targets under qemu"
+    scripts/embedded-test.sh
+fi
+
+step "all tests passed"

@@ -39,11 +39,14 @@
 //!
 //! # Time
 //!
-//! Deposits do not depend on time. The floor takes `now`; a `now` older than one already seen
-//! makes the floor look emptier (a GCRA measures from the newest grant), never fuller, so time
-//! running backwards can refuse a retry early but never grant an extra one. At the end of time
-//! (a floor grant that would push `tat` past `u64::MAX`) the floor refuses with no
-//! `retry_after`; deposits still work.
+//! Deposits do not depend on time. The floor takes `now` at face value: a GCRA keeps no
+//! last-seen time, so there is nothing to clamp an older `now` against, and none is needed.
+//! Whatever order the times arrive in, every grant moves `tat` forward by `interval` and leaves
+//! it at most `window` past its own `now`, so the grants stamped within any span `[a, b]` number
+//! at most `min_retries_per_sec + (b − a) / interval` *(hard)*. An older `now` sees an emptier
+//! floor and is refused sooner; it never wraps and never corrupts the state. At the end of time
+//! (a grant that would push `tat` past `u64::MAX`) the floor refuses with no `retry_after`;
+//! deposits still work.
 //!
 //! # Size
 //!

@@ -224,6 +224,12 @@ impl RetryBudget {
         /// assert!(RetryBudget::new(RetryBudgetConfig::new(0.1)).is_ok());
         /// assert!(RetryBudget::new(RetryBudgetConfig::new(f64::NAN)).is_err());
         /// ```
+        // A `const fn` can use neither `?` nor `unwrap_or`; under loom this one is not const.
+        #[allow(
+            clippy::question_mark,
+            clippy::manual_unwrap_or,
+            clippy::manual_unwrap_or_default
+        )]
         pub fn new(config: RetryBudgetConfig) -> Result<RetryBudget, ConfigError> {
             if let Err(e) = config.validate() {
                 return Err(e);

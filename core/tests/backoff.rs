@@ -546,7 +546,7 @@ fn factor_must_be_finite_and_between_one_and_1024() {
         0.0,
         0.999_999,
         -2.0,
-        1024.000_001,
+        1_024.000_001,
         f64::NAN,
         f64::INFINITY,
         f64::NEG_INFINITY,

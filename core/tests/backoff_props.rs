@@ -36,11 +36,7 @@ fn model_raw(config: &BackoffConfig, n: u32, seed: u64) -> u128 {
             let mut prev = base;
             for i in 0..=n {
                 let high = (prev * 3).min(u128::from(u64::MAX));
-                let drawn = u128::from(uniform(
-                    draw(seed, u64::from(i)),
-                    base as u64,
-                    high as u64,
-                ));
+                let drawn = u128::from(uniform(draw(seed, u64::from(i)), base as u64, high as u64));
                 prev = drawn.min(cap);
             }
             prev
@@ -50,7 +46,9 @@ fn model_raw(config: &BackoffConfig, n: u32, seed: u64) -> u128 {
 
 /// The model's wait before retry `n`, or `None` past `max_attempts`.
 fn model_delay(config: &BackoffConfig, n: u32, seed: u64) -> Option<u64> {
-    let retries = config.max_attempts.map_or(u64::from(u32::MAX), |m| u64::from(m) - 1);
+    let retries = config
+        .max_attempts
+        .map_or(u64::from(u32::MAX), |m| u64::from(m) - 1);
     if u64::from(n) >= retries {
         return None;
     }
@@ -142,7 +140,8 @@ fn config() -> impl Strategy<Value = BackoffConfig> {
 fn any_config() -> impl Strategy<Value = BackoffConfig> {
     let schedule = prop_oneof![
         schedule(),
-        (nanos(), any::<f64>()).prop_map(|(initial, factor)| Schedule::Exponential { initial, factor }),
+        (nanos(), any::<f64>())
+            .prop_map(|(initial, factor)| Schedule::Exponential { initial, factor }),
     ];
     let jitter = prop_oneof![jitter(), any::<f64>().prop_map(Jitter::Proportional)];
     (
@@ -152,13 +151,15 @@ fn any_config() -> impl Strategy<Value = BackoffConfig> {
         proptest::option::of(any::<u32>()),
         proptest::option::of(nanos()),
     )
-        .prop_map(|(schedule, jitter, max_delay, max_attempts, max_elapsed)| BackoffConfig {
-            schedule,
-            jitter,
-            max_delay,
-            max_attempts,
-            max_elapsed,
-        })
+        .prop_map(
+            |(schedule, jitter, max_delay, max_attempts, max_elapsed)| BackoffConfig {
+                schedule,
+                jitter,
+                max_delay,
+                max_attempts,
+                max_elapsed,
+            },
+        )
 }
 
 proptest! {
@@ -231,7 +232,7 @@ proptest! {
         // fraction bits, so the wait is exactly ⌊initial · factorⁿ⌋.
         let factor = numerator as f64 / f64::from(1u32 << shift);
         let b = Backoff::new(BackoffConfig::exponential(Nanos::new(initial), factor).unlimited_attempts()).unwrap();
-        let exact = u128::from(initial) * numerator.pow(n) >> (shift * n);
+        let exact = (u128::from(initial) * numerator.pow(n)) >> (shift * n);
         let expected = u64::try_from(exact).unwrap_or(u64::MAX);
         prop_assert_eq!(b.delay(n, 0), Some(Nanos::new(expected)));
     }

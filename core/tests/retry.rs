@@ -450,9 +450,9 @@ fn the_retry_future_is_send_when_its_parts_are() {
 
 #[test]
 fn retry_errors_display_and_expose_the_source() {
-    use std::error::Error as _;
-    let e: RetryError<std::fmt::Error> = RetryError::Failed {
-        error: std::fmt::Error,
+    use core::error::Error as _;
+    let e: RetryError<core::fmt::Error> = RetryError::Failed {
+        error: core::fmt::Error,
         attempts: 2,
         stop: StopReason::BudgetExhausted(Rejected::new(Reason::RetryBudgetExhausted, None)),
     };
@@ -461,7 +461,7 @@ fn retry_errors_display_and_expose_the_source() {
         "gave up after 2 attempts (retry_budget_exhausted): an error occurred when formatting an argument"
     );
     assert!(e.source().is_some());
-    let e: RetryError<std::fmt::Error> = RetryError::DeadlineExpired;
+    let e: RetryError<core::fmt::Error> = RetryError::DeadlineExpired;
     assert!(e.source().is_none());
     assert_eq!(e.to_string(), "deadline expired before the first attempt");
 }

@@ -119,9 +119,7 @@ fn the_floor_refills_at_min_retries_per_sec() {
     assert!(b.try_retry(ms(100)).is_ok());
     assert!(b.try_retry(ms(100)).is_err());
     // Over the next second, ten more.
-    let allowed = (101..=1100)
-        .filter(|&t| b.try_retry(ms(t)).is_ok())
-        .count();
+    let allowed = (101..=1100).filter(|&t| b.try_retry(ms(t)).is_ok()).count();
     assert_eq!(allowed, 10);
 }
 

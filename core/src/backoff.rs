@@ -33,7 +33,8 @@
 //! exponential schedule keeps 32 fraction bits of nanoseconds, so each step is
 //! `s ← min(cap, ⌊s·factor⌋)`: a 128-bit multiply and a shift, never `powf`. The same steps are
 //! replayed by the pure [`Backoff::delay`] and taken one at a time by [`Retrying`], so both give
-//! the same waits to the nanosecond.
+//! the same waits to the nanosecond. The exponential state keeps 32 fraction bits, so even a
+//! 1 ns start grows by 1.5 per step (1, 1, 2, 3, 5, 7, 11 ns) instead of sticking at 1.
 //!
 //! # Caps
 //!
@@ -45,8 +46,8 @@
 //!
 //! # Concurrency and size
 //!
-//! A [`Backoff`] is an immutable, validated config: no atomics, share it or copy it freely. It
-//! is 136 bytes; a [`Retrying`] (the state of one retried call) is 40 bytes.
+//! A [`Backoff`] is an immutable, validated config: no atomics, so it works alike on every
+//! target (Cortex-M0 included) and can be shared or copied freely. It is 136 bytes; a [`Retrying`] (the state of one retried call) is 40 bytes.
 
 mod retrying;
 
@@ -136,13 +137,14 @@ pub enum Jitter {
 pub struct BackoffConfig {
     /// The shape of the waits.
     pub schedule: Schedule,
-    /// How each wait is randomised [`Jitter::None`]. Must be `None` for a decorrelated schedule.
+    /// How each wait is randomised; default [`Jitter::None`]. Must be `None` for a decorrelated schedule.
     pub jitter: Jitter,
-    /// The longest wait ever returned, a server hint included [none].
+    /// The longest wait ever returned, a server hint included; default none.
     pub max_delay: Option<Nanos>,
-    /// The most calls, the first included, `>= 1` [3]; `None` for no limit.
+    /// The most calls, the first included, `>= 1`; default 3; `None` for no limit (the attempt
+    /// counter is a `u32`, so `u32::MAX` retries at most).
     pub max_attempts: Option<u32>,
-    /// No retry whose wait would end later than this after the first call started [none].
+    /// No retry whose wait would end later than this after the first call started; default none.
     pub max_elapsed: Option<Nanos>,
 }
 

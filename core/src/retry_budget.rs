@@ -51,7 +51,11 @@
 //! # Size
 //!
 //! A `RetryBudget` is 80 bytes: four `AtomicU64` (the two pools and the allowed and refused
-//! counters), its config and four derived integers.
+//! counters), its config and four derived integers. Both pools need 64 bits (a nanosecond
+//! instant; up to 4.3·10¹⁵ millionths of a token), so targets without native 64-bit CAS
+//! (Cortex-M0/M3/M4, riscv32imc) take portable-atomic's `critical-section` path (the crate's
+//! `critical-section` feature): interrupt-safe, never a spinlock. 64-bit targets and those
+//! with a 64-bit CAS use native atomics.
 
 use crate::sync::{const_fn, AtomicU64, Ordering};
 use crate::{ConfigError, Nanos, Reason, Rejected};
@@ -76,10 +80,10 @@ pub struct RetryBudgetConfig {
     /// Tokens deposited by each first attempt, finite and in `[0, 1000]`, kept to a millionth
     /// of a token (rounded to nearest). `0.1` allows one retry per ten first attempts.
     pub ratio: f64,
-    /// The floor's refill rate, `0..=1_000_000_000` [10]; it holds at most this many tokens.
+    /// The floor's refill rate, `0..=1_000_000_000`; default 10; it holds at most this many tokens.
     /// `0` turns the floor off.
     pub min_retries_per_sec: u32,
-    /// The most deposited tokens kept [100].
+    /// The most deposited tokens kept; default 100.
     pub max_balance: u32,
 }
 
@@ -437,4 +441,62 @@ fn floor_tokens(tat: u64, now: Nanos, interval: u64, window: u64) -> u64 {
     let room = room.min(storable);
     let tokens = room.checked_div(u128::from(interval)).unwrap_or(0);
     u64::try_from(tokens).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every floor decision for small rates, intervals and times, against the classic bucket:
+    /// the floor holds `window - (tat - now)` nanoseconds of credit, a grant costs `interval`.
+    #[test]
+    fn floor_decisions_match_a_token_bucket_exhaustively() {
+        for rate in 1..=4u64 {
+            for interval in 1..=4u64 {
+                let window = interval * rate;
+                for tat in 0..=24u64 {
+                    for now in 0..=24u64 {
+                        let credit = window - (tat.saturating_sub(now)).min(window);
+                        let got = spend_floor(tat, Nanos::new(now), interval, window);
+                        if tat.saturating_sub(now) <= window && credit >= interval {
+                            assert_eq!(got, Ok(tat.max(now) + interval));
+                        } else {
+                            let after = got.unwrap_err().retry_after.unwrap().as_nanos();
+                            assert_eq!(after, tat + interval - window - now);
+                            // The promise: at `now + after` the same grant fits exactly.
+                            assert!(
+                                spend_floor(tat, Nanos::new(now + after), interval, window).is_ok()
+                            );
+                            assert!(spend_floor(
+                                tat,
+                                Nanos::new(now + after - 1),
+                                interval,
+                                window
+                            )
+                            .is_err());
+                        }
+                        let tokens = floor_tokens(tat, Nanos::new(now), interval, window);
+                        let expected = if tat.saturating_sub(now) > window {
+                            0
+                        } else {
+                            credit / interval
+                        };
+                        assert_eq!(tokens, expected);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deposit_decisions_cap_and_spend_whole_tokens() {
+        for balance in (0..=3 * MICRO_TOKENS).step_by(250_000) {
+            for amount in [0, 1, 100_000, MICRO_TOKENS] {
+                let max = 2 * MICRO_TOKENS;
+                let next = add_deposit(balance, amount, max);
+                assert!(next >= balance.min(max) && next <= max.max(balance));
+                assert_eq!(spend_deposit(balance), balance.checked_sub(MICRO_TOKENS));
+            }
+        }
+    }
 }

@@ -43,8 +43,11 @@ pub mod rng;
 mod time;
 pub mod token_bucket;
 
+pub use backoff::{Backoff, BackoffConfig, Delays, Exhausted, Jitter, Retrying, Schedule};
 pub use breaker::{BreakerConfig, CircuitBreaker, Outcome};
+pub use deadline::Deadline;
 pub use error::{ConfigError, Reason, Rejected};
+pub use retry_budget::{RetryBudget, RetryBudgetConfig, RetryBudgetSnapshot};
 #[cfg(feature = "std")]
 pub use time::monotonic_now;
 pub use time::Nanos;

@@ -14,6 +14,7 @@
 //! assert_eq!(Nanos::from_millis(1500), Nanos::from_secs(1) + Nanos::from_millis(500));
 //! ```
 #![no_std]
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![cfg_attr(
     not(test),

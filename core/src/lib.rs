@@ -52,3 +52,8 @@ pub use retry_budget::{RetryBudget, RetryBudgetConfig, RetryBudgetSnapshot};
 #[cfg(feature = "std")]
 pub use time::monotonic_now;
 pub use time::Nanos;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}

@@ -44,6 +44,8 @@ mod time;
 pub mod token_bucket;
 
 pub use error::{ConfigError, Reason, Rejected};
+pub use keyed_limiter::{KeyedLimiter, TableFullPolicy};
 #[cfg(feature = "std")]
 pub use time::monotonic_now;
 pub use time::Nanos;
+pub use token_bucket::{TokenBucket, TokenBucketConfig, TokenBucketSnapshot};

@@ -74,7 +74,9 @@ use core::fmt;
 
 use crate::rng::{mix, uniform};
 use crate::sync::{const_fn, AtomicU64, Ordering};
-use crate::token_bucket::{config_of, decode, prepare, Gcra, Grant, OWNER_SHIFT, PENDING, TAT_BITS};
+use crate::token_bucket::{
+    config_of, decode, prepare, Gcra, Grant, OWNER_SHIFT, PENDING, TAT_BITS,
+};
 use crate::{ConfigError, Nanos, Reason, Rejected, TokenBucketConfig, TokenBucketSnapshot};
 
 /// The most slots a key may live in: its start slot and the ones after it.
@@ -225,7 +227,13 @@ impl<const N: usize> KeyedLimiter<N> {
     /// assert_eq!(limiter.reserve(9, 1, Nanos::ZERO, wait), Ok(Nanos::ZERO));
     /// assert_eq!(limiter.reserve(9, 1, Nanos::ZERO, wait), Ok(Nanos::from_millis(100)));
     /// ```
-    pub fn reserve(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
+    pub fn reserve(
+        &self,
+        key: u64,
+        n: u32,
+        now: Nanos,
+        max_wait: Nanos,
+    ) -> Result<Nanos, Rejected> {
         self.update(key, n, now, max_wait)
     }
 
@@ -268,7 +276,9 @@ impl<const N: usize> KeyedLimiter<N> {
             .iter()
             .filter(|slot| {
                 let word = slot.word.load(Ordering::Acquire);
-                !self.gcra.is_full(decode(word, slot.high.load(Ordering::Relaxed)), now)
+                !self
+                    .gcra
+                    .is_full(decode(word, slot.high.load(Ordering::Relaxed)), now)
             })
             .count()
     }
@@ -461,8 +471,7 @@ impl<const N: usize> KeyedLimiter<N> {
         max_wait: Nanos,
     ) -> Option<Result<Nanos, Rejected>> {
         // The bucket is full, so this is a new key's first request: it passes without waiting.
-        let Grant { ready_at, tat } = match self.gcra.decide(decode(word, high), n, now, max_wait)
-        {
+        let Grant { ready_at, tat } = match self.gcra.decide(decode(word, high), n, now, max_wait) {
             Ok(grant) => grant,
             Err(refused) => return Some(Err(refused)),
         };

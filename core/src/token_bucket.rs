@@ -26,9 +26,9 @@
 //! - the high word is never below the TAT's high part, so a decoded TAT is never early and
 //!   the bucket never grants more than it should, whatever the interleaving. It is late only
 //!   if a caller raised the high word and then lost its CAS to a caller whose `now` was at
-//!   least `2^55 / amount` ns older (over a year when the rate divides whole nanoseconds;
-//!   33 ms at 10⁹ tokens per second in lowest terms): the bucket then counts the loser's
-//!   request as taken, plus up to `2^40 / amount` ns.
+//!   least `2^55 / amount` ns older (`amount` in lowest terms: over a year when the interval
+//!   is whole nanoseconds, 36 ms at 999 999 999 per second, never under 8 ms): the bucket
+//!   then counts the loser's request as taken, plus up to `2^40 / amount` ns of refill.
 //!
 //! Both words start at 0, which decodes to TAT 0: a new bucket is full and
 //! [`TokenBucket::new`] needs no clock.

@@ -27,7 +27,11 @@ pub(crate) const fn encode(tat: u128) -> (u64, u64) {
     let high = tat >> LOW_BITS;
     // A TAT stays below 2^99 (see `Gcra::decide`), so the high part always fits; saturating
     // keeps even a corrupt value from wrapping to a small (generous) one.
-    let high = if high > u64::MAX as u128 { u64::MAX } else { high as u64 };
+    let high = if high > u64::MAX as u128 {
+        u64::MAX
+    } else {
+        high as u64
+    };
     let low = (tat as u64) & LOW_MASK;
     (((high & TAG_MASK) << LOW_BITS) | low, high)
 }
@@ -79,7 +83,11 @@ impl Gcra {
     /// refuses) become one, so the arithmetic below never divides by zero.
     pub(crate) const fn new(capacity: u32, amount: u32, every: Nanos) -> Gcra {
         let amount = if amount == 0 { 1 } else { amount as u64 };
-        let every = if every.as_nanos() == 0 { 1 } else { every.as_nanos() };
+        let every = if every.as_nanos() == 0 {
+            1
+        } else {
+            every.as_nanos()
+        };
         let divisor = gcd(amount, every);
         let (amount, every) = match (amount.checked_div(divisor), every.checked_div(divisor)) {
             (Some(a), Some(e)) => (a, e),
@@ -245,7 +253,14 @@ mod tests {
 
     #[test]
     fn encoding_round_trips_with_the_exact_high_part() {
-        for tat in [0u128, 1, LOW_MASK as u128, 1 << 40, (1 << 97) + 12345, 7 << 60] {
+        for tat in [
+            0u128,
+            1,
+            LOW_MASK as u128,
+            1 << 40,
+            (1 << 97) + 12345,
+            7 << 60,
+        ] {
             let (word, high) = encode(tat);
             assert_eq!(word & !TAT_BITS, 0);
             assert_eq!(decode(word, high), tat);

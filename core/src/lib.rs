@@ -48,10 +48,12 @@ pub use backoff::{Backoff, BackoffConfig, Delays, Exhausted, Jitter, Retrying, S
 pub use breaker::{BreakerConfig, CircuitBreaker, Outcome};
 pub use deadline::Deadline;
 pub use error::{ConfigError, Reason, Rejected};
+pub use keyed_limiter::{KeyedLimiter, TableFullPolicy};
 pub use retry_budget::{RetryBudget, RetryBudgetConfig, RetryBudgetSnapshot};
 #[cfg(feature = "std")]
 pub use time::monotonic_now;
 pub use time::Nanos;
+pub use token_bucket::{TokenBucket, TokenBucketConfig, TokenBucketSnapshot};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -43,6 +43,7 @@ pub mod rng;
 mod time;
 pub mod token_bucket;
 
+pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadSnapshot};
 pub use error::{ConfigError, Reason, Rejected};
 #[cfg(feature = "std")]
 pub use time::monotonic_now;

@@ -1,11 +1,12 @@
 //! Behaviour of the bulkhead: caps, lanes, permits, the counters, config errors and the
 //! `acquire` future driven by hand with a counting waker (no executor).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use core::future::Future;
+use core::pin::Pin;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use core::task::{Context, Poll, Waker};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Wake;
 
 use stanchion::bulkhead::{Acquire, Permit, RawPermit, MAX_CONCURRENT, MAX_LANES};
 use stanchion::{Bulkhead, BulkheadConfig, BulkheadSnapshot, ConfigError, Reason, Rejected};
@@ -487,8 +488,8 @@ fn waiters_are_served_in_arrival_order() {
     }
     for index in 0..3 {
         drop(held);
-        for later in index + 1..3 {
-            queue(&mut waiters[later], &waker);
+        for later in waiters.iter_mut().skip(index + 1) {
+            queue(later, &waker);
         }
         held = granted(&mut waiters[index], &waker);
     }
@@ -770,7 +771,7 @@ fn waiters_of_one_lane_keep_their_order_between_higher_lane_waiters() {
             }
         }
         let (index, name, permit) = served.expect("a waiter was served");
-        futures.remove(index);
+        drop(futures.remove(index));
         order.push(name);
         held = permit;
         assert_eq!(b.snapshot().in_flight, 1);

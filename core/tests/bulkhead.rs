@@ -168,6 +168,25 @@ fn a_bulkhead_without_waiters_is_64_bytes_and_a_waiter_costs_a_word_and_a_waker(
 }
 
 #[test]
+fn bulkheads_permits_and_futures_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Bulkhead<4>>();
+    send_sync::<Permit<'static, 4>>();
+    send::<Acquire<'static, 4>>();
+    send_sync::<RawPermit>();
+}
+
+#[test]
+fn debug_shows_the_lanes_and_the_counters() {
+    let b: Bulkhead<2> = bulkhead(BulkheadConfig::new(3).lanes(&[3, 1]));
+    let _permit = b.try_acquire(1).unwrap();
+    let shown = format!("{b:?}");
+    assert!(shown.contains("lane_ceilings: [3, 1]"), "{shown}");
+    assert!(shown.contains("in_flight: 1"), "{shown}");
+}
+
+#[test]
 fn a_bulkhead_lives_in_a_static() {
     static SHARED: Bulkhead<8> = match Bulkhead::new(BulkheadConfig::new(2).lanes(&[2, 1])) {
         Ok(bulkhead) => bulkhead,

@@ -275,6 +275,8 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
         /// assert_eq!(POOL.snapshot().max_concurrent, 4);
         /// assert!(Bulkhead::<0>::new(BulkheadConfig::new(0)).is_err());
         /// ```
+        // `?` is not allowed in a const fn; under loom this one is not const.
+        #[cfg_attr(loom, allow(clippy::question_mark))]
         pub fn new(config: BulkheadConfig) -> Result<Self, ConfigError> {
             const { assert!(WAITERS <= MAX_WAITERS, "WAITERS is above MAX_WAITERS") };
             if let Err(error) = config.validate() {
@@ -577,7 +579,10 @@ impl<const WAITERS: usize> fmt::Debug for Bulkhead<WAITERS> {
         f.debug_struct("Bulkhead")
             .field(
                 "lane_ceilings",
-                &self.lane_ceilings.get(..usize::from(self.lanes)),
+                &self
+                    .lane_ceilings
+                    .get(..usize::from(self.lanes))
+                    .unwrap_or(&[]),
             )
             .field("waiters", &WAITERS)
             .field("snapshot", &self.snapshot())

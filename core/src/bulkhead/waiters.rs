@@ -324,7 +324,7 @@ impl WakerCell {
         let result = f(unsafe { &mut *self.cell.get() });
         #[cfg(loom)]
         // SAFETY: exclusive access is the caller's contract (and loom checks it).
-        let result = self.cell.with_mut(|cell| f(unsafe { &mut **cell }));
+        let result = self.cell.with_mut(|cell| f(unsafe { &mut *cell }));
         result
     }
 

@@ -46,6 +46,7 @@ pub mod token_bucket;
 
 pub use backoff::{Backoff, BackoffConfig, Delays, Exhausted, Jitter, Retrying, Schedule};
 pub use breaker::{BreakerConfig, CircuitBreaker, Outcome};
+pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadSnapshot};
 pub use deadline::Deadline;
 pub use error::{ConfigError, Reason, Rejected};
 pub use keyed_limiter::{KeyedLimiter, TableFullPolicy};

@@ -50,8 +50,9 @@ pub(crate) fn enabled() -> bool {
     arch::enabled()
 }
 
-/// The job for the next software interrupt.
-static JOB: Mutex<Cell<Option<fn()>>> = Mutex::new(Cell::new(None));
+/// The job for the next software interrupt, if one is waiting.
+type PendingJob = Cell<Option<fn()>>;
+static JOB: Mutex<PendingJob> = Mutex::new(Cell::new(None));
 
 /// Runs `job` inside an interrupt handler (PendSV on Cortex-M, the machine software interrupt
 /// on RISC-V) and returns once it has run. Interrupts must be enabled.

@@ -3,10 +3,10 @@
 //! interrupt handler. Without these, the cases could pass on a spinlock fallback that an
 //! interrupt would deadlock on in firmware.
 //!
-//! | target                 | 32-bit atomics              | 64-bit atomics                   |
-//! |------------------------|-----------------------------|----------------------------------|
-//! | no CAS (thumbv6m, rv32imc) | critical section        | critical section                 |
-//! | 32-bit CAS (thumbv7m/7em)  | native (ldrex/strex)    | interrupts masked around each op |
+//! | target                        | 32-bit atomics         | 64-bit atomics                   |
+//! |-------------------------------|------------------------|----------------------------------|
+//! | no CAS (thumbv6m, riscv32imc) | critical section       | critical section                 |
+//! | 32-bit CAS (thumbv7m, 7em)    | native (ldrex/strex)   | interrupts masked around each op |
 
 use core::hint::black_box;
 

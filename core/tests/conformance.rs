@@ -1,0 +1,819 @@
+//! Runs every conformance scenario under `conformance/` (at the repository root) against the core.
+//!
+//! The format is specified in `conformance/README.md`; this runner is the model for the runners
+//! of the bindings. For each file: build the primitive from `config`, run the steps in order,
+//! and compare every field a step's `expect` lists with what the step observed. A file with a
+//! `known_deviation` must fail on a mismatch (it states DESIGN.md where the core disagrees);
+//! when it passes, the deviation is gone and the field must be removed.
+//!
+//! Two kinds of error: a *format* error (unknown op or field, bad value, unknown permit) is
+//! always fatal; a *mismatch* (the core answered differently) fails the file unless it is a
+//! known deviation.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+use stanchion::backoff::{Backoff, BackoffConfig, Exhausted, Jitter, Retrying, Schedule};
+use stanchion::breaker::{
+    BreakerConfig, BreakerSnapshot, CircuitBreaker, Outcome, RawPermit, SlowCall, Transition,
+    Window,
+};
+use stanchion::{ConfigError, Deadline, Nanos, Rejected, RetryBudget, RetryBudgetConfig};
+
+/// The largest integer every JSON reader holds exactly (JavaScript's `Number.MAX_SAFE_INTEGER`).
+/// Larger integers are written as decimal strings.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+enum Failure {
+    Format(String),
+    Mismatch(String),
+}
+
+impl Failure {
+    /// The same failure, its message prefixed with where it happened.
+    fn at(self, place: &str) -> Failure {
+        match self {
+            Failure::Format(m) => Failure::Format(format!("{place}: {m}")),
+            Failure::Mismatch(m) => Failure::Mismatch(format!("{place}: {m}")),
+        }
+    }
+}
+
+/// Format errors are the default: `?` on a `Result<_, String>` makes one.
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Format(message)
+    }
+}
+
+type Res<T> = Result<T, String>;
+
+// ---------------------------------------------------------------------------------------------
+// The driver: files, steps, expectations.
+
+#[test]
+fn every_scenario_gives_the_expected_answers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance");
+    let mut files = Vec::new();
+    collect_json(&root, &mut files);
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no scenario files under {}",
+        root.display()
+    );
+
+    let mut errors = Vec::new();
+    for path in &files {
+        let name = path
+            .strip_prefix(&root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        let text = fs::read_to_string(path).expect("readable scenario file");
+        let scenario: Value = match serde_json::from_str(&text) {
+            Ok(value) => value,
+            Err(e) => {
+                errors.push(format!("{name}: not JSON: {e}"));
+                continue;
+            }
+        };
+        let folder = name.split(['/', '\\']).next().unwrap_or("").to_string();
+        match run_file(scenario, &folder) {
+            (Ok(steps), None) => println!("ok     {name} ({steps} steps)"),
+            (Ok(steps), Some(_)) => errors.push(format!(
+                "{name}: passes ({steps} steps) although it has a `known_deviation`: \
+                 the core now follows DESIGN.md, remove the field"
+            )),
+            (Err(Failure::Mismatch(m)), Some(deviation)) => {
+                println!("xfail  {name}: {m}\n       known deviation: {deviation}");
+            }
+            (Err(Failure::Mismatch(m) | Failure::Format(m)), _) => {
+                errors.push(format!("{name}: {m}"));
+            }
+        }
+    }
+    println!("{} scenario files", files.len());
+    assert!(errors.is_empty(), "\n{}", errors.join("\n"));
+}
+
+fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).expect("readable conformance folder") {
+        let path = entry.expect("readable folder entry").path();
+        if path.is_dir() {
+            collect_json(&path, out);
+        } else if path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+}
+
+/// Runs one scenario: the steps that passed, and its `known_deviation` if it has one.
+fn run_file(scenario: Value, folder: &str) -> (Result<usize, Failure>, Option<String>) {
+    if let Err(e) = integers_are_portable(&scenario) {
+        return (Err(Failure::Format(e)), None);
+    }
+    let mut file = match Fields::new(scenario, "the file") {
+        Ok(file) => file,
+        Err(e) => return (Err(Failure::Format(e)), None),
+    };
+    match file.take("known_deviation") {
+        None => (run_steps(file, folder), None),
+        Some(Value::String(why)) if !why.trim().is_empty() => (run_steps(file, folder), Some(why)),
+        Some(_) => (
+            Err(Failure::Format(
+                "`known_deviation` must be a non-empty string".into(),
+            )),
+            None,
+        ),
+    }
+}
+
+fn run_steps(mut file: Fields, folder: &str) -> Result<usize, Failure> {
+    let description = file.string("description")?;
+    if description.trim().is_empty() {
+        return Err("`description` is empty".to_string().into());
+    }
+    let covers = file.required("covers")?;
+    let covers = covers.as_array().filter(|c| !c.is_empty());
+    let cites = |c: &Value| c.as_str().is_some_and(|s| s.starts_with('§'));
+    if !covers.is_some_and(|c| c.iter().all(cites)) {
+        return Err(
+            "`covers` must list the rules covered, each citing a section: \"§7 ...\""
+                .to_string()
+                .into(),
+        );
+    }
+    let primitive = file.string("primitive")?;
+    if primitive != folder {
+        return Err(format!("primitive `{primitive}` in folder `{folder}`").into());
+    }
+    let mut subject = new_subject(&primitive, file.required("config")?)?;
+    let steps = file.required("steps")?;
+    file.finish()?;
+    let steps = match steps {
+        Value::Array(steps) if !steps.is_empty() => steps,
+        _ => return Err("`steps` must be a non-empty array".to_string().into()),
+    };
+    let count = steps.len();
+    for (index, step) in steps.into_iter().enumerate() {
+        run_step(subject.as_mut(), step).map_err(|f| f.at(&format!("step {index}")))?;
+    }
+    Ok(count)
+}
+
+/// Runs a step `repeat` times (default 1), checking its `expect` after each run.
+fn run_step(subject: &mut dyn Subject, step: Value) -> Result<(), Failure> {
+    let mut step = Fields::new(step, "a step")?;
+    let op = step.string("op")?;
+    let expect = match step.take("expect") {
+        None => Map::new(),
+        Some(Value::Object(expect)) => expect,
+        Some(other) => return Err(format!("`expect` must be an object, got {other}").into()),
+    };
+    let repeat = match step.take("repeat") {
+        None => 1,
+        Some(v) => int(&v).map_err(|e| format!("`repeat`: {e}"))?,
+    };
+    if repeat == 0 {
+        return Err("`repeat` must be at least 1".to_string().into());
+    }
+    if let Some(note) = step.take("note") {
+        if !note.is_string() {
+            return Err("`note` must be a string".to_string().into());
+        }
+    }
+    for run in 0..repeat {
+        let mut args = step.clone();
+        let observed = subject
+            .run(&op, &mut args)
+            .map_err(|e| format!("{op}: {e}"))?;
+        args.finish().map_err(|e| format!("{op}: {e}"))?;
+        let run_name = if repeat > 1 {
+            format!("{op} (run {run} of {repeat})")
+        } else {
+            op.clone()
+        };
+        check(&expect, &observed).map_err(|f| f.at(&run_name))?;
+    }
+    Ok(())
+}
+
+/// No integer in the file is a JSON number above 2^53 - 1, which JavaScript cannot hold.
+fn integers_are_portable(v: &Value) -> Res<()> {
+    match v {
+        Value::Number(n) if n.as_u64().is_some_and(|n| n > MAX_SAFE_INTEGER) => Err(format!(
+            "{n} is above 2^53 - 1: write it as the string \"{n}\""
+        )),
+        Value::Array(items) => items.iter().try_for_each(integers_are_portable),
+        Value::Object(fields) => fields.values().try_for_each(integers_are_portable),
+        _ => Ok(()),
+    }
+}
+
+/// Every field `expect` lists must be one the op reports, with exactly that value.
+fn check(expect: &Map<String, Value>, observed: &Map<String, Value>) -> Result<(), Failure> {
+    for (field, want) in expect {
+        let Some(got) = observed.get(field) else {
+            let known: Vec<&String> = observed.keys().collect();
+            return Err(Failure::Format(format!(
+                "`expect` lists `{field}`, which this op does not report (it reports {known:?})"
+            )));
+        };
+        if want.as_str().and_then(|s| s.parse::<u64>().ok()).is_some() {
+            int(want).map_err(|e| Failure::Format(format!("`{field}`: {e}")))?;
+        }
+        if got != want {
+            return Err(Failure::Mismatch(format!(
+                "`{field}`: expected {want}, got {got}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A primitive under test: runs one op, taking its arguments from `args`, and reports what
+/// it observed as a flat JSON object.
+trait Subject {
+    fn run(&mut self, op: &str, args: &mut Fields) -> Res<Map<String, Value>>;
+}
+
+fn new_subject(primitive: &str, config: Value) -> Res<Box<dyn Subject>> {
+    let subject: Box<dyn Subject> = match primitive {
+        "breaker" => Box::new(BreakerSubject::new(config)?),
+        "backoff" => Box::new(BackoffSubject::new(config)?),
+        "retry_budget" => Box::new(RetryBudgetSubject::new(config)?),
+        "deadline" => Box::new(DeadlineSubject::new(config)?),
+        other => return Err(format!("unknown primitive `{other}`")),
+    };
+    Ok(subject)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values: integers (numbers up to 2^53 - 1, decimal strings above), floats, enums.
+
+/// A JSON object whose fields are taken one by one; what is left at the end is unknown.
+#[derive(Clone)]
+struct Fields {
+    map: Map<String, Value>,
+}
+
+impl Fields {
+    fn new(value: Value, what: &str) -> Res<Fields> {
+        match value {
+            Value::Object(map) => Ok(Fields { map }),
+            other => Err(format!("{what} must be an object, got {other}")),
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Option<Value> {
+        self.map.remove(key)
+    }
+
+    fn required(&mut self, key: &str) -> Res<Value> {
+        self.take(key)
+            .ok_or_else(|| format!("missing field `{key}`"))
+    }
+
+    /// A required field, parsed.
+    fn get<T>(&mut self, key: &str, parse: fn(&Value) -> Res<T>) -> Res<T> {
+        parse(&self.required(key)?).map_err(|e| format!("`{key}`: {e}"))
+    }
+
+    /// An optional field: `default` when absent.
+    fn or<T>(&mut self, key: &str, default: T, parse: fn(&Value) -> Res<T>) -> Res<T> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(v) => parse(&v).map_err(|e| format!("`{key}`: {e}")),
+        }
+    }
+
+    /// An optional field whose value may be `null` (none): `default` when absent.
+    fn nullable<T>(
+        &mut self,
+        key: &str,
+        default: Option<T>,
+        parse: fn(&Value) -> Res<T>,
+    ) -> Res<Option<T>> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(Value::Null) => Ok(None),
+            Some(v) => parse(&v).map(Some).map_err(|e| format!("`{key}`: {e}")),
+        }
+    }
+
+    fn string(&mut self, key: &str) -> Res<String> {
+        self.get(key, string)
+    }
+
+    fn nanos(&mut self, key: &str) -> Res<Nanos> {
+        self.get(key, nanos)
+    }
+
+    fn finish(self) -> Res<()> {
+        match self.map.keys().next() {
+            Some(key) => Err(format!("unknown field `{key}`")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn int(v: &Value) -> Res<u64> {
+    match v {
+        Value::Number(n) => match n.as_u64() {
+            Some(n) if n <= MAX_SAFE_INTEGER => Ok(n),
+            Some(n) => Err(format!(
+                "{n} is above 2^53 - 1: write it as the string \"{n}\""
+            )),
+            None => Err(format!("{n} is not a non-negative integer")),
+        },
+        Value::String(s) => match s.parse::<u64>() {
+            Ok(n) if n > MAX_SAFE_INTEGER => Ok(n),
+            Ok(n) => Err(format!(
+                "\"{s}\" is at most 2^53 - 1: write it as the number {n}"
+            )),
+            Err(_) => Err(format!("\"{s}\" is not a u64 in decimal")),
+        },
+        other => Err(format!("{other} is not an integer")),
+    }
+}
+
+/// A u64 as a runner reports it: the same rule as the files use.
+fn int_json(n: u64) -> Value {
+    if n <= MAX_SAFE_INTEGER {
+        json!(n)
+    } else {
+        json!(n.to_string())
+    }
+}
+
+fn u32_of(v: &Value) -> Res<u32> {
+    let n = int(v)?;
+    u32::try_from(n).map_err(|_| format!("{n} is above u32::MAX"))
+}
+
+fn nanos(v: &Value) -> Res<Nanos> {
+    int(v).map(Nanos::new)
+}
+
+fn float(v: &Value) -> Res<f64> {
+    v.as_f64().ok_or_else(|| format!("{v} is not a number"))
+}
+
+/// f32 fields take the JSON number rounded to the nearest f32.
+fn float32(v: &Value) -> Res<f32> {
+    float(v).map(|f| f as f32)
+}
+
+fn string(v: &Value) -> Res<String> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{v} is not a string"))
+}
+
+/// An enum value: a unit variant is its name (`"full"`), a variant with data a one-field
+/// object (`{"count": 20}`).
+fn variant(v: &Value) -> Res<(&str, Option<&Value>)> {
+    match v {
+        Value::String(name) => Ok((name, None)),
+        Value::Object(map) if map.len() == 1 => {
+            let (name, data) = map.iter().next().expect("one field");
+            Ok((name, Some(data)))
+        }
+        other => Err(format!(
+            "{other} is not a variant name or a one-field object"
+        )),
+    }
+}
+
+fn nanos_json(n: Option<Nanos>) -> Value {
+    n.map_or(Value::Null, |n| int_json(n.as_nanos()))
+}
+
+/// `admitted`, `reason` and `retry_after` of an answer that may be a refusal.
+fn admission<T>(answer: &Result<T, Rejected>) -> Map<String, Value> {
+    let (reason, retry_after) = match answer {
+        Ok(_) => (Value::Null, Value::Null),
+        Err(r) => (json!(r.reason.as_str()), nanos_json(r.retry_after)),
+    };
+    object(json!({ "admitted": answer.is_ok(), "reason": reason, "retry_after": retry_after }))
+}
+
+fn config_error(result: Result<(), ConfigError>) -> Map<String, Value> {
+    object(json!({ "error_field": result.err().map(|e| e.field) }))
+}
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Circuit breaker (DESIGN.md §2, §7).
+
+struct BreakerSubject {
+    breaker: CircuitBreaker,
+    /// Permits by the name a step gave them (`"as"`), until they are recorded or released.
+    permits: HashMap<String, RawPermit>,
+}
+
+impl BreakerSubject {
+    fn new(config: Value) -> Res<BreakerSubject> {
+        let breaker = CircuitBreaker::new(breaker_config(config)?)
+            .map_err(|e| format!("invalid config: {e}"))?;
+        Ok(BreakerSubject {
+            breaker,
+            permits: HashMap::new(),
+        })
+    }
+
+    fn permit(&mut self, args: &mut Fields) -> Res<RawPermit> {
+        let name = args.string("permit")?;
+        self.permits
+            .remove(&name)
+            .ok_or_else(|| format!("no permit named `{name}` (never admitted, or already used)"))
+    }
+}
+
+impl Subject for BreakerSubject {
+    fn run(&mut self, op: &str, args: &mut Fields) -> Res<Map<String, Value>> {
+        let b = &self.breaker;
+        let transition =
+            |t: Option<Transition>| object(json!({ "transition": transition_json(t) }));
+        Ok(match op {
+            "acquire" => {
+                let now = args.nanos("now")?;
+                let name = args.nullable("as", None, string)?;
+                let (admitted, t) = b.try_acquire_raw(now);
+                if let (Ok(permit), Some(name)) = (admitted, name) {
+                    if self.permits.insert(name.clone(), permit).is_some() {
+                        return Err(format!("permit name `{name}` is still in use"));
+                    }
+                }
+                let mut observed = admission(&admitted);
+                observed.insert("transition".into(), transition_json(t));
+                observed
+            }
+            "call" => {
+                let now = args.nanos("now")?;
+                let outcome = args.get("outcome", outcome)?;
+                let duration = args.or("duration", Nanos::ZERO, nanos)?;
+                let (admitted, t) = b.try_acquire_raw(now);
+                let mut transitions: Vec<Value> =
+                    t.into_iter().map(Some).map(transition_json).collect();
+                if let Ok(permit) = admitted {
+                    let t = b.record_raw(permit, outcome, now + duration);
+                    transitions.extend(t.into_iter().map(Some).map(transition_json));
+                }
+                let mut observed = admission(&admitted);
+                observed.insert("transitions".into(), Value::Array(transitions));
+                observed
+            }
+            "record" => {
+                let permit = self.permit(args)?;
+                let outcome = args.get("outcome", outcome)?;
+                let now = args.nanos("now")?;
+                transition(self.breaker.record_raw(permit, outcome, now))
+            }
+            "release" => {
+                let permit = self.permit(args)?;
+                let now = args.nanos("now")?;
+                transition(self.breaker.release_raw(permit, now))
+            }
+            "force_open" => transition(b.force_open(args.nanos("now")?)),
+            "disable" => transition(b.disable(args.nanos("now")?)),
+            "reset" => transition(b.reset(args.nanos("now")?)),
+            "state" => object(json!({ "state": b.state().as_str() })),
+            "snapshot" => snapshot_json(&b.snapshot(args.nanos("now")?)),
+            "reconfigure" => {
+                let config = breaker_config(args.required("config")?)?;
+                config_error(b.reconfigure(config, args.nanos("now")?))
+            }
+            "validate" => {
+                let config = breaker_config(args.required("config")?)?;
+                config_error(CircuitBreaker::<10>::new(config).map(drop))
+            }
+            _ => return Err(format!("unknown op `{op}` for a breaker")),
+        })
+    }
+}
+
+/// A breaker config: every field optional, defaults as `BreakerConfig::new()`, except that
+/// `open_for_max` defaults to `open_for` (no growth unless asked).
+fn breaker_config(value: Value) -> Res<BreakerConfig> {
+    let mut f = Fields::new(value, "a breaker config")?;
+    let d = BreakerConfig::new();
+    let open_for = f.or("open_for", d.open_for, nanos)?;
+    let config = BreakerConfig {
+        failure_count: f.nullable("failure_count", d.failure_count, u32_of)?,
+        consecutive_failures: f.nullable("consecutive_failures", d.consecutive_failures, u32_of)?,
+        failure_rate: f.nullable("failure_rate", d.failure_rate, float32)?,
+        minimum_calls: f.or("minimum_calls", d.minimum_calls, u32_of)?,
+        slow_call: f.nullable("slow_call", d.slow_call, slow_call)?,
+        window: f.or("window", d.window, window)?,
+        open_for,
+        open_for_max: f.or("open_for_max", open_for, nanos)?,
+        open_for_factor: f.or("open_for_factor", d.open_for_factor, float32)?,
+        open_for_jitter: f.or("open_for_jitter", d.open_for_jitter, float32)?,
+        half_open_probes: f.or("half_open_probes", d.half_open_probes, u32_of)?,
+        half_open_successes: f.nullable("half_open_successes", d.half_open_successes, u32_of)?,
+        probe_timeout: f.nullable("probe_timeout", d.probe_timeout, nanos)?,
+        seed: f.or("seed", d.seed, int)?,
+    };
+    f.finish()?;
+    Ok(config)
+}
+
+fn slow_call(v: &Value) -> Res<SlowCall> {
+    let mut f = Fields::new(v.clone(), "`slow_call`")?;
+    let slow = SlowCall {
+        duration: f.nanos("duration")?,
+        rate: f.get("rate", float32)?,
+    };
+    f.finish()?;
+    Ok(slow)
+}
+
+fn window(v: &Value) -> Res<Window> {
+    match variant(v)? {
+        ("count", Some(n)) => Ok(Window::Count(u32_of(n)?)),
+        ("time", Some(time)) => {
+            let mut f = Fields::new(time.clone(), "`time`")?;
+            let window = Window::Time {
+                span: f.nanos("span")?,
+                buckets: f.get("buckets", u32_of)?,
+            };
+            f.finish()?;
+            Ok(window)
+        }
+        _ => Err(format!(
+            "{v} is not {{\"count\": n}} or {{\"time\": {{...}}}}"
+        )),
+    }
+}
+
+fn outcome(v: &Value) -> Res<Outcome> {
+    match v.as_str() {
+        Some("success") => Ok(Outcome::Success),
+        Some("failure") => Ok(Outcome::Failure),
+        Some("ignored") => Ok(Outcome::Ignored),
+        _ => Err(format!(
+            "{v} is not \"success\", \"failure\" or \"ignored\""
+        )),
+    }
+}
+
+fn transition_json(t: Option<Transition>) -> Value {
+    t.map_or(
+        Value::Null,
+        |t| json!({ "from": t.from.as_str(), "to": t.to.as_str() }),
+    )
+}
+
+fn snapshot_json(s: &BreakerSnapshot) -> Map<String, Value> {
+    object(json!({
+        "state": s.state.as_str(),
+        "generation": s.generation,
+        "open_until": nanos_json(s.open_until),
+        "probes_in_flight": s.probes_in_flight,
+        "half_open_successes": s.half_open_successes,
+        "window_calls": int_json(s.window_calls),
+        "window_failures": int_json(s.window_failures),
+        "window_slow_calls": int_json(s.window_slow_calls),
+        "consecutive_failures": s.consecutive_failures,
+        "consecutive_trips": s.consecutive_trips,
+        "calls": int_json(s.calls),
+        "successes": int_json(s.successes),
+        "failures": int_json(s.failures),
+        "slow_calls": int_json(s.slow_calls),
+        "rejected_open": int_json(s.rejected_open),
+        "rejected_half_open_full": int_json(s.rejected_half_open_full),
+        "rejected_forced_open": int_json(s.rejected_forced_open),
+        "rejected": int_json(s.rejected()),
+        "transitions": int_json(s.transitions),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backoff (DESIGN.md §5, §7).
+
+struct BackoffSubject {
+    backoff: Backoff,
+    /// The retried call that `start` began.
+    retrying: Option<Retrying>,
+}
+
+impl BackoffSubject {
+    fn new(config: Value) -> Res<BackoffSubject> {
+        let backoff =
+            Backoff::new(backoff_config(config)?).map_err(|e| format!("invalid config: {e}"))?;
+        Ok(BackoffSubject {
+            backoff,
+            retrying: None,
+        })
+    }
+}
+
+impl Subject for BackoffSubject {
+    fn run(&mut self, op: &str, args: &mut Fields) -> Res<Map<String, Value>> {
+        let b = &self.backoff;
+        Ok(match op {
+            "delay" => {
+                let attempt = args.get("attempt", u32_of)?;
+                let seed = args.get("seed", int)?;
+                object(json!({ "delay": nanos_json(b.delay(attempt, seed)) }))
+            }
+            "delays" => {
+                let seed = args.get("seed", int)?;
+                let limit = args.get("limit", int)?;
+                let waits = b
+                    .iter(seed)
+                    .take(usize::try_from(limit).unwrap_or(usize::MAX));
+                let waits: Vec<Value> = waits.map(|w| int_json(w.as_nanos())).collect();
+                object(json!({ "delays": waits }))
+            }
+            "start" => {
+                let seed = args.get("seed", int)?;
+                self.retrying = Some(b.start(seed, args.nanos("now")?));
+                Map::new()
+            }
+            "next_delay" => {
+                let now = args.nanos("now")?;
+                let hint = args.nullable("hint", None, nanos)?;
+                let retrying = self
+                    .retrying
+                    .as_mut()
+                    .ok_or("no `start` before `next_delay`")?;
+                let answer = retrying.next_delay(b, now, hint);
+                let exhausted = answer.err().map(|e| match e {
+                    Exhausted::MaxAttempts => "max_attempts",
+                    Exhausted::MaxElapsed => "max_elapsed",
+                });
+                object(json!({
+                    "delay": nanos_json(answer.ok()),
+                    "exhausted": exhausted,
+                    "retries": retrying.retries(),
+                }))
+            }
+            "validate" => {
+                let config = backoff_config(args.required("config")?)?;
+                config_error(Backoff::new(config).map(drop))
+            }
+            _ => return Err(format!("unknown op `{op}` for a backoff")),
+        })
+    }
+}
+
+/// A backoff config: `schedule` is required; the rest default as `BackoffConfig::new`.
+fn backoff_config(value: Value) -> Res<BackoffConfig> {
+    let mut f = Fields::new(value, "a backoff config")?;
+    let d = BackoffConfig::new(Schedule::Constant { delay: Nanos::ZERO });
+    let config = BackoffConfig {
+        schedule: f.get("schedule", schedule)?,
+        jitter: f.or("jitter", d.jitter, jitter)?,
+        max_delay: f.nullable("max_delay", d.max_delay, nanos)?,
+        max_attempts: f.nullable("max_attempts", d.max_attempts, u32_of)?,
+        max_elapsed: f.nullable("max_elapsed", d.max_elapsed, nanos)?,
+    };
+    f.finish()?;
+    Ok(config)
+}
+
+fn schedule(v: &Value) -> Res<Schedule> {
+    let (name, data) = variant(v)?;
+    let mut f = Fields::new(data.cloned().unwrap_or(Value::Null), name)?;
+    let schedule = match name {
+        "constant" => Schedule::Constant {
+            delay: f.nanos("delay")?,
+        },
+        "linear" => Schedule::Linear {
+            initial: f.nanos("initial")?,
+            step: f.nanos("step")?,
+        },
+        "exponential" => Schedule::Exponential {
+            initial: f.nanos("initial")?,
+            factor: f.get("factor", float)?,
+        },
+        "decorrelated" => Schedule::Decorrelated {
+            base: f.nanos("base")?,
+        },
+        other => return Err(format!("unknown schedule `{other}`")),
+    };
+    f.finish()?;
+    Ok(schedule)
+}
+
+fn jitter(v: &Value) -> Res<Jitter> {
+    match variant(v)? {
+        ("none", None) => Ok(Jitter::None),
+        ("full", None) => Ok(Jitter::Full),
+        ("equal", None) => Ok(Jitter::Equal),
+        ("proportional", Some(p)) => Ok(Jitter::Proportional(float(p)?)),
+        _ => Err(format!(
+            "{v} is not \"none\", \"full\", \"equal\" or {{\"proportional\": p}}"
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retry budget (DESIGN.md §5, §7).
+
+struct RetryBudgetSubject {
+    budget: RetryBudget,
+}
+
+impl RetryBudgetSubject {
+    fn new(config: Value) -> Res<RetryBudgetSubject> {
+        let budget = RetryBudget::new(retry_budget_config(config)?)
+            .map_err(|e| format!("invalid config: {e}"))?;
+        Ok(RetryBudgetSubject { budget })
+    }
+}
+
+impl Subject for RetryBudgetSubject {
+    fn run(&mut self, op: &str, args: &mut Fields) -> Res<Map<String, Value>> {
+        let b = &self.budget;
+        Ok(match op {
+            "deposit" => {
+                b.deposit();
+                Map::new()
+            }
+            "try_retry" => admission(&b.try_retry(args.nanos("now")?)),
+            "snapshot" => {
+                let s = b.snapshot(args.nanos("now")?);
+                object(json!({
+                    "balance": int_json(s.balance),
+                    "floor_tokens": int_json(s.floor_tokens),
+                    "retries_available": int_json(s.retries_available()),
+                    "retries_allowed": int_json(s.retries_allowed),
+                    "retries_refused": int_json(s.retries_refused),
+                }))
+            }
+            "validate" => {
+                let config = retry_budget_config(args.required("config")?)?;
+                config_error(RetryBudget::new(config).map(drop))
+            }
+            _ => return Err(format!("unknown op `{op}` for a retry budget")),
+        })
+    }
+}
+
+/// A retry budget config: `ratio` is required; the rest default as `RetryBudgetConfig::new`.
+fn retry_budget_config(value: Value) -> Res<RetryBudgetConfig> {
+    let mut f = Fields::new(value, "a retry budget config")?;
+    let d = RetryBudgetConfig::new(f.get("ratio", float)?);
+    let config = RetryBudgetConfig {
+        min_retries_per_sec: f.or("min_retries_per_sec", d.min_retries_per_sec, u32_of)?,
+        max_balance: f.or("max_balance", d.max_balance, u32_of)?,
+        ..d
+    };
+    f.finish()?;
+    Ok(config)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deadline (DESIGN.md §6).
+
+struct DeadlineSubject {
+    deadline: Deadline,
+}
+
+impl DeadlineSubject {
+    /// `{"at": t}`, or `{"now": t, "timeout": d}` for the deadline `d` after `t`.
+    fn new(config: Value) -> Res<DeadlineSubject> {
+        let mut f = Fields::new(config, "a deadline config")?;
+        let deadline = match f.nullable("at", None, nanos)? {
+            Some(at) => Deadline::at(at),
+            None => Deadline::after(f.nanos("now")?, f.nanos("timeout")?),
+        };
+        f.finish()?;
+        Ok(DeadlineSubject { deadline })
+    }
+}
+
+impl Subject for DeadlineSubject {
+    fn run(&mut self, op: &str, args: &mut Fields) -> Res<Map<String, Value>> {
+        match op {
+            "check" => {
+                let now = args.nanos("now")?;
+                let d = self.deadline;
+                Ok(object(json!({
+                    "expires_at": int_json(d.expires_at().as_nanos()),
+                    "remaining": int_json(d.remaining(now).as_nanos()),
+                    "expired": d.is_expired(now),
+                })))
+            }
+            "min" => {
+                let other = Deadline::at(args.nanos("at")?);
+                self.deadline = self.deadline.min(other);
+                let at = self.deadline.expires_at().as_nanos();
+                Ok(object(json!({ "expires_at": int_json(at) })))
+            }
+            _ => Err(format!("unknown op `{op}` for a deadline")),
+        }
+    }
+}

@@ -97,6 +97,8 @@ struct Model {
     successes: u32,
     streak: u32,
     trips: u32,
+    /// The latest admission time of any half-open probe.
+    newest_probe: u64,
     /// Window records: (epoch or sequence, failure, slow).
     records: Vec<(u64, bool, bool)>,
     newest_epoch: u64,
@@ -116,6 +118,7 @@ impl Model {
             successes: 0,
             streak: 0,
             trips: 0,
+            newest_probe: 0,
             records: Vec::new(),
             newest_epoch: 0,
             calls: 0,
@@ -184,6 +187,10 @@ impl Model {
         self.records.clear();
     }
 
+    fn lease_expired(&self, now: u64) -> bool {
+        self.probes > 0 && now >= self.until && self.until != u64::MAX
+    }
+
     fn probe_timeout(&self) -> u64 {
         self.c.effective_probe_timeout().as_nanos()
     }
@@ -196,6 +203,7 @@ impl Model {
                 let t = self.next_generation(State::HalfOpen);
                 self.probes = 1;
                 self.until = now.saturating_add(self.probe_timeout());
+                self.newest_probe = self.newest_probe.max(now);
                 (Ok(self.generation), Some(t))
             }
             State::Open => (
@@ -205,7 +213,7 @@ impl Model {
                 )),
                 None,
             ),
-            State::HalfOpen if self.probes > 0 && now >= self.until => {
+            State::HalfOpen if self.lease_expired(now) => {
                 let t = self.open(now);
                 let after = self.until.saturating_sub(now);
                 (
@@ -218,6 +226,7 @@ impl Model {
                     self.until = now.saturating_add(self.probe_timeout());
                 }
                 self.probes += 1;
+                self.newest_probe = self.newest_probe.max(now);
                 (Ok(self.generation), None)
             }
             State::HalfOpen => (
@@ -270,8 +279,23 @@ impl Model {
                 trip.then(|| self.open(now))
             }
             (State::HalfOpen, _) => {
-                if self.probes > 0 && now >= self.until {
+                if self.lease_expired(now) {
                     return Some(self.open(now));
+                }
+                // The oldest probe reporting while others are out hands the lease deadline to
+                // the newest probe (the core keeps no per-probe times).
+                let reporter = p
+                    .issued_at()
+                    .as_nanos()
+                    .saturating_add(self.probe_timeout());
+                let closes = outcome == Some(Outcome::Success)
+                    && self.successes + 1 >= self.c.effective_half_open_successes();
+                if outcome != Some(Outcome::Failure)
+                    && !closes
+                    && self.probes > 1
+                    && reporter >= self.until
+                {
+                    self.until = self.newest_probe.saturating_add(self.probe_timeout());
                 }
                 if matches!(outcome, Some(Outcome::Success | Outcome::Failure)) {
                     self.calls += 1;

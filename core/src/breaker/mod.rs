@@ -17,11 +17,22 @@
 //! the CAS that publishes them (release/acquire), so a reader that sees a new state sees its
 //! deadline. Window counts are separate atomics and may be off by the calls racing them.
 //!
+//! **Probe leases.** A probe that does not report within `probe_timeout` counts as a failed
+//! probe. The breaker keeps one lease deadline, the oldest probe's; when that probe reports
+//! while others are out, the deadline passes to the newest probe's. That is exact with up to
+//! two probes out at once and never earlier than the true deadline with more, so a healthy
+//! probe is never taken for a lost one, and a lost one is found within `probe_timeout` of the
+//! newest admission.
+//!
+//! **Time.** A `now` older than one already seen never corrupts state: the window counts it in
+//! the newest bucket, and deadlines (`open_until`, leases, `retry_after`) are measured from the
+//! `now` given, so advancing that clock by `retry_after` still makes the call pass.
+//!
 //! **Cost.** Admitting a call while closed is one atomic load; recording a success is one RMW
 //! on the window (plus a load of the failure streak); refusing while open is two loads and one
 //! counter increment. Nothing allocates, nothing blocks.
 //!
-//! **Size.** `8 × (21 + W)` bytes: 248 bytes for the default `W = 10` (`CircuitBreaker`),
+//! **Size.** `8 × (22 + W)` bytes: 256 bytes for the default `W = 10` (`CircuitBreaker`),
 //! which holds a time window of up to 10 buckets or a count window of up to 320 calls.
 //!
 //! ```
@@ -94,6 +105,8 @@ pub struct CircuitBreaker<const W: usize = 10> {
     until: AtomicU64,
     /// Low half: failures in a row. High half: trips in a row without a full recovery.
     streak: AtomicU64,
+    /// When the newest half-open probe was admitted (see `state::decide_probe_report`).
+    newest_probe: AtomicU64,
     window: window::Window<W>,
     rejected_open: AtomicU64,
     rejected_half_open: AtomicU64,
@@ -132,6 +145,7 @@ impl<const W: usize> CircuitBreaker<W> {
                 state: AtomicU64::new(0),
                 until: AtomicU64::new(0),
                 streak: AtomicU64::new(0),
+                newest_probe: AtomicU64::new(0),
                 window: window::Window::new(),
                 rejected_open: AtomicU64::new(0),
                 rejected_half_open: AtomicU64::new(0),
@@ -215,7 +229,12 @@ impl<const W: usize> CircuitBreaker<W> {
             }
             let generation = plan.next.map_or(w.generation, |next| next.generation);
             let admitted = match plan.answer {
-                Ok(()) => Ok(RawPermit::from_parts(generation, now)),
+                Ok(()) => {
+                    // Every admission past the fast path is a half-open probe.
+                    self.newest_probe
+                        .fetch_max(now.as_nanos(), Ordering::Relaxed);
+                    Ok(RawPermit::from_parts(generation, now))
+                }
                 Err(refusal) => Err(self.refuse(refusal)),
             };
             return (admitted, plan.transition);
@@ -358,8 +377,25 @@ impl<const W: usize> CircuitBreaker<W> {
                 return None;
             }
             let until = self.until.load(Ordering::Acquire);
-            let plan =
-                state::decide_probe_report(w, until, now.as_nanos(), &s, self.trips(), outcome);
+            let leases = state::Leases {
+                reporter: permit
+                    .issued_at()
+                    .as_nanos()
+                    .saturating_add(s.probe_timeout),
+                newest: self
+                    .newest_probe
+                    .load(Ordering::Relaxed)
+                    .saturating_add(s.probe_timeout),
+            };
+            let plan = state::decide_probe_report(
+                w,
+                until,
+                now.as_nanos(),
+                &s,
+                self.trips(),
+                outcome,
+                leases,
+            );
             if let Err(actual) = self.apply(current, &plan) {
                 current = actual;
                 continue;

@@ -224,9 +224,18 @@ pub(crate) fn plan_open<T>(w: Word, now: u64, s: &Settings, trips: u32, answer: 
     }
 }
 
-/// Is a half-open probe lease overdue? Only while probes are out.
+/// Is a half-open probe lease overdue? Only while probes are out. A deadline that saturated
+/// at the end of time never comes.
 const fn lease_expired(w: Word, until: u64, now: u64) -> bool {
-    matches!(w.state, State::HalfOpen) && w.probes > 0 && now >= until
+    matches!(w.state, State::HalfOpen) && w.probes > 0 && now >= until && until != u64::MAX
+}
+
+/// The probes a report concerns: when its own lease ends, and when the lease of the newest
+/// probe admitted ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Leases {
+    pub reporter: u64,
+    pub newest: u64,
 }
 
 /// `try_acquire`: admit (answer `Ok(())`) or refuse, and whether the state moves.
@@ -283,6 +292,11 @@ fn refused_open(until: u64, now: u64) -> Rejected {
 
 /// What a record or release from a permit of the current half-open generation does.
 /// `answer` is true when the outcome counts (false when an overdue lease made it stale).
+///
+/// The lease deadline in the word's partner is the oldest probe's. When that probe reports and
+/// others are still out, the next oldest is unknown (there is no per-probe storage), so the
+/// deadline moves to the newest probe's: exact with up to two probes out, never earlier than
+/// the true deadline with more, so a healthy probe is never taken for a lost one.
 pub(crate) fn decide_probe_report(
     w: Word,
     until: u64,
@@ -290,12 +304,19 @@ pub(crate) fn decide_probe_report(
     s: &Settings,
     trips: u32,
     outcome: Option<super::Outcome>,
+    leases: Leases,
 ) -> Plan<bool> {
     use super::Outcome;
     if lease_expired(w, until, now) {
         return plan_open(w, now, s, trips, false);
     }
     let freed = w.with_probes(w.probes.saturating_sub(1));
+    let oldest_reported = freed.probes > 0 && leases.reporter >= until;
+    let next_until = if oldest_reported {
+        Some(leases.newest)
+    } else {
+        None
+    };
     match outcome {
         Some(Outcome::Failure) => plan_open(w, now, s, trips, true),
         Some(Outcome::Success) if w.successes.saturating_add(1) >= s.half_open_successes => Plan {
@@ -312,13 +333,13 @@ pub(crate) fn decide_probe_report(
                 successes: w.successes.saturating_add(1),
                 ..freed
             }),
-            until: None,
+            until: next_until,
             answer: true,
             transition: None,
         },
         Some(Outcome::Ignored) | None => Plan {
             next: Some(freed),
-            until: None,
+            until: next_until,
             answer: true,
             transition: None,
         },

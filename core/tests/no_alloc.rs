@@ -124,3 +124,52 @@ fn backoff_and_retry_budget_paths_allocate_nothing() {
     });
     assert_eq!(n, 0);
 }
+
+#[test]
+fn limiter_paths_allocate_nothing() {
+    use stanchion::{KeyedLimiter, TableFullPolicy, TokenBucket, TokenBucketConfig};
+    let config = TokenBucketConfig::new(10).refill(7, Nanos::new(10));
+    let bucket = TokenBucket::new(config).unwrap();
+    let keyed = KeyedLimiter::<16>::new(config, TableFullPolicy::Reject).unwrap();
+    let n = allocations_in(|| {
+        for i in 0..2_000u64 {
+            let now = Nanos::new(i * 3);
+            let _ = bucket.try_acquire(1, now);
+            let _ = bucket.reserve(2, now, Nanos::new(50));
+            let _ = bucket.available(now);
+            let _ = keyed.try_acquire(i % 40, 1, now);
+            let _ = keyed.reserve(i % 7, 1, now, Nanos::new(20));
+        }
+        let _ = bucket.snapshot(Nanos::ZERO);
+        let _ = keyed.snapshot(3, Nanos::ZERO);
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn bulkhead_paths_allocate_nothing() {
+    use core::future::Future;
+    use core::pin::pin;
+    use core::task::{Context, Waker};
+    use stanchion::{Bulkhead, BulkheadConfig};
+    let bulkhead = Bulkhead::<4>::new(BulkheadConfig::new(2).lanes(&[2, 1])).unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    let n = allocations_in(|| {
+        for i in 0..1_000usize {
+            let a = bulkhead.try_acquire(i % 2);
+            let b = bulkhead.try_acquire(0);
+            {
+                let mut waiting = pin!(bulkhead.acquire(0));
+                let _ = waiting.as_mut().poll(&mut cx);
+                drop(a);
+                let _ = waiting.as_mut().poll(&mut cx);
+            }
+            if let Ok(permit) = b {
+                let mut raw = permit.into_raw();
+                bulkhead.release(&mut raw);
+            }
+        }
+        let _ = bulkhead.snapshot();
+    });
+    assert_eq!(n, 0);
+}

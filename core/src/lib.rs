@@ -38,6 +38,7 @@ pub mod bulkhead;
 pub mod deadline;
 mod error;
 pub mod keyed_limiter;
+pub mod policy;
 pub mod retry;
 pub mod retry_budget;
 pub mod rng;

@@ -1,1 +1,541 @@
-//! placeholder
+//! Keyed rate limiter: a fixed table of token buckets, one per active key, lock-free.
+//!
+//! Each key (a `u64`; bindings hash strings and bytes to one) gets its own GCRA bucket with the
+//! shared [`TokenBucketConfig`], exactly as a [`TokenBucket`](crate::TokenBucket) would behave.
+//! The buckets live in `N` slots. A bucket that is full again is indistinguishable from a new
+//! key's bucket, so its slot may go to another key: only *active* keys (not yet refilled) hold
+//! slots, and memory never grows. When every slot a key may use holds an active key, the
+//! [`TableFullPolicy`] decides: refuse with [`Reason::TableFull`] or admit untracked.
+//!
+//! **Table.** Open addressing with bounded linear probing: `mix(key)` (SplitMix64) picks a
+//! start slot and a key may live in the [`MAX_PROBE`] slots from there (all of them if
+//! `N < MAX_PROBE`). A lookup scans that window for the key; if absent, it takes the first
+//! slot whose bucket is full. A slot is three words: the key, a CAS word and a high word. The
+//! CAS word is the token bucket's (tag and low bits of the theoretical arrival time, see
+//! [`token_bucket`](crate::token_bucket)) plus an *owner* byte, a fingerprint of the key from
+//! `mix(key)`, and a *pending* bit. All zeros is key 0 with a full bucket, so a new table is
+//! simply zeroed and `const`.
+//!
+//! **Who owns a slot** is decided by its CAS word alone: a caller charges a slot only by a
+//! CAS that expects the owner byte of its own key, and takes a full slot for a new key by a CAS
+//! that writes the new owner byte (and the new key's first charge) with the pending bit set.
+//! Only then is the key word published (a CAS from the key seen before) and the pending bit
+//! cleared. A slot matches a key when the owner byte is the key's and either the key word is
+//! the key or the claim is still pending. So:
+//! - a caller charging the old key while another reclaims the slot: one CAS wins; if the
+//!   reclaim wins, the charger's CAS fails on the changed owner and it looks again (the old key
+//!   was full, so a fresh slot is the same bucket); if the charge wins, the slot is no longer
+//!   full and the reclaimer's CAS fails. No charge ever lands in the wrong key's bucket unless
+//!   the two keys' owner bytes collide (1 in 256), and then only while they race;
+//! - callers racing on one key serialize on the slot's CAS word, so the *hard* bound of a
+//!   token bucket holds per key. The one exception is a key's first request racing with another
+//!   first request whose `now` disagrees about which slot in the window is full: the key may
+//!   then briefly hold two slots and be off by one request per racing caller. Lookups use the
+//!   first of the two, the other fills up and is reused;
+//! - nothing panics and no bucket stays wrong: the owner byte is always right for the CAS word
+//!   it sits in, and a stale key word or pending bit disappears when the slot is next claimed.
+//!
+//! **Memory ordering.** CAS words are loaded with `Acquire` and changed with `Release`; the key
+//! word is published (`Release`) before the pending bit is cleared and read (`Acquire`) after
+//! the CAS word, so whoever sees a settled claim sees its key. High words are `Relaxed`, as in
+//! the token bucket. No 128-bit atomics, no locks, no spinning: a caller retries only after
+//! another caller's CAS succeeded.
+//!
+//! **Cost.** A request for a key found in its first slot is one `mix`, a multiply, three loads
+//! and one CAS. A new key scans its window once more and adds two RMWs to publish itself.
+//!
+//! **Size.** `24 × N + 24` bytes: three words per slot, the shared rate (16 bytes) and the
+//! policy.
+//!
+//! ```
+//! use stanchion::{KeyedLimiter, Nanos, Reason, TableFullPolicy, TokenBucketConfig};
+//!
+//! let per_client = TokenBucketConfig::new(2).refill(1, Nanos::from_secs(1));
+//! let limiter: KeyedLimiter<64> = KeyedLimiter::new(per_client, TableFullPolicy::Reject).unwrap();
+//! let now = Nanos::from_secs(10);
+//! assert!(limiter.try_acquire(7, 2, now).is_ok());
+//! assert_eq!(limiter.try_acquire(7, 1, now).unwrap_err().reason, Reason::RateLimited);
+//! assert!(limiter.try_acquire(8, 2, now).is_ok()); // another key, another bucket
+//! ```
+//!
+//! Firmware keeps one in a `static`:
+//!
+//! ```
+//! use stanchion::{KeyedLimiter, Nanos, TableFullPolicy, TokenBucketConfig};
+//! static PER_PEER: KeyedLimiter<16> =
+//!     match KeyedLimiter::new(TokenBucketConfig::new(5), TableFullPolicy::Admit) {
+//!         Ok(limiter) => limiter,
+//!         Err(_) => panic!("invalid limiter config"),
+//!     };
+//! assert!(PER_PEER.try_acquire(0xfeed, 5, Nanos::ZERO).is_ok());
+//! ```
+
+use core::fmt;
+
+use crate::rng::{mix, uniform};
+use crate::sync::{const_fn, AtomicU64, Ordering};
+use crate::token_bucket::{
+    config_of, decode, prepare, Gcra, Grant, OWNER_SHIFT, PENDING, TAT_BITS,
+};
+use crate::{ConfigError, Nanos, Reason, Rejected, TokenBucketConfig, TokenBucketSnapshot};
+
+/// The most slots a key may live in: its start slot and the ones after it.
+pub const MAX_PROBE: usize = 8;
+
+const OWNER_MASK: u64 = !(TAT_BITS | PENDING);
+
+/// What a [`KeyedLimiter`] does with a new key when every slot it may use holds an active key.
+///
+/// ```
+/// use stanchion::TableFullPolicy;
+/// assert_eq!(TableFullPolicy::default(), TableFullPolicy::Reject);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TableFullPolicy {
+    /// Refuse with [`Reason::TableFull`]; `retry_after` is when the first of those slots
+    /// frees up. Safe when keys are untrusted: a flood of new keys cannot bypass the limit.
+    #[default]
+    Reject,
+    /// Let the call through untracked. Fails open: right when refusing a legitimate caller
+    /// costs more than admitting an unlimited one.
+    Admit,
+}
+
+struct Slot {
+    /// The key whose bucket this is, published after the claim of the CAS word.
+    key: AtomicU64,
+    /// Owner byte, pending bit, and the TAT's tag and low bits.
+    word: AtomicU64,
+    /// The TAT's high part.
+    high: AtomicU64,
+}
+
+impl Slot {
+    const_fn! {
+        fn new() -> Slot {
+            Slot {
+                key: AtomicU64::new(0),
+                word: AtomicU64::new(0),
+                high: AtomicU64::new(0),
+            }
+        }
+    }
+}
+
+/// A key as the table sees it.
+#[derive(Clone, Copy)]
+struct Probe {
+    key: u64,
+    /// The owner byte, in place.
+    owner: u64,
+    start: usize,
+}
+
+enum Scan<'a> {
+    /// The key's slot and its CAS word; `published` if the key word was seen to be the key.
+    Mine {
+        slot: &'a Slot,
+        word: u64,
+        published: bool,
+    },
+    /// The key has no slot; this one is full and may be claimed.
+    Free {
+        slot: &'a Slot,
+        key_seen: u64,
+        word: u64,
+        high: u64,
+    },
+    /// The key has no slot and none is free; the first time one frees up.
+    Full { free_at: Option<u128> },
+}
+
+/// `N` token buckets keyed by `u64`, sharing one config (see the [module docs](self)).
+///
+/// Every method takes `&self`: share it by reference, in an `Arc`, or in a `static`.
+pub struct KeyedLimiter<const N: usize> {
+    slots: [Slot; N],
+    gcra: Gcra,
+    policy: TableFullPolicy,
+}
+
+impl<const N: usize> KeyedLimiter<N> {
+    const PROBE: usize = if N < MAX_PROBE { N } else { MAX_PROBE };
+
+    const_fn! {
+        /// An empty table of `N` slots (at least one, checked at compile time) whose buckets
+        /// follow `config`, or the first config error.
+        ///
+        /// ```
+        /// use stanchion::{KeyedLimiter, Nanos, TableFullPolicy, TokenBucketConfig};
+        /// let limiter = KeyedLimiter::<8>::new(TokenBucketConfig::new(3), TableFullPolicy::Reject).unwrap();
+        /// assert_eq!(limiter.available(42, Nanos::ZERO), 3);
+        /// assert!(KeyedLimiter::<8>::new(TokenBucketConfig::new(0), TableFullPolicy::Reject).is_err());
+        /// ```
+        pub fn new(config: TokenBucketConfig, policy: TableFullPolicy) -> Result<Self, ConfigError> {
+            const { assert!(N > 0, "a KeyedLimiter needs at least one slot") };
+            match config.validate() {
+                Ok(()) => Ok(KeyedLimiter {
+                    slots: Self::empty_slots(),
+                    gcra: Gcra::new(config.capacity, config.refill_amount, config.refill_every),
+                    policy,
+                }),
+                Err(error) => Err(error),
+            }
+        }
+    }
+
+    #[cfg(not(loom))]
+    const fn empty_slots() -> [Slot; N] {
+        [const { Slot::new() }; N]
+    }
+
+    #[cfg(loom)]
+    fn empty_slots() -> [Slot; N] {
+        core::array::from_fn(|_| Slot::new())
+    }
+
+    /// Takes `n` tokens from `key`'s bucket now, or says why not and when to retry.
+    ///
+    /// As [`TokenBucket::try_acquire`](crate::TokenBucket::try_acquire) per key: `n == 0`
+    /// passes, `n > capacity` is `InsufficientCapacity`, a refusal is `RateLimited` with the
+    /// exact `retry_after`. A new key that finds no free slot gets `TableFull` (with
+    /// `retry_after` when the first slot it may use frees up) or passes untracked, as the
+    /// policy says. A refusal takes nothing.
+    ///
+    /// ```
+    /// use stanchion::{KeyedLimiter, Nanos, Reason, TableFullPolicy, TokenBucketConfig};
+    /// let limiter = KeyedLimiter::<1>::new(TokenBucketConfig::new(1), TableFullPolicy::Reject).unwrap();
+    /// assert!(limiter.try_acquire(1, 1, Nanos::ZERO).is_ok());
+    /// let refused = limiter.try_acquire(2, 1, Nanos::ZERO).unwrap_err();
+    /// assert_eq!((refused.reason, refused.retry_after), (Reason::TableFull, Some(Nanos::from_secs(1))));
+    /// assert!(limiter.try_acquire(2, 1, Nanos::from_secs(1)).is_ok()); // key 1 is full again
+    /// ```
+    pub fn try_acquire(&self, key: u64, n: u32, now: Nanos) -> Result<(), Rejected> {
+        self.update(key, n, now, Nanos::ZERO).map(|_| ())
+    }
+
+    /// Takes `n` tokens from `key`'s bucket now, to be used at the returned `ready_at`, or
+    /// refuses if that is more than `max_wait` away, as
+    /// [`TokenBucket::reserve`](crate::TokenBucket::reserve) per key. A new key that finds no
+    /// free slot is refused (`TableFull`) or gets `Ok(now)` untracked, as the policy says.
+    ///
+    /// ```
+    /// use stanchion::{KeyedLimiter, Nanos, TableFullPolicy, TokenBucketConfig};
+    /// let config = TokenBucketConfig::new(1).refill(1, Nanos::from_millis(100));
+    /// let limiter = KeyedLimiter::<16>::new(config, TableFullPolicy::Reject).unwrap();
+    /// let wait = Nanos::from_secs(1);
+    /// assert_eq!(limiter.reserve(9, 1, Nanos::ZERO, wait), Ok(Nanos::ZERO));
+    /// assert_eq!(limiter.reserve(9, 1, Nanos::ZERO, wait), Ok(Nanos::from_millis(100)));
+    /// ```
+    pub fn reserve(
+        &self,
+        key: u64,
+        n: u32,
+        now: Nanos,
+        max_wait: Nanos,
+    ) -> Result<Nanos, Rejected> {
+        self.update(key, n, now, max_wait)
+    }
+
+    /// Whole tokens `key` could take at `now` (`capacity` for a key without a slot).
+    ///
+    /// ```
+    /// use stanchion::{KeyedLimiter, Nanos, TableFullPolicy, TokenBucketConfig};
+    /// let limiter = KeyedLimiter::<4>::new(TokenBucketConfig::new(5), TableFullPolicy::Reject).unwrap();
+    /// limiter.try_acquire(3, 2, Nanos::ZERO).unwrap();
+    /// assert_eq!((limiter.available(3, Nanos::ZERO), limiter.available(4, Nanos::ZERO)), (3, 5));
+    /// ```
+    pub fn available(&self, key: u64, now: Nanos) -> u64 {
+        self.gcra.available(self.find(key), now)
+    }
+
+    /// `key`'s bucket at `now`, as [`TokenBucket::snapshot`](crate::TokenBucket::snapshot).
+    ///
+    /// ```
+    /// use stanchion::{KeyedLimiter, Nanos, TableFullPolicy, TokenBucketConfig};
+    /// let limiter = KeyedLimiter::<4>::new(TokenBucketConfig::new(2), TableFullPolicy::Reject).unwrap();
+    /// limiter.try_acquire(3, 2, Nanos::ZERO).unwrap();
+    /// assert_eq!(limiter.snapshot(3, Nanos::ZERO).full_at, Nanos::from_secs(2));
+    /// ```
+    pub fn snapshot(&self, key: u64, now: Nanos) -> TokenBucketSnapshot {
+        TokenBucketSnapshot::of(self.gcra, self.find(key), now)
+    }
+
+    /// How many slots hold an active key (one whose bucket is not full) at `now`.
+    ///
+    /// ```
+    /// use stanchion::{KeyedLimiter, Nanos, TableFullPolicy, TokenBucketConfig};
+    /// let limiter = KeyedLimiter::<4>::new(TokenBucketConfig::new(2), TableFullPolicy::Reject).unwrap();
+    /// limiter.try_acquire(1, 1, Nanos::ZERO).unwrap();
+    /// limiter.try_acquire(2, 1, Nanos::ZERO).unwrap();
+    /// assert_eq!(limiter.active_keys(Nanos::ZERO), 2);
+    /// assert_eq!(limiter.active_keys(Nanos::from_secs(1)), 0);
+    /// ```
+    pub fn active_keys(&self, now: Nanos) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| {
+                let word = slot.word.load(Ordering::Acquire);
+                !self
+                    .gcra
+                    .is_full(decode(word, slot.high.load(Ordering::Relaxed)), now)
+            })
+            .count()
+    }
+
+    /// The shared bucket config, with the rate in lowest terms.
+    ///
+    /// ```
+    /// use stanchion::{KeyedLimiter, TableFullPolicy, TokenBucketConfig};
+    /// let limiter = KeyedLimiter::<4>::new(TokenBucketConfig::new(2), TableFullPolicy::Admit).unwrap();
+    /// assert_eq!(limiter.config(), TokenBucketConfig::new(2));
+    /// ```
+    pub fn config(&self) -> TokenBucketConfig {
+        config_of(self.gcra)
+    }
+
+    /// What happens to new keys when the table is full.
+    ///
+    /// ```
+    /// use stanchion::{KeyedLimiter, TableFullPolicy, TokenBucketConfig};
+    /// let limiter = KeyedLimiter::<4>::new(TokenBucketConfig::new(2), TableFullPolicy::Admit).unwrap();
+    /// assert_eq!(limiter.policy(), TableFullPolicy::Admit);
+    /// ```
+    pub fn policy(&self) -> TableFullPolicy {
+        self.policy
+    }
+
+    fn probe(key: u64) -> Probe {
+        let mixed = mix(key);
+        Probe {
+            key,
+            // The low byte, while `uniform` picks the start from the high bits: keys that
+            // share a window still differ in owner byte 255 times in 256.
+            owner: (mixed & 0xff) << OWNER_SHIFT,
+            start: uniform(mixed, 0, (N as u64).saturating_sub(1)) as usize,
+        }
+    }
+
+    fn slot(&self, start: usize, step: usize) -> Option<&Slot> {
+        // start < N and step < N, so one subtraction brings the sum back into the table.
+        let index = start.wrapping_add(step);
+        let index = if index >= N {
+            index.wrapping_sub(N)
+        } else {
+            index
+        };
+        self.slots.get(index)
+    }
+
+    /// Whether the slot whose CAS word is `word` is `probe`'s, and if so whether its key word
+    /// was seen to be the key.
+    fn matches(slot: &Slot, word: u64, probe: Probe) -> Option<bool> {
+        if word & OWNER_MASK != probe.owner {
+            return None;
+        }
+        // Read after the CAS word: a settled claim's key was published before it settled.
+        let published = slot.key.load(Ordering::Acquire) == probe.key;
+        (published || word & PENDING != 0).then_some(published)
+    }
+
+    /// The key's TAT, or 0 (a full bucket) if it has no slot.
+    fn find(&self, key: u64) -> u128 {
+        let probe = Self::probe(key);
+        for step in 0..Self::PROBE {
+            let Some(slot) = self.slot(probe.start, step) else {
+                break;
+            };
+            let word = slot.word.load(Ordering::Acquire);
+            if Self::matches(slot, word, probe).is_some() {
+                return decode(word, slot.high.load(Ordering::Relaxed));
+            }
+        }
+        0
+    }
+
+    fn scan(&self, probe: Probe, now: Nanos) -> Scan<'_> {
+        let mut free = None;
+        let mut free_at: Option<u128> = None;
+        for step in 0..Self::PROBE {
+            let Some(slot) = self.slot(probe.start, step) else {
+                break;
+            };
+            let word = slot.word.load(Ordering::Acquire);
+            if let Some(published) = Self::matches(slot, word, probe) {
+                return Scan::Mine {
+                    slot,
+                    word,
+                    published,
+                };
+            }
+            if free.is_none() {
+                let high = slot.high.load(Ordering::Relaxed);
+                let tat = decode(word, high);
+                if self.gcra.is_full(tat, now) {
+                    // Read before the claim, so publishing the new key cannot overwrite the
+                    // key of a later claim.
+                    let key_seen = slot.key.load(Ordering::Acquire);
+                    free = Some(Scan::Free {
+                        slot,
+                        key_seen,
+                        word,
+                        high,
+                    });
+                } else {
+                    let at = self.gcra.full_at(tat, now);
+                    free_at = Some(free_at.map_or(at, |first| first.min(at)));
+                }
+            }
+        }
+        free.unwrap_or(Scan::Full { free_at })
+    }
+
+    fn update(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
+        // Requests that need no bucket never touch the table.
+        if n == 0 {
+            return Ok(now);
+        }
+        if n > self.gcra.capacity() {
+            return Err(Rejected::new(Reason::InsufficientCapacity, None));
+        }
+        let probe = Self::probe(key);
+        loop {
+            let outcome = match self.scan(probe, now) {
+                Scan::Mine {
+                    slot,
+                    word,
+                    published,
+                } => self.charge(probe, slot, word, published, n, now, max_wait),
+                Scan::Free {
+                    slot,
+                    key_seen,
+                    word,
+                    high,
+                } => self.claim(probe, slot, key_seen, word, high, n, now, max_wait),
+                Scan::Full { free_at } => return self.table_full(now, free_at),
+            };
+            // `None`: another caller's CAS changed the slot's owner; look again.
+            if let Some(result) = outcome {
+                return result;
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn charge(
+        &self,
+        probe: Probe,
+        slot: &Slot,
+        mut word: u64,
+        mut published: bool,
+        n: u32,
+        now: Nanos,
+        max_wait: Nanos,
+    ) -> Option<Result<Nanos, Rejected>> {
+        loop {
+            let high = slot.high.load(Ordering::Relaxed);
+            let Grant { ready_at, tat } =
+                match self.gcra.decide(decode(word, high), n, now, max_wait) {
+                    Ok(grant) => grant,
+                    Err(refused) => return Some(Err(refused)),
+                };
+            let Some(tat) = tat else {
+                return Some(Ok(ready_at));
+            };
+            // Having seen the key published, settle the claim if its claimer has not yet.
+            let pending = if published { 0 } else { word & PENDING };
+            let next = prepare(&slot.high, high, tat) | probe.owner | pending;
+            match slot
+                .word
+                .compare_exchange_weak(word, next, Ordering::Release, Ordering::Acquire)
+            {
+                Ok(_) => return Some(Ok(ready_at)),
+                Err(actual) => {
+                    published = Self::matches(slot, actual, probe)?;
+                    word = actual;
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn claim(
+        &self,
+        probe: Probe,
+        slot: &Slot,
+        key_seen: u64,
+        word: u64,
+        high: u64,
+        n: u32,
+        now: Nanos,
+        max_wait: Nanos,
+    ) -> Option<Result<Nanos, Rejected>> {
+        // The bucket is full, so this is a new key's first request: it passes without waiting.
+        let Grant { ready_at, tat } = match self.gcra.decide(decode(word, high), n, now, max_wait) {
+            Ok(grant) => grant,
+            Err(refused) => return Some(Err(refused)),
+        };
+        let Some(tat) = tat else {
+            return Some(Ok(ready_at));
+        };
+        let next = prepare(&slot.high, high, tat) | probe.owner | PENDING;
+        if slot
+            .word
+            .compare_exchange(word, next, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        let published = match slot.key.compare_exchange(
+            key_seen,
+            probe.key,
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => true,
+            Err(actual) => actual == probe.key,
+        };
+        if published {
+            Self::settle(slot, probe.owner);
+        }
+        Some(Ok(ready_at))
+    }
+
+    /// Clears the pending bit of a claim by `owner` whose key is published.
+    fn settle(slot: &Slot, owner: u64) {
+        let mut word = slot.word.load(Ordering::Relaxed);
+        while word & !TAT_BITS == owner | PENDING {
+            match slot.word.compare_exchange_weak(
+                word,
+                word & !PENDING,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    fn table_full(&self, now: Nanos, free_at: Option<u128>) -> Result<Nanos, Rejected> {
+        match self.policy {
+            TableFullPolicy::Admit => Ok(now),
+            TableFullPolicy::Reject => {
+                let retry_after = free_at
+                    .filter(|at| *at <= u64::MAX as u128)
+                    .map(|at| Nanos::new(at as u64).saturating_sub(now));
+                Err(Rejected::new(Reason::TableFull, retry_after))
+            }
+        }
+    }
+}
+
+impl<const N: usize> fmt::Debug for KeyedLimiter<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedLimiter")
+            .field("slots", &N)
+            .field("config", &self.config())
+            .field("policy", &self.policy)
+            .finish()
+    }
+}

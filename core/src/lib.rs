@@ -14,6 +14,7 @@
 //! assert_eq!(Nanos::from_millis(1500), Nanos::from_secs(1) + Nanos::from_millis(500));
 //! ```
 #![no_std]
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![cfg_attr(
     not(test),
@@ -45,9 +46,17 @@ pub mod token_bucket;
 
 pub use backoff::{Backoff, BackoffConfig, Delays, Exhausted, Jitter, Retrying, Schedule};
 pub use breaker::{BreakerConfig, CircuitBreaker, Outcome};
+pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadSnapshot};
 pub use deadline::Deadline;
 pub use error::{ConfigError, Reason, Rejected};
+pub use keyed_limiter::{KeyedLimiter, TableFullPolicy};
 pub use retry_budget::{RetryBudget, RetryBudgetConfig, RetryBudgetSnapshot};
 #[cfg(feature = "std")]
 pub use time::monotonic_now;
 pub use time::Nanos;
+pub use token_bucket::{TokenBucket, TokenBucketConfig, TokenBucketSnapshot};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}

@@ -4,8 +4,11 @@
 //! puts the whole crate under the model checker. loom's constructors are not `const`, so
 //! functions that build atomics are declared through [`const_fn!`], `const` except under loom.
 
+#[allow(unused_imports)]
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+// Not every primitive needs every width.
+#[allow(unused_imports)]
 #[cfg(not(loom))]
 pub(crate) use portable_atomic::{AtomicU32, AtomicU64, Ordering};
 

@@ -9,6 +9,14 @@ use loom::thread;
 use stanchion::breaker::{BreakerConfig, CircuitBreaker, Outcome, State};
 use stanchion::Nanos;
 
+/// Bounded preemptions keep the search to seconds; bugs in CAS protocols show up within two
+/// (the loom docs' advice), and every operation here is short.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(f);
+}
+
 fn tripped(probes: u32) -> Arc<CircuitBreaker<1>> {
     let config = BreakerConfig::new()
         .failure_count(Some(1))
@@ -26,7 +34,7 @@ fn tripped(probes: u32) -> Arc<CircuitBreaker<1>> {
 /// Half-open never has more probes in flight than `half_open_probes`.
 #[test]
 fn half_open_admits_at_most_the_configured_probes() {
-    loom::model(|| {
+    model(|| {
         let b = tripped(1);
         let in_flight = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..2)
@@ -53,7 +61,7 @@ fn half_open_admits_at_most_the_configured_probes() {
 /// Two racing failures trip the breaker once: exactly one caller is told of the transition.
 #[test]
 fn a_trip_is_reported_exactly_once() {
-    loom::model(|| {
+    model(|| {
         let config = BreakerConfig::new()
             .failure_count(Some(1))
             .window(stanchion::breaker::Window::Count(4));
@@ -68,7 +76,9 @@ fn a_trip_is_reported_exactly_once() {
                 let b = b.clone();
                 let reported = reported.clone();
                 thread::spawn(move || {
-                    if b.record_raw(permit, Outcome::Failure, Nanos::new(1)).is_some() {
+                    if b.record_raw(permit, Outcome::Failure, Nanos::new(1))
+                        .is_some()
+                    {
                         reported.fetch_add(1, Ordering::SeqCst);
                     }
                 })

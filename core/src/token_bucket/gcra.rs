@@ -1,0 +1,300 @@
+//! The pure part of the token bucket: GCRA decisions on a theoretical arrival time, and the
+//! two-word encoding of that time. No atomics here, so every rule is testable on plain values.
+//!
+//! Time is kept in *scaled units* of `1 / amount` nanoseconds, where `amount / every` is the
+//! refill rate in lowest terms. One token then costs exactly `every` units and a burst of
+//! `capacity` tokens exactly `capacity × every` units: no emission interval is ever rounded.
+//! Scaled times need up to 97 bits, so all arithmetic is `u128` (saturating, though no valid
+//! input comes near the limit).
+
+use crate::{Nanos, Reason, Rejected};
+
+/// Bits of the theoretical arrival time (TAT) kept whole in the CAS word.
+pub(crate) const LOW_BITS: u32 = 40;
+/// Bits of the TAT's high part repeated in the CAS word as a tag, to find the high part again.
+const TAG_BITS: u32 = 15;
+const LOW_MASK: u64 = (1 << LOW_BITS) - 1;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+/// Keyed limiter only: the slot was just claimed and its key may not be published yet.
+pub(crate) const PENDING: u64 = 1 << (LOW_BITS + TAG_BITS);
+/// Keyed limiter only: the top byte names the slot's owner (a fingerprint of its key).
+pub(crate) const OWNER_SHIFT: u32 = 56;
+/// The bits of the CAS word that encode the TAT.
+pub(crate) const TAT_BITS: u64 = (1 << (LOW_BITS + TAG_BITS)) - 1;
+
+/// Splits a TAT into its CAS-word bits (tag and low part) and its high part.
+pub(crate) const fn encode(tat: u128) -> (u64, u64) {
+    let high = tat >> LOW_BITS;
+    // A TAT stays below 2^99 (see `Gcra::decide`), so the high part always fits; saturating
+    // keeps even a corrupt value from wrapping to a small (generous) one.
+    let high = if high > u64::MAX as u128 {
+        u64::MAX
+    } else {
+        high as u64
+    };
+    let low = (tat as u64) & LOW_MASK;
+    (((high & TAG_MASK) << LOW_BITS) | low, high)
+}
+
+/// The TAT encoded in `word`, given `high`, a value at least the TAT's high part.
+///
+/// The high part is the largest value `<= high` whose low bits equal the tag. It is exact
+/// while `high` exceeds the true high part by less than `2^TAG_BITS`; otherwise the result is
+/// larger than the truth by a multiple of `2^(LOW_BITS + TAG_BITS)`, never smaller.
+pub(crate) const fn decode(word: u64, high: u64) -> u128 {
+    let tag = (word >> LOW_BITS) & TAG_MASK;
+    // Only the low TAG_BITS bits of the difference matter, so wrapping is right here.
+    let behind = high.wrapping_sub(tag) & TAG_MASK;
+    let high = high.saturating_sub(behind);
+    ((high as u128) << LOW_BITS) | (word & LOW_MASK) as u128
+}
+
+/// What a granted request gives: when to proceed, and the new TAT if it changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Grant {
+    pub(crate) ready_at: Nanos,
+    pub(crate) tat: Option<u128>,
+}
+
+/// A token bucket's rate and burst, the rate in lowest terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Gcra {
+    /// Nanoseconds per `amount` tokens; also the cost of one token in scaled units.
+    every: u64,
+    /// Tokens per `every` nanoseconds; also the scaled units in one nanosecond.
+    amount: u32,
+    capacity: u32,
+}
+
+const fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        let rest = match a.checked_rem(b) {
+            Some(rest) => rest,
+            None => 0,
+        };
+        a = b;
+        b = rest;
+    }
+    a
+}
+
+impl Gcra {
+    /// The parameters of a config, reduced to lowest terms. Zero fields (which `validate`
+    /// refuses) become one, so the arithmetic below never divides by zero.
+    pub(crate) const fn new(capacity: u32, amount: u32, every: Nanos) -> Gcra {
+        let amount = if amount == 0 { 1 } else { amount as u64 };
+        let every = if every.as_nanos() == 0 {
+            1
+        } else {
+            every.as_nanos()
+        };
+        let divisor = gcd(amount, every);
+        let (amount, every) = match (amount.checked_div(divisor), every.checked_div(divisor)) {
+            (Some(a), Some(e)) => (a, e),
+            _ => (amount, every),
+        };
+        Gcra {
+            every,
+            amount: amount as u32,
+            capacity: if capacity == 0 { 1 } else { capacity },
+        }
+    }
+
+    pub(crate) const fn capacity(self) -> u32 {
+        self.capacity
+    }
+
+    /// The refill amount in lowest terms.
+    pub(crate) const fn amount(self) -> u32 {
+        self.amount
+    }
+
+    /// The refill period in lowest terms.
+    pub(crate) const fn every(self) -> Nanos {
+        Nanos::new(self.every)
+    }
+
+    fn scaled(self, t: Nanos) -> u128 {
+        (t.as_nanos() as u128).saturating_mul(self.amount as u128)
+    }
+
+    fn cost(self, n: u32) -> u128 {
+        (n as u128).saturating_mul(self.every as u128)
+    }
+
+    /// How far the TAT may run ahead of now: a full burst.
+    fn tolerance(self) -> u128 {
+        self.cost(self.capacity)
+    }
+
+    /// The first whole nanosecond at or after scaled time `units`.
+    fn ceil_nanos(self, units: u128) -> u128 {
+        let amount = self.amount as u128;
+        match (units.checked_div(amount), units.checked_rem(amount)) {
+            (Some(whole), Some(0)) => whole,
+            (Some(whole), Some(_)) => whole.saturating_add(1),
+            _ => units,
+        }
+    }
+
+    /// Whether the bucket is full at `now`: then its TAT no longer matters, and a keyed
+    /// limiter may give its slot to another key.
+    pub(crate) fn is_full(self, tat: u128, now: Nanos) -> bool {
+        tat <= self.scaled(now)
+    }
+
+    /// When the bucket is full again (`now` if it already is), unbounded.
+    pub(crate) fn full_at(self, tat: u128, now: Nanos) -> u128 {
+        self.ceil_nanos(tat).max(now.as_nanos() as u128)
+    }
+
+    /// The GCRA decision for `n` tokens at `now`, waiting at most `max_wait`.
+    ///
+    /// The TAT is when the bucket would be full again; a request for `n` tokens moves it
+    /// `n × every` units past `max(TAT, now)` and is ready once the new TAT is within one
+    /// burst of the clock. A request that must wait also leaves the bucket holding at most
+    /// `capacity - n` tokens at its `ready_at`: this costs only a fraction of a token, and only
+    /// when `n == capacity` on a rate that does not divide whole nanoseconds, and it keeps
+    /// "granted ≤ capacity + rate × t" true of the `ready_at` times, which are whole
+    /// nanoseconds.
+    pub(crate) fn decide(
+        self,
+        tat: u128,
+        n: u32,
+        now: Nanos,
+        max_wait: Nanos,
+    ) -> Result<Grant, Rejected> {
+        if n == 0 {
+            return Ok(Grant {
+                ready_at: now,
+                tat: None,
+            });
+        }
+        if n > self.capacity {
+            return Err(Rejected::new(Reason::InsufficientCapacity, None));
+        }
+        let now_units = self.scaled(now);
+        let cost = self.cost(n);
+        let tolerance = self.tolerance();
+        let raised = tat.max(now_units).saturating_add(cost);
+        let ready_at = if raised <= now_units.saturating_add(tolerance) {
+            now.as_nanos() as u128
+        } else {
+            // raised - tolerance > now_units, so this is at least now + 1.
+            self.ceil_nanos(raised.saturating_sub(tolerance))
+        };
+        if ready_at > u64::MAX as u128 {
+            // Ready only after the end of representable time: waiting cannot help.
+            return Err(Rejected::new(Reason::RateLimited, None));
+        }
+        let wait = ready_at.saturating_sub(now.as_nanos() as u128);
+        if wait > max_wait.as_nanos() as u128 {
+            // A refusal means the TAT is ahead of the clock. Advanced by the excess, either it
+            // still is, and `ready_at` is unchanged so the wait is exactly `max_wait`, or the
+            // bucket has filled and there is no wait at all. No shorter advance works: before
+            // the TAT is reached `ready_at` stays put, and since `cost <= tolerance` the excess
+            // ends no later than the TAT.
+            let excess = wait.saturating_sub(max_wait.as_nanos() as u128);
+            return Err(Rejected::new(
+                Reason::RateLimited,
+                Some(Nanos::new(excess as u64)),
+            ));
+        }
+        let ready = Nanos::new(ready_at as u64);
+        let tat = if ready_at > now.as_nanos() as u128 {
+            raised.max(self.scaled(ready).saturating_add(cost))
+        } else {
+            raised
+        };
+        // tat <= max(old TAT, now) + tolerance and ready_at < 2^64, so the TAT stays below
+        // 2^64 × 2^32 + 2 × 2^96 < 2^99 however calls are ordered.
+        Ok(Grant {
+            ready_at: ready,
+            tat: Some(tat),
+        })
+    }
+
+    /// Whole tokens available at `now`: `0..=capacity`.
+    pub(crate) fn available(self, tat: u128, now: Nanos) -> u64 {
+        let now_units = self.scaled(now);
+        let room = now_units
+            .saturating_add(self.tolerance())
+            .saturating_sub(tat.max(now_units));
+        let tokens = room.checked_div(self.every as u128).unwrap_or_default();
+        tokens.min(self.capacity as u128) as u64
+    }
+
+    /// When `available` next grows, or `None` if the bucket is full at `now`.
+    pub(crate) fn next_token_at(self, tat: u128, now: Nanos) -> Option<Nanos> {
+        let available = self.available(tat, now);
+        if available >= self.capacity as u64 {
+            return None;
+        }
+        // Not full, so tat > now: the next token arrives when tat - now fits one more.
+        let needed = tat
+            .saturating_add(self.cost((available as u32).saturating_add(1)))
+            .saturating_sub(self.tolerance());
+        Some(saturate(self.ceil_nanos(needed)))
+    }
+}
+
+/// A nanosecond count as `Nanos`, saturating at `Nanos::MAX`.
+pub(crate) fn saturate(nanos: u128) -> Nanos {
+    if nanos > u64::MAX as u128 {
+        Nanos::MAX
+    } else {
+        Nanos::new(nanos as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_round_trips_with_the_exact_high_part() {
+        for tat in [
+            0u128,
+            1,
+            LOW_MASK as u128,
+            1 << 40,
+            (1 << 97) + 12345,
+            7 << 60,
+        ] {
+            let (word, high) = encode(tat);
+            assert_eq!(word & !TAT_BITS, 0);
+            assert_eq!(decode(word, high), tat);
+        }
+    }
+
+    #[test]
+    fn decoding_with_a_raised_high_part_never_underestimates() {
+        let tat: u128 = (123_456 << 40) | 99;
+        let (word, high) = encode(tat);
+        for ahead in [0u64, 1, 2, 1000, (1 << 15) - 1] {
+            assert_eq!(decode(word, high + ahead), tat, "ahead by {ahead}");
+        }
+        for ahead in [1u64 << 15, (1 << 15) + 1, 1 << 20, 1 << 40] {
+            let decoded = decode(word, high + ahead);
+            assert!(decoded > tat);
+            assert_eq!((decoded - tat) % (1 << 55), 0);
+            assert!(decoded >> 40 <= (high + ahead) as u128);
+        }
+    }
+
+    #[test]
+    fn fresh_state_is_full() {
+        let gcra = Gcra::new(3, 1, Nanos::from_secs(1));
+        assert_eq!(decode(0, 0), 0);
+        assert!(gcra.is_full(0, Nanos::ZERO));
+        assert_eq!(gcra.available(0, Nanos::ZERO), 3);
+    }
+
+    #[test]
+    fn rate_is_reduced_to_lowest_terms() {
+        let gcra = Gcra::new(1, 1_000_000_000, Nanos::from_secs(1));
+        assert_eq!((gcra.amount(), gcra.every()), (1, Nanos::new(1)));
+        let gcra = Gcra::new(1, 14, Nanos::new(20));
+        assert_eq!((gcra.amount(), gcra.every()), (7, Nanos::new(10)));
+    }
+}

@@ -9,6 +9,9 @@
 //! runs twice: `*_now_given` (the caller already has a time, which advances 1 ns per call) and
 //! `*_instant` (a fresh `Instant` read for every `now` the call needs: two on the closed path,
 //! at acquire and at record, as a caller that measures call durations would; one when open).
+//! failsafe's default policy also reads `Instant::now` twice per successful call (its moving
+//! average and its windowed counter) and once per refusal; its consecutive-failures policy
+//! reads no clock on success.
 //!
 //! Default policies on both sides: stanchion's `BreakerConfig::new()` (5 failures in a 10 s
 //! window of 10 buckets) and failsafe's `Config::new()` (success rate over 30 s, or 5

@@ -98,21 +98,26 @@ use crate::{ConfigError, Nanos, Reason, Rejected};
 /// A circuit breaker whose window has `W` words of storage (see the module docs).
 ///
 /// Every method takes `&self`: share it by reference, in an `Arc`, or in a `static`.
+///
+/// The field order is fixed (`repr(C)`) for the cache: the words every call reads (state,
+/// deadline, config) come first, the window's written words next, and the refusal counters
+/// last, so counting a refusal does not evict the line that the next refusal reads.
+#[repr(C)]
 pub struct CircuitBreaker<const W: usize = 10> {
     /// Mode, generation, probes in flight, half-open successes (`state.rs`).
     state: AtomicU64,
     /// `open_until` while open; the probe lease deadline while half-open.
     until: AtomicU64,
+    settings: SettingsCell,
     /// Low half: failures in a row. High half: trips in a row without a full recovery.
     streak: AtomicU64,
     /// When the newest half-open probe was admitted (see `state::decide_probe_report`).
     newest_probe: AtomicU64,
     window: window::Window<W>,
+    transitions: AtomicU64,
     rejected_open: AtomicU64,
     rejected_half_open: AtomicU64,
     rejected_forced: AtomicU64,
-    transitions: AtomicU64,
-    settings: SettingsCell,
 }
 
 const STREAK_MASK: u64 = u32::MAX as u64;
@@ -330,14 +335,24 @@ impl<const W: usize> CircuitBreaker<W> {
         };
         let s = self.settings.load();
         let slow = is_slow(&s, permit, now);
-        let counts = self.window.record(&s, now.as_nanos(), failure, slow);
+        let may_trip = w.state != State::Disabled;
+        // A success can only trip a rate trigger; a failure also the count in the window.
+        let rates = s.failure_rate_ppm != 0 || s.slow_rate_ppm != 0;
+        let want_counts = may_trip && (rates || (failure && s.failure_count != 0));
+        let counts = self
+            .window
+            .record(&s, now.as_nanos(), failure, slow, want_counts);
         let streak = if failure {
             self.extend_streak()
         } else {
             self.break_streak();
             0
         };
-        if w.state == State::Disabled || !should_trip(&s, counts, streak) {
+        let tripped = match counts {
+            Some(counts) => should_trip(&s, counts, streak),
+            None => may_trip && streak_trips(&s, streak),
+        };
+        if !tripped {
             return None;
         }
         self.trip(w.generation, now, &s)
@@ -609,11 +624,18 @@ impl<const W: usize> core::fmt::Debug for CircuitBreaker<W> {
     }
 }
 
+#[inline]
 fn is_slow(s: &Settings, permit: RawPermit, now: Nanos) -> bool {
     s.slow_duration != 0 && now.saturating_sub(permit.issued_at()).as_nanos() >= s.slow_duration
 }
 
+#[inline]
+fn streak_trips(s: &Settings, streak: u32) -> bool {
+    s.consecutive_failures != 0 && streak >= s.consecutive_failures
+}
+
 /// Every trigger, on every record; each trips at its threshold (`>=`).
+#[inline]
 fn should_trip(s: &Settings, counts: Counts, streak: u32) -> bool {
     let reaches = |part: u64, ppm: u32| {
         // u64 x 10^6 and u32 x u64 both fit in u128.
@@ -622,7 +644,7 @@ fn should_trip(s: &Settings, counts: Counts, streak: u32) -> bool {
                 >= u128::from(ppm).wrapping_mul(u128::from(counts.calls))
     };
     (s.failure_count != 0 && counts.failures >= u64::from(s.failure_count))
-        || (s.consecutive_failures != 0 && streak >= s.consecutive_failures)
+        || streak_trips(s, streak)
         || (counts.calls >= u64::from(s.minimum_calls)
             && (reaches(counts.failures, s.failure_rate_ppm)
                 || reaches(counts.slow, s.slow_rate_ppm)))

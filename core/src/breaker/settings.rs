@@ -140,6 +140,7 @@ impl Settings {
         ]
     }
 
+    #[inline]
     const fn unpack(w: [u64; WORDS]) -> Settings {
         let [w0, w1, w2, w3, w4, w5, w6, w7, w8, w9] = w;
         Settings {
@@ -164,6 +165,7 @@ impl Settings {
 }
 
 /// The config's atomic home inside the breaker.
+#[repr(C)]
 pub(crate) struct SettingsCell {
     words: [AtomicU64; WORDS],
 }
@@ -190,6 +192,7 @@ impl SettingsCell {
     }
 
     /// Relaxed: the config carries no data to synchronise with; a torn read mixes whole fields.
+    #[inline]
     pub(crate) fn load(&self) -> Settings {
         let mut w = [0u64; WORDS];
         for (slot, cell) in w.iter_mut().zip(self.words.iter()) {

@@ -108,6 +108,7 @@ pub(crate) struct Word {
 }
 
 impl Word {
+    #[inline]
     pub(crate) const fn unpack(w: u64) -> Word {
         Word {
             state: State::from_bits(w & ((1 << MODE_BITS) - 1)),
@@ -117,6 +118,7 @@ impl Word {
         }
     }
 
+    #[inline]
     pub(crate) const fn pack(self) -> u64 {
         self.state as u64
             | ((self.generation as u64 & GENERATION_MASK) << MODE_BITS)

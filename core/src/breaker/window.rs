@@ -66,6 +66,7 @@ const fn bucket_add(w: u64, failure: bool, slow: bool) -> Option<u64> {
     )
 }
 
+#[repr(C)]
 pub(crate) struct Window<const W: usize> {
     /// Records so far (count window) or the newest epoch (time window).
     cursor: AtomicU64,
@@ -90,16 +91,29 @@ impl<const W: usize> Window<W> {
         }
     }
 
-    /// Records one call and returns the window's counts as of `now`, this call included.
-    pub(crate) fn record(&self, s: &Settings, now: u64, failure: bool, slow: bool) -> Counts {
+    /// Records one call and, if `want_counts`, returns the window's counts as of `now`, this
+    /// call included (summing the window is the costly part, so callers skip it when no
+    /// trigger could fire).
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        s: &Settings,
+        now: u64,
+        failure: bool,
+        slow: bool,
+        want_counts: bool,
+    ) -> Option<Counts> {
         if s.bucket_span == 0 {
-            self.record_count(s, failure, slow)
+            let recorded = self.record_count(s, failure, slow);
+            want_counts.then(|| self.count_view(s, recorded))
         } else {
-            self.record_time(s, now, failure, slow)
+            let epoch = self.record_time(s, now, failure, slow);
+            want_counts.then(|| self.time_view(s, epoch, epoch))
         }
     }
 
-    fn record_count(&self, s: &Settings, failure: bool, slow: bool) -> Counts {
+    /// Returns the number of calls recorded, this one included.
+    fn record_count(&self, s: &Settings, failure: bool, slow: bool) -> u64 {
         // AcqRel: a reader that sees the new cursor sees the slots written before it.
         let seq = self.cursor.fetch_add(1, Ordering::AcqRel);
         let slot = index_in(seq, u64::from(s.window_len));
@@ -119,7 +133,7 @@ impl<const W: usize> Window<W> {
         if slow {
             self.rolled_slow.fetch_add(1, Ordering::Relaxed);
         }
-        self.count_view(s, seq.wrapping_add(1))
+        seq.wrapping_add(1)
     }
 
     fn count_view(&self, s: &Settings, recorded: u64) -> Counts {
@@ -141,8 +155,16 @@ impl<const W: usize> Window<W> {
         counts
     }
 
-    fn record_time(&self, s: &Settings, now: u64, failure: bool, slow: bool) -> Counts {
-        let epoch = self.advance(s, epoch_of(s, now));
+    /// Returns the epoch the call was counted in.
+    fn record_time(&self, s: &Settings, now: u64, failure: bool, slow: bool) -> u64 {
+        // Most calls land in the cursor's own bucket: a multiply tells, saving the division.
+        let cursor = self.cursor.load(Ordering::Acquire);
+        let start = cursor.saturating_mul(s.bucket_span);
+        let epoch = if now >= start && now.wrapping_sub(start) < s.bucket_span {
+            cursor
+        } else {
+            self.advance(s, epoch_of(s, now))
+        };
         let len = u64::from(s.window_len.max(1));
         let mut counted = false;
         if let Some(bucket) = self.slots.get(index_in(epoch, len)) {
@@ -160,7 +182,7 @@ impl<const W: usize> Window<W> {
                 slow: slow as u64,
             });
         }
-        self.time_view(s, epoch, epoch)
+        epoch
     }
 
     /// Moves the cursor to `epoch` if that is newer, emptying the buckets that slid out;
@@ -208,9 +230,15 @@ impl<const W: usize> Window<W> {
         if first > cursor {
             return counts;
         }
-        for epoch in first..=cursor {
-            if let Some(bucket) = self.slots.get(index_in(epoch, len)) {
+        // One division for the first bucket; the rest step around the ring.
+        let mut index = index_in(first, len);
+        for _ in first..=cursor {
+            if let Some(bucket) = self.slots.get(index) {
                 counts.add(bucket_unpack(bucket.load(Ordering::Acquire)));
+            }
+            index = index.wrapping_add(1);
+            if index as u64 >= len {
+                index = 0;
             }
         }
         counts

@@ -12,7 +12,12 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 use serde_json::{json, Map, Value};
 use stanchion::backoff::{Backoff, BackoffConfig, Exhausted, Jitter, Retrying, Schedule};
@@ -20,7 +25,11 @@ use stanchion::breaker::{
     BreakerConfig, BreakerSnapshot, CircuitBreaker, Outcome, RawPermit, SlowCall, Transition,
     Window,
 };
-use stanchion::{ConfigError, Deadline, Nanos, Rejected, RetryBudget, RetryBudgetConfig};
+use stanchion::bulkhead::{Acquire, RawPermit as BulkheadPermit};
+use stanchion::{
+    Bulkhead, BulkheadConfig, ConfigError, Deadline, KeyedLimiter, Nanos, Rejected, RetryBudget,
+    RetryBudgetConfig, TableFullPolicy, TokenBucket, TokenBucketConfig, TokenBucketSnapshot,
+};
 
 /// The largest integer every JSON reader holds exactly (JavaScript's `Number.MAX_SAFE_INTEGER`).
 /// Larger integers are written as decimal strings.
@@ -246,6 +255,9 @@ fn new_subject(primitive: &str, config: Value) -> Res<Box<dyn Subject>> {
         "backoff" => Box::new(BackoffSubject::new(config)?),
         "retry_budget" => Box::new(RetryBudgetSubject::new(config)?),
         "deadline" => Box::new(DeadlineSubject::new(config)?),
+        "token_bucket" => Box::new(TokenBucketSubject::new(config)?),
+        "keyed_limiter" => keyed_limiter_subject(config)?,
+        "bulkhead" => Box::new(BulkheadSubject::new(config)?),
         other => return Err(format!("unknown primitive `{other}`")),
     };
     Ok(subject)
@@ -816,4 +828,406 @@ impl Subject for DeadlineSubject {
             _ => Err(format!("unknown op `{op}` for a deadline")),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token bucket (DESIGN.md §3, §7).
+
+struct TokenBucketSubject {
+    bucket: TokenBucket,
+}
+
+impl TokenBucketSubject {
+    fn new(config: Value) -> Res<TokenBucketSubject> {
+        let bucket = TokenBucket::new(token_bucket_config(config)?)
+            .map_err(|e| format!("invalid config: {e}"))?;
+        Ok(TokenBucketSubject { bucket })
+    }
+}
+
+impl Subject for TokenBucketSubject {
+    fn run(&mut self, op: &str, args: &mut Fields) -> Res<Map<String, Value>> {
+        let b = &self.bucket;
+        Ok(match op {
+            "try_acquire" => {
+                let n = args.or("n", 1, u32_of)?;
+                admission(&b.try_acquire(n, args.nanos("now")?))
+            }
+            "reserve" => {
+                let n = args.or("n", 1, u32_of)?;
+                let now = args.nanos("now")?;
+                reservation(b.reserve(n, now, args.nanos("max_wait")?))
+            }
+            "available" => {
+                object(json!({ "available": int_json(b.available(args.nanos("now")?)) }))
+            }
+            "snapshot" => bucket_snapshot_json(&b.snapshot(args.nanos("now")?)),
+            "validate" => {
+                let config = token_bucket_config(args.required("config")?)?;
+                config_error(TokenBucket::new(config).map(drop))
+            }
+            _ => return Err(format!("unknown op `{op}` for a token bucket")),
+        })
+    }
+}
+
+/// A token bucket config: `capacity` is required; the rate defaults as `TokenBucketConfig::new`.
+fn token_bucket_config(value: Value) -> Res<TokenBucketConfig> {
+    let mut f = Fields::new(value, "a token bucket config")?;
+    let config = bucket_fields(&mut f)?;
+    f.finish()?;
+    Ok(config)
+}
+
+/// The bucket fields shared by the token bucket and the keyed limiter.
+fn bucket_fields(f: &mut Fields) -> Res<TokenBucketConfig> {
+    let d = TokenBucketConfig::new(f.get("capacity", u32_of)?);
+    Ok(TokenBucketConfig {
+        refill_amount: f.or("refill_amount", d.refill_amount, u32_of)?,
+        refill_every: f.or("refill_every", d.refill_every, nanos)?,
+        ..d
+    })
+}
+
+/// `admitted`, `reason`, `retry_after` and `ready_at` (`null` when refused) of a reservation.
+fn reservation(answer: Result<Nanos, Rejected>) -> Map<String, Value> {
+    let mut observed = admission(&answer);
+    observed.insert("ready_at".into(), nanos_json(answer.ok()));
+    observed
+}
+
+fn bucket_snapshot_json(s: &TokenBucketSnapshot) -> Map<String, Value> {
+    object(json!({
+        "available": int_json(s.available),
+        "capacity": s.capacity,
+        "next_token_at": nanos_json(s.next_token_at),
+        "full_at": int_json(s.full_at.as_nanos()),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyed limiter (DESIGN.md §3).
+
+/// The table sizes a file may ask for: at most `MAX_PROBE`, so every key may use every slot and
+/// no answer depends on how keys hash.
+const MAX_SLOTS: u64 = stanchion::keyed_limiter::MAX_PROBE as u64;
+
+struct KeyedLimiterSubject<const N: usize> {
+    limiter: KeyedLimiter<N>,
+}
+
+/// A keyed limiter of the `slots` the config asks for (default 4).
+fn keyed_limiter_subject(config: Value) -> Res<Box<dyn Subject>> {
+    let (slots, bucket, policy) = keyed_limiter_config(config)?;
+    fn build<const N: usize>(
+        bucket: TokenBucketConfig,
+        policy: TableFullPolicy,
+    ) -> Res<Box<dyn Subject>> {
+        let limiter =
+            KeyedLimiter::<N>::new(bucket, policy).map_err(|e| format!("invalid config: {e}"))?;
+        Ok(Box::new(KeyedLimiterSubject { limiter }))
+    }
+    match slots {
+        1 => build::<1>(bucket, policy),
+        2 => build::<2>(bucket, policy),
+        3 => build::<3>(bucket, policy),
+        4 => build::<4>(bucket, policy),
+        5 => build::<5>(bucket, policy),
+        6 => build::<6>(bucket, policy),
+        7 => build::<7>(bucket, policy),
+        8 => build::<8>(bucket, policy),
+        other => Err(format!("`slots`: {other} is not in 1..={MAX_SLOTS}")),
+    }
+}
+
+/// A keyed limiter config: the bucket fields, `slots` [4] and `policy` [`"reject"`].
+fn keyed_limiter_config(value: Value) -> Res<(u64, TokenBucketConfig, TableFullPolicy)> {
+    let mut f = Fields::new(value, "a keyed limiter config")?;
+    let bucket = bucket_fields(&mut f)?;
+    let slots = f.or("slots", 4, int)?;
+    if !(1..=MAX_SLOTS).contains(&slots) {
+        return Err(format!("`slots`: {slots} is not in 1..={MAX_SLOTS}"));
+    }
+    let policy = f.or("policy", TableFullPolicy::Reject, |v| match v.as_str() {
+        Some("reject") => Ok(TableFullPolicy::Reject),
+        Some("admit") => Ok(TableFullPolicy::Admit),
+        _ => Err(format!("{v} is not \"reject\" or \"admit\"")),
+    })?;
+    f.finish()?;
+    Ok((slots, bucket, policy))
+}
+
+impl<const N: usize> Subject for KeyedLimiterSubject<N> {
+    fn run(&mut self, op: &str, args: &mut Fields) -> Res<Map<String, Value>> {
+        let l = &self.limiter;
+        Ok(match op {
+            "try_acquire" => {
+                let key = args.get("key", int)?;
+                let n = args.or("n", 1, u32_of)?;
+                admission(&l.try_acquire(key, n, args.nanos("now")?))
+            }
+            "reserve" => {
+                let key = args.get("key", int)?;
+                let n = args.or("n", 1, u32_of)?;
+                let now = args.nanos("now")?;
+                reservation(l.reserve(key, n, now, args.nanos("max_wait")?))
+            }
+            "available" => {
+                let key = args.get("key", int)?;
+                let available = l.available(key, args.nanos("now")?);
+                object(json!({ "available": int_json(available) }))
+            }
+            "snapshot" => {
+                let key = args.get("key", int)?;
+                bucket_snapshot_json(&l.snapshot(key, args.nanos("now")?))
+            }
+            "active_keys" => object(json!({ "active_keys": l.active_keys(args.nanos("now")?) })),
+            "validate" => {
+                let (_, bucket, policy) = keyed_limiter_config(args.required("config")?)?;
+                config_error(KeyedLimiter::<1>::new(bucket, policy).map(drop))
+            }
+            _ => return Err(format!("unknown op `{op}` for a keyed limiter")),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulkhead (DESIGN.md §4, §7).
+
+/// The waiter table of the bulkhead under test. Files never queue more than this many at once;
+/// where the queue limit matters they set `max_waiting`, so that a binding with another table
+/// size gives the same answers.
+const BULKHEAD_WAITERS: usize = 16;
+
+/// Counts the wake-ups of one waiter.
+#[derive(Default)]
+struct WakeCount(AtomicUsize);
+
+impl Wake for WakeCount {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// What a name stands for: an `acquire` future still waiting, or a permit (held or released).
+enum Handle {
+    Waiting {
+        future: Acquire<'static, BULKHEAD_WAITERS>,
+        wakes: Arc<WakeCount>,
+        /// Wake-ups already reported.
+        seen: usize,
+    },
+    Permit(BulkheadPermit),
+}
+
+/// What one poll of an `acquire` future gave.
+enum Polled {
+    Granted(BulkheadPermit),
+    Pending,
+    Refused(Rejected),
+}
+
+struct BulkheadSubject {
+    /// Leaked for the length of the test so that futures and permits can borrow it from the
+    /// same struct; a few hundred bytes per file.
+    bulkhead: &'static Bulkhead<BULKHEAD_WAITERS>,
+    /// Every bound name with what it stands for, in the order the names were bound.
+    handles: Vec<(String, Handle)>,
+}
+
+impl BulkheadSubject {
+    fn new(config: Value) -> Res<BulkheadSubject> {
+        let bulkhead =
+            Bulkhead::new(bulkhead_config(config)?).map_err(|e| format!("invalid config: {e}"))?;
+        Ok(BulkheadSubject {
+            bulkhead: Box::leak(Box::new(bulkhead)),
+            handles: Vec::new(),
+        })
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.handles.iter().position(|(bound, _)| bound == name)
+    }
+
+    fn bind(&mut self, name: String, handle: Handle) -> Res<()> {
+        if self.position(&name).is_some() {
+            return Err(format!("name `{name}` is already bound"));
+        }
+        self.handles.push((name, handle));
+        Ok(())
+    }
+
+    /// The waiters woken since the last call, in the order their names were bound.
+    fn woken(&mut self) -> Value {
+        let mut woken = Vec::new();
+        for (name, handle) in &mut self.handles {
+            if let Handle::Waiting { wakes, seen, .. } = handle {
+                let count = wakes.0.load(Ordering::SeqCst);
+                if count > *seen {
+                    *seen = count;
+                    woken.push(json!(name));
+                }
+            }
+        }
+        Value::Array(woken)
+    }
+
+    fn waiter_index(&self, args: &mut Fields) -> Res<usize> {
+        let name = args.string("waiter")?;
+        match self.position(&name).map(|i| (i, &self.handles[i].1)) {
+            Some((i, Handle::Waiting { .. })) => Ok(i),
+            Some(_) => Err(format!("`{name}` holds a permit, not a waiting future")),
+            None => Err(format!("no waiter named `{name}`")),
+        }
+    }
+}
+
+/// Polls a future once with its waiter's counting waker.
+fn poll_acquire(future: &mut Acquire<'static, BULKHEAD_WAITERS>, wakes: &Arc<WakeCount>) -> Polled {
+    let waker = Waker::from(wakes.clone());
+    match Pin::new(future).poll(&mut Context::from_waker(&waker)) {
+        Poll::Ready(Ok(permit)) => Polled::Granted(permit.into_raw()),
+        Poll::Ready(Err(rejected)) => Polled::Refused(rejected),
+        Poll::Pending => Polled::Pending,
+    }
+}
+
+/// `admitted`, `pending`, `reason`, `retry_after` and `lane` of one poll.
+fn polled_json(polled: &Polled) -> Map<String, Value> {
+    let (reason, retry_after, lane) = match polled {
+        Polled::Granted(permit) => (Value::Null, Value::Null, json!(permit.lane())),
+        Polled::Pending => (Value::Null, Value::Null, Value::Null),
+        Polled::Refused(r) => (
+            json!(r.reason.as_str()),
+            nanos_json(r.retry_after),
+            Value::Null,
+        ),
+    };
+    object(json!({
+        "admitted": matches!(polled, Polled::Granted(_)),
+        "pending": matches!(polled, Polled::Pending),
+        "reason": reason,
+        "retry_after": retry_after,
+        "lane": lane,
+    }))
+}
+
+impl Subject for BulkheadSubject {
+    fn run(&mut self, op: &str, args: &mut Fields) -> Res<Map<String, Value>> {
+        let b = self.bulkhead;
+        Ok(match op {
+            "try_acquire" => {
+                let lane = args.or("lane", 0, int)?;
+                let name = args.nullable("as", None, string)?;
+                let answer = b.try_acquire(usize::try_from(lane).unwrap_or(usize::MAX));
+                let answer = answer.map(|permit| permit.into_raw());
+                let mut observed = admission(&answer);
+                observed.insert("lane".into(), json!(answer.ok().map(|p| p.lane())));
+                // Without a name the permit is held for good: a raw permit releases nothing
+                // when dropped.
+                if let (Ok(permit), Some(name)) = (answer, name) {
+                    self.bind(name, Handle::Permit(permit))?;
+                }
+                observed
+            }
+            "acquire_async" => {
+                let lane = args.or("lane", 0, int)?;
+                let name = args.string("as")?;
+                if self.position(&name).is_some() {
+                    return Err(format!("name `{name}` is already bound"));
+                }
+                let mut future = b.acquire(usize::try_from(lane).unwrap_or(usize::MAX));
+                let wakes = Arc::new(WakeCount::default());
+                let polled = poll_acquire(&mut future, &wakes);
+                let mut observed = polled_json(&polled);
+                match polled {
+                    Polled::Granted(permit) => self.bind(name, Handle::Permit(permit))?,
+                    Polled::Pending => {
+                        let seen = wakes.0.load(Ordering::SeqCst);
+                        let waiting = Handle::Waiting {
+                            future,
+                            wakes,
+                            seen,
+                        };
+                        self.bind(name, waiting)?;
+                    }
+                    Polled::Refused(_) => {}
+                }
+                observed.insert("woken".into(), self.woken());
+                observed
+            }
+            "poll" => {
+                let index = self.waiter_index(args)?;
+                let (name, handle) = &mut self.handles[index];
+                let Handle::Waiting { future, wakes, .. } = handle else {
+                    return Err(format!("`{name}` is not waiting"));
+                };
+                let polled = poll_acquire(future, wakes);
+                let mut observed = polled_json(&polled);
+                observed.remove("reason");
+                observed.remove("retry_after");
+                match polled {
+                    Polled::Granted(permit) => *handle = Handle::Permit(permit),
+                    Polled::Pending => {}
+                    Polled::Refused(r) => return Err(format!("a queued future resolved to {r}")),
+                }
+                observed
+            }
+            "cancel" => {
+                let index = self.waiter_index(args)?;
+                drop(self.handles.remove(index));
+                object(json!({ "woken": self.woken() }))
+            }
+            "release" => {
+                let name = args.string("permit")?;
+                let released = match self.position(&name).map(|i| &mut self.handles[i].1) {
+                    Some(Handle::Permit(permit)) => b.release(permit),
+                    Some(Handle::Waiting { .. }) => {
+                        return Err(format!("`{name}` is a waiting future, not a permit"))
+                    }
+                    None => return Err(format!("no permit named `{name}`")),
+                };
+                object(json!({ "released": released, "woken": self.woken() }))
+            }
+            "snapshot" => {
+                let s = b.snapshot();
+                object(json!({
+                    "in_flight": s.in_flight,
+                    "peak": s.peak,
+                    "waiting": s.waiting,
+                    "rejected": int_json(s.rejected),
+                    "max_concurrent": s.max_concurrent,
+                }))
+            }
+            "validate" => {
+                let config = bulkhead_config(args.required("config")?)?;
+                config_error(Bulkhead::<0>::new(config).map(drop))
+            }
+            _ => return Err(format!("unknown op `{op}` for a bulkhead")),
+        })
+    }
+}
+
+/// A bulkhead config: `max_concurrent` is required; `lanes` (the ceilings, highest priority
+/// first) defaults to one lane, `max_waiting` to no limit but the waiter table.
+fn bulkhead_config(value: Value) -> Res<BulkheadConfig> {
+    let mut f = Fields::new(value, "a bulkhead config")?;
+    let mut config = BulkheadConfig::new(f.get("max_concurrent", u32_of)?);
+    if let Some(lanes) = f.take("lanes") {
+        let ceilings = lanes
+            .as_array()
+            .ok_or_else(|| format!("`lanes`: {lanes} is not an array of ceilings"))?
+            .iter()
+            .map(u32_of)
+            .collect::<Res<Vec<u32>>>()
+            .map_err(|e| format!("`lanes`: {e}"))?;
+        config = config.lanes(&ceilings);
+    }
+    config = config.max_waiting(f.or("max_waiting", config.max_waiting, u32_of)?);
+    f.finish()?;
+    Ok(config)
 }

@@ -7,7 +7,7 @@
 //! `max(TAT, now) + n × interval` and passes if the new TAT is at most one burst
 //! (`capacity × interval`) ahead of `now`. Refill is implicit in the clock moving on.
 //!
-//! **Exact rates.** The interval `every / amount` is rarely whole nanoseconds (1 per 3 s is
+//! **Exact rates.** The interval `every / amount` is rarely whole nanoseconds (3 per second is
 //! 333 333 333.3 ns, 7 per 10 ns is 1.43 ns), so it is never rounded: time is kept in units of
 //! `1 / amount` ns, with the rate in lowest terms, where a token costs exactly `every` units.
 //! Every rate from 10⁹ tokens per second down to 1 per 584 years is exact, and arithmetic is

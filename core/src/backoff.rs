@@ -537,6 +537,10 @@ fn linear(initial: u64, step: u64, attempt: u32, cap: u64) -> u64 {
 #[inline]
 fn exponential_step(scaled: u128, factor: u64, cap: u64) -> u128 {
     let cap_scaled = u128::from(cap) << FRACTION_BITS;
+    if scaled >= cap_scaled {
+        // At the cap already (a long retry sequence's steady state): no multiply needed.
+        return cap_scaled;
+    }
     match scaled.checked_mul(u128::from(factor)) {
         Some(product) => (product >> FRACTION_BITS).min(cap_scaled),
         // Above 2^128 is far above any cap (at most 2^96 scaled).

@@ -13,6 +13,45 @@
 //! use stanchion::Nanos;
 //! assert_eq!(Nanos::from_millis(1500), Nanos::from_secs(1) + Nanos::from_millis(500));
 //! ```
+//!
+//! # Embedded targets
+//!
+//! Every operation is safe to call from an interrupt handler, provided the atomics underneath
+//! are. The primitives keep their state in `AtomicU64` (and `AtomicU32`) from portable-atomic,
+//! and what backs those depends on the target and on what the firmware enables:
+//!
+//! | target | examples | `AtomicU32` | `AtomicU64` | the firmware enables |
+//! | --- | --- | --- | --- | --- |
+//! | 64-bit atomics | x86_64, aarch64, riscv64gc | native | native | nothing |
+//! | 32-bit CAS, no 64-bit atomics | thumbv7m, thumbv7em, thumbv8m, riscv32imac | native | interrupts masked around each operation | portable-atomic's `unsafe-assume-single-core` |
+//! | no CAS | thumbv6m, riscv32i, riscv32imc | critical section | critical section | stanchion's `critical-section` feature and a critical-section implementation |
+//!
+//! - **No CAS.** stanchion's `critical-section` feature runs every atomic operation inside
+//!   `critical_section::acquire`/`release`. The firmware links an implementation that masks
+//!   interrupts, such as cortex-m's `critical-section-single-core` or riscv's
+//!   `critical-section-single-hart` features (or one from its RTOS). Instead of the feature, a
+//!   single-core firmware may enable portable-atomic's `unsafe-assume-single-core`, which masks
+//!   interrupts itself; portable-atomic refuses to build with both.
+//! - **32-bit CAS.** 32-bit atomics are native; `critical-section` changes nothing here. A
+//!   64-bit operation needs portable-atomic's `unsafe-assume-single-core`, which masks
+//!   interrupts around it (sound on a single core running in a privileged mode):
+//!
+//!   ```toml
+//!   [dependencies]
+//!   stanchion = { version = "0.1", default-features = false }
+//!   portable-atomic = { version = "1", default-features = false, features = ["fallback", "unsafe-assume-single-core"] }
+//!   ```
+//!
+//!   Without it, portable-atomic's `AtomicU64` is a table of global spinlocks, which is not
+//!   lock-free and deadlocks when an interrupt handler touches a primitive whose lock the code
+//!   it interrupted holds. stanchion refuses to compile against it. Where locks are acceptable
+//!   (portable-atomic's `unsafe-assume-privileged` on a multi-core chip takes them with
+//!   interrupts masked; or no interrupt handler uses stanchion), build with
+//!   `RUSTFLAGS="--cfg stanchion_allow_lock_fallback"`. The same holds on hosted 32-bit targets
+//!   without 64-bit atomics (32-bit MIPS and PowerPC, for example).
+//!
+//! `embedded/` in the repository runs the primitives' cases on thumbv6m, thumbv7m, thumbv7em
+//! and riscv32imc under QEMU, with these settings, and checks which path each one takes.
 #![no_std]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]

@@ -52,10 +52,10 @@
 //!
 //! A `RetryBudget` is 80 bytes: four `AtomicU64` (the two pools and the allowed and refused
 //! counters), its config and four derived integers. Both pools need 64 bits (a nanosecond
-//! instant; up to 4.3·10¹⁵ millionths of a token), so targets without native 64-bit CAS
-//! (Cortex-M0/M3/M4, riscv32imc) take portable-atomic's `critical-section` path (the crate's
-//! `critical-section` feature): interrupt-safe, never a spinlock. 64-bit targets and those
-//! with a 64-bit CAS use native atomics.
+//! instant; up to 4.3·10¹⁵ millionths of a token), so targets without native 64-bit atomics
+//! (Cortex-M0/M3/M4, riscv32imc) mask interrupts around each operation, through a critical
+//! section or portable-atomic's `unsafe-assume-single-core`: interrupt-safe, never a spinlock
+//! (see "Embedded targets" in the crate docs). Targets with 64-bit atomics use them natively.
 
 use crate::sync::{const_fn, AtomicU64, Ordering};
 use crate::{ConfigError, Nanos, Reason, Rejected};

@@ -12,6 +12,29 @@ pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 #[cfg(not(loom))]
 pub(crate) use portable_atomic::{AtomicU32, AtomicU64, Ordering};
 
+// Where the target has a 32-bit compare-and-swap but no 64-bit atomics (thumbv7m, thumbv7em,
+// thumbv8m, riscv32imac), portable-atomic's `AtomicU64` is, unless the firmware chose
+// otherwise, a table of global spinlocks: not lock-free, and an interrupt handler that touches
+// a primitive whose lock the code it interrupted holds spins forever. Refuse to build on it.
+// `is_always_lock_free` is true for the interrupt-masking implementation of
+// `unsafe-assume-single-core` and false for the locks. Targets without a CAS (thumbv6m,
+// riscv32imc) are left alone: there the critical-section path is the interrupt-safe one.
+#[cfg(all(
+    not(loom),
+    target_has_atomic = "ptr",
+    not(target_has_atomic = "64"),
+    not(stanchion_allow_lock_fallback)
+))]
+const _: () = assert!(
+    AtomicU64::is_always_lock_free(),
+    "stanchion: AtomicU64 would be portable-atomic's global-lock fallback here, which an \
+     interrupt handler can deadlock on. On a single-core chip, give the firmware a \
+     portable-atomic dependency with features [\"fallback\", \"unsafe-assume-single-core\"]. \
+     If the locks are acceptable (`unsafe-assume-privileged` on a multi-core chip, or no \
+     interrupt handler uses stanchion), build with `--cfg stanchion_allow_lock_fallback`. \
+     See \"Embedded targets\" in the stanchion crate docs."
+);
+
 /// Declares a function `const` normally and plain under loom, whose atomics cannot be built in
 /// a const context.
 macro_rules! const_fn {

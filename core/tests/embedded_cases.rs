@@ -2,6 +2,9 @@
 //!
 //! The same files run on Cortex-M and RISC-V under QEMU (`scripts/embedded-test.sh`); here each
 //! case becomes a `#[test]`, so a case that fails on a target can be debugged on the host.
+//!
+//! Not under loom: the cases build primitives in `static`s, which loom's atomics cannot do.
+#![cfg(not(loom))]
 
 /// Makes each `fn` of a `tests! { .. }` list a `#[test]`.
 macro_rules! tests {

@@ -32,6 +32,7 @@ macro_rules! suites {
 mod cases;
 mod interrupt_safety;
 mod interrupts;
+mod stack;
 
 /// The harness's own checks run first: if the atomics are not the ones intended, the cases'
 /// results would not mean what they claim.
@@ -53,6 +54,7 @@ fn all_tests() -> impl Iterator<Item = (&'static str, &'static Test)> {
 
 fn run() -> ! {
     interrupts::init();
+    stack::paint();
     let total = all_tests().count();
     println!("running {} tests ({})", total, TARGET);
     for (index, (suite, (name, test))) in all_tests().enumerate() {
@@ -61,6 +63,8 @@ fn run() -> ! {
         println!("test {}::{} ... ok", suite, name);
     }
     println!("\ntest result: ok. {} passed; 0 failed", total);
+    let (used, watched) = stack::peak();
+    println!("stack: {} of {} bytes used at most", used, watched);
     println!("embedded: {} passed, 0 failed", total);
     process::exit(0)
 }

@@ -64,8 +64,8 @@
 //! `Bulkhead<0>` is 64 bytes (asserted by a test): the state word, the rejected total, the peak,
 //! the ticket counter, eight lane ceilings and the queue limits. Each waiter slot adds 24 bytes
 //! on 64-bit targets (an 8-byte state word and a 16-byte `Option<Waker>`), 16 on 32-bit ones.
-//! On targets without 64-bit atomics the words go through portable-atomic's fallback; enable
-//! the `critical-section` feature there so it is interrupt-safe rather than a lock.
+//! On targets without 64-bit atomics the words go through portable-atomic's interrupt-safe
+//! paths; the crate docs' "Embedded targets" say what the firmware enables on each.
 //!
 //! ```
 //! use stanchion::{Bulkhead, BulkheadConfig, Reason};

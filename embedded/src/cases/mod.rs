@@ -15,6 +15,13 @@ suites! {
     errors,
     nanos,
     rng,
+    breaker,
+    token_bucket,
+    keyed_limiter,
+    bulkhead,
+    backoff,
+    retry_budget,
+    deadline,
 }
 
 /// Text formatted into a fixed array, as firmware without a heap formats a `Display` value.

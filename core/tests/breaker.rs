@@ -766,3 +766,47 @@ fn size_is_fixed_and_documented() {
     assert!(core::mem::size_of::<CircuitBreaker<10>>() <= 256);
     assert_eq!(core::mem::size_of::<RawPermit>(), 16);
 }
+
+#[test]
+fn a_later_probe_reporting_first_leaves_the_oldest_lease_in_force() {
+    let b = breaker(
+        BreakerConfig::new()
+            .failure_count(Some(1))
+            .open_for(secs(1))
+            .half_open(2, Some(2))
+            .probe_timeout(Some(secs(10))),
+    );
+    call(&b, Nanos::ZERO, Outcome::Failure);
+    let (first, _) = b.try_acquire_raw(secs(1));
+    let second = b.try_acquire(secs(2)).unwrap();
+    assert_eq!(second.record(Outcome::Success, secs(4)), None);
+    // The first probe's lease (to 11 s) is still the one in force.
+    let full = b.try_acquire(secs(5)).unwrap_err();
+    assert_eq!(full.retry_after, Some(secs(6)));
+    let (_, transition) = b.try_acquire_raw(secs(11));
+    assert_eq!(transition, t(State::HalfOpen, State::Open));
+    assert_eq!(
+        b.record_raw(first.unwrap(), Outcome::Success, secs(11)),
+        None
+    );
+}
+
+#[test]
+fn the_oldest_probe_reporting_hands_the_lease_to_the_next() {
+    let b = breaker(
+        BreakerConfig::new()
+            .failure_count(Some(1))
+            .open_for(secs(1))
+            .half_open(2, Some(2))
+            .probe_timeout(Some(secs(10))),
+    );
+    call(&b, Nanos::ZERO, Outcome::Failure);
+    let first = b.try_acquire(secs(1)).unwrap();
+    let (second, _) = b.try_acquire_raw(secs(2));
+    assert_eq!(first.record(Outcome::Success, secs(4)), None);
+    // Now the second probe's lease, to 12 s, is in force: at 11.5 s it still reports in time.
+    assert_eq!(
+        b.record_raw(second.unwrap(), Outcome::Success, ms(11_500)),
+        t(State::HalfOpen, State::Closed)
+    );
+}

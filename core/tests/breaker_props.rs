@@ -59,7 +59,9 @@ fn config() -> impl Strategy<Value = BreakerConfig> {
             0..5_000u64,
             0..4u64,
             prop_oneof![Just(1.0f32), Just(1.5), Just(2.0)],
-            1..4u32,
+            // Leases are exact per probe with up to two probes out (the core keeps one
+            // deadline); the no-panic property below goes higher.
+            1..3u32,
             prop::option::of(1..4u32),
             prop::option::of(1..10_000u64),
         ),
@@ -97,8 +99,8 @@ struct Model {
     successes: u32,
     streak: u32,
     trips: u32,
-    /// The latest admission time of any half-open probe.
-    newest_probe: u64,
+    /// Lease deadlines of the probes out in this half-open period, one per probe.
+    leases: Vec<u64>,
     /// Window records: (epoch or sequence, failure, slow).
     records: Vec<(u64, bool, bool)>,
     newest_epoch: u64,
@@ -118,7 +120,7 @@ impl Model {
             successes: 0,
             streak: 0,
             trips: 0,
-            newest_probe: 0,
+            leases: Vec::new(),
             records: Vec::new(),
             newest_epoch: 0,
             calls: 0,
@@ -168,6 +170,7 @@ impl Model {
     }
 
     fn next_generation(&mut self, state: State) -> Transition {
+        self.leases.clear();
         let from = self.state;
         self.state = state;
         self.generation = (self.generation + 1) & ((1 << 29) - 1);
@@ -187,8 +190,14 @@ impl Model {
         self.records.clear();
     }
 
+    fn earliest_lease(&self) -> u64 {
+        self.leases.iter().copied().min().unwrap_or(u64::MAX)
+    }
+
+    /// A lease that saturated at the end of time never ends.
     fn lease_expired(&self, now: u64) -> bool {
-        self.probes > 0 && now >= self.until && self.until != u64::MAX
+        let earliest = self.earliest_lease();
+        self.probes > 0 && now >= earliest && earliest != u64::MAX
     }
 
     fn probe_timeout(&self) -> u64 {
@@ -202,8 +211,7 @@ impl Model {
             State::Open if now >= self.until => {
                 let t = self.next_generation(State::HalfOpen);
                 self.probes = 1;
-                self.until = now.saturating_add(self.probe_timeout());
-                self.newest_probe = self.newest_probe.max(now);
+                self.leases.push(now.saturating_add(self.probe_timeout()));
                 (Ok(self.generation), Some(t))
             }
             State::Open => (
@@ -222,17 +230,14 @@ impl Model {
                 )
             }
             State::HalfOpen if self.probes < self.c.half_open_probes => {
-                if self.probes == 0 {
-                    self.until = now.saturating_add(self.probe_timeout());
-                }
+                self.leases.push(now.saturating_add(self.probe_timeout()));
                 self.probes += 1;
-                self.newest_probe = self.newest_probe.max(now);
                 (Ok(self.generation), None)
             }
             State::HalfOpen => (
                 Err(Rejected::new(
                     Reason::HalfOpenFull,
-                    Some(Nanos::new(self.until.saturating_sub(now))),
+                    Some(Nanos::new(self.earliest_lease().saturating_sub(now))),
                 )),
                 None,
             ),
@@ -282,20 +287,13 @@ impl Model {
                 if self.lease_expired(now) {
                     return Some(self.open(now));
                 }
-                // The oldest probe reporting while others are out hands the lease deadline to
-                // the newest probe (the core keeps no per-probe times).
-                let reporter = p
+                // Each probe holds its own lease (DESIGN.md §2): this one's ends.
+                let own = p
                     .issued_at()
                     .as_nanos()
                     .saturating_add(self.probe_timeout());
-                let closes = outcome == Some(Outcome::Success)
-                    && self.successes + 1 >= self.c.effective_half_open_successes();
-                if outcome != Some(Outcome::Failure)
-                    && !closes
-                    && self.probes > 1
-                    && reporter >= self.until
-                {
-                    self.until = self.newest_probe.saturating_add(self.probe_timeout());
+                if let Some(i) = self.leases.iter().position(|d| *d == own) {
+                    self.leases.swap_remove(i);
                 }
                 if matches!(outcome, Some(Outcome::Success | Outcome::Failure)) {
                     self.calls += 1;

@@ -269,11 +269,15 @@ pub(crate) fn decide_acquire(
         }
         State::HalfOpen if w.probes < s.half_open_probes => Plan {
             next: Some(w.with_probes(w.probes.saturating_add(1))),
-            // The lease clock starts with the first probe out; later ones share it.
-            until: if w.probes == 0 {
-                Some(now.saturating_add(s.probe_timeout))
-            } else {
-                None
+            // The deadline in force is the earliest lease out: the first probe's, unless a
+            // `now` from the past gives this one an earlier end.
+            until: {
+                let lease = now.saturating_add(s.probe_timeout);
+                if w.probes == 0 || lease < until {
+                    Some(lease)
+                } else {
+                    None
+                }
             },
             answer: Ok(()),
             transition: None,
@@ -313,7 +317,8 @@ pub(crate) fn decide_probe_report(
         return plan_open(w, now, s, trips, false);
     }
     let freed = w.with_probes(w.probes.saturating_sub(1));
-    let oldest_reported = freed.probes > 0 && leases.reporter >= until;
+    // The reporter held the deadline in force: it was the oldest probe out (or tied with it).
+    let oldest_reported = freed.probes > 0 && leases.reporter == until;
     let next_until = if oldest_reported {
         Some(leases.newest)
     } else {

@@ -780,7 +780,8 @@ fn a_later_probe_reporting_first_leaves_the_oldest_lease_in_force() {
     let (first, _) = b.try_acquire_raw(secs(1));
     let second = b.try_acquire(secs(2)).unwrap();
     assert_eq!(second.record(Outcome::Success, secs(4)), None);
-    // The first probe's lease (to 11 s) is still the one in force.
+    // A third probe takes the free slot; the first probe's lease (to 11 s) is still in force.
+    let _third = b.try_acquire(secs(5)).unwrap().into_raw();
     let full = b.try_acquire(secs(5)).unwrap_err();
     assert_eq!(full.retry_after, Some(secs(6)));
     let (_, transition) = b.try_acquire_raw(secs(11));

@@ -26,6 +26,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "unit, behaviour, property, conformance and doc tests"
 cargo test --workspace --locked
 
+step "docs build without broken links"
+RUSTDOCFLAGS="-D warnings" cargo doc -p stanchion --no-deps --locked
+
 step "the core without std builds on its own"
 cargo build -p stanchion --no-default-features --locked
 

@@ -8,7 +8,7 @@
 //! times out, or a whole call whose future is dropped (cancelled), frees its breaker probe
 //! slot, bulkhead permit and queue place.
 //!
-//! Refusals end the call at once ([`PolicyError::Rejected`]): retrying into an open breaker or
+//! Refusals end the call at once ([`AttemptError::Rejected`]): retrying into an open breaker or
 //! a full bulkhead only spends the budget. A fallback is the caller's `match` on the error.
 
 use core::future::{poll_fn, Future};

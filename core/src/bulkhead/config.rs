@@ -12,7 +12,7 @@ pub const MAX_CONCURRENT: u32 = state::MAX_CONCURRENT;
 /// The largest waiter table (`WAITERS`) a bulkhead can have: 65,535.
 pub const MAX_WAITERS: usize = state::MAX_WAITERS;
 
-/// How a [`Bulkhead`] caps concurrency.
+/// How a [`Bulkhead`](super::Bulkhead) caps concurrency.
 ///
 /// ```
 /// use stanchion::BulkheadConfig;
@@ -27,7 +27,7 @@ pub struct BulkheadConfig {
     /// `acquire` futures that may wait at once [`u32::MAX`]: the queue is further bounded by the
     /// bulkhead's waiter table (`WAITERS`), so the default means "as many as the table holds".
     pub max_waiting: u32,
-    /// Priority lanes in use, `1..=8` [1].
+    /// Priority lanes in use, `1..=8` (default 1).
     pub lanes: u8,
     /// Each lane's ceiling: lane `k` is admitted only while fewer than `lane_ceilings[k]` permits
     /// are out. Lane 0 is the highest priority and its ceiling must equal `max_concurrent`;

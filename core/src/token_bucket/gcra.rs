@@ -223,10 +223,18 @@ impl Gcra {
         if n == 0 || n > self.capacity {
             return None;
         }
-        let (Some(now_units), Some(tolerance)) = (
-            now.as_nanos().checked_mul(self.amount as u64),
-            (self.capacity as u64).checked_mul(self.every),
-        ) else {
+        // A whole number of nanoseconds per token (`amount == 1`) is the common rate, and there
+        // `now` already is in scaled units: skipping the multiply takes it off the path from the
+        // caller's clock read to the CAS.
+        let now_units = if self.amount == 1 {
+            now.as_nanos()
+        } else {
+            match now.as_nanos().checked_mul(self.amount as u64) {
+                Some(units) => units,
+                None => return None,
+            }
+        };
+        let Some(tolerance) = (self.capacity as u64).checked_mul(self.every) else {
             return None;
         };
         // n <= capacity, so the cost is at most the tolerance, which fits.

@@ -12,10 +12,11 @@
 //! `1 / amount` ns, with the rate in lowest terms, where a token costs exactly `every` units.
 //! Every rate from 10⁹ tokens per second down to 1 per 584 years is exact, and arithmetic is
 //! `u128`. The only rounding is that `ready_at` and `retry_after` are whole nanoseconds,
-//! rounded up (so they are never early). The common request, one that passes at once with
-//! every scaled time below `2^64` (any rate, for `now` up to `2^64 / amount` ns), takes a
-//! `u64` path that gives the same answers with the arithmetic done before the state is read,
-//! which keeps the time between a caller's load and its CAS short.
+//! rounded up (so they are never early). The common request, one that passes at once with the
+//! scaled `now`, TAT and burst all below `2^64` (true at any rate of whole nanoseconds per
+//! token, short of bursts spanning centuries or clocks near [`Nanos::MAX`]), takes a `u64` path
+//! that gives the same answers, with the arithmetic done before the state is read: that keeps
+//! the time between a caller's load and its CAS short.
 //!
 //! **State.** Such a TAT needs `64 + log2(amount)` bits to cover every `now` up to
 //! [`Nanos::MAX`], which no single word holds once `amount > 1`, and 128-bit atomics fall back

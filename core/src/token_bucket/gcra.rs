@@ -92,7 +92,7 @@ pub(crate) struct Admit {
 impl Admit {
     /// The new TAT if the request passes at once on the state (`word`, `high`), or `None` if
     /// [`Gcra::decide`] must decide: the request waits or is refused, the TAT does not fit
-    /// 64 bits, or `high` is not the TAT's high part (see `decode_u64`).
+    /// 64 bits, or `high` does not carry the tag (see `decode_u64`).
     ///
     /// When it returns a TAT, `decide` on the same state returns `ready_at: now` and the same
     /// TAT. `decide` passes at once when `max(TAT, now_units) + cost <= now_units + tolerance`

@@ -75,7 +75,7 @@ use core::fmt;
 use crate::rng::{mix, uniform};
 use crate::sync::{const_fn, AtomicU64, Ordering};
 use crate::token_bucket::{
-    config_of, decode, prepare, Gcra, Grant, OWNER_SHIFT, PENDING, TAT_BITS,
+    config_of, decode, prepare, prepare_u64, Gcra, Grant, OWNER_SHIFT, PENDING, TAT_BITS,
 };
 use crate::{ConfigError, Nanos, Reason, Rejected, TokenBucketConfig, TokenBucketSnapshot};
 
@@ -210,6 +210,7 @@ impl<const N: usize> KeyedLimiter<N> {
     /// assert_eq!((refused.reason, refused.retry_after), (Reason::TableFull, Some(Nanos::from_secs(1))));
     /// assert!(limiter.try_acquire(2, 1, Nanos::from_secs(1)).is_ok()); // key 1 is full again
     /// ```
+    #[inline]
     pub fn try_acquire(&self, key: u64, n: u32, now: Nanos) -> Result<(), Rejected> {
         self.update(key, n, now, Nanos::ZERO).map(|_| ())
     }
@@ -227,6 +228,7 @@ impl<const N: usize> KeyedLimiter<N> {
     /// assert_eq!(limiter.reserve(9, 1, Nanos::ZERO, wait), Ok(Nanos::ZERO));
     /// assert_eq!(limiter.reserve(9, 1, Nanos::ZERO, wait), Ok(Nanos::from_millis(100)));
     /// ```
+    #[inline]
     pub fn reserve(
         &self,
         key: u64,
@@ -305,6 +307,7 @@ impl<const N: usize> KeyedLimiter<N> {
         self.policy
     }
 
+    #[inline]
     fn probe(key: u64) -> Probe {
         let mixed = mix(key);
         Probe {
@@ -390,7 +393,48 @@ impl<const N: usize> KeyedLimiter<N> {
         free.unwrap_or(Scan::Full { free_at })
     }
 
+    /// The common request, a key settled in its start slot that passes at once in 64-bit
+    /// numbers, in a short loop that may be inlined into the caller: the first step of
+    /// [`KeyedLimiter::scan`] and of [`KeyedLimiter::charge`] with `published` true, decided
+    /// by `Gcra::admit` instead of `Gcra::decide`. Anything else goes to
+    /// [`KeyedLimiter::update_table`], which looks again from the start.
+    #[inline]
     fn update(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
+        let probe = Self::probe(key);
+        if let (Some(admit), Some(slot)) = (self.gcra.admit(n, now), self.slots.get(probe.start)) {
+            let mut word = slot.word.load(Ordering::Acquire);
+            // The key word is read after the CAS word, as in `matches`.
+            while word & OWNER_MASK == probe.owner && slot.key.load(Ordering::Acquire) == key {
+                let high = slot.high.load(Ordering::Relaxed);
+                let Some(tat) = admit.tat(word, high) else {
+                    break;
+                };
+                // The key is published: the claim is settled, so the pending bit goes.
+                let next = prepare_u64(&slot.high, high, tat) | probe.owner;
+                match slot.word.compare_exchange_weak(
+                    word,
+                    next,
+                    Ordering::Release,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return Ok(now),
+                    Err(actual) => word = actual,
+                }
+            }
+        }
+        self.update_table(probe, n, now, max_wait)
+    }
+
+    /// Every request the short loop of [`KeyedLimiter::update`] does not settle: scan the
+    /// window, then charge, claim or refuse.
+    #[inline(never)]
+    fn update_table(
+        &self,
+        probe: Probe,
+        n: u32,
+        now: Nanos,
+        max_wait: Nanos,
+    ) -> Result<Nanos, Rejected> {
         // Requests that need no bucket never touch the table.
         if n == 0 {
             return Ok(now);
@@ -398,7 +442,6 @@ impl<const N: usize> KeyedLimiter<N> {
         if n > self.gcra.capacity() {
             return Err(Rejected::new(Reason::InsufficientCapacity, None));
         }
-        let probe = Self::probe(key);
         loop {
             let outcome = match self.scan(probe, now) {
                 Scan::Mine {

@@ -45,7 +45,8 @@
 //! freeing it; then a promotion loop reserves a unit for the best waiter (taking `handoff`
 //! first), marks its slot GRANTED and wakes it, or gives room that no waiter can use back.
 //! Newcomers count `handoff` as taken, which is what stops them barging. The peak, the rejected
-//! total and the ticket counter are separate relaxed counters.
+//! total and the ticket counter are separate relaxed counters; the peak is read first and
+//! written only when it grows, so the usual acquire and release are one swap each.
 //!
 //! # Memory ordering
 //!
@@ -190,6 +191,7 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
     /// drop(permit);
     /// assert!(bulkhead.try_acquire(0).is_ok());
     /// ```
+    #[inline]
     pub fn try_acquire(&self, lane: usize) -> Result<Permit<'_, WAITERS>, Rejected> {
         let lane = self.lane(lane);
         let ceiling = self.ceiling(usize::from(lane));
@@ -246,6 +248,7 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
     /// assert!(!bulkhead.release(&mut raw));
     /// assert_eq!(bulkhead.snapshot().in_flight, 0);
     /// ```
+    #[inline]
     pub fn release(&self, permit: &mut RawPermit) -> bool {
         permit.disarm() && self.release_unit()
     }
@@ -272,6 +275,7 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
     }
 
     /// The lane a request runs in: itself if configured, else the lowest.
+    #[inline]
     fn lane(&self, lane: usize) -> u8 {
         if lane < usize::from(self.lanes) {
             lane as u8
@@ -280,11 +284,13 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
         }
     }
 
+    #[inline]
     fn ceiling(&self, lane: usize) -> u32 {
         self.lane_ceilings.get(lane).copied().unwrap_or(0)
     }
 
     /// Applies a pure decision to the state word with a compare-and-swap loop.
+    #[inline]
     fn update<T, E>(
         &self,
         mut decide: impl FnMut(u64) -> Result<(T, u64), E>,
@@ -307,9 +313,14 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
         let _ = self.update(|prev| Ok::<_, ()>(((), change(prev))));
     }
 
+    /// Raises the peak to the permits out in `word`. The peak only grows, so one that is
+    /// already as high needs no write: a load, not a read-modify-write, on almost every call.
+    #[inline]
     fn note_peak(&self, word: u64) {
-        self.peak
-            .fetch_max(Counts::unpack(word).in_flight(), Ordering::Relaxed);
+        let in_flight = Counts::unpack(word).in_flight();
+        if in_flight > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(in_flight, Ordering::Relaxed);
+        }
     }
 
     fn count_rejection(&self) {
@@ -318,6 +329,7 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
 
     /// Gives back one permit: hands it to the queue if anyone waits, else frees it. `false` when
     /// no permit was out.
+    #[inline]
     pub(crate) fn release_unit(&self) -> bool {
         match self.update(|prev| state::decide_release(prev).ok_or(())) {
             Ok((Release::HandedOff, _)) => {
@@ -401,6 +413,8 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
 
     /// Hands room to queued waiters while the best of them is admitted, and gives back hand-off
     /// room none can use. Runs after every hand-off release and every new waiter.
+    // Out of line, so the release path, inlined into callers, stays small.
+    #[inline(never)]
     fn promote(&self) {
         loop {
             // A read-modify-write, not a load: see "Memory ordering" in the module doc.

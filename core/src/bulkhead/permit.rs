@@ -59,6 +59,7 @@ impl<'a, const WAITERS: usize> Permit<'a, WAITERS> {
 }
 
 impl<const WAITERS: usize> Drop for Permit<'_, WAITERS> {
+    #[inline]
     fn drop(&mut self) {
         self.bulkhead.release_unit();
     }

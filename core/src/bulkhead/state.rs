@@ -31,6 +31,7 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
+    #[inline]
     pub(crate) const fn unpack(word: u64) -> Counts {
         Counts {
             taken: (word & TAKEN_MASK) as u32,
@@ -39,6 +40,7 @@ impl Counts {
         }
     }
 
+    #[inline]
     pub(crate) const fn pack(self) -> u64 {
         (self.taken as u64 & TAKEN_MASK)
             | ((self.handoff as u64 & HANDOFF_MASK) << HANDOFF_SHIFT)
@@ -46,6 +48,7 @@ impl Counts {
     }
 
     /// Permits out, counting ones granted to waiters and not the room held for hand-off.
+    #[inline]
     pub(crate) const fn in_flight(self) -> u32 {
         self.taken.saturating_sub(self.handoff)
     }
@@ -59,6 +62,7 @@ const QUEUE_FULL: Rejected = Rejected::new(Reason::QueueFull, None);
 /// Room held for hand-off counts as taken, so a newcomer can never grab a permit on its way to
 /// a waiter. Every queued waiter is blocked by its own ceiling (the promotion loop keeps that
 /// true), so a newcomer admitted here passes no waiter that could have used the room.
+#[inline]
 pub(crate) const fn decide_admit(prev: u64, ceiling: u32) -> Result<u64, Rejected> {
     let mut counts = Counts::unpack(prev);
     if counts.taken < ceiling {
@@ -109,6 +113,7 @@ pub(crate) enum Release {
 /// A permit comes back. With waiters queued its unit stays taken and becomes hand-off room;
 /// otherwise it is freed. `None` when no permit is out: a stray or repeated release, ignored
 /// rather than allowed to wrap the count.
+#[inline]
 pub(crate) const fn decide_release(prev: u64) -> Option<(Release, u64)> {
     let mut counts = Counts::unpack(prev);
     if counts.in_flight() == 0 {

@@ -49,6 +49,74 @@ pub(crate) const fn decode(word: u64, high: u64) -> u128 {
     ((high as u128) << LOW_BITS) | (word & LOW_MASK) as u128
 }
 
+/// The TAT encoded in `word`, as [`decode`], when `high` carries the tag and the TAT is below
+/// `2^64`; `None` otherwise.
+///
+/// The high word carries the tag whenever it is the TAT's high part, which it is except after
+/// a caller raised it and then lost its CAS, until a grant reaches the raised part. With the
+/// tag in place `decode` steps back by nothing, so this skips its subtraction: the TAT is then
+/// two bit operations away from the loads, which is what the fast path wants.
+#[inline]
+const fn decode_u64(word: u64, high: u64) -> Option<u64> {
+    if ((word >> LOW_BITS) ^ high) & TAG_MASK != 0 || high >> (u64::BITS - LOW_BITS) != 0 {
+        return None;
+    }
+    Some((high << LOW_BITS) | (word & LOW_MASK))
+}
+
+/// [`encode`] for a TAT below `2^64`.
+#[inline]
+pub(crate) const fn encode_u64(tat: u64) -> (u64, u64) {
+    let high = tat >> LOW_BITS;
+    (((high & TAG_MASK) << LOW_BITS) | (tat & LOW_MASK), high)
+}
+
+/// A request for `n` tokens at `now`, worked out in `u64` before the state is read, for the
+/// common case: it passes at once and every number fits 64 bits.
+///
+/// It exists to keep the time between a caller's load of the CAS word and its CAS short (a
+/// longer window means more failed CASes under contention): everything that does not depend on
+/// the state is computed here, before the load, and what is left, [`Admit::tat`], is a decode,
+/// a `max`, an add and a compare. Whatever it cannot decide goes to [`Gcra::decide`], and
+/// whatever it does decide is exactly what `decide` would have: see `Admit::tat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Admit {
+    /// `now` in scaled units.
+    now_units: u64,
+    /// `n` tokens in scaled units.
+    cost: u64,
+    /// `now_units + tolerance`, saturating: the latest new TAT that passes at once.
+    limit: u64,
+}
+
+impl Admit {
+    /// The new TAT if the request passes at once on the state (`word`, `high`), or `None` if
+    /// [`Gcra::decide`] must decide: the request waits or is refused, the TAT does not fit
+    /// 64 bits, or `high` does not carry the tag (see `decode_u64`).
+    ///
+    /// When it returns a TAT, `decide` on the same state returns `ready_at: now` and the same
+    /// TAT. `decide` passes at once when `max(TAT, now_units) + cost <= now_units + tolerance`
+    /// in exact arithmetic, and then sets that left side as the new TAT. Here the TAT and the
+    /// left side are checked to fit 64 bits, so they are exact; the right side saturates at
+    /// `u64::MAX`, which changes the comparison only when the exact sum is beyond `u64::MAX`,
+    /// and then a left side that fits is below it either way.
+    #[inline]
+    pub(crate) const fn tat(self, word: u64, high: u64) -> Option<u64> {
+        let Some(tat) = decode_u64(word, high) else {
+            return None;
+        };
+        let base = if tat > self.now_units {
+            tat
+        } else {
+            self.now_units
+        };
+        match base.checked_add(self.cost) {
+            Some(raised) if raised <= self.limit => Some(raised),
+            _ => None,
+        }
+    }
+}
+
 /// What a granted request gives: when to proceed, and the new TAT if it changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Grant {
@@ -146,6 +214,36 @@ impl Gcra {
     /// When the bucket is full again (`now` if it already is), unbounded.
     pub(crate) fn full_at(self, tat: u128, now: Nanos) -> u128 {
         self.ceil_nanos(tat).max(now.as_nanos() as u128)
+    }
+
+    /// The fast form of a request for `n` tokens at `now` (see [`Admit`]), or `None` when
+    /// [`Gcra::decide`] must take it: `n == 0`, `n > capacity`, or scaled times beyond 64 bits.
+    #[inline]
+    pub(crate) const fn admit(self, n: u32, now: Nanos) -> Option<Admit> {
+        if n == 0 || n > self.capacity {
+            return None;
+        }
+        // A whole number of nanoseconds per token (`amount == 1`) is the common rate, and there
+        // `now` already is in scaled units: skipping the multiply takes it off the path from the
+        // caller's clock read to the CAS.
+        let now_units = if self.amount == 1 {
+            now.as_nanos()
+        } else {
+            match now.as_nanos().checked_mul(self.amount as u64) {
+                Some(units) => units,
+                None => return None,
+            }
+        };
+        let Some(tolerance) = (self.capacity as u64).checked_mul(self.every) else {
+            return None;
+        };
+        // n <= capacity, so the cost is at most the tolerance, which fits.
+        let cost = (n as u64).saturating_mul(self.every);
+        Some(Admit {
+            now_units,
+            cost,
+            limit: now_units.saturating_add(tolerance),
+        })
     }
 
     /// The GCRA decision for `n` tokens at `now`, waiting at most `max_wait`.
@@ -288,6 +386,108 @@ mod tests {
         assert_eq!(decode(0, 0), 0);
         assert!(gcra.is_full(0, Nanos::ZERO));
         assert_eq!(gcra.available(0, Nanos::ZERO), 3);
+    }
+
+    /// Edge values of a 64-bit quantity, then pseudo-random ones of every magnitude.
+    fn values(seed: u64, count: u64) -> impl Iterator<Item = u64> {
+        let edges = [
+            0,
+            1,
+            2,
+            LOW_MASK - 1,
+            LOW_MASK,
+            LOW_MASK + 1,
+            (1 << 55) - 1,
+            1 << 55,
+            (1 << 63) - 1,
+            1 << 63,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        let random = (0..count).map(move |i| {
+            let bits = crate::rng::draw(seed, i);
+            bits >> (crate::rng::draw(seed ^ 1, i) % 64)
+        });
+        edges.into_iter().chain(random)
+    }
+
+    #[test]
+    fn the_fast_admission_agrees_with_the_exact_decision() {
+        let configs = [
+            (1, 1, 1),
+            (u32::MAX, 1_000_000_000, 1_000_000_000),
+            (10, 1, 3_000_000_000),
+            (3, 7, 10),
+            (5, 1 << 20, 1 << 40),
+            (u32::MAX, 1, u64::MAX),
+            (2, u32::MAX, u64::MAX),
+        ];
+        let mut fast = 0u64;
+        for (seed, (capacity, amount, every)) in (0u64..).zip(configs) {
+            let gcra = Gcra::new(capacity, amount, Nanos::new(every));
+            for now in values(seed, 40) {
+                let now = Nanos::new(now);
+                for n in [0, 1, 2, capacity / 2, capacity, capacity.saturating_add(1)] {
+                    let Some(admit) = gcra.admit(n, now) else {
+                        assert!(
+                            n == 0
+                                || n > capacity
+                                || gcra.scaled(now) > u64::MAX as u128
+                                || gcra.tolerance() > u64::MAX as u128
+                        );
+                        continue;
+                    };
+                    // TATs around `now` (where decisions change) and anywhere at all.
+                    let around = (0..40).map(|i| {
+                        let offset = crate::rng::draw(seed ^ 7, i) >> (i % 64);
+                        let scaled = gcra.scaled(now);
+                        if i % 2 == 0 {
+                            scaled.saturating_add(offset as u128)
+                        } else {
+                            scaled.saturating_sub(offset as u128)
+                        }
+                    });
+                    let anywhere = values(seed ^ 3, 20).map(|t| (t as u128) << (t % 40));
+                    for tat in around.chain(anywhere) {
+                        let (word, high) = encode(tat);
+                        for raised_by in [0, 1, 1000, 1 << 15] {
+                            let high = high.saturating_add(raised_by);
+                            let exact = decode(word, high);
+                            let got = admit.tat(word, high);
+                            for max_wait in [Nanos::ZERO, Nanos::MAX] {
+                                let decided = gcra.decide(exact, n, now, max_wait);
+                                match got {
+                                    Some(tat) => {
+                                        fast += 1;
+                                        assert_eq!(
+                                            decided,
+                                            Ok(Grant {
+                                                ready_at: now,
+                                                tat: Some(tat as u128),
+                                            })
+                                        );
+                                        assert_eq!(encode_u64(tat), encode(tat as u128));
+                                    }
+                                    // Left to `decide` only when it waits or refuses, the
+                                    // high word is not the high part, or 64 bits are short.
+                                    None => assert!(
+                                        exact > u64::MAX as u128
+                                            || (raised_by % (1 << 15)) != 0
+                                            || !matches!(
+                                                decided,
+                                                Ok(Grant { ready_at, tat: Some(tat) })
+                                                    if ready_at == now && tat <= u64::MAX as u128
+                                            ),
+                                        "{decided:?}"
+                                    ),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(fast > 10_000, "too few fast admissions checked: {fast}");
     }
 
     #[test]

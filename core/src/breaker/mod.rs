@@ -136,16 +136,10 @@ impl<const W: usize> CircuitBreaker<W> {
         /// assert!(CircuitBreaker::<32>::new(big).is_ok());
         /// ```
         pub fn new(config: BreakerConfig) -> Result<Self, ConfigError> {
-            if let Err(e) = config.validate() {
-                return Err(e);
-            }
-            let settings = Settings::from_config(&config);
-            if !window::Window::<W>::fits(&settings) {
-                return Err(ConfigError::new(
-                    "window",
-                    "a count window of at most 32 x W calls or a time window of at most W buckets (W = the breaker's window words, 10 by default)",
-                ));
-            }
+            let settings = match Self::checked_settings(&config) {
+                Ok(settings) => settings,
+                Err(e) => return Err(e),
+            };
             Ok(CircuitBreaker {
                 state: AtomicU64::new(0),
                 until: AtomicU64::new(0),
@@ -159,6 +153,21 @@ impl<const W: usize> CircuitBreaker<W> {
                 settings: SettingsCell::new(&settings),
             })
         }
+    }
+
+    /// The config validated, including its window's fit to `W` words, as the breaker keeps it.
+    const fn checked_settings(config: &BreakerConfig) -> Result<Settings, ConfigError> {
+        if let Err(e) = config.validate() {
+            return Err(e);
+        }
+        let settings = Settings::from_config(config);
+        if !window::Window::<W>::fits(&settings) {
+            return Err(ConfigError::new(
+                "window",
+                "a count window of at most 32 x W calls or a time window of at most W buckets (W = the breaker's window words, 10 by default)",
+            ));
+        }
+        Ok(settings)
     }
 
     /// Asks to make a call at `now`: a [`Permit`] to report the outcome with, or the refusal.
@@ -211,11 +220,8 @@ impl<const W: usize> CircuitBreaker<W> {
             State::Open => {
                 let until = self.until.load(Ordering::Acquire);
                 if now.as_nanos() < until {
-                    let after = Nanos::new(until).saturating_sub(now);
-                    return (
-                        Err(self.refuse(Rejected::new(Reason::BreakerOpen, Some(after)))),
-                        None,
-                    );
+                    let refusal = state::refused_open(until, now.as_nanos());
+                    return (Err(self.refuse(refusal)), None);
                 }
             }
             State::HalfOpen => {}
@@ -447,8 +453,8 @@ impl<const W: usize> CircuitBreaker<W> {
     /// assert_eq!(t, Some(Transition { from: State::Closed, to: State::ForcedOpen }));
     /// assert_eq!(breaker.force_open(Nanos::ZERO), None);
     /// ```
-    pub fn force_open(&self, now: Nanos) -> Option<Transition> {
-        self.override_to(State::ForcedOpen, now)
+    pub fn force_open(&self, _now: Nanos) -> Option<Transition> {
+        self.override_to(State::ForcedOpen)
     }
 
     /// Disables the breaker: every call is admitted and counted, nothing trips, until
@@ -464,8 +470,8 @@ impl<const W: usize> CircuitBreaker<W> {
     /// assert_eq!(permit.record(Outcome::Failure, Nanos::new(1)), None);
     /// assert_eq!(breaker.state(), State::Disabled);
     /// ```
-    pub fn disable(&self, now: Nanos) -> Option<Transition> {
-        self.override_to(State::Disabled, now)
+    pub fn disable(&self, _now: Nanos) -> Option<Transition> {
+        self.override_to(State::Disabled)
     }
 
     /// Back to a fresh closed state: clears the window and the streaks and starts a new
@@ -481,11 +487,11 @@ impl<const W: usize> CircuitBreaker<W> {
     /// assert_eq!(t, Some(Transition { from: State::ForcedOpen, to: State::Closed }));
     /// assert_eq!(breaker.reset(Nanos::new(2)), None);
     /// ```
-    pub fn reset(&self, now: Nanos) -> Option<Transition> {
-        self.override_to(State::Closed, now)
+    pub fn reset(&self, _now: Nanos) -> Option<Transition> {
+        self.override_to(State::Closed)
     }
 
-    fn override_to(&self, to: State, _now: Nanos) -> Option<Transition> {
+    fn override_to(&self, to: State) -> Option<Transition> {
         let mut current = self.state.load(Ordering::Acquire);
         loop {
             let w = Word::unpack(current);
@@ -518,9 +524,7 @@ impl<const W: usize> CircuitBreaker<W> {
     /// assert!(breaker.reconfigure(BreakerConfig::new().minimum_calls(0), Nanos::ZERO).is_err());
     /// ```
     pub fn reconfigure(&self, config: BreakerConfig, _now: Nanos) -> Result<(), ConfigError> {
-        // Validation, including the fit to `W`, is the constructor's; build a throwaway.
-        let checked = Self::new(config)?;
-        let new = checked.settings.load();
+        let new = Self::checked_settings(&config)?;
         let old = self.settings.load();
         if old.window() != new.window() {
             self.window.reshape(&old);

@@ -289,7 +289,7 @@ pub(crate) fn decide_acquire(
     }
 }
 
-fn refused_open(until: u64, now: u64) -> Rejected {
+pub(crate) fn refused_open(until: u64, now: u64) -> Rejected {
     Rejected::new(
         Reason::BreakerOpen,
         Some(Nanos::new(until.saturating_sub(now))),

@@ -84,6 +84,32 @@ pub const MAX_PROBE: usize = 8;
 
 const OWNER_MASK: u64 = !(TAT_BITS | PENDING);
 
+/// The key of a string or byte key: 64-bit FNV-1a over the bytes (UTF-8 for strings).
+///
+/// Every binding hashes string and byte keys with this function, so `"user-42"` is the same
+/// bucket from Python, Node and C. FNV-1a is not collision-resistant: keys an attacker chooses
+/// can be made to share a bucket, which makes them share a limit, never escape it. The limiter
+/// mixes the key again before it picks a slot, so FNV's weak low bits do not cluster slots.
+///
+/// ```
+/// use stanchion::keyed_limiter::key_of_bytes;
+/// assert_eq!(key_of_bytes(b""), 0xcbf2_9ce4_8422_2325); // the FNV offset basis
+/// assert_eq!(key_of_bytes("a".as_bytes()), 0xaf63_dc4c_8601_ec8c);
+/// assert_ne!(key_of_bytes(b"user-42"), key_of_bytes(b"user-43"));
+/// ```
+pub const fn key_of_bytes(bytes: &[u8]) -> u64 {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash = OFFSET_BASIS;
+    let mut rest = bytes;
+    // A slice pattern walks the bytes without indexing, in a `const fn`.
+    while let [byte, tail @ ..] = rest {
+        hash = (hash ^ *byte as u64).wrapping_mul(PRIME);
+        rest = tail;
+    }
+    hash
+}
+
 /// What a [`KeyedLimiter`] does with a new key when every slot it may use holds an active key.
 ///
 /// ```

@@ -89,7 +89,7 @@ pub use breaker::{BreakerConfig, CircuitBreaker, Outcome};
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadSnapshot};
 pub use deadline::Deadline;
 pub use error::{ConfigError, Reason, Rejected};
-pub use keyed_limiter::{KeyedLimiter, TableFullPolicy};
+pub use keyed_limiter::{key_of_bytes, KeyedLimiter, TableFullPolicy};
 pub use retry_budget::{RetryBudget, RetryBudgetConfig, RetryBudgetSnapshot};
 #[cfg(feature = "std")]
 pub use time::monotonic_now;

@@ -281,6 +281,9 @@ impl<'a> Sim<'a> {
         }
         if call.attempts > 0 {
             self.metrics.retries += 1;
+            if callee == self.scenario.load.target {
+                self.metrics.entry_retry(now);
+            }
         }
         call.attempts += 1;
         call.token = self.next_token;
@@ -320,6 +323,7 @@ impl<'a> Sim<'a> {
         });
         if entry == Entry::Queued {
             self.pools[service].waiting.push_back(job);
+            self.queue_changed(service, now);
         } else {
             self.pool_changed(service, now);
             self.start_work(job, now);
@@ -329,6 +333,11 @@ impl<'a> Sim<'a> {
     fn pool_changed(&mut self, service: usize, now: Nanos) {
         let busy = self.pools[service].busy;
         self.metrics.pools[service].set(now, busy, self.scenario.bucket);
+    }
+
+    fn queue_changed(&mut self, service: usize, now: Nanos) {
+        let waiting = self.pools[service].waiting.len() as u32;
+        self.metrics.queues[service].set(now, waiting, self.scenario.bucket);
     }
 
     fn start_work(&mut self, id: u32, now: Nanos) {
@@ -372,6 +381,7 @@ impl<'a> Sim<'a> {
     fn finish_job(&mut self, id: u32, answer: Answer, now: Nanos) {
         let job = self.jobs.remove(id);
         if let Some(next) = self.pools[job.service].leave() {
+            self.queue_changed(job.service, now);
             self.start_work(next, now);
         } else {
             self.pool_changed(job.service, now);

@@ -103,18 +103,11 @@ fn run(cli: &Cli) -> Result<(), String> {
         bar
     });
     let started = Instant::now();
-    let mut last = (usize::MAX, Instant::now());
     let runs = scenario.runs.clone();
     let output = run_scenario(&scenario, seed, !cli.no_svg, &mut |run, now| {
         if let Some(bar) = &bar {
             bar.set_message(runs[run].name.clone());
             bar.set_position(run as u64 * load_ms + (now.as_nanos() / 1_000_000).min(load_ms));
-        }
-        if cli.timing && last.0 != run {
-            if last.0 != usize::MAX {
-                eprintln!("{}: {:.2?}", runs[last.0].name, last.1.elapsed());
-            }
-            last = (run, Instant::now());
         }
     })
     .map_err(|e| format!("drawing the timelines: {e}"))?;
@@ -122,10 +115,13 @@ fn run(cli: &Cli) -> Result<(), String> {
         bar.finish_and_clear();
     }
     if cli.timing {
+        for (s, t) in output.summaries.iter().zip(&output.timings) {
+            eprintln!("{}: {} simulated requests in {t:.2?}", s.name, s.offered);
+        }
         let wall = started.elapsed();
         let total: u64 = output.summaries.iter().map(|s| s.offered).sum();
         eprintln!(
-            "{} runs, {total} simulated requests in {wall:.2?} ({:.0} requests per second)",
+            "all {} runs, tables and pictures: {total} simulated requests in {wall:.2?} ({:.0} per second)",
             output.summaries.len(),
             total as f64 / wall.as_secs_f64()
         );

@@ -116,10 +116,17 @@ pub struct Metrics {
     pub pool_rejected: Vec<u64>,
     /// Busy workers of each service.
     pub pools: Vec<Occupancy>,
+    /// Requests waiting for a worker at each service.
+    pub queues: Vec<Occupancy>,
     /// Calls in flight through each service's bulkhead, where callers have one.
     pub bulkheads: Vec<Option<Occupancy>>,
     /// Each breaker's state changes, as (time, new state), starting closed at zero.
     pub breakers: Vec<Option<Vec<(Nanos, State)>>>,
+    /// The most retries sent to the entry service within one millisecond: how well jitter
+    /// spread them.
+    pub peak_per_ms: u64,
+    /// The millisecond being counted for `peak_per_ms`, and its count so far.
+    ms_count: (u64, u64),
     /// Retries sent (attempts after the first).
     pub retries: u64,
     /// Retries the budget refused.
@@ -143,8 +150,11 @@ impl Metrics {
             reaching: vec![0; caps.len()],
             pool_rejected: vec![0; caps.len()],
             pools: caps.iter().map(|&cap| Occupancy::new(cap)).collect(),
+            queues: caps.iter().map(|_| Occupancy::new(None)).collect(),
             bulkheads: vec![None; caps.len()],
             breakers: vec![None; caps.len()],
+            peak_per_ms: 0,
+            ms_count: (u64::MAX, 0),
             retries: 0,
             budget_refused: 0,
             refused: 0,
@@ -159,6 +169,17 @@ impl Metrics {
         let b = (now.as_nanos() / self.bucket.as_nanos()) as usize;
         grow(&mut self.buckets, b);
         &mut self.buckets[b]
+    }
+
+    /// A retry was sent to the entry service at `now` (events come in time order).
+    pub fn entry_retry(&mut self, now: Nanos) {
+        let ms = now.as_nanos() / 1_000_000;
+        self.ms_count = if self.ms_count.0 == ms {
+            (ms, self.ms_count.1 + 1)
+        } else {
+            (ms, 1)
+        };
+        self.peak_per_ms = self.peak_per_ms.max(self.ms_count.1);
     }
 
     /// A user request that arrived at `arrived` got `answer` at `now`.
@@ -188,6 +209,7 @@ impl Metrics {
         for o in self
             .pools
             .iter_mut()
+            .chain(self.queues.iter_mut())
             .chain(self.bulkheads.iter_mut().flatten())
         {
             o.advance(end, bucket);

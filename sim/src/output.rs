@@ -1,6 +1,8 @@
 //! A whole scenario: every run simulated, the table, and one SVG timeline per run. Pure
 //! functions of the scenario and the seed, so the same seed gives the same bytes.
 
+use std::time::{Duration, Instant};
+
 use stanchion::Nanos;
 
 use crate::engine::simulate;
@@ -17,6 +19,8 @@ pub struct Output {
     pub pictures: Vec<(String, String)>,
     /// Each run's figures, in the scenario's order.
     pub summaries: Vec<Summary>,
+    /// The wall-clock time each simulation took (for `--timing`; never part of the text).
+    pub timings: Vec<Duration>,
 }
 
 /// A file-name-safe form of a run's name: `"no patterns"` → `"no-patterns"`.
@@ -52,8 +56,11 @@ pub fn run_scenario(
     progress: &mut dyn FnMut(usize, Nanos),
 ) -> Result<Output, Box<dyn std::error::Error>> {
     let mut metrics = Vec::new();
+    let mut timings = Vec::new();
     for (i, run) in scenario.runs.iter().enumerate() {
+        let started = Instant::now();
         metrics.push(simulate(scenario, run, seed, &mut |now| progress(i, now)));
+        timings.push(started.elapsed());
     }
     let summaries: Vec<Summary> = scenario
         .runs
@@ -79,5 +86,6 @@ pub fn run_scenario(
         text,
         pictures: svgs,
         summaries,
+        timings,
     })
 }

@@ -44,7 +44,7 @@ pub fn timeline(
         .enumerate()
         .filter_map(|(i, b)| b.as_ref().map(|b| (i, b)))
         .collect();
-    let band_height = 60 + 26 * breakers.len().max(1) as u32;
+    let band_height = 80 + 30 * breakers.len().max(1) as u32;
     let heights = [300, 240, band_height, 260];
     let mut svg = String::new();
     {
@@ -220,12 +220,7 @@ fn breaker_panel(
         .x_label_area_size(30)
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..x_max, 0.0..rows)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .y_labels(0)
-        .x_desc("time (s)")
-        .draw()?;
+    chart.configure_mesh().disable_mesh().y_labels(0).draw()?;
     let end = m.end.as_nanos() as f64 / 1e9;
     for (row, (service, log)) in breakers.iter().enumerate() {
         let y = rows - row as f64 - 1.0;
@@ -259,6 +254,13 @@ fn occupancy_panel(scenario: &Scenario, m: &Metrics, area: &Area<'_>, x_max: f64
                 format!("{} busy workers (of {cap})", s.name),
                 series(m, |b| o.mean(b, m.bucket)),
             ));
+            if s.queue > 0 {
+                let q = &m.queues[i];
+                lines.push((
+                    format!("{} requests waiting (queue of {})", s.name, s.queue),
+                    series(m, |b| q.mean(b, m.bucket)),
+                ));
+            }
         }
     }
     for (i, o) in m.bulkheads.iter().enumerate() {

@@ -106,11 +106,12 @@ pub fn table(scenario: &Scenario, runs: &[Summary]) -> String {
     if runs.iter().any(|s| s.breaker_trips > 0) {
         row("breaker trips", &|s| count(s.breaker_trips));
     }
-    let bucket = human(scenario.bucket);
     let entry = &scenario.services[scenario.load.target].name;
-    row(&format!("busiest {bucket} at {entry} (calls)"), &|s| {
-        count(s.busiest_bucket)
-    });
+    if runs.iter().any(|s| s.peak_per_ms > 0) {
+        row(&format!("most retries to {entry} in 1 ms"), &|s| {
+            count(s.peak_per_ms)
+        });
+    }
     if let Some(heal) = scenario.healed_at() {
         row(
             &format!("time to recover after {}", human(heal)),

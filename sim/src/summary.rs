@@ -42,8 +42,8 @@ pub struct Summary {
     pub timeouts: u64,
     /// Times a breaker opened.
     pub breaker_trips: u64,
-    /// The most attempts that reached the entry service in one bucket.
-    pub busiest_bucket: u64,
+    /// The most retries sent to the entry service within one millisecond.
+    pub peak_per_ms: u64,
     /// Time from the heal to a lasting recovery: `None` without a failure window,
     /// `Some(None)` when the run never recovered.
     pub recovery: Option<Option<Nanos>>,
@@ -131,7 +131,7 @@ pub fn summarize(scenario: &Scenario, name: &str, m: &Metrics) -> Summary {
         refused: m.refused,
         timeouts: m.timeouts,
         breaker_trips,
-        busiest_bucket: m.buckets.iter().map(|b| b.entry_calls).max().unwrap_or(0),
+        peak_per_ms: m.peak_per_ms,
         recovery: scenario.healed_at().map(|heal| recovery(scenario, m, heal)),
         last_answer: m.last_answer,
     }

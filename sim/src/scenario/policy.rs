@@ -125,12 +125,14 @@ impl Checker<'_> {
             "linear" => BackoffConfig::linear(initial()?.0, self.need(raw.step, at, "`step`")?.0),
             "exponential" => BackoffConfig::exponential(initial()?.0, raw.factor.unwrap_or(2.0)),
             "decorrelated" => BackoffConfig::decorrelated(self.need(raw.base, at, "`base`")?.0),
-            other => return Err(self.error(
-                &at.key("schedule"),
-                format!(
+            other => {
+                return Err(self.error(
+                    &at.key("schedule"),
+                    format!(
                     "unknown schedule `{other}`: use constant, linear, exponential or decorrelated"
                 ),
-            )),
+                ))
+            }
         };
         config = config.jitter(match raw.jitter.as_deref().unwrap_or("none") {
             "none" => Jitter::None,

@@ -11,6 +11,8 @@ use crate::summary::percentile;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
+/// A named, coloured series of (seconds, value) points.
+type Line = (String, RGBColor, Vec<(f64, f64)>);
 
 const WIDTH: u32 = 1100;
 const FONT: &str = "sans-serif";
@@ -78,7 +80,7 @@ fn series(m: &Metrics, f: impl Fn(usize) -> f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
-fn legend<DB: DrawingBackend>(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+fn legend(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
 }
 
@@ -86,7 +88,7 @@ fn load_panel(scenario: &Scenario, m: &Metrics, area: &Area<'_>, x_max: f64) -> 
     let w = secs(m);
     let per_sec = |v: u64| v as f64 / w;
     let entry = &scenario.services[scenario.load.target].name;
-    let lines: [(String, RGBColor, Vec<(f64, f64)>); 5] = [
+    let lines: [Line; 5] = [
         (
             "offered".into(),
             GREY,
@@ -138,7 +140,7 @@ fn load_panel(scenario: &Scenario, m: &Metrics, area: &Area<'_>, x_max: f64) -> 
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(width)))?
             .label(name)
-            .legend(legend::<SVGBackend<'_>>(color));
+            .legend(legend(color));
     }
     chart
         .configure_series_labels()
@@ -177,11 +179,11 @@ fn latency_panel(m: &Metrics, area: &Area<'_>, x_max: f64) -> PlotResult {
     chart
         .draw_series(LineSeries::new(p99, RED_.stroke_width(2)))?
         .label("p99")
-        .legend(legend::<SVGBackend<'_>>(RED_));
+        .legend(legend(RED_));
     chart
         .draw_series(LineSeries::new(p50, GREY.stroke_width(2)))?
         .label("p50")
-        .legend(legend::<SVGBackend<'_>>(GREY));
+        .legend(legend(GREY));
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
@@ -235,7 +237,7 @@ fn breaker_panel(
             )
         });
         chart.draw_series(spans)?;
-        let name = format!("{}", scenario.services[*service].name);
+        let name = scenario.services[*service].name.clone();
         chart.draw_series(std::iter::once(Text::new(
             name,
             (x_max * 0.005, y + 0.62),
@@ -303,7 +305,7 @@ fn occupancy_panel(scenario: &Scenario, m: &Metrics, area: &Area<'_>, x_max: f64
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))?
             .label(name)
-            .legend(legend::<SVGBackend<'_>>(color));
+            .legend(legend(color));
     }
     chart
         .configure_series_labels()

@@ -147,7 +147,7 @@ pub fn line_of_field(source: &str, path: &FieldPath) -> Option<usize> {
                 let DeValue::Array(array) = current?.get_ref() else {
                     return line;
                 };
-                let item = array.iter().nth(*index)?;
+                let item = array.get(*index)?;
                 line = Some(line_of_offset(source, item.span().start));
                 current = Some(item);
             }

@@ -157,7 +157,7 @@ impl Checker<'_> {
             value = match seg {
                 Seg::Key(key) => table.and_then(|t| t.get(key.as_str())).map(|v| v.get_ref()),
                 Seg::Index(i) => match value {
-                    Some(DeValue::Array(a)) => a.iter().nth(*i).map(|v| v.get_ref()),
+                    Some(DeValue::Array(a)) => a.get(*i).map(|v| v.get_ref()),
                     _ => None,
                 },
             };

@@ -46,7 +46,7 @@ impl Dur {
             .parse()
             .map_err(|_| format!("`{text}` is not a number followed by a unit"))?;
         let nanos = value * scale;
-        if !nanos.is_finite() || nanos < 0.0 || nanos > 1e18 {
+        if !nanos.is_finite() || !(0.0..=1e18).contains(&nanos) {
             return Err(format!("`{text}` must be between 0 and about 31 years"));
         }
         Ok(Dur(Nanos::new(nanos.round() as u64)))

@@ -1,6 +1,7 @@
 //! `stanchion-sim`: runs a scenario in simulated time and prints the side-by-side table of its
 //! runs; writes one SVG timeline per run.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -67,14 +68,13 @@ fn run(cli: &Cli) -> Result<(), String> {
     if cli.list {
         for (name, text) in builtin::ALL {
             let s = Scenario::parse(name, text).map_err(|e| e.to_string())?;
-            println!("{name}: {}", s.description.replace('\n', " "));
+            emit(&format!("{name}: {}\n", s.description.replace('\n', " ")))?;
         }
         return Ok(());
     }
     let (file, text) = load(&cli.scenario)?;
     if cli.show {
-        print!("{text}");
-        return Ok(());
+        return emit(&text);
     }
     let mut scenario = Scenario::parse(&file, &text).map_err(|e| e.to_string())?;
     if let Some(n) = cli.requests {
@@ -121,20 +121,29 @@ fn run(cli: &Cli) -> Result<(), String> {
         let wall = started.elapsed();
         let total: u64 = output.summaries.iter().map(|s| s.offered).sum();
         eprintln!(
-            "all {} runs, tables and pictures: {total} simulated requests in {wall:.2?} ({:.0} per second)",
+            "in all, {} runs and their table{}: {total} simulated requests in {wall:.2?} ({:.0} per second)",
             output.summaries.len(),
+            if output.pictures.is_empty() { "" } else { " and pictures" },
             total as f64 / wall.as_secs_f64()
         );
     }
-    print!("{}", output.text);
+    let mut text = output.text;
     if !output.pictures.is_empty() {
         std::fs::create_dir_all(&cli.out).map_err(|e| format!("{}: {e}", cli.out.display()))?;
-        println!();
+        text.push('\n');
         for (name, svg) in &output.pictures {
             let path = cli.out.join(name);
             std::fs::write(&path, svg).map_err(|e| format!("{}: {e}", path.display()))?;
-            println!("timeline: {}", path.display());
+            text.push_str(&format!("timeline: {}\n", path.display()));
         }
     }
-    Ok(())
+    emit(&text)
+}
+
+/// Prints to stdout; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) -> Result<(), String> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {e}")),
+        _ => Ok(()),
+    }
 }

@@ -17,7 +17,9 @@ use crate::summary::Summary;
 /// ```
 pub fn human(d: Nanos) -> String {
     let ns = d.as_nanos();
-    if ns < 1_000_000 {
+    if ns == 0 {
+        "0 s".to_owned()
+    } else if ns < 1_000_000 {
         format!("{:.2} ms", ns as f64 / 1e6)
     } else if ns < 1_000_000_000 {
         format!("{} ms", (ns as f64 / 1e6).round() as u64)
@@ -162,20 +164,19 @@ pub fn heading(scenario: &Scenario, seed: u64) -> String {
         what.push(format!("{} clients at once", load.burst));
     }
     if load.rate > 0.0 {
-        match load.requests {
-            Some(n) => what.push(format!("{} requests at {} per second", count(n), load.rate)),
-            None => what.push(format!(
-                "{} per second for {}",
+        what.push(match load.requests {
+            Some(n) => format!("{} requests at {} per second", count(n), load.rate),
+            None => format!(
+                "{} requests per second for {}",
                 load.rate,
                 human(scenario.duration)
-            )),
-        }
+            ),
+        });
     }
     format!(
-        "{}: {} calling {} (seed {seed})\n{}\n",
+        "{}: {} to {target} (seed {seed})\n{}\n",
         scenario.name,
         what.join(" and "),
-        target,
         scenario.description
     )
 }

@@ -37,3 +37,25 @@ fn the_pictures_hold_every_panel() {
         .1
         .contains("circuit breakers: none in this run"));
 }
+
+#[test]
+fn the_readme_shows_what_the_program_prints_and_draws() {
+    let readme = include_str!("../README.md");
+    for (name, text) in builtin::ALL {
+        let s = Scenario::parse(name, text).unwrap();
+        let out = run_scenario(&s, s.seed, true, &mut |_, _| {}).unwrap();
+        assert!(
+            readme.contains(out.text.trim_end()),
+            "README's {name} table is stale: run `scripts/sim.sh {name}` and paste it"
+        );
+        for (file, svg) in &out.pictures {
+            let path = format!("{}/docs/{file}", env!("CARGO_MANIFEST_DIR"));
+            if let Ok(shipped) = std::fs::read_to_string(&path) {
+                assert!(
+                    shipped == *svg,
+                    "{path} is stale: `scripts/sim.sh {name} --out sim/docs`"
+                );
+            }
+        }
+    }
+}

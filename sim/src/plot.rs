@@ -131,6 +131,8 @@ fn load_panel(scenario: &Scenario, m: &Metrics, area: &Area<'_>, x_max: f64) -> 
         .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
     chart
         .configure_mesh()
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
         .x_desc("time (s)")
         .y_desc("per second")
         .light_line_style(WHITE)
@@ -152,12 +154,19 @@ fn load_panel(scenario: &Scenario, m: &Metrics, area: &Area<'_>, x_max: f64) -> 
 }
 
 fn latency_panel(m: &Metrics, area: &Area<'_>, x_max: f64) -> PlotResult {
-    let quantile = |q: f64| {
-        series(m, |b| {
-            let mut v = m.buckets[b].latencies.clone();
-            v.sort_unstable();
-            percentile(&v, q) as f64 / 1e9
-        })
+    // Only intervals in which requests completed: an empty one has no latency, not zero.
+    let quantile = |q: f64| -> Vec<(f64, f64)> {
+        let w = secs(m);
+        m.buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !b.latencies.is_empty())
+            .map(|(i, b)| {
+                let mut v = b.latencies.clone();
+                v.sort_unstable();
+                ((i as f64 + 0.5) * w, percentile(&v, q) as f64 / 1e9)
+            })
+            .collect()
     };
     let (p99, p50) = (quantile(0.99), quantile(0.5));
     let y_max = p99.iter().map(|p| p.1).fold(0.01, f64::max) * 1.1;
@@ -172,6 +181,8 @@ fn latency_panel(m: &Metrics, area: &Area<'_>, x_max: f64) -> PlotResult {
         .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
     chart
         .configure_mesh()
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
         .x_desc("time (s)")
         .y_desc("seconds")
         .light_line_style(WHITE)
@@ -222,7 +233,12 @@ fn breaker_panel(
         .x_label_area_size(30)
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..x_max, 0.0..rows)?;
-    chart.configure_mesh().disable_mesh().y_labels(0).draw()?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .y_labels(0)
+        .label_style((FONT, 12))
+        .draw()?;
     let end = m.end.as_nanos() as f64 / 1e9;
     for (row, (service, log)) in breakers.iter().enumerate() {
         let y = rows - row as f64 - 1.0;
@@ -296,6 +312,8 @@ fn occupancy_panel(scenario: &Scenario, m: &Metrics, area: &Area<'_>, x_max: f64
         .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
     chart
         .configure_mesh()
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
         .x_desc("time (s)")
         .y_desc("in use")
         .light_line_style(WHITE)

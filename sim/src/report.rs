@@ -123,7 +123,7 @@ pub fn table(scenario: &Scenario, runs: &[Summary]) -> String {
             },
         );
     }
-    row("last answer at", &|s| human(s.last_answer));
+    row("time to finish (last answer)", &|s| human(s.last_answer));
 
     let label_width = rows
         .iter()

@@ -34,7 +34,12 @@ pub enum Latency {
 /// z of the standard normal's 99th percentile.
 const Z99: f64 = 2.326_347_874;
 
-/// A uniform draw in `(0, 1)`.
+/// A uniform draw in `(0, 1)`, never 0 or 1.
+///
+/// ```
+/// let x = stanchion_sim::distribution::unit(&mut stanchion::rng::SplitMix64::new(9));
+/// assert!(x > 0.0 && x < 1.0);
+/// ```
 pub fn unit(rng: &mut SplitMix64) -> f64 {
     // 53 random bits, shifted off zero so that logarithms stay finite.
     ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64

@@ -33,6 +33,19 @@ pub struct Bucket {
 }
 
 /// A level over time (busy workers, calls in flight), integrated per bucket.
+///
+/// ```
+/// use stanchion::Nanos;
+/// use stanchion_sim::metrics::Occupancy;
+/// let second = Nanos::from_secs(1);
+/// let mut o = Occupancy::new(Some(4));
+/// o.set(Nanos::from_millis(500), 4, second); // full from 0.5 s
+/// o.set(Nanos::from_millis(1500), 2, second); // half from 1.5 s
+/// o.advance(Nanos::from_secs(2), second);
+/// assert_eq!(o.mean(0, second), 2.0);
+/// assert_eq!(o.mean(1, second), 3.0);
+/// assert_eq!(o.saturated, second);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Occupancy {
     /// The level at which it is full, if any.
@@ -183,6 +196,15 @@ impl Metrics {
     }
 
     /// A user request that arrived at `arrived` got `answer` at `now`.
+    ///
+    /// ```
+    /// use stanchion::Nanos;
+    /// use stanchion_sim::metrics::{Answer, Metrics};
+    /// let mut m = Metrics::new(Nanos::from_secs(1), &[None]);
+    /// m.answered(Nanos::from_millis(900), Nanos::from_millis(1100), Answer::Degraded);
+    /// assert_eq!(m.buckets[1].degraded, 1);
+    /// assert_eq!(m.buckets[1].latencies, [200_000_000]);
+    /// ```
     pub fn answered(&mut self, arrived: Nanos, now: Nanos, answer: Answer) {
         self.last_answer = self.last_answer.max(now);
         let bucket = self.at(now);

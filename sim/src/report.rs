@@ -28,7 +28,11 @@ pub fn human(d: Nanos) -> String {
     }
 }
 
-/// A count with thin groups: `1 234 567`.
+/// A count in groups of three: `1 234 567`.
+///
+/// ```
+/// assert_eq!(stanchion_sim::report::count(1234567), "1 234 567");
+/// ```
 pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
@@ -156,6 +160,12 @@ pub fn table(scenario: &Scenario, runs: &[Summary]) -> String {
 }
 
 /// The heading above the table: the scenario, its load and its seed.
+///
+/// ```
+/// use stanchion_sim::{builtin, report::heading, scenario::Scenario};
+/// let s = Scenario::parse("jitter", builtin::JITTER).unwrap();
+/// assert!(heading(&s, 7).starts_with("jitter: 100 clients at once to resource (seed 7)"));
+/// ```
 pub fn heading(scenario: &Scenario, seed: u64) -> String {
     let load = &scenario.load;
     let target = &scenario.services[load.target].name;

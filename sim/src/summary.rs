@@ -52,7 +52,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The share of users who got an answer (fallbacks included).
+    /// The share of users who got an answer (fallbacks included): `(ok + degraded) /
+    /// (ok + degraded + errors)`.
     pub fn success_rate(&self) -> f64 {
         let answered = self.ok + self.degraded + self.errors;
         if answered == 0 {
@@ -63,6 +64,10 @@ impl Summary {
 }
 
 /// The nearest-rank percentile `q` of sorted `v`.
+///
+/// ```
+/// assert_eq!(stanchion_sim::summary::percentile(&[10, 20, 30, 40], 0.5), 20);
+/// ```
 pub fn percentile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() {
         return 0;

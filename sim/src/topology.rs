@@ -53,6 +53,17 @@ impl Pool {
     }
 
     /// A worker is done: the next waiting job takes it, if any.
+    ///
+    /// ```
+    /// use stanchion_sim::topology::{Entry, Pool};
+    /// let mut pool = Pool::default();
+    /// pool.enter(Some(1), 5);
+    /// pool.waiting.push_back(3);
+    /// assert_eq!(pool.leave(), Some(3)); // handed over: still one busy
+    /// assert_eq!(pool.busy, 1);
+    /// assert_eq!(pool.leave(), None);
+    /// assert_eq!(pool.busy, 0);
+    /// ```
     pub fn leave(&mut self) -> Option<u32> {
         match self.waiting.pop_front() {
             Some(next) => Some(next),

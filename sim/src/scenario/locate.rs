@@ -67,6 +67,12 @@ pub fn line_of_offset(source: &str, offset: usize) -> usize {
 }
 
 /// The innermost field whose key or value covers `offset`.
+///
+/// ```
+/// use stanchion_sim::scenario::field_at;
+/// let src = "[load]\ntarget = \"a\"\nrate = 5\n";
+/// assert_eq!(field_at(src, src.find('5').unwrap()).to_string(), "load.rate");
+/// ```
 pub fn field_at(source: &str, offset: usize) -> FieldPath {
     let mut path = FieldPath::default();
     if let Ok(root) = DeTable::parse(source) {
@@ -131,6 +137,13 @@ fn descend_value(value: &Spanned<DeValue<'_>>, offset: usize, path: &mut FieldPa
 }
 
 /// The line where `path` is written: its key's line, or the nearest enclosing field's.
+///
+/// ```
+/// use stanchion_sim::scenario::{line_of_field, FieldPath};
+/// let src = "[load]\ntarget = \"a\"\nrate = 5\n";
+/// let rate = FieldPath::default().key("load").key("rate");
+/// assert_eq!(line_of_field(src, &rate), Some(3));
+/// ```
 pub fn line_of_field(source: &str, path: &FieldPath) -> Option<usize> {
     let root = DeTable::parse(source).ok()?;
     let mut line = None;

@@ -14,7 +14,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::distribution::Latency;
 pub use error::ScenarioError;
-pub use locate::{FieldPath, Seg};
+pub use locate::{field_at, line_of_field, line_of_offset, FieldPath, Seg};
 pub use policy::PolicySpec;
 use raw::{RawLatency, RawScenario};
 pub use units::{Dur, Share};
@@ -116,6 +116,14 @@ impl Scenario {
     }
 
     /// When the last failure window ends, if there is one: when the system was healed.
+    ///
+    /// ```
+    /// use stanchion::Nanos;
+    /// use stanchion_sim::{builtin, scenario::Scenario};
+    /// let s = Scenario::parse("drill", builtin::DRILL).unwrap();
+    /// assert_eq!(s.healed_at(), Some(Nanos::from_secs(60)));
+    /// assert_eq!(s.failing_from(), Some(Nanos::from_secs(30)));
+    /// ```
     pub fn healed_at(&self) -> Option<Nanos> {
         self.services
             .iter()

@@ -1,0 +1,119 @@
+//! The core's primitives guarding calls to one service, built from a [`PolicySpec`]. The
+//! simulator asks them every question and never decides in their place: admission, the
+//! breaker's verdict on each outcome, the backoff's waits and the budget's yes or no.
+
+use stanchion::breaker::{CircuitBreaker, Outcome, RawPermit as BreakerPermit, State};
+use stanchion::bulkhead::RawPermit as BulkheadPermit;
+use stanchion::{Backoff, Bulkhead, Reason, RetryBudget, TokenBucket};
+
+use crate::scenario::PolicySpec;
+
+/// The live primitives of one policy, shared by every caller of one service.
+///
+/// ```
+/// use stanchion::Nanos;
+/// use stanchion_sim::policies::Guard;
+/// use stanchion_sim::scenario::PolicySpec;
+/// let guard = Guard::new(&PolicySpec::default(), 1);
+/// let permits = guard.admit(Nanos::ZERO).unwrap(); // nothing configured: always admitted
+/// guard.finish(permits, true, Nanos::new(5));
+/// ```
+pub struct Guard {
+    /// The spec it was built from (timeouts and fallback are applied by the caller).
+    pub spec: PolicySpec,
+    /// Waits between attempts.
+    pub backoff: Option<Backoff>,
+    /// Caps retries at a share of first attempts.
+    pub budget: Option<RetryBudget>,
+    /// Fails fast while the service is failing.
+    pub breaker: Option<CircuitBreaker>,
+    /// Caps calls in flight.
+    pub bulkhead: Option<Bulkhead>,
+    /// Caps the call rate.
+    pub limiter: Option<TokenBucket>,
+}
+
+/// The permits an admitted attempt holds until it ends.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Permits {
+    breaker: Option<BreakerPermit>,
+    bulkhead: Option<BulkheadPermit>,
+}
+
+impl Guard {
+    /// Builds the primitives; `seed` drives the breaker's open-period jitter. The spec was
+    /// validated when the scenario was read.
+    pub fn new(spec: &PolicySpec, seed: u64) -> Guard {
+        const CHECKED: &str = "validated when the scenario was read";
+        Guard {
+            spec: *spec,
+            backoff: spec.retry.map(|c| Backoff::new(c).expect(CHECKED)),
+            budget: spec.budget.map(|c| RetryBudget::new(c).expect(CHECKED)),
+            breaker: spec
+                .breaker
+                .map(|c| CircuitBreaker::new(c.seed(seed)).expect(CHECKED)),
+            bulkhead: spec.bulkhead.map(|c| Bulkhead::new(c).expect(CHECKED)),
+            limiter: spec.rate_limit.map(|c| TokenBucket::new(c).expect(CHECKED)),
+        }
+    }
+
+    /// Asks breaker, bulkhead and rate limiter, in that order, to admit one attempt. A refusal
+    /// hands back every permit already taken and returns the core's reason.
+    pub fn admit(&self, now: stanchion::Nanos) -> Result<Permits, Reason> {
+        let mut permits = Permits::default();
+        if let Some(breaker) = &self.breaker {
+            permits.breaker = Some(breaker.try_acquire_raw(now).0.map_err(|r| r.reason)?);
+        }
+        if let Some(bulkhead) = &self.bulkhead {
+            match bulkhead.try_acquire(0) {
+                Ok(p) => permits.bulkhead = Some(p.into_raw()),
+                Err(refused) => {
+                    self.abandon(permits, now);
+                    return Err(refused.reason);
+                }
+            }
+        }
+        if let Some(limiter) = &self.limiter {
+            if let Err(refused) = limiter.try_acquire(1, now) {
+                self.abandon(permits, now);
+                return Err(refused.reason);
+            }
+        }
+        Ok(permits)
+    }
+
+    /// The attempt ended: the breaker records the outcome, the bulkhead slot is freed.
+    pub fn finish(&self, permits: Permits, ok: bool, now: stanchion::Nanos) {
+        if let (Some(breaker), Some(permit)) = (&self.breaker, permits.breaker) {
+            let outcome = if ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            };
+            breaker.record_raw(permit, outcome, now);
+        }
+        if let (Some(bulkhead), Some(mut permit)) = (&self.bulkhead, permits.bulkhead) {
+            bulkhead.release(&mut permit);
+        }
+    }
+
+    /// The attempt never ran: free what it held, record nothing.
+    fn abandon(&self, permits: Permits, now: stanchion::Nanos) {
+        if let (Some(breaker), Some(permit)) = (&self.breaker, permits.breaker) {
+            breaker.release_raw(permit, now);
+        }
+        if let (Some(bulkhead), Some(mut permit)) = (&self.bulkhead, permits.bulkhead) {
+            bulkhead.release(&mut permit);
+        }
+    }
+
+    /// The breaker's state, if there is a breaker.
+    pub fn breaker_state(&self) -> Option<State> {
+        self.breaker.as_ref().map(CircuitBreaker::state)
+    }
+
+    /// Calls in flight through the bulkhead, if there is one.
+    pub fn bulkhead_in_flight(&self) -> Option<u32> {
+        self.bulkhead.as_ref().map(|b| b.snapshot().in_flight)
+    }
+}

@@ -36,6 +36,9 @@ step "loom models (release; their own target dir, since --cfg loom changes every
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
     cargo test -p stanchion --release --locked --test 'loom_*'
 
+step "the failure simulator: its tests and both built-in scenarios end to end"
+scripts/test-sim.sh
+
 if [ -x scripts/embedded-test.sh ]; then
     step "embedded targets under qemu"
     scripts/embedded-test.sh

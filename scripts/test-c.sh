@@ -82,5 +82,20 @@ g++ -std=c++11 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags stanchion)
   "$crate/tests/c/header_check.cpp" "${static_libs[@]}" -o "$out/header_check"
 "$out/header_check"
 
+step "conformance vectors through the C API"
+gcc "${cflags[@]}" $(pkg-config --cflags stanchion) "$crate/tests/c/conformance.c" \
+  "${static_libs[@]}" -lcjson -o "$out/conformance"
+"$out/conformance" "$root/conformance"
+# The runner must notice a wrong answer: one changed expectation makes it fail.
+rm -rf "$out/conformance-altered" && mkdir -p "$out/conformance-altered"
+cp -r "$root/conformance/token_bucket" "$out/conformance-altered/"
+sed -i 's/"retry_after": 1000000000/"retry_after": 1000000001/' \
+  "$out/conformance-altered/token_bucket/retry_after.json"
+if "$out/conformance" "$out/conformance-altered" >"$out/conformance-altered.log"; then
+  echo "test-c.sh: the conformance runner passed an altered vector" >&2
+  exit 1
+fi
+grep -a 'FAIL   token_bucket/retry_after.json' "$out/conformance-altered.log"
+
 echo
 echo "test-c.sh: all C tests passed"

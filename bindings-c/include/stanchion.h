@@ -395,8 +395,9 @@ typedef struct {
   // Priority lanes in use, 1..=STANCHION_BULKHEAD_MAX_LANES [1].
   uint32_t lanes;
   // Lane `k` is admitted only while fewer than `lane_ceilings[k]` permits are out. Lane 0,
-  // the highest priority, always has `max_concurrent` (entry 0 is ignored); the others must
-  // not rise and be at least 1. Entries past `lanes` are ignored.
+  // the highest priority, has `max_concurrent` (entry 0 must be that or 0, which means
+  // that); the others must not rise and be at least 1. Entries past `lanes` are ignored
+  // [all 0].
   uint32_t lane_ceilings[8];
 } stanchion_bulkhead_config;
 
@@ -1082,6 +1083,21 @@ stanchion_status stanchion_bulkhead_try_acquire(stanchion_bulkhead *bulkhead,
 stanchion_status stanchion_bulkhead_release(stanchion_bulkhead *bulkhead,
                                             stanchion_bulkhead_permit *permit,
                                             bool *released);
+
+// The lane a permit was taken in (a lane past the configured ones reads as the lowest
+// configured lane).
+//
+// Thread- and interrupt-safe: reads only the permit.
+//
+// # Safety
+// Pointers are NULL or valid for their type.
+//
+// ```c
+// uint32_t lane;
+// stanchion_bulkhead_permit_lane(&p, &lane);
+// ```
+stanchion_status stanchion_bulkhead_permit_lane(const stanchion_bulkhead_permit *permit,
+                                                uint32_t *lane);
 
 // The counters now.
 //

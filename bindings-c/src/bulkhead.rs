@@ -83,8 +83,9 @@ pub struct stanchion_bulkhead_config {
     /// Priority lanes in use, 1..=STANCHION_BULKHEAD_MAX_LANES [1].
     pub lanes: u32,
     /// Lane `k` is admitted only while fewer than `lane_ceilings[k]` permits are out. Lane 0,
-    /// the highest priority, always has `max_concurrent` (entry 0 is ignored); the others must
-    /// not rise and be at least 1. Entries past `lanes` are ignored.
+    /// the highest priority, has `max_concurrent` (entry 0 must be that or 0, which means
+    /// that); the others must not rise and be at least 1. Entries past `lanes` are ignored
+    /// [all 0].
     pub lane_ceilings: [u32; 8],
 }
 
@@ -108,20 +109,20 @@ pub struct stanchion_bulkhead_snapshot {
 }
 
 fn to_core(c: &stanchion_bulkhead_config) -> Result<BulkheadConfig, ConfigError> {
-    if c.lanes == 0 || c.lanes > STANCHION_BULKHEAD_MAX_LANES {
-        return Err(ConfigError::new("lanes", "1..=8"));
-    }
-    let mut ceilings = [0; MAX_LANES];
-    for (lane, (slot, ceiling)) in ceilings.iter_mut().zip(c.lane_ceilings).enumerate() {
-        if lane == 0 {
-            *slot = c.max_concurrent;
-        } else if lane < c.lanes as usize {
-            *slot = ceiling;
+    let mut lane_ceilings = c.lane_ceilings;
+    for (lane, ceiling) in lane_ceilings.iter_mut().enumerate() {
+        if lane == 0 && *ceiling == 0 {
+            *ceiling = c.max_concurrent;
+        } else if lane >= c.lanes as usize {
+            *ceiling = 0;
         }
     }
-    let config = BulkheadConfig::new(c.max_concurrent)
-        .max_waiting(0)
-        .lanes(ceilings.get(..c.lanes as usize).unwrap_or(&[]));
+    let config = BulkheadConfig {
+        max_concurrent: c.max_concurrent,
+        max_waiting: 0,
+        lanes: u8::try_from(c.lanes).unwrap_or(u8::MAX),
+        lane_ceilings,
+    };
     config.validate()?;
     Ok(config)
 }
@@ -143,12 +144,10 @@ pub unsafe extern "C" fn stanchion_bulkhead_config_default(
 ) -> stanchion_status {
     boundary(|| {
         ffi::non_null(out)?;
-        let mut lane_ceilings = [0; 8];
-        lane_ceilings[0] = 10;
         let config = stanchion_bulkhead_config {
             max_concurrent: 10,
             lanes: 1,
-            lane_ceilings,
+            lane_ceilings: [0; 8],
         };
         // SAFETY: checked; writable.
         unsafe { ffi::write(out, config) };
@@ -305,6 +304,36 @@ pub unsafe extern "C" fn stanchion_bulkhead_release(
             ffi::write(permit.cast::<PermitParts>(), parts);
             ffi::write_optional(released, done);
         }
+        Ok(STANCHION_OK)
+    })
+}
+
+/// The lane a permit was taken in (a lane past the configured ones reads as the lowest
+/// configured lane).
+///
+/// Thread- and interrupt-safe: reads only the permit.
+///
+/// # Safety
+/// Pointers are NULL or valid for their type.
+///
+/// ```c
+/// uint32_t lane;
+/// stanchion_bulkhead_permit_lane(&p, &lane);
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn stanchion_bulkhead_permit_lane(
+    permit: *const stanchion_bulkhead_permit,
+    lane: *mut u32,
+) -> stanchion_status {
+    boundary(|| {
+        // SAFETY: forwarded from the caller.
+        let parts: PermitParts = unsafe { ffi::read(permit.cast::<PermitParts>()) }?;
+        if parts.mark != PERMIT_MARK {
+            return Err(STANCHION_INVALID_ARGUMENT);
+        }
+        ffi::non_null(lane)?;
+        // SAFETY: checked; writable.
+        unsafe { ffi::write(lane, u32::from(parts.lane)) };
         Ok(STANCHION_OK)
     })
 }

@@ -97,5 +97,29 @@ if "$out/conformance" "$out/conformance-altered" >"$out/conformance-altered.log"
 fi
 grep -a 'FAIL   token_bucket/retry_after.json' "$out/conformance-altered.log"
 
+if [ "$fuzz_seconds" -gt 0 ]; then
+  step "fuzz the C API for ${fuzz_seconds} s (libFuzzer, ASan, UBSan)"
+  # The Rust side carries libFuzzer's coverage counters too, and keeps its overflow checks, so
+  # a panic becomes STANCHION_PANIC, which the harness reports. RUSTFLAGS reach only the
+  # target's code because --target is given.
+  CARGO_TARGET_DIR="$root/target/fuzz" RUSTFLAGS="-Cpasses=sancov-module \
+-Cllvm-args=-sanitizer-coverage-level=4 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
+-Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares \
+-Cdebug-assertions -Coverflow-checks" \
+    cargo build --quiet --locked --release --target x86_64-unknown-linux-gnu -p stanchion-c
+  clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+    -I"$crate/include" "$crate/fuzz/fuzz_api.c" \
+    "$root/target/fuzz/x86_64-unknown-linux-gnu/release/libstanchion.a" -lpthread -ldl -lm \
+    -o "$out/fuzz_api"
+  mkdir -p "$root/target/fuzz/corpus"
+  "$out/fuzz_api" -max_total_time="$fuzz_seconds" -timeout=10 -print_final_stats=1 \
+    -artifact_prefix="$out/" "$root/target/fuzz/corpus" 2>"$out/fuzz.log" || {
+    tail -n 40 "$out/fuzz.log" >&2
+    echo "test-c.sh: the fuzzer found a failing input (saved under $out/)" >&2
+    exit 1
+  }
+  grep -a -E '^(#[0-9]+.*DONE|stat::number_of_executed_units)' "$out/fuzz.log"
+fi
+
 echo
 echo "test-c.sh: all C tests passed"

@@ -97,6 +97,20 @@ if "$out/conformance" "$out/conformance-altered" >"$out/conformance-altered.log"
 fi
 grep -a 'FAIL   token_bucket/retry_after.json' "$out/conformance-altered.log"
 
+step "firmware: the scenario on Cortex-M3 and Cortex-M0 under QEMU (semihosting)"
+# Exit status: 0 passed, 1 a check failed, 101 a fault (a Rust panic included), 124 a hang.
+for target in thumbv7m-none-eabi thumbv6m-none-eabi; do
+  case $target in
+    thumbv7m-none-eabi) machine=(-machine lm3s6965evb -cpu cortex-m3) ;;
+    thumbv6m-none-eabi) machine=(-machine microbit -cpu cortex-m0) ;;
+  esac
+  "$crate/firmware/build.sh" "$target" "$out/scenario-$target.elf" "$crate/firmware/scenario.c"
+  printf '%s: ' "$target"
+  timeout 60 qemu-system-arm "${machine[@]}" -nographic -monitor none -serial none \
+    -semihosting-config enable=on,target=native -kernel "$out/scenario-$target.elf" \
+    </dev/null 2> >(grep -v 'Timer with period zero' >&2)
+done
+
 if [ "$fuzz_seconds" -gt 0 ]; then
   step "fuzz the C API for ${fuzz_seconds} s (libFuzzer, ASan, UBSan)"
   # The Rust side carries libFuzzer's coverage counters too, and keeps its overflow checks, so

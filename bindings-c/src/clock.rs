@@ -1,8 +1,6 @@
 //! The hosted clock: a `now` for callers that do not want to pick an origin.
 
-#[cfg(feature = "std")]
 use crate::ffi::{self, boundary};
-#[cfg(feature = "std")]
 use crate::status::{stanchion_status, STANCHION_OK};
 
 /// Writes a monotonic `now`: nanoseconds since the first call in this process. Hosted builds
@@ -18,7 +16,6 @@ use crate::status::{stanchion_status, STANCHION_OK};
 /// uint64_t now;
 /// stanchion_now_ns(&now);
 /// ```
-#[cfg(feature = "std")]
 #[no_mangle]
 pub unsafe extern "C" fn stanchion_now_ns(now_ns: *mut u64) -> stanchion_status {
     boundary(|| {

@@ -23,6 +23,7 @@
 mod backoff;
 mod breaker;
 mod bulkhead;
+#[cfg(feature = "std")]
 mod clock;
 mod deadline;
 mod ffi;
@@ -34,12 +35,22 @@ mod token_bucket;
 pub use backoff::*;
 pub use breaker::*;
 pub use bulkhead::*;
+#[cfg(feature = "std")]
 pub use clock::*;
 pub use deadline::*;
 pub use keyed_limiter::*;
 pub use retry_budget::*;
 pub use status::*;
 pub use token_bucket::*;
+
+// Chips without CAS: cortex-m provides the critical section (interrupts masked) that every
+// atomic operation runs in; naming the crate links it.
+#[cfg(all(
+    target_os = "none",
+    target_arch = "arm",
+    not(target_has_atomic = "ptr")
+))]
+use cortex_m as _;
 
 /// Firmware builds abort on panic; the core promises none, so reaching this is a bug. It stops
 /// the core with a fault the debugger shows, rather than spinning.

@@ -4,7 +4,8 @@
 #
 # usage: bindings-c/firmware/build.sh TARGET OUT.elf PROGRAM.c...
 #   TARGET: thumbv7m-none-eabi (Cortex-M3, lm3s6965evb) or thumbv6m-none-eabi (Cortex-M0, microbit)
-# Prints nothing on success; the library is cached under target/firmware/.
+# FIRMWARE_OPT_LEVEL (default "s") sets the library's opt-level. Prints nothing on success; the
+# library is cached under target/firmware-opt-LEVEL/.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -22,8 +23,8 @@ esac
 # Debian's toolchain has the sources build-std needs; RUSTC_BOOTSTRAP lets its stable cargo
 # take -Zbuild-std. The profile is set here, so the workspace's own profiles stay as they are.
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
-export CARGO_TARGET_DIR="$root/target/firmware"
-export CARGO_PROFILE_RELEASE_PANIC=abort CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
+export CARGO_TARGET_DIR="$root/target/firmware-opt-${FIRMWARE_OPT_LEVEL:-s}"
+export CARGO_PROFILE_RELEASE_PANIC=abort CARGO_PROFILE_RELEASE_OPT_LEVEL="${FIRMWARE_OPT_LEVEL:-s}" \
   CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
   CARGO_PROFILE_RELEASE_DEBUG=false
 unset RUSTFLAGS CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS

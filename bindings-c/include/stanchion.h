@@ -807,9 +807,10 @@ stanchion_status stanchion_retrying_next_delay(stanchion_retrying *retrying,
 //
 // ```c
 // uint32_t n;
-// stanchion_retrying_retries(&r, &n);
+// stanchion_retrying_retries_get(&r, &n);
 // ```
-stanchion_status stanchion_retrying_retries(const stanchion_retrying *retrying, uint32_t *retries);
+stanchion_status stanchion_retrying_retries_get(const stanchion_retrying *retrying,
+                                                uint32_t *retries);
 
 // Writes the core's defaults into `out`.
 //

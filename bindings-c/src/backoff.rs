@@ -380,10 +380,10 @@ pub unsafe extern "C" fn stanchion_retrying_next_delay(
 ///
 /// ```c
 /// uint32_t n;
-/// stanchion_retrying_retries(&r, &n);
+/// stanchion_retrying_retries_get(&r, &n);
 /// ```
 #[no_mangle]
-pub unsafe extern "C" fn stanchion_retrying_retries(
+pub unsafe extern "C" fn stanchion_retrying_retries_get(
     retrying: *const stanchion_retrying,
     retries: *mut u32,
 ) -> stanchion_status {

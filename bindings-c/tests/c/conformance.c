@@ -552,7 +552,7 @@ static void backoff_run(const char *op, const cJSON *step, cJSON *o) {
     stanchion_status s =
         stanchion_retrying_next_delay(&retrying, &backoff, now, has_hint ? &hint : NULL, &delay);
     uint32_t retries = 0;
-    expect_ok(stanchion_retrying_retries(&retrying, &retries), "retries");
+    expect_ok(stanchion_retrying_retries_get(&retrying, &retries), "retries");
     put_optional(o, "delay", s == STANCHION_OK, delay);
     put(o, "exhausted", s == STANCHION_OK ? cJSON_CreateNull() : cJSON_CreateString(exhausted_name(s)));
     put_int(o, "retries", retries);

@@ -366,7 +366,7 @@ static void test_backoff(void) {
   CHECK_STATUS(stanchion_retrying_next_delay(&retrying, &backoff, 2 * SEC, NULL, &delay),
                STANCHION_MAX_ATTEMPTS);
   uint32_t retries = 0;
-  CHECK_STATUS(stanchion_retrying_retries(&retrying, &retries), STANCHION_OK);
+  CHECK_STATUS(stanchion_retrying_retries_get(&retrying, &retries), STANCHION_OK);
   CHECK(retries == 2);
 
   /* max_elapsed stops a retry whose wait would end past it. */

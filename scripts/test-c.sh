@@ -83,8 +83,9 @@ g++ -std=c++11 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags stanchion)
 "$out/header_check"
 
 step "conformance vectors through the C API"
-gcc "${cflags[@]}" $(pkg-config --cflags stanchion) "$crate/tests/c/conformance.c" \
-  "${static_libs[@]}" -lcjson -o "$out/conformance"
+gcc "${cflags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all \
+  $(pkg-config --cflags stanchion) "$crate/tests/c/conformance.c" "${static_libs[@]}" -lcjson \
+  -o "$out/conformance"
 "$out/conformance" "$root/conformance"
 # The runner must notice a wrong answer: one changed expectation makes it fail.
 rm -rf "$out/conformance-altered" && mkdir -p "$out/conformance-altered"

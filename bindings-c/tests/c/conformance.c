@@ -900,6 +900,7 @@ static enum verdict run_file(const char *path, const char *folder, const char *n
     return FAIL;
   }
   const char *deviation = NULL;
+  static char deviation_text[1024];
   int step_index = -1, steps_run = 0;
   observed_now = NULL;
   int kind = setjmp(on_failure);
@@ -911,7 +912,8 @@ static enum verdict run_file(const char *path, const char *folder, const char *n
     if (dev) {
       if (!cJSON_IsString(dev) || !dev->valuestring[0])
         fail(FORMAT, "`known_deviation` must be a non-empty string");
-      deviation = dev->valuestring;
+      snprintf(deviation_text, sizeof deviation_text, "%s", dev->valuestring);
+      deviation = deviation_text;
     }
     if (!req_string(root, "description")[0]) fail(FORMAT, "`description` is empty");
     const cJSON *covers = required(root, "covers");

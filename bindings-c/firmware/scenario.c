@@ -1,8 +1,10 @@
 /*
  * Firmware example: a circuit breaker, a token bucket and a bulkhead in static storage, driven
- * by a fake millisecond clock through a short scenario. Prints through semihosting and exits
- * with 0 when every check holds, 1 otherwise (QEMU passes the status on).
+ * by a fake millisecond clock through a short scenario, then one token bucket shared by the
+ * main loop and the SysTick interrupt handler. Prints through semihosting and exits with 0
+ * when every check holds, 1 otherwise (QEMU passes the status on).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,6 +97,47 @@ static void bulkhead_scenario(void) {
   check(s.in_flight == 2 && s.peak == 2 && s.rejected == 1, "counters");
 }
 
+/* The system timer (present on every Cortex-M core QEMU models). */
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+
+static stanchion_token_bucket shared;
+/* Each tick is one fake millisecond; 32-bit, so the main loop reads it in one access. */
+static volatile uint32_t ticks, isr_admitted;
+
+void SysTick_Handler(void) {
+  uint32_t now = ticks + 1;
+  if (stanchion_token_bucket_try_acquire(&shared, 1, now * MS, NULL) == STANCHION_OK) isr_admitted++;
+  ticks = now;
+}
+
+/* The handler interrupts the main loop inside its calls on the same bucket: no call may
+ * deadlock (the handler keeps running) and the bucket's hard bound holds. */
+static void interrupt_scenario(void) {
+  stanchion_token_bucket_config config;
+  stanchion_token_bucket_config_default(&config);
+  config.capacity = 10;
+  config.refill_amount = 1;
+  config.refill_every_ns = MS;
+  check(stanchion_token_bucket_init(&shared, &config) == STANCHION_OK, "shared bucket init");
+  uint32_t main_admitted = 0, calls = 0;
+  SYST_RVR = 5000;
+  SYST_CVR = 0;
+  SYST_CSR = 7; /* processor clock, interrupt, enable */
+  while (ticks < 200) {
+    calls++;
+    if (stanchion_token_bucket_try_acquire(&shared, 1, (uint64_t)ticks * MS, NULL) == STANCHION_OK)
+      main_admitted++;
+  }
+  SYST_CSR = 0;
+  printf("interrupts: %lu ticks, %lu main-loop calls, %lu + %lu tokens granted\n",
+         (unsigned long)ticks, (unsigned long)calls, (unsigned long)main_admitted,
+         (unsigned long)isr_admitted);
+  check(main_admitted > 0 && isr_admitted > 0, "both contexts were served");
+  check(main_admitted + isr_admitted <= 10 + ticks, "granted <= capacity + rate * elapsed");
+}
+
 int main(void) {
   initialise_monitor_handles();
   check(stanchion_token_bucket_try_acquire(&telemetry, 1, 0, NULL) == STANCHION_NOT_INITIALIZED,
@@ -102,6 +145,7 @@ int main(void) {
   breaker_scenario();
   bucket_scenario();
   bulkhead_scenario();
+  interrupt_scenario();
   printf("firmware scenario: %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;
 }

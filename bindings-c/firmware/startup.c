@@ -15,6 +15,9 @@ void fault_handler(void);
 
 static void idle_handler(void) {}
 
+/* A program that uses the system timer defines this. */
+void SysTick_Handler(void) __attribute__((weak, alias("idle_handler")));
+
 __attribute__((section(".vectors"), used)) static void (*const vectors[16])(void) = {
     (void (*)(void))(uintptr_t)&__stack_top, /* initial stack pointer */
     reset_handler,
@@ -28,7 +31,7 @@ __attribute__((section(".vectors"), used)) static void (*const vectors[16])(void
     idle_handler, /* DebugMonitor */
     0,
     idle_handler, /* PendSV */
-    idle_handler, /* SysTick */
+    SysTick_Handler,
 };
 
 void fault_handler(void) { _exit(101); }

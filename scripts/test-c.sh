@@ -117,14 +117,15 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   # The Rust side carries libFuzzer's coverage counters too, and keeps its overflow checks, so
   # a panic becomes STANCHION_PANIC, which the harness reports. RUSTFLAGS reach only the
   # target's code because --target is given.
+  host=$(rustc -vV | sed -n 's/^host: //p')
   CARGO_TARGET_DIR="$root/target/fuzz" RUSTFLAGS="-Cpasses=sancov-module \
 -Cllvm-args=-sanitizer-coverage-level=4 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
 -Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares \
 -Cdebug-assertions -Coverflow-checks" \
-    cargo build --quiet --locked --release --target x86_64-unknown-linux-gnu -p stanchion-c
+    cargo build --quiet --locked --release --target "$host" -p stanchion-c
   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -I"$crate/include" "$crate/fuzz/fuzz_api.c" \
-    "$root/target/fuzz/x86_64-unknown-linux-gnu/release/libstanchion.a" -lpthread -ldl -lm \
+    "$root/target/fuzz/$host/release/libstanchion.a" -lpthread -ldl -lm \
     -o "$out/fuzz_api"
   mkdir -p "$root/target/fuzz/corpus"
   "$out/fuzz_api" -max_total_time="$fuzz_seconds" -timeout=10 -print_final_stats=1 \

@@ -51,3 +51,41 @@ for row in "${rows[@]}"; do
 done
 printf '\nbaseline (startup, newlib exit): thumbv6m %d B flash, thumbv7em %d B flash\n' \
   "${flash[thumbv6m-none-eabi,baseline]}" "${flash[thumbv7em-none-eabi,baseline]}"
+
+# The same calls from Rust on the core directly (footprint/core-only): what the C layer adds.
+core_rows=("baseline:" "breaker:-DBREAKER" "token bucket:-DBUCKET" "bulkhead:-DBULKHEAD"
+  "retry budget:-DRETRY_BUDGET"
+  "breaker + bucket + bulkhead + retry budget:-DBREAKER -DBUCKET -DBULKHEAD -DRETRY_BUDGET")
+core_dir="$root/bindings-c/firmware/footprint/core-only"
+declare -A core_flash
+for target in "${targets[@]}"; do
+  (cd "$core_dir" && RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
+    CARGO_TARGET_DIR="$root/target/footprint-core-only" CARGO_PROFILE_RELEASE_PANIC=abort \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=true \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 /usr/bin/cargo build --quiet --locked --release \
+    --target "$target" -Zbuild-std=core </dev/null)
+  for row in "${core_rows[@]}"; do
+    name=${row%%:*} defines=${row#*:}
+    elf="$out/core-only-$target-$(echo "$name" | tr -c 'a-z0-9\n' '-').elf"
+    # shellcheck disable=SC2086 # the defines are separate words
+    FIRMWARE_LIB="$root/target/footprint-core-only/$target/release/libstanchion_footprint_core_only.a" \
+      "$root/bindings-c/firmware/build.sh" "$target" "$elf" $defines \
+      "$root/bindings-c/firmware/footprint/core_only.c"
+    read -r text data _ < <(arm-none-eabi-size "$elf" | tail -n 1)
+    core_flash[$target,$name]=$((text + data))
+  done
+done
+
+printf '\n| same calls from Rust, core only | thumbv6m flash | C API adds | thumbv7em flash | C API adds |\n'
+printf '| --- | ---: | ---: | ---: | ---: |\n'
+for row in "${core_rows[@]}"; do
+  name=${row%%:*}
+  [ "$name" = baseline ] && continue
+  printf '| %s |' "$name"
+  for target in "${targets[@]}"; do
+    rust=$((core_flash[$target,$name] - core_flash[$target,baseline]))
+    c=$((flash[$target,$name] - flash[$target,baseline]))
+    printf ' %d B | %d B |' "$rust" $((c - rust))
+  done
+  printf '\n'
+done

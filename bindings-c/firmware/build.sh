@@ -4,8 +4,9 @@
 #
 # usage: bindings-c/firmware/build.sh TARGET OUT.elf PROGRAM.c...
 #   TARGET: thumbv7m-none-eabi (Cortex-M3, lm3s6965evb) or thumbv6m-none-eabi (Cortex-M0, microbit)
-# FIRMWARE_OPT_LEVEL (default "s") sets the library's opt-level. Prints nothing on success; the
-# library is cached under target/firmware-opt-LEVEL/.
+# FIRMWARE_OPT_LEVEL (default "s") sets the library's opt-level; FIRMWARE_LIB links that
+# archive instead of libstanchion.a. Prints nothing on success; the library is cached under
+# target/firmware-opt-LEVEL/.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -28,11 +29,15 @@ export CARGO_PROFILE_RELEASE_PANIC=abort CARGO_PROFILE_RELEASE_OPT_LEVEL="${FIRM
   CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
   CARGO_PROFILE_RELEASE_DEBUG=false
 unset RUSTFLAGS CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
-(cd "$root" && /usr/bin/cargo rustc --quiet --locked --release -p stanchion-c --lib \
-  --crate-type staticlib --no-default-features --target "$target" -Zbuild-std=core </dev/null)
+lib=${FIRMWARE_LIB:-}
+if [ -z "$lib" ]; then
+  (cd "$root" && /usr/bin/cargo rustc --quiet --locked --release -p stanchion-c --lib \
+    --crate-type staticlib --no-default-features --target "$target" -Zbuild-std=core </dev/null)
+  lib="$CARGO_TARGET_DIR/$target/release/libstanchion.a"
+fi
 
 arm-none-eabi-gcc -mthumb -mcpu="$cpu" -Os -std=c11 -Wall -Wextra -Werror \
   -ffunction-sections -fdata-sections -nostartfiles --specs=nano.specs --specs=rdimon.specs \
   -I"$root/bindings-c/include" -T"$here/link.ld" -L"$here/boards/$board" \
   -Wl,--gc-sections -Wl,--no-warn-execstack -Wl,-Map="${elf%.elf}.map" \
-  "$here/startup.c" "$@" "$CARGO_TARGET_DIR/$target/release/libstanchion.a" -o "$elf"
+  "$here/startup.c" "$@" "$lib" -o "$elf"

@@ -122,6 +122,8 @@ pub struct stanchion_backoff_config {
     pub max_elapsed_ns: u64,
 }
 
+/// The core's config, or an error for an unknown schedule or jitter; `Backoff::new` checks
+/// the rest.
 fn to_core(c: &stanchion_backoff_config) -> Result<BackoffConfig, ConfigError> {
     let initial = Nanos::new(c.initial_ns);
     let schedule = match c.schedule {
@@ -151,7 +153,6 @@ fn to_core(c: &stanchion_backoff_config) -> Result<BackoffConfig, ConfigError> {
         max_attempts: (c.has_max_attempts != 0).then_some(c.max_attempts),
         max_elapsed: (c.has_max_elapsed != 0).then_some(Nanos::new(c.max_elapsed_ns)),
     };
-    config.validate()?;
     Ok(config)
 }
 
@@ -212,8 +213,8 @@ pub unsafe extern "C" fn stanchion_backoff_config_validate(
     boundary(|| {
         // SAFETY: forwarded from the caller.
         let config = unsafe { ffi::read(config) }?;
-        match to_core(&config) {
-            Ok(_) => Ok(STANCHION_OK),
+        match to_core(&config).and_then(|c| c.validate()) {
+            Ok(()) => Ok(STANCHION_OK),
             Err(e) => {
                 // SAFETY: forwarded from the caller.
                 unsafe { ffi::write_optional(error, config_error(e)) };

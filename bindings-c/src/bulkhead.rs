@@ -3,7 +3,7 @@
 //! not part of the C API.
 
 use stanchion_core::bulkhead::{RawPermit, MAX_LANES};
-use stanchion_core::{Bulkhead, BulkheadConfig, ConfigError};
+use stanchion_core::{Bulkhead, BulkheadConfig};
 
 use crate::ffi::{self, boundary};
 use crate::status::{
@@ -108,7 +108,8 @@ pub struct stanchion_bulkhead_snapshot {
     pub rejected: u64,
 }
 
-fn to_core(c: &stanchion_bulkhead_config) -> Result<BulkheadConfig, ConfigError> {
+/// The core's config; `Bulkhead::new` checks it.
+fn to_core(c: &stanchion_bulkhead_config) -> BulkheadConfig {
     let mut lane_ceilings = c.lane_ceilings;
     for (lane, ceiling) in lane_ceilings.iter_mut().enumerate() {
         if lane == 0 && *ceiling == 0 {
@@ -117,14 +118,12 @@ fn to_core(c: &stanchion_bulkhead_config) -> Result<BulkheadConfig, ConfigError>
             *ceiling = 0;
         }
     }
-    let config = BulkheadConfig {
+    BulkheadConfig {
         max_concurrent: c.max_concurrent,
         max_waiting: 0,
         lanes: u8::try_from(c.lanes).unwrap_or(u8::MAX),
         lane_ceilings,
-    };
-    config.validate()?;
-    Ok(config)
+    }
 }
 
 /// Writes the defaults into `out`: 10 permits, one lane. (The core has no default cap.)
@@ -175,8 +174,8 @@ pub unsafe extern "C" fn stanchion_bulkhead_config_validate(
     boundary(|| {
         // SAFETY: forwarded from the caller.
         let config = unsafe { ffi::read(config) }?;
-        match to_core(&config) {
-            Ok(_) => Ok(STANCHION_OK),
+        match to_core(&config).validate() {
+            Ok(()) => Ok(STANCHION_OK),
             Err(e) => {
                 // SAFETY: forwarded from the caller.
                 unsafe { ffi::write_optional(error, config_error(e)) };
@@ -206,8 +205,7 @@ pub unsafe extern "C" fn stanchion_bulkhead_init(
         ffi::check_storage::<Bulkhead<0>, _>(bulkhead)?;
         // SAFETY: forwarded from the caller.
         let config = unsafe { ffi::read(config) }?;
-        let config = to_core(&config).map_err(|_| STANCHION_INVALID_CONFIG)?;
-        let built = Bulkhead::<0>::new(config).map_err(|_| STANCHION_INVALID_CONFIG)?;
+        let built = Bulkhead::<0>::new(to_core(&config)).map_err(|_| STANCHION_INVALID_CONFIG)?;
         // SAFETY: checked storage; exclusive by the caller's promise.
         unsafe { ffi::put(bulkhead, TAG, built) };
         Ok(STANCHION_OK)

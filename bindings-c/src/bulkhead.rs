@@ -1,0 +1,370 @@
+//! The bulkhead: a cap on calls in flight, with priority lanes. C gets `try_acquire` and
+//! `release` with plain permits; the core's async queue (`acquire`) is for Rust futures and is
+//! not part of the C API.
+
+use stanchion_core::bulkhead::{RawPermit, MAX_LANES};
+use stanchion_core::{Bulkhead, BulkheadConfig};
+
+use crate::ffi::{self, boundary};
+use crate::status::{
+    config_error, stanchion_config_error, stanchion_rejection, stanchion_status,
+    STANCHION_INVALID_ARGUMENT, STANCHION_INVALID_CONFIG, STANCHION_OK,
+};
+use crate::token_bucket::refuse;
+
+/// Storage for a bulkhead. Opaque.
+///
+/// ```c
+/// static stanchion_bulkhead db_pool;
+/// ```
+#[repr(C, align(8))]
+pub struct stanchion_bulkhead {
+    _opaque: [u64; 10],
+}
+
+/// `sizeof(stanchion_bulkhead)` in bytes.
+pub const STANCHION_BULKHEAD_SIZE: usize = 80;
+/// `_Alignof(stanchion_bulkhead)` in bytes.
+pub const STANCHION_BULKHEAD_ALIGN: usize = 8;
+/// The most priority lanes.
+pub const STANCHION_BULKHEAD_MAX_LANES: u32 = 8;
+
+const TAG: u64 = ffi::tag(5);
+const _: () = assert!(ffi::fits::<Bulkhead<0>, stanchion_bulkhead>());
+const _: () = assert!(core::mem::size_of::<stanchion_bulkhead>() == STANCHION_BULKHEAD_SIZE);
+const _: () = assert!(core::mem::align_of::<stanchion_bulkhead>() == STANCHION_BULKHEAD_ALIGN);
+const _: () = assert!(STANCHION_BULKHEAD_MAX_LANES as usize == MAX_LANES);
+
+/// A bulkhead permit. Give it back once with `stanchion_bulkhead_release`; releasing it again
+/// is a no-op (`released` false).
+///
+/// ```c
+/// stanchion_bulkhead_permit p;
+/// if (stanchion_bulkhead_try_acquire(&db_pool, 0, &p, NULL) == STANCHION_OK) {
+///     query();
+///     stanchion_bulkhead_release(&db_pool, &p, NULL);
+/// }
+/// ```
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+pub struct stanchion_bulkhead_permit {
+    _opaque: [u64; 1],
+}
+
+/// A permit's bytes: a mark that tells a permit from garbage, then the core's permit.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct PermitParts {
+    mark: u32,
+    lane: u8,
+    held: u8,
+    reserved: u16,
+}
+
+const PERMIT_MARK: u32 = 0x6275_6c6b;
+const _: () = assert!(core::mem::size_of::<RawPermit>() == 2);
+const _: () = assert!(
+    core::mem::size_of::<PermitParts>() == core::mem::size_of::<stanchion_bulkhead_permit>()
+);
+
+/// A bulkhead's config.
+///
+/// ```c
+/// stanchion_bulkhead_config c;
+/// stanchion_bulkhead_config_default(&c);
+/// c.max_concurrent = 10;
+/// c.lanes = 3; c.lane_ceilings[1] = 6; c.lane_ceilings[2] = 2; /* lane 2 gets at most 2 */
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct stanchion_bulkhead_config {
+    /// Permits out at once, at most: 1..=16777215 [10].
+    pub max_concurrent: u32,
+    /// Priority lanes in use, 1..=STANCHION_BULKHEAD_MAX_LANES [1].
+    pub lanes: u32,
+    /// Lane `k` is admitted only while fewer than `lane_ceilings[k]` permits are out. Lane 0,
+    /// the highest priority, has `max_concurrent` (entry 0 must be that or 0, which means
+    /// that); the others must not rise and be at least 1. Entries past `lanes` are ignored
+    /// [all 0].
+    pub lane_ceilings: [u32; 8],
+}
+
+/// A bulkhead's counters.
+///
+/// ```c
+/// stanchion_bulkhead_snapshot s;
+/// stanchion_bulkhead_snapshot_get(&db_pool, &s);
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct stanchion_bulkhead_snapshot {
+    /// Permits out now.
+    pub in_flight: u32,
+    /// The most permits ever out at once.
+    pub peak: u32,
+    /// The configured cap.
+    pub max_concurrent: u32,
+    /// Calls refused so far.
+    pub rejected: u64,
+}
+
+/// The core's config; `Bulkhead::new` checks it.
+fn to_core(c: &stanchion_bulkhead_config) -> BulkheadConfig {
+    let mut lane_ceilings = c.lane_ceilings;
+    for (lane, ceiling) in lane_ceilings.iter_mut().enumerate() {
+        if lane == 0 && *ceiling == 0 {
+            *ceiling = c.max_concurrent;
+        } else if lane >= c.lanes as usize {
+            *ceiling = 0;
+        }
+    }
+    BulkheadConfig {
+        max_concurrent: c.max_concurrent,
+        max_waiting: 0,
+        lanes: u8::try_from(c.lanes).unwrap_or(u8::MAX),
+        lane_ceilings,
+    }
+}
+
+/// Writes the defaults into `out`: 10 permits, one lane. (The core has no default cap.)
+///
+/// Thread- and interrupt-safe.
+///
+/// # Safety
+/// `out` is NULL or writable.
+///
+/// ```c
+/// stanchion_bulkhead_config c;
+/// stanchion_bulkhead_config_default(&c);
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn stanchion_bulkhead_config_default(
+    out: *mut stanchion_bulkhead_config,
+) -> stanchion_status {
+    boundary(|| {
+        ffi::non_null(out)?;
+        let config = stanchion_bulkhead_config {
+            max_concurrent: 10,
+            lanes: 1,
+            lane_ceilings: [0; 8],
+        };
+        // SAFETY: checked; writable.
+        unsafe { ffi::write(out, config) };
+        Ok(STANCHION_OK)
+    })
+}
+
+/// Checks a config: `STANCHION_OK`, or `STANCHION_INVALID_CONFIG` with the field and range
+/// written to `error` (may be NULL).
+///
+/// Thread- and interrupt-safe.
+///
+/// # Safety
+/// `config` is NULL or readable; `error` is NULL or writable.
+///
+/// ```c
+/// c.max_concurrent = 0;
+/// stanchion_bulkhead_config_validate(&c, &e); /* e.field: "max_concurrent" */
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn stanchion_bulkhead_config_validate(
+    config: *const stanchion_bulkhead_config,
+    error: *mut stanchion_config_error,
+) -> stanchion_status {
+    boundary(|| {
+        // SAFETY: forwarded from the caller.
+        let config = unsafe { ffi::read(config) }?;
+        match to_core(&config).validate() {
+            Ok(()) => Ok(STANCHION_OK),
+            Err(e) => {
+                // SAFETY: forwarded from the caller.
+                unsafe { ffi::write_optional(error, config_error(e)) };
+                Ok(STANCHION_INVALID_CONFIG)
+            }
+        }
+    })
+}
+
+/// Initialises a bulkhead with no permit out.
+///
+/// Not thread-safe for that object: initialise before sharing it.
+///
+/// # Safety
+/// `bulkhead` is NULL or writable storage no other thread uses during the call; `config` is
+/// NULL or readable.
+///
+/// ```c
+/// stanchion_bulkhead_init(&db_pool, &c);
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn stanchion_bulkhead_init(
+    bulkhead: *mut stanchion_bulkhead,
+    config: *const stanchion_bulkhead_config,
+) -> stanchion_status {
+    boundary(|| {
+        ffi::check_storage::<Bulkhead<0>, _>(bulkhead)?;
+        // SAFETY: forwarded from the caller.
+        let config = unsafe { ffi::read(config) }?;
+        let built = Bulkhead::<0>::new(to_core(&config)).map_err(|_| STANCHION_INVALID_CONFIG)?;
+        // SAFETY: checked storage; exclusive by the caller's promise.
+        unsafe { ffi::put(bulkhead, TAG, built) };
+        Ok(STANCHION_OK)
+    })
+}
+
+/// # Safety
+/// `bulkhead` is NULL or points to storage that outlives the call.
+unsafe fn get<'a>(
+    bulkhead: *const stanchion_bulkhead,
+) -> Result<&'a Bulkhead<0>, stanchion_status> {
+    // SAFETY: forwarded from the caller.
+    unsafe { ffi::object(bulkhead, TAG) }
+}
+
+/// A permit now if `lane` is admitted (lane 0 is the highest priority; a lane past the
+/// configured ones counts as the lowest), else `STANCHION_BULKHEAD_FULL` (no `retry_after`:
+/// only a release helps). `rejection` may be NULL.
+///
+/// Thread- and interrupt-safe, lock-free.
+///
+/// # Safety
+/// Pointers are NULL or valid for their type.
+///
+/// ```c
+/// stanchion_bulkhead_try_acquire(&db_pool, 0, &p, NULL);
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn stanchion_bulkhead_try_acquire(
+    bulkhead: *mut stanchion_bulkhead,
+    lane: u32,
+    permit: *mut stanchion_bulkhead_permit,
+    rejection_out: *mut stanchion_rejection,
+) -> stanchion_status {
+    boundary(|| {
+        // SAFETY: forwarded from the caller.
+        let b = unsafe { get(bulkhead) }?;
+        ffi::non_null(permit)?;
+        // Lanes past the configured ones are the lowest lane: any u32 maps there.
+        let lane = usize::try_from(lane).unwrap_or(usize::MAX);
+        match b.try_acquire(lane) {
+            Ok(held) => {
+                let raw = held.into_raw();
+                let parts = PermitParts {
+                    mark: PERMIT_MARK,
+                    // The lane fits: at most MAX_LANES - 1.
+                    lane: raw.lane() as u8,
+                    held: u8::from(raw.is_held()),
+                    reserved: 0,
+                };
+                // SAFETY: checked; writable.
+                unsafe { ffi::write(permit.cast::<PermitParts>(), parts) };
+                Ok(STANCHION_OK)
+            }
+            // SAFETY: optional output.
+            Err(refused) => unsafe { refuse(refused, rejection_out) },
+        }
+    })
+}
+
+/// Gives a permit back. `released` (may be NULL) is false when this permit was already
+/// released, which changes nothing. A permit must go back to the bulkhead it came from.
+///
+/// Thread- and interrupt-safe, lock-free (the permit itself belongs to one caller).
+///
+/// # Safety
+/// Pointers are NULL or valid for their type.
+///
+/// ```c
+/// bool released;
+/// stanchion_bulkhead_release(&db_pool, &p, &released);
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn stanchion_bulkhead_release(
+    bulkhead: *mut stanchion_bulkhead,
+    permit: *mut stanchion_bulkhead_permit,
+    released: *mut bool,
+) -> stanchion_status {
+    boundary(|| {
+        // SAFETY: forwarded from the caller.
+        let b = unsafe { get(bulkhead) }?;
+        // SAFETY: forwarded from the caller.
+        let mut parts: PermitParts = unsafe { ffi::read(permit.cast::<PermitParts>()) }?;
+        if parts.mark != PERMIT_MARK || parts.held > 1 || u32::from(parts.lane) >= 8 {
+            return Err(STANCHION_INVALID_ARGUMENT);
+        }
+        // SAFETY: `RawPermit` is `repr(C)` of a `u8` lane and a `bool`, two bytes (asserted
+        // above); the lane is in range and the flag was checked to be 0 or 1.
+        let mut raw: RawPermit = unsafe { core::mem::transmute([parts.lane, parts.held]) };
+        let done = b.release(&mut raw);
+        parts.held = u8::from(raw.is_held());
+        // SAFETY: read above, so not NULL; writable by the caller's promise.
+        unsafe {
+            ffi::write(permit.cast::<PermitParts>(), parts);
+            ffi::write_optional(released, done);
+        }
+        Ok(STANCHION_OK)
+    })
+}
+
+/// The lane a permit was taken in (a lane past the configured ones reads as the lowest
+/// configured lane).
+///
+/// Thread- and interrupt-safe: reads only the permit.
+///
+/// # Safety
+/// Pointers are NULL or valid for their type.
+///
+/// ```c
+/// uint32_t lane;
+/// stanchion_bulkhead_permit_lane(&p, &lane);
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn stanchion_bulkhead_permit_lane(
+    permit: *const stanchion_bulkhead_permit,
+    lane: *mut u32,
+) -> stanchion_status {
+    boundary(|| {
+        // SAFETY: forwarded from the caller.
+        let parts: PermitParts = unsafe { ffi::read(permit.cast::<PermitParts>()) }?;
+        if parts.mark != PERMIT_MARK {
+            return Err(STANCHION_INVALID_ARGUMENT);
+        }
+        ffi::non_null(lane)?;
+        // SAFETY: checked; writable.
+        unsafe { ffi::write(lane, u32::from(parts.lane)) };
+        Ok(STANCHION_OK)
+    })
+}
+
+/// The counters now.
+///
+/// Thread- and interrupt-safe, lock-free.
+///
+/// # Safety
+/// Pointers are NULL or valid for their type.
+///
+/// ```c
+/// stanchion_bulkhead_snapshot s;
+/// stanchion_bulkhead_snapshot_get(&db_pool, &s);
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn stanchion_bulkhead_snapshot_get(
+    bulkhead: *const stanchion_bulkhead,
+    out: *mut stanchion_bulkhead_snapshot,
+) -> stanchion_status {
+    boundary(|| {
+        // SAFETY: forwarded from the caller.
+        let b = unsafe { get(bulkhead) }?;
+        ffi::non_null(out)?;
+        let s = b.snapshot();
+        let snapshot = stanchion_bulkhead_snapshot {
+            in_flight: s.in_flight,
+            peak: s.peak,
+            max_concurrent: s.max_concurrent,
+            rejected: s.rejected,
+        };
+        // SAFETY: checked; writable.
+        unsafe { ffi::write(out, snapshot) };
+        Ok(STANCHION_OK)
+    })
+}

@@ -1,0 +1,549 @@
+/*
+ * The C API's behaviour, through the header and the library as C users get them: every
+ * primitive's main paths on a fake clock, the status codes, and the conventions (NULL
+ * pointers, invalid values, uninitialised or misaligned storage, outputs untouched on error).
+ */
+#include <stdalign.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "stanchion.h"
+
+_Static_assert(sizeof(stanchion_breaker) == STANCHION_BREAKER_SIZE, "breaker size");
+_Static_assert(alignof(stanchion_breaker) == STANCHION_BREAKER_ALIGN, "breaker align");
+_Static_assert(sizeof(stanchion_token_bucket) == STANCHION_TOKEN_BUCKET_SIZE, "bucket size");
+_Static_assert(alignof(stanchion_token_bucket) == STANCHION_TOKEN_BUCKET_ALIGN, "bucket align");
+_Static_assert(sizeof(stanchion_keyed_limiter) == STANCHION_KEYED_LIMITER_SIZE, "keyed size");
+_Static_assert(sizeof(stanchion_keyed_limiter_1024) == STANCHION_KEYED_LIMITER_1024_SIZE,
+               "keyed 1024 size");
+_Static_assert(sizeof(stanchion_bulkhead) == STANCHION_BULKHEAD_SIZE, "bulkhead size");
+_Static_assert(sizeof(stanchion_backoff) == STANCHION_BACKOFF_SIZE, "backoff size");
+_Static_assert(sizeof(stanchion_retrying) == STANCHION_RETRYING_SIZE, "retrying size");
+_Static_assert(sizeof(stanchion_retry_budget) == STANCHION_RETRY_BUDGET_SIZE, "budget size");
+
+#define SEC 1000000000ull
+#define MS 1000000ull
+
+static int failures;
+
+#define CHECK(cond)                                                             \
+  do {                                                                          \
+    if (!(cond)) {                                                              \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      failures++;                                                               \
+    }                                                                           \
+  } while (0)
+
+#define CHECK_STATUS(call, expected)                                                         \
+  do {                                                                                       \
+    stanchion_status got_ = (call);                                                          \
+    if (got_ != (expected)) {                                                                \
+      fprintf(stderr, "%s:%d: %s: expected %s, got %s\n", __FILE__, __LINE__, #call,         \
+              stanchion_status_str(expected), stanchion_status_str(got_));                   \
+      failures++;                                                                            \
+    }                                                                                        \
+  } while (0)
+
+/* Zeroed static storage: what firmware has before init. */
+static stanchion_breaker static_breaker;
+
+static void test_status_names(void) {
+  CHECK(strcmp(stanchion_status_str(STANCHION_OK), "ok") == 0);
+  CHECK(strcmp(stanchion_status_str(STANCHION_BREAKER_OPEN), "breaker_open") == 0);
+  CHECK(strcmp(stanchion_status_str(STANCHION_TABLE_FULL), "table_full") == 0);
+  CHECK(strcmp(stanchion_status_str(STANCHION_MAX_ELAPSED), "max_elapsed") == 0);
+  CHECK(strcmp(stanchion_status_str(12345), "unknown") == 0);
+  /* The values are part of the ABI. */
+  CHECK(STANCHION_OK == 0 && STANCHION_NULL_POINTER == 1 && STANCHION_PANIC == 5);
+  CHECK(STANCHION_BREAKER_OPEN == 101 && STANCHION_TABLE_FULL == 109);
+  CHECK(stanchion_status_is_refusal(STANCHION_RATE_LIMITED));
+  CHECK(!stanchion_status_is_refusal(STANCHION_OK));
+  CHECK(!stanchion_status_is_refusal(STANCHION_INVALID_CONFIG));
+  CHECK(!stanchion_status_is_refusal(STANCHION_MAX_ATTEMPTS));
+}
+
+static void test_breaker_lifecycle(void) {
+  stanchion_breaker_config config;
+  CHECK_STATUS(stanchion_breaker_config_default(&config), STANCHION_OK);
+  CHECK(config.has_failure_count && config.failure_count == 5);
+  CHECK(config.open_for_ns == 30 * SEC);
+  config.failure_count = 2;
+  config.open_for_ns = 10 * SEC;
+  config.open_for_max_ns = 10 * SEC;
+
+  CHECK_STATUS(stanchion_breaker_try_acquire(&static_breaker, 0, &(stanchion_breaker_permit){{0}},
+                                             NULL, NULL),
+               STANCHION_NOT_INITIALIZED);
+  CHECK_STATUS(stanchion_breaker_init(&static_breaker, &config), STANCHION_OK);
+  stanchion_breaker *b = &static_breaker;
+
+  stanchion_breaker_permit p;
+  stanchion_breaker_transition t;
+  stanchion_rejection r;
+  CHECK_STATUS(stanchion_breaker_try_acquire(b, 1 * SEC, &p, &r, &t), STANCHION_OK);
+  CHECK(!t.occurred);
+  CHECK_STATUS(stanchion_breaker_record(b, &p, STANCHION_OUTCOME_FAILURE, 1 * SEC, &t),
+               STANCHION_OK);
+  CHECK(!t.occurred);
+  /* A permit reports once. */
+  CHECK_STATUS(stanchion_breaker_record(b, &p, STANCHION_OUTCOME_FAILURE, 1 * SEC, &t),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_try_acquire(b, 2 * SEC, &p, &r, &t), STANCHION_OK);
+  /* An unknown outcome is refused and leaves the permit usable. */
+  CHECK_STATUS(stanchion_breaker_record(b, &p, 7, 2 * SEC, &t), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_record(b, &p, STANCHION_OUTCOME_FAILURE, 2 * SEC, &t),
+               STANCHION_OK);
+  CHECK(t.occurred && t.from == STANCHION_STATE_CLOSED && t.to == STANCHION_STATE_OPEN);
+
+  stanchion_breaker_state state = 99;
+  CHECK_STATUS(stanchion_breaker_state_get(b, &state), STANCHION_OK);
+  CHECK(state == STANCHION_STATE_OPEN);
+
+  /* Open: refused with retry_after = open_until - now; the permit output is untouched. */
+  memset(&p, 0xAB, sizeof p);
+  CHECK_STATUS(stanchion_breaker_try_acquire(b, 5 * SEC, &p, &r, &t), STANCHION_BREAKER_OPEN);
+  CHECK(r.reason == STANCHION_BREAKER_OPEN && r.has_retry_after && r.retry_after_ns == 7 * SEC);
+  CHECK(((unsigned char *)&p)[0] == 0xAB);
+
+  /* At open_until: half-open, one probe. */
+  stanchion_breaker_permit probe;
+  CHECK_STATUS(stanchion_breaker_try_acquire(b, 12 * SEC, &probe, &r, &t), STANCHION_OK);
+  CHECK(t.occurred && t.from == STANCHION_STATE_OPEN && t.to == STANCHION_STATE_HALF_OPEN);
+  CHECK_STATUS(stanchion_breaker_try_acquire(b, 12 * SEC, &p, &r, &t), STANCHION_HALF_OPEN_FULL);
+  CHECK_STATUS(stanchion_breaker_record(b, &probe, STANCHION_OUTCOME_SUCCESS, 12 * SEC + MS, &t),
+               STANCHION_OK);
+  CHECK(t.occurred && t.to == STANCHION_STATE_CLOSED);
+
+  stanchion_breaker_snapshot s;
+  CHECK_STATUS(stanchion_breaker_snapshot_get(b, 13 * SEC, &s), STANCHION_OK);
+  CHECK(s.state == STANCHION_STATE_CLOSED && s.failures == 2 && s.successes == 1);
+  CHECK(s.rejected_open == 1 && s.rejected_half_open_full == 1 && s.rejected == 2);
+  CHECK(s.transitions == 3 && !s.has_open_until);
+
+  /* Operator overrides. */
+  CHECK_STATUS(stanchion_breaker_force_open(b, 14 * SEC, &t), STANCHION_OK);
+  CHECK(t.occurred && t.to == STANCHION_STATE_FORCED_OPEN);
+  CHECK_STATUS(stanchion_breaker_try_acquire(b, 14 * SEC, &p, &r, NULL), STANCHION_FORCED_OPEN);
+  CHECK(!r.has_retry_after);
+  CHECK_STATUS(stanchion_breaker_reset(b, 15 * SEC, &t), STANCHION_OK);
+  CHECK(t.occurred && t.to == STANCHION_STATE_CLOSED);
+  CHECK_STATUS(stanchion_breaker_reset(b, 15 * SEC, &t), STANCHION_OK);
+  CHECK(!t.occurred);
+  CHECK_STATUS(stanchion_breaker_disable(b, 16 * SEC, &t), STANCHION_OK);
+  CHECK(t.occurred && t.to == STANCHION_STATE_DISABLED);
+  CHECK_STATUS(stanchion_breaker_try_acquire(b, 16 * SEC, &p, NULL, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_release(b, &p, 16 * SEC, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_release(b, &p, 16 * SEC, NULL), STANCHION_INVALID_ARGUMENT);
+
+  /* Reconfigure: a bad config changes nothing. */
+  stanchion_breaker_config bad = config;
+  bad.minimum_calls = 0;
+  CHECK_STATUS(stanchion_breaker_reconfigure(b, &bad, 17 * SEC), STANCHION_INVALID_CONFIG);
+  CHECK_STATUS(stanchion_breaker_reconfigure(b, &config, 17 * SEC), STANCHION_OK);
+}
+
+static void test_breaker_config_errors(void) {
+  stanchion_breaker_config config;
+  stanchion_config_error e;
+  stanchion_breaker_config_default(&config);
+  CHECK_STATUS(stanchion_breaker_config_validate(&config, &e), STANCHION_OK);
+
+  config.has_failure_rate = 1;
+  config.failure_rate = 1.5f;
+  CHECK_STATUS(stanchion_breaker_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
+  CHECK(strcmp(e.field, "failure_rate") == 0 && strcmp(e.allowed, "(0, 1]") == 0);
+  CHECK_STATUS(stanchion_breaker_config_validate(&config, NULL), STANCHION_INVALID_CONFIG);
+
+  stanchion_breaker_config_default(&config);
+  config.window_kind = STANCHION_WINDOW_COUNT;
+  config.window_count = STANCHION_BREAKER_MAX_WINDOW_COUNT + 1;
+  CHECK_STATUS(stanchion_breaker_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
+  CHECK(strcmp(e.field, "window") == 0);
+  config.window_count = STANCHION_BREAKER_MAX_WINDOW_COUNT;
+  CHECK_STATUS(stanchion_breaker_config_validate(&config, &e), STANCHION_OK);
+
+  config.window_kind = 42;
+  CHECK_STATUS(stanchion_breaker_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
+  CHECK(strcmp(e.field, "window_kind") == 0);
+
+  stanchion_breaker b;
+  CHECK_STATUS(stanchion_breaker_init(&b, &config), STANCHION_INVALID_CONFIG);
+  /* The failed init left no object behind. */
+  memset(&b, 0, sizeof b);
+  CHECK_STATUS(stanchion_breaker_state_get(&b, &(stanchion_breaker_state){0}),
+               STANCHION_NOT_INITIALIZED);
+}
+
+static void test_token_bucket(void) {
+  stanchion_token_bucket_config config;
+  CHECK_STATUS(stanchion_token_bucket_config_default(&config), STANCHION_OK);
+  CHECK(config.capacity == 1 && config.refill_amount == 1 && config.refill_every_ns == SEC);
+  config.capacity = 2;
+  stanchion_token_bucket bucket;
+  CHECK_STATUS(stanchion_token_bucket_init(&bucket, &config), STANCHION_OK);
+
+  stanchion_rejection r;
+  CHECK_STATUS(stanchion_token_bucket_try_acquire(&bucket, 1, 0, &r), STANCHION_OK);
+  CHECK_STATUS(stanchion_token_bucket_try_acquire(&bucket, 1, 0, &r), STANCHION_OK);
+  CHECK_STATUS(stanchion_token_bucket_try_acquire(&bucket, 1, 0, &r), STANCHION_RATE_LIMITED);
+  CHECK(r.has_retry_after && r.retry_after_ns == SEC);
+  CHECK_STATUS(stanchion_token_bucket_try_acquire(&bucket, 1, SEC, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_token_bucket_try_acquire(&bucket, 3, SEC, &r),
+               STANCHION_INSUFFICIENT_CAPACITY);
+  CHECK(!r.has_retry_after);
+
+  uint64_t available = 99;
+  CHECK_STATUS(stanchion_token_bucket_available(&bucket, 3 * SEC, &available), STANCHION_OK);
+  CHECK(available == 2);
+
+  uint64_t ready_at = 0;
+  CHECK_STATUS(stanchion_token_bucket_reserve(&bucket, 2, 3 * SEC, 0, &ready_at, &r),
+               STANCHION_OK);
+  CHECK(ready_at == 3 * SEC);
+  CHECK_STATUS(stanchion_token_bucket_reserve(&bucket, 1, 3 * SEC, 2 * SEC, &ready_at, &r),
+               STANCHION_OK);
+  CHECK(ready_at == 4 * SEC);
+  ready_at = 7;
+  CHECK_STATUS(stanchion_token_bucket_reserve(&bucket, 1, 3 * SEC, 0, &ready_at, &r),
+               STANCHION_RATE_LIMITED);
+  CHECK(ready_at == 7);
+
+  stanchion_token_bucket_snapshot s;
+  CHECK_STATUS(stanchion_token_bucket_snapshot_get(&bucket, 10 * SEC, &s), STANCHION_OK);
+  CHECK(s.available == 2 && s.capacity == 2 && !s.has_next_token_at);
+
+  stanchion_config_error e;
+  config.refill_every_ns = 0;
+  CHECK_STATUS(stanchion_token_bucket_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
+  CHECK(strcmp(e.field, "refill_every") == 0);
+  CHECK_STATUS(stanchion_token_bucket_init(&bucket, &config), STANCHION_INVALID_CONFIG);
+}
+
+static void test_keyed_limiter(void) {
+  uint64_t key = 0;
+  CHECK_STATUS(stanchion_key_of_bytes(NULL, 0, &key), STANCHION_OK);
+  CHECK(key == 0xcbf29ce484222325ull);
+  CHECK_STATUS(stanchion_key_of_bytes((const uint8_t *)"a", 1, &key), STANCHION_OK);
+  CHECK(key == 0xaf63dc4c8601ec8cull);
+  CHECK_STATUS(stanchion_key_of_bytes(NULL, 1, &key), STANCHION_NULL_POINTER);
+
+  stanchion_keyed_limiter_config config;
+  CHECK_STATUS(stanchion_keyed_limiter_config_default(&config), STANCHION_OK);
+  CHECK(config.slots == 16 && config.policy == STANCHION_TABLE_FULL_REJECT);
+  config.slots = 2;
+  stanchion_keyed_limiter limiter;
+  CHECK_STATUS(stanchion_keyed_limiter_init(&limiter, &config), STANCHION_OK);
+
+  stanchion_rejection r;
+  CHECK_STATUS(stanchion_keyed_limiter_try_acquire(&limiter, 1, 1, 0, &r), STANCHION_OK);
+  CHECK_STATUS(stanchion_keyed_limiter_try_acquire(&limiter, 1, 1, 0, &r), STANCHION_RATE_LIMITED);
+  CHECK(r.retry_after_ns == SEC);
+  CHECK_STATUS(stanchion_keyed_limiter_try_acquire(&limiter, 2, 1, 0, &r), STANCHION_OK);
+  /* Both slots hold an active key. */
+  CHECK_STATUS(stanchion_keyed_limiter_try_acquire(&limiter, 3, 1, 0, &r), STANCHION_TABLE_FULL);
+  CHECK(r.has_retry_after && r.retry_after_ns == SEC);
+  uint32_t active = 0;
+  CHECK_STATUS(stanchion_keyed_limiter_active_keys(&limiter, 0, &active), STANCHION_OK);
+  CHECK(active == 2);
+  CHECK_STATUS(stanchion_keyed_limiter_try_acquire(&limiter, 3, 1, SEC, &r), STANCHION_OK);
+
+  uint64_t available = 9;
+  CHECK_STATUS(stanchion_keyed_limiter_available(&limiter, 42, SEC, &available), STANCHION_OK);
+  CHECK(available == 1);
+  stanchion_token_bucket_snapshot s;
+  CHECK_STATUS(stanchion_keyed_limiter_snapshot_get(&limiter, 3, SEC, &s), STANCHION_OK);
+  CHECK(s.available == 0 && s.has_next_token_at && s.next_token_at_ns == 2 * SEC);
+
+  stanchion_config_error e;
+  config.slots = 3;
+  CHECK_STATUS(stanchion_keyed_limiter_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
+  CHECK(strcmp(e.field, "slots") == 0);
+  config.slots = 1024;
+  CHECK_STATUS(stanchion_keyed_limiter_config_validate(&config, &e), STANCHION_OK);
+  /* The small table takes at most 16 slots, the large one exactly 1024. */
+  CHECK_STATUS(stanchion_keyed_limiter_init(&limiter, &config), STANCHION_INVALID_CONFIG);
+  static stanchion_keyed_limiter_1024 large;
+  CHECK_STATUS(stanchion_keyed_limiter_1024_init(&large, &config), STANCHION_OK);
+  /* A key lives in one of 8 slots from its hash: a full table refuses some keys early. */
+  uint32_t admitted = 0, table_full = 0;
+  for (uint64_t k = 0; k < 1024; k++) {
+    stanchion_status s = stanchion_keyed_limiter_1024_try_acquire(&large, k, 1, 0, NULL);
+    admitted += s == STANCHION_OK;
+    table_full += s == STANCHION_TABLE_FULL;
+  }
+  CHECK(admitted + table_full == 1024 && admitted > 768);
+  CHECK_STATUS(stanchion_keyed_limiter_1024_active_keys(&large, 0, &active), STANCHION_OK);
+  CHECK(active == admitted);
+  CHECK_STATUS(stanchion_keyed_limiter_1024_reserve(&large, 5, 1, SEC, 2 * SEC, &available, NULL),
+               STANCHION_OK);
+  CHECK(available == SEC);
+  CHECK_STATUS(stanchion_keyed_limiter_1024_available(&large, 5, SEC, &available), STANCHION_OK);
+  CHECK(available == 0);
+  CHECK_STATUS(stanchion_keyed_limiter_1024_snapshot_get(&large, 5, 0, &s), STANCHION_OK);
+  config.slots = 16;
+  CHECK_STATUS(stanchion_keyed_limiter_1024_init(&large, &config), STANCHION_INVALID_CONFIG);
+  config.policy = 9;
+  CHECK_STATUS(stanchion_keyed_limiter_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
+  CHECK(strcmp(e.field, "policy") == 0);
+}
+
+static void test_bulkhead(void) {
+  stanchion_bulkhead_config config;
+  CHECK_STATUS(stanchion_bulkhead_config_default(&config), STANCHION_OK);
+  CHECK(config.max_concurrent == 10 && config.lanes == 1);
+  config.max_concurrent = 2;
+  config.lanes = 2;
+  config.lane_ceilings[1] = 1;
+  stanchion_bulkhead bulkhead;
+  CHECK_STATUS(stanchion_bulkhead_init(&bulkhead, &config), STANCHION_OK);
+
+  stanchion_bulkhead_permit low, high, extra;
+  stanchion_rejection r;
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 1, &low, &r), STANCHION_OK);
+  /* Lane 1's ceiling is 1; a lane past the configured ones counts as the lowest. */
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 1, &extra, &r), STANCHION_BULKHEAD_FULL);
+  CHECK(!r.has_retry_after);
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 7, &extra, &r), STANCHION_BULKHEAD_FULL);
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 0, &high, &r), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 0, &extra, &r), STANCHION_BULKHEAD_FULL);
+
+  stanchion_bulkhead_snapshot s;
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 2 && s.peak == 2 && s.rejected == 3 && s.max_concurrent == 2);
+
+  bool released = false;
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &low, &released), STANCHION_OK);
+  CHECK(released);
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &low, &released), STANCHION_OK);
+  CHECK(!released);
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 1);
+
+  /* Garbage is not a permit. */
+  stanchion_bulkhead_permit garbage;
+  memset(&garbage, 0x5A, sizeof garbage);
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &garbage, &released),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 1);
+
+  stanchion_config_error e;
+  config.lane_ceilings[1] = 5;
+  CHECK_STATUS(stanchion_bulkhead_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
+  CHECK(strcmp(e.field, "lane_ceilings") == 0);
+  config.lanes = 9;
+  CHECK_STATUS(stanchion_bulkhead_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
+  CHECK(strcmp(e.field, "lanes") == 0);
+}
+
+static void test_backoff(void) {
+  stanchion_backoff_config config;
+  CHECK_STATUS(stanchion_backoff_config_default(&config), STANCHION_OK);
+  CHECK(config.schedule == STANCHION_SCHEDULE_EXPONENTIAL && config.max_attempts == 3);
+  stanchion_backoff backoff;
+  CHECK_STATUS(stanchion_backoff_init(&backoff, &config), STANCHION_OK);
+
+  uint64_t delay = 0;
+  CHECK_STATUS(stanchion_backoff_delay(&backoff, 0, 1, &delay), STANCHION_OK);
+  CHECK(delay == 100 * MS);
+  CHECK_STATUS(stanchion_backoff_delay(&backoff, 1, 1, &delay), STANCHION_OK);
+  CHECK(delay == 200 * MS);
+  delay = 5;
+  CHECK_STATUS(stanchion_backoff_delay(&backoff, 2, 1, &delay), STANCHION_MAX_ATTEMPTS);
+  CHECK(delay == 5);
+
+  stanchion_retrying retrying;
+  memset(&retrying, 0, sizeof retrying);
+  CHECK_STATUS(stanchion_retrying_next_delay(&retrying, &backoff, 0, NULL, &delay),
+               STANCHION_NOT_INITIALIZED);
+  CHECK_STATUS(stanchion_backoff_start(&backoff, 7, 0, &retrying), STANCHION_OK);
+  uint64_t hint = 150 * MS;
+  CHECK_STATUS(stanchion_retrying_next_delay(&retrying, &backoff, 0, &hint, &delay), STANCHION_OK);
+  CHECK(delay == 150 * MS);
+  CHECK_STATUS(stanchion_retrying_next_delay(&retrying, &backoff, SEC, NULL, &delay),
+               STANCHION_OK);
+  CHECK(delay == 200 * MS);
+  CHECK_STATUS(stanchion_retrying_next_delay(&retrying, &backoff, 2 * SEC, NULL, &delay),
+               STANCHION_MAX_ATTEMPTS);
+  uint32_t retries = 0;
+  CHECK_STATUS(stanchion_retrying_retries_get(&retrying, &retries), STANCHION_OK);
+  CHECK(retries == 2);
+
+  /* max_elapsed stops a retry whose wait would end past it. */
+  config.schedule = STANCHION_SCHEDULE_CONSTANT;
+  config.initial_ns = SEC;
+  config.has_max_attempts = 0;
+  config.has_max_elapsed = 1;
+  config.max_elapsed_ns = 2 * SEC;
+  CHECK_STATUS(stanchion_backoff_init(&backoff, &config), STANCHION_OK);
+  CHECK_STATUS(stanchion_backoff_start(&backoff, 0, 0, &retrying), STANCHION_OK);
+  CHECK_STATUS(stanchion_retrying_next_delay(&retrying, &backoff, 0, NULL, &delay), STANCHION_OK);
+  CHECK_STATUS(stanchion_retrying_next_delay(&retrying, &backoff, 1500 * MS, NULL, &delay),
+               STANCHION_MAX_ELAPSED);
+
+  stanchion_config_error e;
+  config.schedule = STANCHION_SCHEDULE_DECORRELATED;
+  config.jitter = STANCHION_JITTER_FULL;
+  CHECK_STATUS(stanchion_backoff_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
+  CHECK(strcmp(e.field, "jitter") == 0);
+  config.schedule = 17;
+  CHECK_STATUS(stanchion_backoff_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
+  CHECK(strcmp(e.field, "schedule") == 0);
+}
+
+static void test_retry_budget(void) {
+  stanchion_retry_budget_config config;
+  CHECK_STATUS(stanchion_retry_budget_config_default(&config), STANCHION_OK);
+  CHECK(config.min_retries_per_sec == 10 && config.max_balance == 100);
+  config.ratio = 0.5;
+  config.min_retries_per_sec = 0;
+  stanchion_retry_budget budget;
+  CHECK_STATUS(stanchion_retry_budget_init(&budget, &config), STANCHION_OK);
+  stanchion_rejection r;
+  CHECK_STATUS(stanchion_retry_budget_try_retry(&budget, 0, &r), STANCHION_RETRY_BUDGET_EXHAUSTED);
+  CHECK(!r.has_retry_after);
+  CHECK_STATUS(stanchion_retry_budget_deposit(&budget), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_budget_deposit(&budget), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_budget_try_retry(&budget, 0, &r), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_budget_try_retry(&budget, 0, &r), STANCHION_RETRY_BUDGET_EXHAUSTED);
+  stanchion_retry_budget_snapshot s;
+  CHECK_STATUS(stanchion_retry_budget_snapshot_get(&budget, 0, &s), STANCHION_OK);
+  CHECK(s.balance == 0 && s.retries_allowed == 1 && s.retries_refused == 2);
+
+  stanchion_config_error e;
+  config.ratio = -1.0;
+  CHECK_STATUS(stanchion_retry_budget_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
+  CHECK(strcmp(e.field, "ratio") == 0);
+}
+
+static void test_deadline(void) {
+  stanchion_deadline d, other;
+  CHECK_STATUS(stanchion_deadline_after(SEC, 2 * SEC, &d), STANCHION_OK);
+  CHECK(d.expires_at_ns == 3 * SEC);
+  CHECK_STATUS(stanchion_deadline_after(UINT64_MAX - 1, 5, &d), STANCHION_OK);
+  CHECK(d.expires_at_ns == UINT64_MAX);
+  CHECK_STATUS(stanchion_deadline_at(3 * SEC, &d), STANCHION_OK);
+  uint64_t left = 0;
+  bool expired = true;
+  CHECK_STATUS(stanchion_deadline_remaining(&d, 2 * SEC, &left), STANCHION_OK);
+  CHECK(left == SEC);
+  CHECK_STATUS(stanchion_deadline_is_expired(&d, 2 * SEC, &expired), STANCHION_OK);
+  CHECK(!expired);
+  CHECK_STATUS(stanchion_deadline_is_expired(&d, 3 * SEC, &expired), STANCHION_OK);
+  CHECK(expired);
+  CHECK_STATUS(stanchion_deadline_at(SEC, &other), STANCHION_OK);
+  CHECK_STATUS(stanchion_deadline_min(&d, &other, &d), STANCHION_OK);
+  CHECK(d.expires_at_ns == SEC);
+}
+
+/* Every pointer argument is checked: a NULL gives STANCHION_NULL_POINTER, never a crash. */
+static void test_null_pointers(void) {
+  stanchion_breaker_config bc;
+  stanchion_breaker_config_default(&bc);
+  stanchion_breaker b;
+  stanchion_breaker_init(&b, &bc);
+  stanchion_breaker_permit p;
+  stanchion_token_bucket tb;
+  stanchion_token_bucket_config tc;
+  stanchion_token_bucket_config_default(&tc);
+  stanchion_token_bucket_init(&tb, &tc);
+  stanchion_bulkhead bh;
+  stanchion_bulkhead_config hc;
+  stanchion_bulkhead_config_default(&hc);
+  stanchion_bulkhead_init(&bh, &hc);
+  stanchion_backoff bo;
+  stanchion_backoff_config oc;
+  stanchion_backoff_config_default(&oc);
+  stanchion_backoff_init(&bo, &oc);
+  stanchion_deadline d = {0};
+  uint64_t u64;
+
+  CHECK_STATUS(stanchion_breaker_config_default(NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_breaker_config_validate(NULL, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_breaker_init(NULL, &bc), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_breaker_init(&b, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_breaker_try_acquire(NULL, 0, &p, NULL, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, 0, NULL, NULL, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_breaker_record(&b, NULL, 0, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_breaker_release(NULL, &p, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_breaker_force_open(NULL, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_breaker_reconfigure(&b, NULL, 0), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_breaker_state_get(&b, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_breaker_snapshot_get(&b, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_token_bucket_config_default(NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_token_bucket_try_acquire(NULL, 1, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_token_bucket_reserve(&tb, 1, 0, 0, NULL, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_token_bucket_available(&tb, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_keyed_limiter_config_default(NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_keyed_limiter_try_acquire(NULL, 1, 1, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_key_of_bytes(NULL, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bh, 0, NULL, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_bulkhead_release(&bh, NULL, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(NULL, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_backoff_delay(&bo, 0, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_backoff_start(&bo, 0, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_retry_budget_deposit(NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_retry_budget_try_retry(NULL, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_deadline_remaining(NULL, 0, &u64), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_deadline_min(&d, NULL, &d), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_now_ns(NULL), STANCHION_NULL_POINTER);
+}
+
+/* Storage that is misaligned, zeroed or of another object type is refused. */
+static void test_storage_checks(void) {
+  static union {
+    stanchion_token_bucket bucket;
+    unsigned char bytes[sizeof(stanchion_token_bucket) + 8];
+  } raw;
+  stanchion_token_bucket_config tc;
+  stanchion_token_bucket_config_default(&tc);
+  stanchion_token_bucket *misaligned = (stanchion_token_bucket *)(void *)(raw.bytes + 1);
+  CHECK_STATUS(stanchion_token_bucket_init(misaligned, &tc), STANCHION_INVALID_ARGUMENT);
+
+  stanchion_token_bucket zeroed;
+  memset(&zeroed, 0, sizeof zeroed);
+  CHECK_STATUS(stanchion_token_bucket_try_acquire(&zeroed, 1, 0, NULL), STANCHION_NOT_INITIALIZED);
+
+  /* A bulkhead's storage is not a token bucket. */
+  stanchion_bulkhead_config hc;
+  stanchion_bulkhead_config_default(&hc);
+  static stanchion_bulkhead bh;
+  stanchion_bulkhead_init(&bh, &hc);
+  CHECK_STATUS(stanchion_token_bucket_try_acquire((stanchion_token_bucket *)(void *)&bh, 1, 0, NULL),
+               STANCHION_NOT_INITIALIZED);
+
+  /* Configs and outputs may be unaligned. */
+  unsigned char buffer[sizeof(stanchion_token_bucket_config) + 1];
+  memcpy(buffer + 1, &tc, sizeof tc);
+  stanchion_token_bucket bucket;
+  CHECK_STATUS(stanchion_token_bucket_init(&bucket, (const stanchion_token_bucket_config *)(void *)(buffer + 1)),
+               STANCHION_OK);
+}
+
+static void test_now(void) {
+  uint64_t a = 0, b = 0;
+  CHECK_STATUS(stanchion_now_ns(&a), STANCHION_OK);
+  CHECK_STATUS(stanchion_now_ns(&b), STANCHION_OK);
+  CHECK(b >= a);
+}
+
+int main(void) {
+  test_status_names();
+  test_breaker_lifecycle();
+  test_breaker_config_errors();
+  test_token_bucket();
+  test_keyed_limiter();
+  test_bulkhead();
+  test_backoff();
+  test_retry_budget();
+  test_deadline();
+  test_null_pointers();
+  test_storage_checks();
+  test_now();
+  if (failures) {
+    fprintf(stderr, "test_api: %d checks failed\n", failures);
+    return 1;
+  }
+  puts("test_api: all checks passed");
+  return 0;
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Runs every test of the C ABI (bindings-c/): the header check, the C API tests (plain, under
+# valgrind, with AddressSanitizer + UBSan, through the shared library and pkg-config), the
+# header compiled as C++, the conformance vectors from C, a bounded fuzz run, and the firmware
+# scenario on Cortex-M3 and Cortex-M0 under QEMU. Exits non-zero on any failure.
+#
+# usage: scripts/test-c.sh
+#   FUZZ_SECONDS=60   length of the bounded fuzz run (0 skips it)
+#
+# On a fresh Debian machine (as root, or with sudo) it first installs what it needs: C
+# compilers, valgrind, cJSON, the Arm cross toolchain with newlib, QEMU, and Debian's Rust
+# toolchain with its sources for the bare-metal build (see bindings-c/README.md).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+crate="$root/bindings-c"
+out="$root/target/c-tests"
+fuzz_seconds=${FUZZ_SECONDS:-60}
+
+packages=(gcc g++ clang libclang-rt-14-dev valgrind pkg-config libcjson-dev
+  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+  rustc-web cargo-web rust-web-src lld-22)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "test-c.sh: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq </dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" </dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "test-c.sh: cargo not found; install Rust (https://rustup.rs) for the host build" >&2
+  exit 1
+fi
+
+step() { printf '\n== %s\n' "$*"; }
+
+cd "$root"
+step "header: regenerate with the pinned cbindgen and compare"
+cargo test --quiet --locked -p stanchion-c --test header
+
+step "build libstanchion.a and libstanchion.so"
+cargo build --quiet --locked -p stanchion-c
+lib="$root/target/debug"
+mkdir -p "$out/prefix/lib/pkgconfig" "$out/prefix/include"
+cp "$lib/libstanchion.a" "$lib/libstanchion.so" "$out/prefix/lib/"
+cp "$crate/include/stanchion.h" "$out/prefix/include/"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+sed -e "s|@PREFIX@|$out/prefix|" -e "s|@VERSION@|$version|" "$crate/stanchion.pc.in" \
+  >"$out/prefix/lib/pkgconfig/stanchion.pc"
+export PKG_CONFIG_PATH="$out/prefix/lib/pkgconfig"
+
+cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -g)
+static_libs=("$out/prefix/lib/libstanchion.a" $(pkg-config --libs-only-l --static stanchion | sed 's/-lstanchion//'))
+
+step "C API tests (static library)"
+gcc "${cflags[@]}" $(pkg-config --cflags stanchion) "$crate/tests/c/test_api.c" \
+  "${static_libs[@]}" -o "$out/test_api"
+"$out/test_api"
+
+step "C API tests (shared library, linked through pkg-config)"
+gcc "${cflags[@]}" $(pkg-config --cflags stanchion) "$crate/tests/c/test_api.c" \
+  $(pkg-config --libs stanchion) -o "$out/test_api_shared"
+LD_LIBRARY_PATH="$out/prefix/lib" "$out/test_api_shared"
+
+step "C API tests under valgrind (no errors, no leaks)"
+valgrind --quiet --error-exitcode=1 --leak-check=full --show-leak-kinds=all \
+  --errors-for-leak-kinds=all "$out/test_api"
+
+step "C API tests with AddressSanitizer and UndefinedBehaviorSanitizer"
+gcc "${cflags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all \
+  $(pkg-config --cflags stanchion) "$crate/tests/c/test_api.c" "${static_libs[@]}" \
+  -o "$out/test_api_asan"
+ASAN_OPTIONS=detect_leaks=1 "$out/test_api_asan"
+
+step "the header as C++"
+g++ -std=c++11 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags stanchion) \
+  "$crate/tests/c/header_check.cpp" "${static_libs[@]}" -o "$out/header_check"
+"$out/header_check"
+
+step "conformance vectors through the C API"
+gcc "${cflags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all \
+  $(pkg-config --cflags stanchion) "$crate/tests/c/conformance.c" "${static_libs[@]}" -lcjson \
+  -o "$out/conformance"
+"$out/conformance" "$root/conformance"
+# The runner must notice a wrong answer: one changed expectation makes it fail.
+rm -rf "$out/conformance-altered" && mkdir -p "$out/conformance-altered"
+cp -r "$root/conformance/token_bucket" "$out/conformance-altered/"
+sed -i 's/"retry_after": 1000000000/"retry_after": 1000000001/' \
+  "$out/conformance-altered/token_bucket/retry_after.json"
+if "$out/conformance" "$out/conformance-altered" >"$out/conformance-altered.log"; then
+  echo "test-c.sh: the conformance runner passed an altered vector" >&2
+  exit 1
+fi
+grep -a 'FAIL   token_bucket/retry_after.json' "$out/conformance-altered.log"
+
+step "firmware: the scenario on Cortex-M3 and Cortex-M0 under QEMU (semihosting)"
+# Exit status: 0 passed, 1 a check failed, 101 a fault (a Rust panic included), 124 a hang.
+for target in thumbv7m-none-eabi thumbv6m-none-eabi; do
+  case $target in
+    thumbv7m-none-eabi) machine=(-machine lm3s6965evb -cpu cortex-m3) ;;
+    thumbv6m-none-eabi) machine=(-machine microbit -cpu cortex-m0) ;;
+  esac
+  "$crate/firmware/build.sh" "$target" "$out/scenario-$target.elf" "$crate/firmware/scenario.c"
+  printf '%s: ' "$target"
+  timeout 60 qemu-system-arm "${machine[@]}" -nographic -monitor none -serial none \
+    -semihosting-config enable=on,target=native -kernel "$out/scenario-$target.elf" \
+    </dev/null 2> >(grep -v 'Timer with period zero' >&2)
+done
+
+if [ "$fuzz_seconds" -gt 0 ]; then
+  step "fuzz the C API for ${fuzz_seconds} s (libFuzzer, ASan, UBSan)"
+  # The Rust side carries libFuzzer's coverage counters too, and keeps its overflow checks, so
+  # a panic becomes STANCHION_PANIC, which the harness reports. RUSTFLAGS reach only the
+  # target's code because --target is given.
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  CARGO_TARGET_DIR="$root/target/fuzz" RUSTFLAGS="-Cpasses=sancov-module \
+-Cllvm-args=-sanitizer-coverage-level=4 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
+-Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares \
+-Cdebug-assertions -Coverflow-checks" \
+    cargo build --quiet --locked --release --target "$host" -p stanchion-c
+  clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+    -I"$crate/include" "$crate/fuzz/fuzz_api.c" \
+    "$root/target/fuzz/$host/release/libstanchion.a" -lpthread -ldl -lm \
+    -o "$out/fuzz_api"
+  mkdir -p "$root/target/fuzz/corpus"
+  "$out/fuzz_api" -max_total_time="$fuzz_seconds" -timeout=10 -print_final_stats=1 \
+    -artifact_prefix="$out/" "$root/target/fuzz/corpus" 2>"$out/fuzz.log" || {
+    tail -n 40 "$out/fuzz.log" >&2
+    echo "test-c.sh: the fuzzer found a failing input (saved under $out/)" >&2
+    exit 1
+  }
+  grep -a -E '^(#[0-9]+.*DONE|stat::number_of_executed_units)' "$out/fuzz.log"
+fi
+
+echo
+echo "test-c.sh: all C tests passed"

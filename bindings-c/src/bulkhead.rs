@@ -62,7 +62,6 @@ struct PermitParts {
 }
 
 const PERMIT_MARK: u32 = 0x6275_6c6b;
-const _: () = assert!(core::mem::size_of::<RawPermit>() == 2);
 const _: () = assert!(
     core::mem::size_of::<PermitParts>() == core::mem::size_of::<stanchion_bulkhead_permit>()
 );
@@ -289,12 +288,11 @@ pub unsafe extern "C" fn stanchion_bulkhead_release(
         let b = unsafe { get(bulkhead) }?;
         // SAFETY: forwarded from the caller.
         let mut parts: PermitParts = unsafe { ffi::read(permit.cast::<PermitParts>()) }?;
-        if parts.mark != PERMIT_MARK || parts.held > 1 || u32::from(parts.lane) >= 8 {
+        if parts.mark != PERMIT_MARK || parts.held > 1 {
             return Err(STANCHION_INVALID_ARGUMENT);
         }
-        // SAFETY: `RawPermit` is `repr(C)` of a `u8` lane and a `bool`, two bytes (asserted
-        // above); the lane is in range and the flag was checked to be 0 or 1.
-        let mut raw: RawPermit = unsafe { core::mem::transmute([parts.lane, parts.held]) };
+        let mut raw = RawPermit::from_parts(usize::from(parts.lane), parts.held == 1)
+            .ok_or(STANCHION_INVALID_ARGUMENT)?;
         let done = b.release(&mut raw);
         parts.held = u8::from(raw.is_held());
         // SAFETY: read above, so not NULL; writable by the caller's promise.

@@ -96,6 +96,32 @@ pub struct RawPermit {
 }
 
 impl RawPermit {
+    /// Rebuilds a permit from its lane and held flag, for bindings that keep permits in their
+    /// own representation (a C struct, say). `None` for a lane past [`MAX_LANES`](super::MAX_LANES).
+    ///
+    /// A rebuilt permit is as good as a copy: release only the one value that stands for each
+    /// permit taken, exactly as with [`into_raw`](super::Permit::into_raw)'s value.
+    ///
+    /// ```
+    /// use stanchion::bulkhead::RawPermit;
+    /// use stanchion::{Bulkhead, BulkheadConfig};
+    /// let bulkhead: Bulkhead = Bulkhead::new(BulkheadConfig::new(1)).unwrap();
+    /// let taken = bulkhead.try_acquire(0).unwrap().into_raw();
+    /// let mut rebuilt = RawPermit::from_parts(taken.lane(), taken.is_held()).unwrap();
+    /// assert_eq!(rebuilt, taken);
+    /// assert!(bulkhead.release(&mut rebuilt));
+    /// assert!(RawPermit::from_parts(8, true).is_none());
+    /// ```
+    pub const fn from_parts(lane: usize, held: bool) -> Option<RawPermit> {
+        if lane >= super::MAX_LANES {
+            return None;
+        }
+        Some(RawPermit {
+            lane: lane as u8,
+            held,
+        })
+    }
+
     /// The lane the permit was taken in.
     ///
     /// ```

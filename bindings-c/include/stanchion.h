@@ -746,6 +746,10 @@ stanchion_status stanchion_backoff_init(stanchion_backoff *backoff,
 // `STANCHION_OK` writes it, `STANCHION_MAX_ATTEMPTS` means stop. Ignores `max_elapsed`,
 // which needs a clock (use `stanchion_retrying_next_delay`).
 //
+// Cost: constant and linear schedules O(1); exponential O(min(attempt, steps to the cap));
+// decorrelated replays its draws, O(attempt). In an interrupt handler or a tight loop, keep a
+// `stanchion_retrying` instead, whose next delay is O(1).
+//
 // Thread- and interrupt-safe.
 //
 // # Safety

@@ -264,6 +264,10 @@ unsafe fn get<'a>(backoff: *const stanchion_backoff) -> Result<&'a Backoff, stan
 /// `STANCHION_OK` writes it, `STANCHION_MAX_ATTEMPTS` means stop. Ignores `max_elapsed`,
 /// which needs a clock (use `stanchion_retrying_next_delay`).
 ///
+/// Cost: constant and linear schedules O(1); exponential O(min(attempt, steps to the cap));
+/// decorrelated replays its draws, O(attempt). In an interrupt handler or a tight loop, keep a
+/// `stanchion_retrying` instead, whose next delay is O(1).
+///
 /// Thread- and interrupt-safe.
 ///
 /// # Safety

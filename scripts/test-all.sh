@@ -39,6 +39,9 @@ RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
 step "the failure simulator: its tests and both built-in scenarios end to end"
 scripts/test-sim.sh
 
+step "the C ABI: header check, C tests (valgrind, sanitizers, C++), conformance, fuzzing, firmware"
+scripts/test-c.sh
+
 if [ -x scripts/embedded-test.sh ]; then
     step "embedded targets under qemu"
     scripts/embedded-test.sh

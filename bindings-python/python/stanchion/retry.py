@@ -1,0 +1,445 @@
+"""``Backoff``, ``RetryBudget`` and ``Retry``: when to try again, and whether it is allowed."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import time
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Awaitable,
+    Callable,
+    List,
+    Optional,
+    TypeVar,
+    Union,
+    cast,
+)
+
+from . import _stanchion
+from ._classify import FAILURE, Classifier, ExceptionFilter, ResultFilter
+from ._clock import Clock, clock_of
+from ._errors import RefusedError, RetryBudgetExhaustedError
+
+if TYPE_CHECKING:
+    from typing_extensions import ParamSpec
+
+    P = ParamSpec("P")
+R = TypeVar("R")
+Sleep = Callable[[float], None]
+AsyncSleep = Callable[[float], Awaitable[None]]
+RetryListener = Callable[[int, float, Optional[BaseException]], None]
+Jitter = Union[str, float]
+
+
+class Backoff:
+    """The waits between attempts: ``constant``, ``linear``, ``exponential`` or
+    ``decorrelated``; jitter ``"none"``, ``"full"``, ``"equal"`` or a proportion in [0, 1];
+    caps ``max_delay`` (seconds), ``max_attempts`` (every call, the first included; ``None``
+    for no limit) and ``max_elapsed`` (seconds since the first attempt: a retry whose wait
+    would end past it is not made). The same seed gives the same waits in every language.
+
+    >>> Backoff.exponential(0.1, factor=2.0, max_attempts=4).delays()
+    [0.1, 0.2, 0.4]
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(
+        self,
+        *,
+        schedule: str = "exponential",
+        initial: float = 0.1,
+        factor: float = 2.0,
+        step: float = 0.1,
+        delay: float = 0.1,
+        base: float = 0.1,
+        jitter: Jitter = "none",
+        max_delay: Optional[float] = None,
+        max_attempts: Optional[int] = 3,
+        max_elapsed: Optional[float] = None,
+    ) -> None:
+        config = {
+            "schedule": schedule,
+            "initial": initial,
+            "factor": factor,
+            "step": step,
+            "delay": delay,
+            "base": base,
+            "jitter": jitter,
+            "max_delay": max_delay,
+            "max_attempts": max_attempts,
+            "max_elapsed": max_elapsed,
+        }
+        self._core = _stanchion.Backoff(config)
+
+    @classmethod
+    def constant(
+        cls,
+        delay: float,
+        *,
+        jitter: Jitter = "none",
+        max_delay: Optional[float] = None,
+        max_attempts: Optional[int] = 3,
+        max_elapsed: Optional[float] = None,
+    ) -> Backoff:
+        """The same wait before every retry."""
+        return cls(
+            schedule="constant",
+            delay=delay,
+            jitter=jitter,
+            max_delay=max_delay,
+            max_attempts=max_attempts,
+            max_elapsed=max_elapsed,
+        )
+
+    @classmethod
+    def linear(
+        cls,
+        initial: float,
+        step: float,
+        *,
+        jitter: Jitter = "none",
+        max_delay: Optional[float] = None,
+        max_attempts: Optional[int] = 3,
+        max_elapsed: Optional[float] = None,
+    ) -> Backoff:
+        """``initial + step·n`` before retry ``n``."""
+        return cls(
+            schedule="linear",
+            initial=initial,
+            step=step,
+            jitter=jitter,
+            max_delay=max_delay,
+            max_attempts=max_attempts,
+            max_elapsed=max_elapsed,
+        )
+
+    @classmethod
+    def exponential(
+        cls,
+        initial: float,
+        factor: float = 2.0,
+        *,
+        jitter: Jitter = "none",
+        max_delay: Optional[float] = None,
+        max_attempts: Optional[int] = 3,
+        max_elapsed: Optional[float] = None,
+    ) -> Backoff:
+        """``initial·factorⁿ`` before retry ``n``."""
+        return cls(
+            schedule="exponential",
+            initial=initial,
+            factor=factor,
+            jitter=jitter,
+            max_delay=max_delay,
+            max_attempts=max_attempts,
+            max_elapsed=max_elapsed,
+        )
+
+    @classmethod
+    def decorrelated(
+        cls,
+        base: float,
+        *,
+        max_delay: Optional[float] = None,
+        max_attempts: Optional[int] = 3,
+        max_elapsed: Optional[float] = None,
+    ) -> Backoff:
+        """AWS "decorrelated jitter": ``min(max_delay, rand(base, previous·3))``."""
+        return cls(
+            schedule="decorrelated",
+            base=base,
+            max_delay=max_delay,
+            max_attempts=max_attempts,
+            max_elapsed=max_elapsed,
+        )
+
+    @property
+    def max_attempts(self) -> Optional[int]:
+        """Calls in all, the first included; ``None`` for no limit."""
+        return self._core.max_attempts
+
+    def delay(self, attempt: int, seed: int = 0) -> Optional[float]:
+        """Seconds to wait before retry ``attempt`` (0: before the second call), or ``None``
+        when ``max_attempts`` allows no such retry."""
+        ns = self._core.delay(attempt, seed)
+        return None if ns is None else ns / 1e9
+
+    def delays(self, seed: int = 0, limit: int = 1000) -> List[float]:
+        """Up to ``limit`` waits in seconds, assuming attempts take no time."""
+        return [ns / 1e9 for ns in self._core.delays(seed, limit)]
+
+
+class RetryBudget:
+    """Retries earn a share of first attempts: each first attempt deposits ``ratio`` tokens
+    (up to ``max_balance``), each retry spends one, with a floor of ``min_retries_per_sec``.
+    Shared by every caller of one dependency, it stops retry storms.
+
+    >>> budget = RetryBudget(0.5, min_retries_per_sec=0)
+    >>> budget.deposit(); budget.deposit()
+    >>> budget.try_retry(), budget.try_retry()
+    (True, False)
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(
+        self,
+        ratio: float = 0.1,
+        *,
+        min_retries_per_sec: int = 10,
+        max_balance: int = 100,
+        clock: Optional[Clock] = None,
+    ) -> None:
+        config = {
+            "ratio": ratio,
+            "min_retries_per_sec": min_retries_per_sec,
+            "max_balance": max_balance,
+        }
+        self._core = _stanchion.RetryBudget(config, clock)
+
+    def deposit(self) -> None:
+        """Counts a first attempt."""
+        self._core.deposit()
+
+    def try_retry(self) -> bool:
+        """Spends for one retry now if the budget allows: ``True``, else ``False``."""
+        return self._core.try_retry()
+
+    def check_retry(self) -> None:
+        """Spends for one retry now, or raises ``RetryBudgetExhaustedError``."""
+        self._core.check_retry()
+
+    def snapshot(self) -> _stanchion.RetryBudgetSnapshot:
+        """Balance and counters now (read-only)."""
+        return self._core.snapshot()
+
+
+class Retry:
+    """Calls again after a failure, waiting as ``backoff`` says, within ``budget``.
+
+    A call is retried when it raises an exception matching ``failure_on`` and not
+    ``ignore_on``, or returns a result for which ``failure_result`` is true. When the backoff
+    stops, the last exception is raised again (or the last result returned); when the budget
+    refuses, ``RetryBudgetExhaustedError`` is raised from the last exception. A refusal's
+    ``retry_after`` (an open breaker, an empty limiter) raises the next wait to at least that,
+    within ``max_delay``. Waits use ``time.sleep`` / ``asyncio.sleep`` unless ``sleep`` /
+    ``async_sleep`` are given (fake time in tests).
+
+    >>> retry = Retry(Backoff.constant(0.0, max_attempts=3))
+    >>> attempts = []
+    >>> @retry
+    ... def flaky() -> str:
+    ...     attempts.append(1)
+    ...     if len(attempts) < 3:
+    ...         raise ConnectionError("try again")
+    ...     return "ok"
+    >>> flaky(), len(attempts)
+    ('ok', 3)
+    """
+
+    __slots__ = (
+        "backoff",
+        "budget",
+        "_classifier",
+        "_seed",
+        "_clock",
+        "_sleep",
+        "_async_sleep",
+        "_listeners",
+        "_timed",
+    )
+
+    def __init__(
+        self,
+        backoff: Optional[Backoff] = None,
+        *,
+        budget: Optional[RetryBudget] = None,
+        failure_on: Optional[ExceptionFilter] = Exception,
+        ignore_on: Optional[ExceptionFilter] = None,
+        failure_result: Optional[ResultFilter] = None,
+        seed: Optional[int] = None,
+        clock: Optional[Clock] = None,
+        sleep: Optional[Sleep] = None,
+        async_sleep: Optional[AsyncSleep] = None,
+        on_retry: Optional[RetryListener] = None,
+    ) -> None:
+        if backoff is None:
+            backoff = Backoff.exponential(0.1, 2.0, jitter="full", max_delay=10.0)
+        if not isinstance(backoff, Backoff):
+            raise TypeError("`backoff` must be a stanchion.Backoff")
+        if budget is not None and not isinstance(budget, RetryBudget):
+            raise TypeError("`budget` must be a stanchion.RetryBudget or None")
+        if seed is not None and not isinstance(seed, int):
+            raise TypeError("`seed` must be an int or None")
+        self.backoff = backoff
+        self.budget = budget
+        self._classifier = Classifier(failure_on, ignore_on, failure_result)
+        self._seed = seed
+        self._clock = clock_of(clock)
+        self._sleep: Sleep = time.sleep if sleep is None else sleep
+        self._async_sleep: AsyncSleep = asyncio.sleep if async_sleep is None else async_sleep
+        self._listeners: List[RetryListener] = []
+        if on_retry is not None:
+            self.on_retry(on_retry)
+
+    def on_retry(self, listener: RetryListener) -> RetryListener:
+        """Calls ``listener(retry_number, wait_seconds, exception_or_None)`` before each
+        wait; usable as a decorator."""
+        if not callable(listener):
+            raise TypeError("`on_retry` must be a callable")
+        self._listeners.append(listener)
+        return listener
+
+    def _next_wait(
+        self,
+        retrying: _stanchion.Retrying,
+        error: Optional[BaseException],
+        deadline: Optional[_stanchion.Deadline],
+    ) -> Optional[int]:
+        """The wait before the next attempt in ns, or ``None`` to stop. Spends the budget."""
+        now = self._clock()
+        hint = error.retry_after_ns if isinstance(error, RefusedError) else None
+        wait = retrying.next_delay(now, hint)
+        if wait is None:
+            return None
+        if deadline is not None and wait >= deadline.remaining_ns(now):
+            return None
+        if self.budget is not None:
+            try:
+                self.budget._core.check_retry()
+            except RetryBudgetExhaustedError as refused:
+                if error is None:
+                    return None
+                raise refused from error
+        for listener in self._listeners:
+            listener(retrying.retries, wait / 1e9, error)
+        return wait
+
+    def _retrying(self, started: int) -> _stanchion.Retrying:
+        seed = _stanchion.random_seed() if self._seed is None else self._seed
+        return self.backoff._core.start(seed, started)
+
+    def _first_failed(self, exc: Exception) -> bool:
+        return self._classifier.exception(exc) == FAILURE
+
+    def _bad_result(self, result: object) -> bool:
+        predicate = self._classifier.failure_result
+        return predicate is not None and bool(predicate(result))
+
+    def run(
+        self,
+        attempt: Callable[[], R],
+        deadline: Optional[_stanchion.Deadline] = None,
+    ) -> R:
+        """Runs ``attempt`` until it succeeds or retries stop."""
+        if self.budget is not None:
+            self.budget._core.deposit()
+        retrying = self._retrying(self._clock())
+        while True:
+            try:
+                result = attempt()
+            except Exception as exc:
+                if not self._first_failed(exc):
+                    raise
+                wait = self._next_wait(retrying, exc, deadline)
+                if wait is None:
+                    raise
+            else:
+                if not self._bad_result(result):
+                    return result
+                wait = self._next_wait(retrying, None, deadline)
+                if wait is None:
+                    return result
+            if wait:
+                self._sleep(wait / 1e9)
+
+    async def run_async(
+        self,
+        attempt: Callable[[], Awaitable[R]],
+        deadline: Optional[_stanchion.Deadline] = None,
+    ) -> R:
+        """Awaits ``attempt()`` until it succeeds or retries stop."""
+        if self.budget is not None:
+            self.budget._core.deposit()
+        retrying = self._retrying(self._clock())
+        while True:
+            try:
+                result = await attempt()
+            except Exception as exc:
+                if not self._first_failed(exc):
+                    raise
+                wait = self._next_wait(retrying, exc, deadline)
+                if wait is None:
+                    raise
+            else:
+                if not self._bad_result(result):
+                    return result
+                wait = self._next_wait(retrying, None, deadline)
+                if wait is None:
+                    return result
+            if wait:
+                await self._async_sleep(wait / 1e9)
+
+    def _again(self, attempt: Callable[[], R], started: int, exc: Optional[Exception], result: Any) -> R:
+        """Continues the sync loop after a first attempt that failed."""
+        retrying = self._retrying(started)
+        while True:
+            wait = self._next_wait(retrying, exc, None)
+            if wait is None:
+                if exc is not None:
+                    raise exc
+                return cast(R, result)
+            if wait:
+                self._sleep(wait / 1e9)
+            try:
+                result = attempt()
+            except Exception as error:
+                if not self._first_failed(error):
+                    raise
+                exc = error
+            else:
+                if not self._bad_result(result):
+                    return cast(R, result)
+                exc = None
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        """Retries ``func`` (``def`` or ``async def``); its signature is kept."""
+        if inspect.iscoroutinefunction(func):
+            afunc = cast(Callable[..., Awaitable[Any]], func)
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return await self.run_async(lambda: afunc(*args, **kwargs))
+
+            return cast("Callable[P, R]", async_wrapper)
+
+        budget = self.budget
+        deposit = None if budget is None else budget._core.deposit
+        clock = self._clock
+        classify = self._classifier.exception
+        failure_result = self._classifier.failure_result
+
+        # The first attempt runs inline: a call that succeeds pays for a clock read only.
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if deposit is not None:
+                deposit()
+            started = clock()
+            try:
+                result = func(*args, **kwargs)
+            except Exception as exc:
+                if classify(exc) != FAILURE:
+                    raise
+                return self._again(lambda: func(*args, **kwargs), started, exc, None)
+            if failure_result is None or not failure_result(result):
+                return result
+            return self._again(lambda: func(*args, **kwargs), started, None, result)
+
+        return cast("Callable[P, R]", wrapper)
+
+
+__all__ = ["Backoff", "RetryBudget", "Retry"]

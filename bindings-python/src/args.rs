@@ -152,7 +152,9 @@ pub fn core_config_error(
     rename: impl Fn(&str) -> Option<(&'static str, Option<&'static str>)>,
 ) -> PyErr {
     match rename(err.field) {
-        Some((name, allowed)) => errors::config(py, name, allowed.unwrap_or(err.allowed)),
+        Some((name, allowed)) => {
+            errors::config_of_field(py, name, allowed.unwrap_or(err.allowed), err.field)
+        }
         None => errors::config(py, err.field, err.allowed),
     }
 }

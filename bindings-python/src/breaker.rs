@@ -119,8 +119,10 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BreakerConfig> 
 fn core_error(py: Python<'_>, config: &BreakerConfig, err: stanchion::ConfigError) -> PyErr {
     if err.field == "window" {
         return match config.window {
-            Window::Count(_) => errors::config(py, "window_calls", "1..=320"),
-            Window::Time { .. } => errors::config(py, "window_buckets", "1..=10"),
+            Window::Count(_) => errors::config_of_field(py, "window_calls", "1..=320", "window"),
+            Window::Time { .. } => {
+                errors::config_of_field(py, "window_buckets", "1..=10", "window")
+            }
         };
     }
     core_config_error(py, err, rename)

@@ -42,9 +42,6 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BulkheadConfig>
         for lane in lanes.try_iter()? {
             ceilings.push(args::count(&lane?, "lanes", 0, u32::MAX)?);
         }
-        if ceilings.is_empty() || ceilings.len() > stanchion::bulkhead::MAX_LANES {
-            return Err(errors::config(py, "lanes", "1 to 8 ceilings"));
-        }
         config = config.lanes(&ceilings);
     }
     config

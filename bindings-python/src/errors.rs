@@ -36,7 +36,13 @@ pub fn refused(py: Python<'_>, rejected: Rejected) -> PyErr {
 
 /// A `ConfigError` (also a `ValueError`) naming the Python parameter and its allowed range.
 pub fn config(py: Python<'_>, parameter: &str, allowed: &str) -> PyErr {
-    match class(py, "ConfigError").and_then(|cls| cls.call1((parameter, allowed))) {
+    config_of_field(py, parameter, allowed, parameter)
+}
+
+/// A `ConfigError` that also carries the core's name of the field (`window.count`), the name
+/// conformance files use.
+pub fn config_of_field(py: Python<'_>, parameter: &str, allowed: &str, field: &str) -> PyErr {
+    match class(py, "ConfigError").and_then(|cls| cls.call1((parameter, allowed, field))) {
         Ok(err) => PyErr::from_value(err),
         Err(err) => err,
     }

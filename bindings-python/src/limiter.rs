@@ -35,9 +35,9 @@ pub fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<TokenBucket
     Ok(config)
 }
 
-/// Tokens requested: `1..=4294967295`.
+/// Tokens requested: `0..=4294967295` (0 always passes and takes nothing).
 pub fn tokens(n: &Bound<'_, PyAny>) -> PyResult<u32> {
-    args::count(n, "n", 1, u32::MAX)
+    args::count(n, "n", 0, u32::MAX)
 }
 
 /// A snapshot of one bucket (read-only).

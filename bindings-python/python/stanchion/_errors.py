@@ -68,15 +68,19 @@ class TimeoutExceededError(StanchionError, TimeoutError):
 
 
 class ConfigError(StanchionError, ValueError):
-    """An option is out of range. ``parameter`` names it and ``allowed`` gives the range."""
+    """An option is out of range. ``parameter`` names it, ``allowed`` gives the range and
+    ``field`` is the core's name of the setting (``window.count``), as in the conformance
+    files."""
 
     parameter: str
     allowed: str
+    field: str
 
-    def __init__(self, parameter: str, allowed: str) -> None:
+    def __init__(self, parameter: str, allowed: str, field: Optional[str] = None) -> None:
         super().__init__(f"invalid `{parameter}`: must be in {allowed}")
         self.parameter = parameter
         self.allowed = allowed
+        self.field = parameter if field is None else field
 
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return (type(self), (self.parameter, self.allowed))
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        return (type(self), (self.parameter, self.allowed, self.field))

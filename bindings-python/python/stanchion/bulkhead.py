@@ -119,6 +119,12 @@ class Bulkhead:
             waiter.cancel()
             raise
 
+    def enqueue(self, lane: Optional[int], wake: Callable[[], object]) -> _stanchion.BulkheadWaiter:
+        """A place in the wait queue, for event loops other than asyncio: ``poll()`` returns
+        the permit once served (``None`` meanwhile), ``wake()`` is called from any thread
+        when it is worth polling again, ``cancel()`` leaves the queue."""
+        return self._core.enqueue(self._lane if lane is None else lane, wake)
+
     def snapshot(self) -> _stanchion.BulkheadSnapshot:
         """In flight, peak, waiting and rejected now (read-only)."""
         return self._core.snapshot()

@@ -95,6 +95,12 @@ class RateLimiter:
         """Takes ``n`` tokens now or raises ``RateLimitedError`` (with ``retry_after``)."""
         self._core.acquire_nowait(n)
 
+    def reserve_ns(self, n: int = 1, *, max_wait: float = 0.0) -> int:
+        """Takes ``n`` tokens now if they are due within ``max_wait`` seconds: returns the
+        nanoseconds to wait before proceeding; else raises ``RateLimitedError`` and takes
+        nothing. The building block of ``acquire`` for other event loops."""
+        return self._core.reserve(n, max_wait)
+
     def acquire_blocking(self, n: int = 1, *, timeout: Optional[float] = None) -> None:
         """Takes ``n`` tokens, sleeping until they are due if that is within ``timeout``
         seconds (default: the limiter's); else raises ``RateLimitedError`` and takes nothing."""
@@ -210,6 +216,10 @@ class KeyedRateLimiter:
     def acquire_nowait(self, key: Key, n: int = 1) -> None:
         """Takes ``n`` tokens of ``key`` now or raises ``RateLimitedError``."""
         self._core.acquire_nowait(key, n)
+
+    def reserve_ns(self, key: Key, n: int = 1, *, max_wait: float = 0.0) -> int:
+        """``RateLimiter.reserve_ns`` for ``key``."""
+        return self._core.reserve(key, n, max_wait)
 
     def acquire_blocking(self, key: Key, n: int = 1, *, timeout: Optional[float] = None) -> None:
         """Takes ``n`` tokens of ``key``, sleeping until due within ``timeout`` seconds."""

@@ -168,6 +168,19 @@ class Backoff:
         ns = self._core.delay(attempt, seed)
         return None if ns is None else ns / 1e9
 
+    def delay_ns(self, attempt: int, seed: int = 0) -> Optional[int]:
+        """``delay`` in exact nanoseconds."""
+        return self._core.delay(attempt, seed)
+
+    def delays_ns(self, seed: int = 0, limit: int = 1000) -> List[int]:
+        """``delays`` in exact nanoseconds."""
+        return self._core.delays(seed, limit)
+
+    def start(self, seed: int, now_ns: int) -> _stanchion.Retrying:
+        """The waits of one call whose first attempt started at ``now_ns``, for a retry loop
+        of your own: ``next_delay(now_ns, hint_ns)`` gives each wait in nanoseconds."""
+        return self._core.start(seed, now_ns)
+
     def delays(self, seed: int = 0, limit: int = 1000) -> List[float]:
         """Up to ``limit`` waits in seconds, assuming attempts take no time."""
         return [ns / 1e9 for ns in self._core.delays(seed, limit)]

@@ -39,6 +39,17 @@ pub fn count(obj: &Bound<'_, PyAny>, name: &str, min: u32, max: u32) -> PyResult
     Ok(u32::try_from(v).unwrap_or(max))
 }
 
+/// A count whose range the core checks (so that errors come in the core's field order); a
+/// value past `u32` gets the core's range, `allowed`, at once.
+pub fn core_count(obj: &Bound<'_, PyAny>, name: &str, allowed: &str) -> PyResult<u32> {
+    let py = obj.py();
+    if !obj.is_instance_of::<PyInt>() {
+        return Err(type_error(name, "an int", obj));
+    }
+    obj.extract::<u32>()
+        .map_err(|_| errors::config(py, name, allowed))
+}
+
 /// A real number (range checked by the core's `validate`).
 pub fn real(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
     if obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyInt>() {
@@ -104,24 +115,38 @@ impl<'py> Config<'py> {
         self.dict.contains(key)
     }
 
-    /// A count, `default` when absent.
-    pub fn count(&self, key: &str, min: u32, max: u32, default: u32) -> PyResult<u32> {
-        self.get(key)?
-            .map_or(Ok(default), |v| count(&v, key, min, max))
+    /// A required value: a `ConfigError` when absent (`None` is left to the type check).
+    pub fn required(&self, key: &str, allowed: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.dict
+            .get_item(key)?
+            .ok_or_else(|| errors::config(self.dict.py(), key, allowed))
     }
 
-    /// An optional count: `None` when `None`, `default` when absent.
-    pub fn opt_count(
+    /// A count the core validates, `default` when absent.
+    pub fn core_count(&self, key: &str, allowed: &str, default: u32) -> PyResult<u32> {
+        self.get(key)?
+            .map_or(Ok(default), |v| core_count(&v, key, allowed))
+    }
+
+    /// An optional count the core validates: `None` when `None`, `default` when absent.
+    pub fn core_opt_count(
         &self,
         key: &str,
-        min: u32,
-        max: u32,
+        allowed: &str,
         default: Option<u32>,
     ) -> PyResult<Option<u32>> {
         if !self.has(key)? {
             return Ok(default);
         }
-        self.get(key)?.map(|v| count(&v, key, min, max)).transpose()
+        self.get(key)?
+            .map(|v| core_count(&v, key, allowed))
+            .transpose()
+    }
+
+    /// A count, `default` when absent.
+    pub fn count(&self, key: &str, min: u32, max: u32, default: u32) -> PyResult<u32> {
+        self.get(key)?
+            .map_or(Ok(default), |v| count(&v, key, min, max))
     }
 
     /// A duration in seconds, `default` when absent.

@@ -77,7 +77,11 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BackoffConfig> 
     if let Some(cap) = c.opt_seconds("max_delay")? {
         config = config.max_delay(cap);
     }
-    config = match c.opt_count("max_attempts", 0, u32::MAX, Some(3))? {
+    config = match c.core_opt_count(
+        "max_attempts",
+        "1..=4294967295, or None for no limit",
+        Some(3),
+    )? {
         Some(n) => config.max_attempts(n),
         None => config.unlimited_attempts(),
     };

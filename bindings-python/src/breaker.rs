@@ -44,6 +44,9 @@ impl BreakerPermit {
     }
 }
 
+/// The range of a count the core checks, for values past `u32`.
+const ANY: &str = "1..=4294967295";
+
 fn rename(field: &str) -> Option<(&'static str, Option<&'static str>)> {
     Some(match field {
         "slow_call.duration" => ("slow_call_duration", Some("> 0 seconds")),
@@ -63,13 +66,12 @@ fn rename(field: &str) -> Option<(&'static str, Option<&'static str>)> {
 /// A `BreakerConfig` from the Python parameters (missing keys take the defaults).
 fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BreakerConfig> {
     let c = Config::new(obj)?;
-    let max = u32::MAX;
     let open_for = c.seconds("open_for", Nanos::from_secs(30))?;
     let mut config = BreakerConfig::new()
-        .failure_count(c.opt_count("failure_count", 0, max, Some(5))?)
-        .consecutive_failures(c.opt_count("consecutive_failures", 0, max, None)?)
+        .failure_count(c.core_opt_count("failure_count", ANY, Some(5))?)
+        .consecutive_failures(c.core_opt_count("consecutive_failures", ANY, None)?)
         .failure_rate(c.opt_real("failure_rate")?.map(|r| r as f32))
-        .minimum_calls(c.count("minimum_calls", 0, max, 10)?)
+        .minimum_calls(c.core_count("minimum_calls", ANY, 10)?)
         .open_for(open_for)
         .open_for_growth(
             c.opt_seconds("open_for_max")?.unwrap_or(open_for),
@@ -77,8 +79,8 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BreakerConfig> 
             c.real("open_for_jitter", 0.0)? as f32,
         )
         .half_open(
-            c.count("half_open_probes", 0, max, 1)?,
-            c.opt_count("half_open_successes", 0, max, None)?,
+            c.core_count("half_open_probes", "1..=65535", 1)?,
+            c.core_opt_count("half_open_successes", "1..=65535", None)?,
         )
         .probe_timeout(c.opt_seconds("probe_timeout")?)
         .seed(
@@ -106,11 +108,11 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BreakerConfig> 
             ))
         }
     }
-    config = match c.opt_count("window_calls", 0, max, None)? {
+    config = match c.core_opt_count("window_calls", "1..=320", None)? {
         Some(n) => config.window(Window::Count(n)),
         None => config.window(Window::Time {
             span: c.seconds("window_seconds", Nanos::from_secs(10))?,
-            buckets: c.count("window_buckets", 0, max, 10)?,
+            buckets: c.core_count("window_buckets", "1..=10", 10)?,
         }),
     };
     Ok(config)

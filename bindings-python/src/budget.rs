@@ -14,8 +14,8 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<RetryBudgetConf
         None => 0.1,
     };
     let config = RetryBudgetConfig::new(ratio)
-        .min_retries_per_sec(c.count("min_retries_per_sec", 0, u32::MAX, 10)?)
-        .max_balance(c.count("max_balance", 0, u32::MAX, 100)?);
+        .min_retries_per_sec(c.core_count("min_retries_per_sec", "0..=1000000000", 10)?)
+        .max_balance(c.core_count("max_balance", "0..=4294967295", 100)?);
     config
         .validate()
         .map_err(|e| core_config_error(py, e, |_| None))?;

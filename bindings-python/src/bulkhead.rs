@@ -31,16 +31,14 @@ fn rename(field: &str) -> Option<(&'static str, Option<&'static str>)> {
 
 fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BulkheadConfig> {
     let c = Config::new(obj)?;
-    let max = c
-        .get("max_concurrent")?
-        .ok_or_else(|| errors::config(py, "max_concurrent", "1..=16777215"))?;
-    let max = args::count(&max, "max_concurrent", 0, u32::MAX)?;
+    let max = c.required("max_concurrent", "1..=16777215")?;
+    let max = args::core_count(&max, "max_concurrent", "1..=16777215")?;
     let waiting = c.count("max_waiting", 0, WAITERS as u32, WAITERS as u32)?;
     let mut config = BulkheadConfig::new(max).max_waiting(waiting);
     if let Some(lanes) = c.get("lanes")? {
         let mut ceilings = Vec::new();
         for lane in lanes.try_iter()? {
-            ceilings.push(args::count(&lane?, "lanes", 0, u32::MAX)?);
+            ceilings.push(args::core_count(&lane?, "lanes", "1..=16777215")?);
         }
         config = config.lanes(&ceilings);
     }

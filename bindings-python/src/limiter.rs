@@ -22,13 +22,12 @@ pub fn rename(field: &str) -> Option<(&'static str, Option<&'static str>)> {
 /// A `TokenBucketConfig` from `capacity`, `refill_amount` and `refill_every` (seconds).
 pub fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<TokenBucketConfig> {
     let c = Config::new(obj)?;
-    let capacity = c
-        .get("capacity")?
-        .ok_or_else(|| errors::config(py, "capacity", "1..=4294967295"))?;
-    let config = TokenBucketConfig::new(args::count(&capacity, "capacity", 0, u32::MAX)?).refill(
-        c.count("refill_amount", 0, u32::MAX, 1)?,
-        c.seconds("refill_every", Nanos::from_secs(1))?,
-    );
+    let capacity = c.required("capacity", "1..=4294967295")?;
+    let config = TokenBucketConfig::new(args::core_count(&capacity, "capacity", "1..=4294967295")?)
+        .refill(
+            c.core_count("refill_amount", "1..=4294967295", 1)?,
+            c.seconds("refill_every", Nanos::from_secs(1))?,
+        );
     config
         .validate()
         .map_err(|e| core_config_error(py, e, rename))?;

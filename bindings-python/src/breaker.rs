@@ -22,15 +22,61 @@ pub struct CircuitBreaker {
     on_transition: Option<Py<PyAny>>,
 }
 
-/// Admission to one call through a breaker: report it once with `record` or `release`.
-#[pyclass(frozen, module = "stanchion._stanchion")]
+/// Admission to one call through a breaker: report it once with `success`, `failure`,
+/// `ignored` or `release` (later reports do nothing).
+///
+/// The reports take no arguments, so each is one cheap call on the hot path.
+#[pyclass(frozen, freelist = 64, module = "stanchion._stanchion")]
 pub struct BreakerPermit {
+    breaker: Py<CircuitBreaker>,
     raw: RawPermit,
     used: AtomicBool,
 }
 
+impl BreakerPermit {
+    #[inline]
+    fn report(&self, py: Python<'_>, outcome: Option<Outcome>) -> PyResult<()> {
+        if self.used.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let breaker = self.breaker.get();
+        let now = breaker.clock.now(py)?;
+        let transition = match outcome {
+            Some(outcome) => breaker.core.record_raw(self.raw, outcome, now),
+            None => breaker.core.release_raw(self.raw, now),
+        };
+        breaker.emit(py, transition)
+    }
+}
+
 #[pymethods]
 impl BreakerPermit {
+    /// The call worked.
+    fn success(&self, py: Python<'_>) -> PyResult<()> {
+        self.report(py, Some(Outcome::Success))
+    }
+
+    /// The call failed in a way that counts against the dependency.
+    fn failure(&self, py: Python<'_>) -> PyResult<()> {
+        self.report(py, Some(Outcome::Failure))
+    }
+
+    /// Neither: not counted; frees a probe slot.
+    fn ignored(&self, py: Python<'_>) -> PyResult<()> {
+        self.report(py, Some(Outcome::Ignored))
+    }
+
+    /// Abandons the call (cancelled): frees its probe slot, records nothing.
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        self.report(py, None)
+    }
+
+    /// Whether the permit has been reported.
+    #[getter]
+    fn reported(&self) -> bool {
+        self.used.load(Ordering::Acquire)
+    }
+
     /// When the permit was issued, in clock nanoseconds.
     #[getter]
     fn issued_at_ns(&self) -> u64 {
@@ -131,17 +177,22 @@ fn core_error(py: Python<'_>, config: &BreakerConfig, err: stanchion::ConfigErro
 }
 
 impl CircuitBreaker {
+    fn check_owner(&self, permit: &BreakerPermit) -> PyResult<()> {
+        if std::ptr::eq(permit.breaker.get(), self) {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err(
+                "the permit belongs to another breaker",
+            ))
+        }
+    }
+
     #[inline]
     fn emit(&self, py: Python<'_>, transition: Option<Transition>) -> PyResult<()> {
         if let (Some(t), Some(callback)) = (transition, &self.on_transition) {
             callback.call1(py, (t.from.as_str(), t.to.as_str()))?;
         }
         Ok(())
-    }
-
-    #[inline]
-    fn take(permit: &BreakerPermit) -> Option<RawPermit> {
-        (!permit.used.swap(true, Ordering::AcqRel)).then_some(permit.raw)
     }
 }
 
@@ -165,12 +216,15 @@ impl CircuitBreaker {
     }
 
     /// A permit for one call, or `CircuitOpenError`.
-    fn acquire(&self, py: Python<'_>) -> PyResult<BreakerPermit> {
-        let now = self.clock.now(py)?;
-        let (admitted, transition) = self.core.try_acquire_raw(now);
-        self.emit(py, transition)?;
+    fn acquire(slf: &Bound<'_, Self>) -> PyResult<BreakerPermit> {
+        let py = slf.py();
+        let this = slf.get();
+        let now = this.clock.now(py)?;
+        let (admitted, transition) = this.core.try_acquire_raw(now);
+        this.emit(py, transition)?;
         match admitted {
             Ok(raw) => Ok(BreakerPermit {
+                breaker: slf.clone().unbind(),
                 raw,
                 used: AtomicBool::new(false),
             }),
@@ -187,22 +241,14 @@ impl CircuitBreaker {
             2 => Outcome::Ignored,
             _ => return Err(PyValueError::new_err("`outcome` must be 0, 1 or 2")),
         };
-        if let Some(raw) = Self::take(permit) {
-            let now = self.clock.now(py)?;
-            let transition = self.core.record_raw(raw, outcome, now);
-            self.emit(py, transition)?;
-        }
-        Ok(())
+        self.check_owner(permit)?;
+        permit.report(py, Some(outcome))
     }
 
     /// Abandons the call of `permit` (cancelled): frees its probe slot, records nothing.
     fn release(&self, py: Python<'_>, permit: &BreakerPermit) -> PyResult<()> {
-        if let Some(raw) = Self::take(permit) {
-            let now = self.clock.now(py)?;
-            let transition = self.core.release_raw(raw, now);
-            self.emit(py, transition)?;
-        }
-        Ok(())
+        self.check_owner(permit)?;
+        permit.report(py, None)
     }
 
     /// Forces the breaker open until `reset`.

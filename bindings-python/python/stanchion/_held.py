@@ -8,25 +8,30 @@ an immutable stack, so a task or thread that copies the context never sees anoth
 from __future__ import annotations
 
 import contextvars
-from typing import Generic, Tuple, TypeVar
+from typing import Any, Generic, Optional, Tuple, TypeVar
 
 T = TypeVar("T")
 
 
 class Held(Generic[T]):
-    """A stack of held permits per context."""
+    """A stack of held permits per context, as a linked list of pairs."""
 
     __slots__ = ("_var",)
 
     def __init__(self, name: str) -> None:
-        self._var: contextvars.ContextVar[Tuple[T, ...]] = contextvars.ContextVar(name, default=())
+        self._var: contextvars.ContextVar[Optional[Tuple[T, Any]]] = contextvars.ContextVar(
+            name, default=None
+        )
 
     def push(self, item: T) -> None:
         var = self._var
-        var.set(var.get() + (item,))
+        var.set((item, var.get()))
 
     def pop(self) -> T:
         var = self._var
-        stack = var.get()
-        var.set(stack[:-1])
-        return stack[-1]
+        top = var.get()
+        if top is None:
+            raise RuntimeError("__exit__ without a matching __enter__ in this context")
+        item, rest = top
+        var.set(rest)
+        return item

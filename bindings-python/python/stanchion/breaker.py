@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 import weakref
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, List, Optional, Type, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Type, TypeVar, cast
 
 from . import _stanchion
 from ._classify import FAILURE, IGNORED, SUCCESS, Classifier, ExceptionFilter, ResultFilter
 from ._clock import Clock
 from ._held import Held
+from ._wrap import wrap
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -145,11 +145,11 @@ class CircuitBreaker:
 
     def _finish(self, permit: _stanchion.BreakerPermit, exc: Optional[BaseException]) -> None:
         if exc is None:
-            self._core.record(permit, SUCCESS)
+            permit.success()
         elif isinstance(exc, Exception):
-            self._core.record(permit, self._classifier.exception(exc))
+            _report(permit, self._classifier.exception(exc))
         else:
-            self._core.release(permit)
+            permit.release()
 
     # Operator controls and metrics ------------------------------------------------------
 
@@ -213,71 +213,53 @@ class CircuitBreaker:
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Protects ``func`` (``def`` or ``async def``); its signature is kept."""
-        acquire = self._core.acquire
-        record = self._core.record
-        release = self._core.release
-        classify = self._classifier.exception
-        classify_result = self._classifier.failure_result
-
+        classifier = self._classifier
+        env = {
+            "_stanchion_acquire": self._core.acquire,
+            "_stanchion_failed": lambda permit, exc: _report(permit, classifier.exception(exc)),
+            "_stanchion_done": lambda permit, result: _report(permit, classifier.result(result)),
+        }
+        template = _SYNC if classifier.failure_result is None else _SYNC_CHECKED
         if inspect.iscoroutinefunction(func):
-            afunc = cast(Callable[..., Awaitable[Any]], func)
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                permit = acquire()
-                try:
-                    result = await afunc(*args, **kwargs)
-                except Exception as exc:
-                    record(permit, classify(exc))
-                    raise
-                except BaseException:
-                    release(permit)
-                    raise
-                if classify_result is not None and classify_result(result):
-                    record(permit, FAILURE)
-                else:
-                    record(permit, SUCCESS)
-                return result
-
-            return cast("Callable[P, R]", async_wrapper)
-
-        if classify_result is None:
-
-            @functools.wraps(func)
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                permit = acquire()
-                try:
-                    result = func(*args, **kwargs)
-                except Exception as exc:
-                    record(permit, classify(exc))
-                    raise
-                except BaseException:
-                    release(permit)
-                    raise
-                record(permit, SUCCESS)
-                return result
-
-            return cast("Callable[P, R]", wrapper)
-
-        @functools.wraps(func)
-        def checked_wrapper(*args: Any, **kwargs: Any) -> Any:
-            permit = acquire()
-            try:
-                result = func(*args, **kwargs)
-            except Exception as exc:
-                record(permit, classify(exc))
-                raise
-            except BaseException:
-                release(permit)
-                raise
-            record(permit, FAILURE if classify_result(result) else SUCCESS)
-            return result
-
-        return cast("Callable[P, R]", checked_wrapper)
+            template = _ASYNC
+        return cast("Callable[P, R]", wrap(func, template, env))
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
         return f"<CircuitBreaker{label} state={self.state}>"
 
+
+def _report(permit: _stanchion.BreakerPermit, outcome: int) -> None:
+    if outcome == FAILURE:
+        permit.failure()
+    elif outcome == IGNORED:
+        permit.ignored()
+    else:
+        permit.success()
+
+
+_SYNC = """
+def _stanchion_wrapper({params}):
+    _stanchion_permit = _stanchion_acquire()
+    try:
+        _stanchion_result = _stanchion_func({call})
+    except Exception as _stanchion_exc:
+        _stanchion_failed(_stanchion_permit, _stanchion_exc)
+        raise
+    except BaseException:
+        _stanchion_permit.release()
+        raise
+    _stanchion_permit.success()
+    return _stanchion_result
+"""
+
+_SYNC_CHECKED = _SYNC.replace(
+    "_stanchion_permit.success()", "_stanchion_done(_stanchion_permit, _stanchion_result)"
+)
+
+_ASYNC = (
+    _SYNC_CHECKED.replace("def _stanchion_wrapper", "async def _stanchion_wrapper")
+    .replace("= _stanchion_func(", "= await _stanchion_func(")
+)
 
 __all__ = ["CircuitBreaker", "SUCCESS", "FAILURE", "IGNORED"]

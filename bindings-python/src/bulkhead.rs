@@ -183,6 +183,21 @@ impl Bulkhead {
         }
     }
 
+    /// A permit in `lane` if one is free now and nobody waits for it; else `None`, with
+    /// nothing counted (unlike `try_acquire`, a miss is not a refusal: the caller will wait).
+    /// It is the core's `acquire` future polled once and dropped if it would have to wait,
+    /// which leaves the queue as it was.
+    #[pyo3(signature = (lane = 0))]
+    fn try_enter(&self, py: Python<'_>, lane: usize) -> PyResult<Option<BulkheadPermit>> {
+        let mut future = self.core.acquire(lane);
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(&mut future).poll(&mut cx) {
+            Poll::Ready(Ok(permit)) => Ok(Some(BulkheadPermit::new(&self.core, permit.into_raw()))),
+            Poll::Ready(Err(rejected)) => Err(errors::refused(py, rejected)),
+            Poll::Pending => Ok(None),
+        }
+    }
+
     /// A place in the wait queue for `lane`; `wake` is called (from any thread) when the
     /// waiter should be polled again.
     fn enqueue(&self, lane: usize, wake: Bound<'_, PyAny>) -> BulkheadWaiter {

@@ -8,30 +8,16 @@ an immutable stack, so a task or thread that copies the context never sees anoth
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Generic, Optional, Tuple, TypeVar
-
-T = TypeVar("T")
+from typing import Any, Optional, Tuple
 
 
-class Held(Generic[T]):
-    """A stack of held permits per context, as a linked list of pairs."""
 
-    __slots__ = ("_var",)
+#: A context variable holding a linked stack ``(top, rest)`` of permits, or ``None``.
+Held = contextvars.ContextVar
 
-    def __init__(self, name: str) -> None:
-        self._var: contextvars.ContextVar[Optional[Tuple[T, Any]]] = contextvars.ContextVar(
-            name, default=None
-        )
 
-    def push(self, item: T) -> None:
-        var = self._var
-        var.set((item, var.get()))
-
-    def pop(self) -> T:
-        var = self._var
-        top = var.get()
-        if top is None:
-            raise RuntimeError("__exit__ without a matching __enter__ in this context")
-        item, rest = top
-        var.set(rest)
-        return item
+def new_held(name: str) -> "contextvars.ContextVar[Optional[Tuple[Any, Any]]]":
+    """A fresh, empty stack. Callers push with ``var.set((item, var.get()))`` and pop with
+    ``item, rest = var.get(); var.set(rest)``, inline: a helper call per ``with`` would cost
+    more than the primitive."""
+    return contextvars.ContextVar(name, default=None)

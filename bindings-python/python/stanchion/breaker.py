@@ -6,12 +6,12 @@ import inspect
 import logging
 import weakref
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Type, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Type, TypeVar, cast
 
 from . import _stanchion
 from ._classify import FAILURE, IGNORED, SUCCESS, Classifier, ExceptionFilter, ResultFilter
 from ._clock import Clock
-from ._held import Held
+from ._held import Held, new_held
 from ._wrap import wrap
 
 if TYPE_CHECKING:
@@ -108,7 +108,10 @@ class CircuitBreaker:
         self._core = _stanchion.CircuitBreaker(config, clock, emit)
         self._config = config
         self._clock = clock
-        self._held: Held[_stanchion.BreakerPermit] = Held("stanchion.breaker")
+        # The permits of `with` blocks, per thread and task (see `_held`).
+        self._held: Held[Optional[Tuple[_stanchion.BreakerPermit, Any]]] = new_held(
+            "stanchion.breaker"
+        )
         self.name = name
 
     # Events -----------------------------------------------------------------------------
@@ -187,7 +190,8 @@ class CircuitBreaker:
     # Context managers -------------------------------------------------------------------
 
     def __enter__(self) -> CircuitBreaker:
-        self._held.push(self._core.acquire())
+        var = self._held
+        var.set((self._core.acquire(), var.get()))
         return self
 
     def __exit__(
@@ -196,7 +200,15 @@ class CircuitBreaker:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self._finish(self._held.pop(), exc)
+        var = self._held
+        top = var.get()
+        if top is None:
+            raise RuntimeError("__exit__ without a matching __enter__ in this context")
+        var.set(top[1])
+        if exc is None:
+            top[0].success()
+        else:
+            self._finish(top[0], exc)
 
     async def __aenter__(self) -> CircuitBreaker:
         return self.__enter__()
@@ -207,7 +219,7 @@ class CircuitBreaker:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self._finish(self._held.pop(), exc)
+        self.__exit__(exc_type, exc, tb)
 
     # Decorator --------------------------------------------------------------------------
 

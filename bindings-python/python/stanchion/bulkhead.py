@@ -14,6 +14,7 @@ from typing import (
     List,
     Optional,
     Sequence,
+    Tuple,
     Type,
     TypeVar,
     cast,
@@ -21,7 +22,7 @@ from typing import (
 
 from . import _stanchion
 from ._errors import BulkheadFullError
-from ._held import Held
+from ._held import Held, new_held
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -70,7 +71,10 @@ class Bulkhead:
             raise TypeError("`lane` must be an int")
         self._timeout = timeout
         self._lane = lane
-        self._held: Held[_stanchion.BulkheadPermit] = Held("stanchion.bulkhead")
+        # The permits of `with` blocks, per thread and task (see `_held`).
+        self._held: Held[Optional[Tuple[_stanchion.BulkheadPermit, Any]]] = new_held(
+            "stanchion.bulkhead"
+        )
 
     def try_acquire(self, lane: Optional[int] = None) -> _stanchion.BulkheadPermit:
         """A slot now, or ``BulkheadFullError``. Give it back with ``permit.release()``."""
@@ -83,6 +87,9 @@ class Bulkhead:
         bulkhead's). Raises ``BulkheadFullError`` when the queue is full or the wait times
         out; cancellation leaves the queue with nothing held."""
         lane = self._lane if lane is None else lane
+        permit = self._core.try_enter(lane)
+        if permit is not None:
+            return permit
         timeout = self._timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         # The event exists only once the first poll had to wait; a wake-up before that is
@@ -130,7 +137,8 @@ class Bulkhead:
         return self._core.snapshot()
 
     def __enter__(self) -> Bulkhead:
-        self._held.push(self._core.try_acquire(self._lane))
+        var = self._held
+        var.set((self._core.try_acquire(self._lane), var.get()))
         return self
 
     def __exit__(
@@ -139,10 +147,19 @@ class Bulkhead:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self._held.pop().release()
+        var = self._held
+        top = var.get()
+        if top is None:
+            raise RuntimeError("__exit__ without a matching __enter__ in this context")
+        var.set(top[1])
+        top[0].release()
 
     async def __aenter__(self) -> Bulkhead:
-        self._held.push(await self.acquire())
+        permit = self._core.try_enter(self._lane)
+        if permit is None:
+            permit = await self.acquire()
+        var = self._held
+        var.set((permit, var.get()))
         return self
 
     async def __aexit__(
@@ -151,7 +168,12 @@ class Bulkhead:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self._held.pop().release()
+        var = self._held
+        top = var.get()
+        if top is None:
+            raise RuntimeError("__aexit__ without a matching __aenter__ in this context")
+        var.set(top[1])
+        top[0].release()
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Runs ``func`` (``def`` or ``async def``) inside the bulkhead."""

@@ -23,6 +23,7 @@ from typing import (
 from . import _stanchion
 from ._errors import BulkheadFullError
 from ._held import Held, new_held
+from ._wrap import wrap
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -176,32 +177,37 @@ class Bulkhead:
         top[0].release()
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
-        """Runs ``func`` (``def`` or ``async def``) inside the bulkhead."""
-        try_acquire = self._core.try_acquire
+        """Runs ``func`` (``def`` or ``async def``) inside the bulkhead; its signature is
+        kept. Sync calls never wait; coroutines wait in the queue."""
+        core = self._core
         lane = self._lane
-        if inspect.iscoroutinefunction(func):
-            afunc = cast(Callable[..., Awaitable[Any]], func)
-            acquire = self.acquire
+        env = {
+            "_stanchion_try_acquire": functools.partial(core.try_acquire, lane),
+            "_stanchion_try_enter": functools.partial(core.try_enter, lane),
+            "_stanchion_acquire": self.acquire,
+        }
+        template = _ASYNC if inspect.iscoroutinefunction(func) else _SYNC
+        return cast("Callable[P, R]", wrap(func, template, env))
 
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                permit = await acquire()
-                try:
-                    return await afunc(*args, **kwargs)
-                finally:
-                    permit.release()
 
-            return cast("Callable[P, R]", async_wrapper)
+_SYNC = """
+def _stanchion_wrapper({params}):
+    _stanchion_permit = _stanchion_try_acquire()
+    try:
+        return _stanchion_func({call})
+    finally:
+        _stanchion_permit.release()
+"""
 
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            permit = try_acquire(lane)
-            try:
-                return func(*args, **kwargs)
-            finally:
-                permit.release()
-
-        return cast("Callable[P, R]", wrapper)
-
+_ASYNC = """
+async def _stanchion_wrapper({params}):
+    _stanchion_permit = _stanchion_try_enter()
+    if _stanchion_permit is None:
+        _stanchion_permit = await _stanchion_acquire()
+    try:
+        return await _stanchion_func({call})
+    finally:
+        _stanchion_permit.release()
+"""
 
 __all__ = ["Bulkhead"]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Type, Type
 
 from . import _stanchion
 from ._clock import Clock
+from ._wrap import wrap
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -40,21 +41,21 @@ def _wrap(
     take: Callable[[], None],
     atake: Callable[[], Awaitable[None]],
 ) -> Callable[..., Any]:
-    if inspect.iscoroutinefunction(func):
+    env = {"_stanchion_take": take, "_stanchion_atake": atake}
+    return wrap(func, _ASYNC if inspect.iscoroutinefunction(func) else _SYNC, env)
 
-        @functools.wraps(func)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            await atake()
-            return await func(*args, **kwargs)
 
-        return async_wrapper
+_SYNC = """
+def _stanchion_wrapper({params}):
+    _stanchion_take()
+    return _stanchion_func({call})
+"""
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        take()
-        return func(*args, **kwargs)
-
-    return wrapper
+_ASYNC = """
+async def _stanchion_wrapper({params}):
+    await _stanchion_atake()
+    return await _stanchion_func({call})
+"""
 
 
 class RateLimiter:

@@ -163,3 +163,41 @@ def test_retry_rejects_bad_arguments() -> None:
         Backoff.exponential(0.1, factor=0.5)
     with pytest.raises(stanchion.ConfigError, match="ratio"):
         RetryBudget(-1.0)
+
+
+def test_attempts_retry_a_with_block(clock: FakeClock) -> None:
+    retry = Retry(Backoff.constant(0.5, max_attempts=4), clock=clock, sleep=clock.sleep)
+    runs = []
+    for attempt in retry.attempts():
+        with attempt:
+            runs.append(attempt.number)
+            if len(runs) < 3:
+                raise ConnectionError
+    assert runs == [1, 2, 3] and clock.slept == [0.5, 0.5]
+
+
+def test_attempts_propagate_once_retries_stop(clock: FakeClock) -> None:
+    retry = Retry(Backoff.constant(0.0, max_attempts=2), clock=clock, sleep=clock.sleep)
+    runs = []
+    with pytest.raises(ConnectionError):
+        for attempt in retry.attempts():
+            with attempt:
+                runs.append(1)
+                raise ConnectionError
+    assert len(runs) == 2
+
+
+def test_async_attempts_wait_with_async_sleep(clock: FakeClock) -> None:
+    retry = Retry(Backoff.constant(0.25, max_attempts=3), clock=clock, async_sleep=clock.async_sleep)
+
+    async def main() -> int:
+        runs = 0
+        async for attempt in retry.attempts():
+            async with attempt:
+                runs += 1
+                if runs < 2:
+                    raise OSError
+        return runs
+
+    assert asyncio.run(main()) == 2
+    assert clock.slept == [0.25]

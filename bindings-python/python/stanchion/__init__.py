@@ -34,9 +34,11 @@ from .breaker import CircuitBreaker
 from .bulkhead import Bulkhead
 from .limiter import KeyedRateLimiter, RateLimiter
 from .policy import Policy
-from .retry import Backoff, Retry, RetryBudget
+from .retry import Attempt, Attempts, Backoff, Retry, RetryBudget
 
 __all__ = [
+    "Attempt",
+    "Attempts",
     "Backoff",
     "BreakerPermit",
     "BreakerSnapshot",

@@ -419,6 +419,13 @@ class Retry:
                     return cast(R, result)
                 exc = None
 
+    def attempts(self) -> Attempts:
+        """Retries a block: ``for attempt in retry.attempts(): with attempt: ...``. A failure
+        inside ``with attempt`` is swallowed while a retry is due (the loop waits, then runs
+        the block again); once retries stop it propagates. A block that succeeds ends the
+        loop."""
+        return Attempts(self)
+
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Retries ``func`` (``def`` or ``async def``); its signature is kept."""
         if inspect.iscoroutinefunction(func):
@@ -455,4 +462,94 @@ class Retry:
         return cast("Callable[P, R]", wrapper)
 
 
-__all__ = ["Backoff", "RetryBudget", "Retry"]
+class Attempt:
+    """One run of a retried block; use it as ``with attempt:`` (or ``async with``)."""
+
+    __slots__ = ("_attempts", "number")
+
+    def __init__(self, attempts: Attempts, number: int) -> None:
+        self._attempts = attempts
+        #: 1 for the first attempt.
+        self.number = number
+
+    def __enter__(self) -> Attempt:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> bool:
+        return self._attempts._finished(exc)
+
+    async def __aenter__(self) -> Attempt:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> bool:
+        return self._attempts._finished(exc)
+
+
+class Attempts:
+    """The attempts of one retried block: iterate (``for``, or ``async for`` to wait with
+    ``async_sleep``)."""
+
+    __slots__ = ("_retry", "_retrying", "_wait", "_done", "_number")
+
+    def __init__(self, retry: Retry) -> None:
+        self._retry = retry
+        self._retrying: Optional[_stanchion.Retrying] = None
+        self._wait: Optional[int] = None
+        self._done = False
+        self._number = 0
+
+    def _next(self) -> Optional[Attempt]:
+        if self._done:
+            return None
+        if self._number == 0:
+            if self._retry.budget is not None:
+                self._retry.budget._core.deposit()
+            self._retrying = self._retry._retrying(self._retry._clock())
+        elif self._wait is None:
+            return None  # the last attempt reported no failure (or was not used)
+        self._number += 1
+        return Attempt(self, self._number)
+
+    def __iter__(self) -> Attempts:
+        return self
+
+    def __next__(self) -> Attempt:
+        if self._wait:
+            self._retry._sleep(self._wait / 1e9)
+        attempt = self._next()
+        self._wait = None
+        if attempt is None:
+            raise StopIteration
+        return attempt
+
+    def __aiter__(self) -> Attempts:
+        return self
+
+    async def __anext__(self) -> Attempt:
+        if self._wait:
+            await self._retry._async_sleep(self._wait / 1e9)
+        attempt = self._next()
+        self._wait = None
+        if attempt is None:
+            raise StopAsyncIteration
+        return attempt
+
+    def _finished(self, exc: Optional[BaseException]) -> bool:
+        retry = self._retry
+        retrying = self._retrying
+        if exc is None or not isinstance(exc, Exception) or retrying is None:
+            self._done = True
+            return False
+        if retry._classifier.exception(exc) != FAILURE:
+            self._done = True
+            return False
+        self._done = True  # until a retry is granted
+        wait = retry._next_wait(retrying, exc, None)
+        if wait is None:
+            return False
+        self._done = False
+        self._wait = wait
+        return True
+
+
+__all__ = ["Attempt", "Attempts", "Backoff", "RetryBudget", "Retry"]

@@ -31,6 +31,24 @@ pub struct BreakerPermit {
     breaker: Py<CircuitBreaker>,
     raw: RawPermit,
     used: AtomicBool,
+    /// What a permit dropped without a report records: `None` (release) for the permits
+    /// users hold, `Success` for the decorators' (which report every other ending).
+    on_drop: Option<Outcome>,
+}
+
+impl Drop for BreakerPermit {
+    fn drop(&mut self) {
+        if *self.used.get_mut() {
+            return;
+        }
+        let on_drop = self.on_drop;
+        // During interpreter shutdown there is no one left to report to.
+        let _ = Python::try_attach(|py| {
+            if let Err(err) = self.report(py, on_drop) {
+                err.write_unraisable(py, None);
+            }
+        });
+    }
 }
 
 impl BreakerPermit {
@@ -177,6 +195,24 @@ fn core_error(py: Python<'_>, config: &BreakerConfig, err: stanchion::ConfigErro
 }
 
 impl CircuitBreaker {
+    #[inline]
+    fn admit(slf: &Bound<'_, Self>, on_drop: Option<Outcome>) -> PyResult<BreakerPermit> {
+        let py = slf.py();
+        let this = slf.get();
+        let now = this.clock.now(py)?;
+        let (admitted, transition) = this.core.try_acquire_raw(now);
+        this.emit(py, transition)?;
+        match admitted {
+            Ok(raw) => Ok(BreakerPermit {
+                breaker: slf.clone().unbind(),
+                raw,
+                used: AtomicBool::new(false),
+                on_drop,
+            }),
+            Err(rejected) => Err(errors::refused(py, rejected)),
+        }
+    }
+
     fn check_owner(&self, permit: &BreakerPermit) -> PyResult<()> {
         if std::ptr::eq(permit.breaker.get(), self) {
             Ok(())
@@ -215,21 +251,17 @@ impl CircuitBreaker {
         })
     }
 
-    /// A permit for one call, or `CircuitOpenError`.
+    /// A permit for one call, or `CircuitOpenError`. Dropped without a report, it is
+    /// released (the call counts as abandoned).
     fn acquire(slf: &Bound<'_, Self>) -> PyResult<BreakerPermit> {
-        let py = slf.py();
-        let this = slf.get();
-        let now = this.clock.now(py)?;
-        let (admitted, transition) = this.core.try_acquire_raw(now);
-        this.emit(py, transition)?;
-        match admitted {
-            Ok(raw) => Ok(BreakerPermit {
-                breaker: slf.clone().unbind(),
-                raw,
-                used: AtomicBool::new(false),
-            }),
-            Err(rejected) => Err(errors::refused(py, rejected)),
-        }
+        Self::admit(slf, None)
+    }
+
+    /// A permit for a call that a wrapper runs: dropped without a report, it records a
+    /// success, which spares the wrapper a call on its common path (it reports failures and
+    /// cancellations explicitly).
+    fn enter(slf: &Bound<'_, Self>) -> PyResult<BreakerPermit> {
+        Self::admit(slf, Some(Outcome::Success))
     }
 
     /// Reports how the call of `permit` ended: 0 success, 1 failure, 2 ignored. A permit

@@ -270,3 +270,17 @@ def test_default_clock_is_monotonic_ns() -> None:
     after = time.monotonic_ns()
     assert before <= permit.issued_at_ns <= after
     breaker.release(permit)
+
+
+def test_a_dropped_permit_is_released_not_recorded(clock: FakeClock) -> None:
+    breaker = tripping(clock)
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            with breaker:
+                raise RuntimeError
+    clock.advance(5.0)
+    permit = breaker.acquire()  # the half-open probe
+    assert breaker.snapshot().probes_in_flight == 1
+    del permit
+    snap = breaker.snapshot()
+    assert (snap.probes_in_flight, snap.state, snap.successes) == (0, "half_open", 0)

@@ -227,7 +227,7 @@ class CircuitBreaker:
         """Protects ``func`` (``def`` or ``async def``); its signature is kept."""
         classifier = self._classifier
         env = {
-            "_stanchion_acquire": self._core.acquire,
+            "_stanchion_acquire": self._core.enter,
             "_stanchion_failed": lambda permit, exc: _report(permit, classifier.exception(exc)),
             "_stanchion_done": lambda permit, result: _report(permit, classifier.result(result)),
         }
@@ -261,12 +261,13 @@ def _stanchion_wrapper({params}):
     except BaseException:
         _stanchion_permit.release()
         raise
-    _stanchion_permit.success()
     return _stanchion_result
 """
 
+# The permit records a success when it is dropped unreported, as it is on return.
 _SYNC_CHECKED = _SYNC.replace(
-    "_stanchion_permit.success()", "_stanchion_done(_stanchion_permit, _stanchion_result)"
+    "    return _stanchion_result",
+    "    _stanchion_done(_stanchion_permit, _stanchion_result)\n    return _stanchion_result",
 )
 
 _ASYNC = (

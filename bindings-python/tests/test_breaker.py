@@ -284,3 +284,19 @@ def test_a_dropped_permit_is_released_not_recorded(clock: FakeClock) -> None:
     del permit
     snap = breaker.snapshot()
     assert (snap.probes_in_flight, snap.state, snap.successes) == (0, "half_open", 0)
+
+
+def test_a_predicate_that_raises_abandons_the_call(clock: FakeClock) -> None:
+    def broken(result: object) -> bool:
+        raise LookupError("predicate bug")
+
+    breaker = CircuitBreaker(failure_result=broken, clock=clock)
+
+    @breaker
+    def call() -> int:
+        return 1
+
+    with pytest.raises(LookupError):
+        call()
+    snap = breaker.snapshot()
+    assert (snap.successes, snap.failures) == (0, 0)

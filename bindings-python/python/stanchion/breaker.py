@@ -228,8 +228,8 @@ class CircuitBreaker:
         classifier = self._classifier
         env = {
             "_stanchion_acquire": self._core.enter,
-            "_stanchion_failed": lambda permit, exc: _report(permit, classifier.exception(exc)),
-            "_stanchion_done": lambda permit, result: _report(permit, classifier.result(result)),
+            "_stanchion_failed": lambda permit, exc: _classified(permit, classifier.exception, exc),
+            "_stanchion_done": lambda permit, result: _classified(permit, classifier.result, result),
         }
         template = _SYNC if classifier.failure_result is None else _SYNC_CHECKED
         if inspect.iscoroutinefunction(func):
@@ -239,6 +239,19 @@ class CircuitBreaker:
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
         return f"<CircuitBreaker{label} state={self.state}>"
+
+
+def _classified(
+    permit: _stanchion.BreakerPermit, classify: Callable[[Any], int], value: Any
+) -> None:
+    """Reports the outcome ``classify(value)``; if the user's predicate raises, the call is
+    abandoned (released) rather than left to record a success when the permit drops."""
+    try:
+        outcome = classify(value)
+    except BaseException:
+        permit.release()
+        raise
+    _report(permit, outcome)
 
 
 def _report(permit: _stanchion.BreakerPermit, outcome: int) -> None:

@@ -23,9 +23,9 @@ def io() -> None:
     time.sleep(0.001)
 
 
-def throughput(call: Callable[[], None]) -> float:
+def throughput(call: Callable[[], None], threads_count: int = THREADS) -> float:
     stop = time.monotonic() + SECONDS
-    counts = [0] * THREADS
+    counts = [0] * threads_count
 
     def worker(i: int) -> None:
         n = 0
@@ -34,7 +34,7 @@ def throughput(call: Callable[[], None]) -> float:
             n += 1
         counts[i] = n
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(threads_count)]
     for t in threads:
         t.start()
     for t in threads:
@@ -46,8 +46,10 @@ def main() -> None:
     bare = throughput(io)
     ours = throughput(stanchion.CircuitBreaker()(io))
     theirs = throughput(pybreaker.CircuitBreaker()(io))
+    single = throughput(stanchion.CircuitBreaker()(io), 1)
     print(f"4 threads x 1 ms I/O, calls/s: unprotected {bare:.0f}, stanchion {ours:.0f} "
-          f"({ours / bare:.1%} of unprotected), pybreaker {theirs:.0f} ({theirs / bare:.1%})")
+          f"({ours / bare:.1%} of unprotected, {ours / single:.2f}x one thread's {single:.0f}), "
+          f"pybreaker {theirs:.0f} ({theirs / bare:.1%})")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,14 @@ import importlib
 
 import pytest
 
-MODULES = ["stanchion.breaker", "stanchion.limiter", "stanchion.bulkhead", "stanchion.retry", "stanchion.policy"]
+MODULES = [
+    "stanchion.breaker",
+    "stanchion.limiter",
+    "stanchion.bulkhead",
+    "stanchion.backoff",
+    "stanchion.retry",
+    "stanchion.policy",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -34,7 +34,8 @@ from .breaker import CircuitBreaker
 from .bulkhead import Bulkhead
 from .limiter import KeyedRateLimiter, RateLimiter
 from .policy import Policy
-from .retry import Attempt, Attempts, Backoff, Retry, RetryBudget
+from .backoff import Backoff, RetryBudget
+from .retry import Attempt, Attempts, Retry
 
 __all__ = [
     "Attempt",

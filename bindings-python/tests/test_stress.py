@@ -157,3 +157,34 @@ def test_cancelling_a_queued_waiter_at_any_point_leaks_nothing(cancel_at: int) -
         assert (snap.in_flight, snap.waiting) == (0, 0)
 
     asyncio.run(main())
+
+
+def test_async_with_blocks_across_tasks_and_threads_give_back_every_slot() -> None:
+    bulkhead = Bulkhead(max_concurrent=4)
+
+    async def block(i: int) -> None:
+        async with bulkhead:
+            assert bulkhead.snapshot().in_flight <= 4
+            for _ in range(i % 3):
+                await asyncio.sleep(0)
+            if i % 5 == 0:
+                raise KeyError(i)
+
+    async def main() -> None:
+        tasks = [asyncio.ensure_future(block(i)) for i in range(300)]
+        await asyncio.sleep(0)
+        for task in tasks[::7]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def sync_blocks(i: int) -> None:
+        for _ in range(2000):
+            try:
+                with bulkhead:
+                    pass
+            except BulkheadFullError:
+                pass
+
+    run_threads(3, lambda i: asyncio.run(main()) if i == 0 else sync_blocks(i))
+    snap = bulkhead.snapshot()
+    assert (snap.in_flight, snap.waiting) == (0, 0) and snap.peak <= 4

@@ -8,13 +8,11 @@ import inspect
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
-    Any,
     Awaitable,
     Callable,
     List,
     Optional,
     Sequence,
-    Tuple,
     Type,
     TypeVar,
     cast,
@@ -22,7 +20,6 @@ from typing import (
 
 from . import _stanchion
 from ._errors import BulkheadFullError
-from ._held import Held, new_held
 from ._wrap import wrap
 
 if TYPE_CHECKING:
@@ -72,10 +69,7 @@ class Bulkhead:
             raise TypeError("`lane` must be an int")
         self._timeout = timeout
         self._lane = lane
-        # The permits of `with` blocks, per thread and task (see `_held`).
-        self._held: Held[Optional[Tuple[_stanchion.BulkheadPermit, Any]]] = new_held(
-            "stanchion.bulkhead"
-        )
+        self._held: List[_stanchion.BulkheadPermit] = []
 
     def try_acquire(self, lane: Optional[int] = None) -> _stanchion.BulkheadPermit:
         """A slot now, or ``BulkheadFullError``. Give it back with ``permit.release()``."""
@@ -137,9 +131,12 @@ class Bulkhead:
         """In flight, peak, waiting and rejected now (read-only)."""
         return self._core.snapshot()
 
+    # Permits of one lane are interchangeable (a permit is its lane and a held flag), so the
+    # `with` blocks of every thread and task share one list: an exit gives back any permit
+    # its block's entry added, which needs no per-context storage.
+
     def __enter__(self) -> Bulkhead:
-        var = self._held
-        var.set((self._core.try_acquire(self._lane), var.get()))
+        self._held.append(self._core.try_acquire(self._lane))
         return self
 
     def __exit__(
@@ -148,19 +145,13 @@ class Bulkhead:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        var = self._held
-        top = var.get()
-        if top is None:
-            raise RuntimeError("__exit__ without a matching __enter__ in this context")
-        var.set(top[1])
-        top[0].release()
+        self._held.pop().release()
 
     async def __aenter__(self) -> Bulkhead:
         permit = self._core.try_enter(self._lane)
         if permit is None:
             permit = await self.acquire()
-        var = self._held
-        var.set((permit, var.get()))
+        self._held.append(permit)
         return self
 
     async def __aexit__(
@@ -169,12 +160,7 @@ class Bulkhead:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        var = self._held
-        top = var.get()
-        if top is None:
-            raise RuntimeError("__aexit__ without a matching __aenter__ in this context")
-        var.set(top[1])
-        top[0].release()
+        self._held.pop().release()
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Runs ``func`` (``def`` or ``async def``) inside the bulkhead; its signature is

@@ -1,0 +1,75 @@
+"""stanchion: circuit breaker, rate limiters, bulkhead, backoff, retry budget and policies,
+over one Rust core whose answers every language shares.
+
+Every decision about state is the core's; this package adds decorators, context managers,
+asyncio waiting, events and a clock. Durations are seconds; the clock is ``time.monotonic_ns``
+unless ``clock=`` gives another callable returning nanoseconds.
+"""
+
+from ._classify import FAILURE, IGNORED, SUCCESS
+from ._errors import (
+    BulkheadFullError,
+    CircuitOpenError,
+    ConfigError,
+    RateLimitedError,
+    RefusedError,
+    RetryBudgetExhaustedError,
+    StanchionError,
+    TimeoutExceededError,
+)
+from ._stanchion import (
+    BreakerPermit,
+    BreakerSnapshot,
+    BulkheadPermit,
+    BulkheadSnapshot,
+    BulkheadWaiter,
+    Deadline,
+    Retrying,
+    LimiterSnapshot,
+    RetryBudgetSnapshot,
+    key_of,
+    monotonic_ns,
+)
+from .breaker import CircuitBreaker
+from .bulkhead import Bulkhead
+from .limiter import KeyedRateLimiter, RateLimiter
+from .policy import Policy
+from .backoff import Backoff, RetryBudget
+from .retry import Attempt, Attempts, Retry
+
+__all__ = [
+    "Attempt",
+    "Attempts",
+    "Backoff",
+    "BreakerPermit",
+    "BreakerSnapshot",
+    "Bulkhead",
+    "BulkheadFullError",
+    "BulkheadPermit",
+    "BulkheadSnapshot",
+    "BulkheadWaiter",
+    "Retrying",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "ConfigError",
+    "Deadline",
+    "FAILURE",
+    "IGNORED",
+    "KeyedRateLimiter",
+    "LimiterSnapshot",
+    "Policy",
+    "RateLimitedError",
+    "RateLimiter",
+    "RefusedError",
+    "Retry",
+    "RetryBudget",
+    "RetryBudgetExhaustedError",
+    "RetryBudgetSnapshot",
+    "SUCCESS",
+    "StanchionError",
+    "TimeoutExceededError",
+    "key_of",
+    "monotonic_ns",
+]
+
+__version__ = "0.1.0"

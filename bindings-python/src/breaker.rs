@@ -1,0 +1,392 @@
+//! `CircuitBreaker`: the core's default breaker (W = 10: a count window of up to 320 calls, a
+//! time window of up to 10 buckets), its permits, snapshots and transition reports.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use stanchion::breaker::{
+    BreakerConfig, CircuitBreaker as Core, Outcome, RawPermit, Transition, Window,
+};
+use stanchion::Nanos;
+
+use crate::args::{core_config_error, Config};
+use crate::clock::Clock;
+use crate::errors;
+
+/// A circuit breaker over the core's; the Python class `stanchion.CircuitBreaker` wraps it.
+#[pyclass(frozen, module = "stanchion._stanchion")]
+pub struct CircuitBreaker {
+    core: Core,
+    clock: Clock,
+    on_transition: Option<Py<PyAny>>,
+}
+
+/// Admission to one call through a breaker: report it once with `success`, `failure`,
+/// `ignored` or `release` (later reports do nothing).
+///
+/// The reports take no arguments, so each is one cheap call on the hot path.
+#[pyclass(frozen, freelist = 64, module = "stanchion._stanchion")]
+pub struct BreakerPermit {
+    breaker: Py<CircuitBreaker>,
+    raw: RawPermit,
+    used: AtomicBool,
+    /// What a permit dropped without a report records: `None` (release) for the permits
+    /// users hold, `Success` for the decorators' (which report every other ending).
+    on_drop: Option<Outcome>,
+}
+
+impl Drop for BreakerPermit {
+    fn drop(&mut self) {
+        if *self.used.get_mut() {
+            return;
+        }
+        let on_drop = self.on_drop;
+        // During interpreter shutdown there is no one left to report to.
+        let _ = Python::try_attach(|py| {
+            if let Err(err) = self.report(py, on_drop) {
+                err.write_unraisable(py, None);
+            }
+        });
+    }
+}
+
+impl BreakerPermit {
+    #[inline]
+    fn report(&self, py: Python<'_>, outcome: Option<Outcome>) -> PyResult<()> {
+        if self.used.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let breaker = self.breaker.get();
+        let now = breaker.clock.now(py)?;
+        let transition = match outcome {
+            Some(outcome) => breaker.core.record_raw(self.raw, outcome, now),
+            None => breaker.core.release_raw(self.raw, now),
+        };
+        breaker.emit(py, transition)
+    }
+}
+
+#[pymethods]
+impl BreakerPermit {
+    /// The call worked.
+    fn success(&self, py: Python<'_>) -> PyResult<()> {
+        self.report(py, Some(Outcome::Success))
+    }
+
+    /// The call failed in a way that counts against the dependency.
+    fn failure(&self, py: Python<'_>) -> PyResult<()> {
+        self.report(py, Some(Outcome::Failure))
+    }
+
+    /// Neither: not counted; frees a probe slot.
+    fn ignored(&self, py: Python<'_>) -> PyResult<()> {
+        self.report(py, Some(Outcome::Ignored))
+    }
+
+    /// Abandons the call (cancelled): frees its probe slot, records nothing.
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        self.report(py, None)
+    }
+
+    /// Whether the permit has been reported.
+    #[getter]
+    fn reported(&self) -> bool {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// When the permit was issued, in clock nanoseconds.
+    #[getter]
+    fn issued_at_ns(&self) -> u64 {
+        self.raw.issued_at().as_nanos()
+    }
+
+    /// The breaker generation the permit belongs to.
+    #[getter]
+    fn generation(&self) -> u32 {
+        self.raw.generation()
+    }
+}
+
+/// The range of a count the core checks, for values past `u32`.
+const ANY: &str = "1..=4294967295";
+
+fn rename(field: &str) -> Option<(&'static str, Option<&'static str>)> {
+    Some(match field {
+        "slow_call.duration" => ("slow_call_duration", Some("> 0 seconds")),
+        "slow_call.rate" => ("slow_call_rate", None),
+        "window.count" => ("window_calls", None),
+        "window.buckets" => ("window_buckets", None),
+        "window.span" => ("window_seconds", Some("at least 1 ns per bucket")),
+        "open_for_max" => (
+            "open_for_max",
+            Some("open_for..=18446744073.709551615 seconds"),
+        ),
+        "probe_timeout" => ("probe_timeout", Some("> 0 seconds, or None")),
+        _ => return None,
+    })
+}
+
+/// A `BreakerConfig` from the Python parameters (missing keys take the defaults).
+fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BreakerConfig> {
+    let c = Config::new(obj)?;
+    let open_for = c.seconds("open_for", Nanos::from_secs(30))?;
+    let mut config = BreakerConfig::new()
+        .failure_count(c.core_opt_count("failure_count", ANY, Some(5))?)
+        .consecutive_failures(c.core_opt_count("consecutive_failures", ANY, None)?)
+        .failure_rate(c.opt_real("failure_rate")?.map(|r| r as f32))
+        .minimum_calls(c.core_count("minimum_calls", ANY, 10)?)
+        .open_for(open_for)
+        .open_for_growth(
+            c.opt_seconds("open_for_max")?.unwrap_or(open_for),
+            c.real("open_for_factor", 2.0)? as f32,
+            c.real("open_for_jitter", 0.0)? as f32,
+        )
+        .half_open(
+            c.core_count("half_open_probes", "1..=65535", 1)?,
+            c.core_opt_count("half_open_successes", "1..=65535", None)?,
+        )
+        .probe_timeout(c.opt_seconds("probe_timeout")?)
+        .seed(
+            c.get("seed")?
+                .map_or(Ok(0), |s| crate::args::integer(&s, "seed", 0, u64::MAX))?,
+        );
+    match (
+        c.opt_seconds("slow_call_duration")?,
+        c.opt_real("slow_call_rate")?,
+    ) {
+        (Some(duration), Some(rate)) => config = config.slow_call(duration, rate as f32),
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err(errors::config(
+                py,
+                "slow_call_rate",
+                "(0, 1], given with slow_call_duration",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(errors::config(
+                py,
+                "slow_call_duration",
+                "> 0 seconds, given with slow_call_rate",
+            ))
+        }
+    }
+    config = match c.core_opt_count("window_calls", "1..=320", None)? {
+        Some(n) => config.window(Window::Count(n)),
+        None => config.window(Window::Time {
+            span: c.seconds("window_seconds", Nanos::from_secs(10))?,
+            buckets: c.core_count("window_buckets", "1..=10", 10)?,
+        }),
+    };
+    Ok(config)
+}
+
+fn core_error(py: Python<'_>, config: &BreakerConfig, err: stanchion::ConfigError) -> PyErr {
+    if err.field == "window" {
+        return match config.window {
+            Window::Count(_) => errors::config_of_field(py, "window_calls", "1..=320", "window"),
+            Window::Time { .. } => {
+                errors::config_of_field(py, "window_buckets", "1..=10", "window")
+            }
+        };
+    }
+    core_config_error(py, err, rename)
+}
+
+impl CircuitBreaker {
+    #[inline]
+    fn admit(slf: &Bound<'_, Self>, on_drop: Option<Outcome>) -> PyResult<BreakerPermit> {
+        let py = slf.py();
+        let this = slf.get();
+        let now = this.clock.now(py)?;
+        let (admitted, transition) = this.core.try_acquire_raw(now);
+        this.emit(py, transition)?;
+        match admitted {
+            Ok(raw) => Ok(BreakerPermit {
+                breaker: slf.clone().unbind(),
+                raw,
+                used: AtomicBool::new(false),
+                on_drop,
+            }),
+            Err(rejected) => Err(errors::refused(py, rejected)),
+        }
+    }
+
+    fn check_owner(&self, permit: &BreakerPermit) -> PyResult<()> {
+        if std::ptr::eq(permit.breaker.get(), self) {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err(
+                "the permit belongs to another breaker",
+            ))
+        }
+    }
+
+    #[inline]
+    fn emit(&self, py: Python<'_>, transition: Option<Transition>) -> PyResult<()> {
+        if let (Some(t), Some(callback)) = (transition, &self.on_transition) {
+            callback.call1(py, (t.from.as_str(), t.to.as_str()))?;
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl CircuitBreaker {
+    #[new]
+    #[pyo3(signature = (config, clock = None, on_transition = None))]
+    fn new(
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+        clock: Option<Bound<'_, PyAny>>,
+        on_transition: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let config = config_of(py, config)?;
+        let core = Core::new(config).map_err(|e| core_error(py, &config, e))?;
+        Ok(CircuitBreaker {
+            core,
+            clock: Clock::from_arg(clock)?,
+            on_transition: on_transition.filter(|c| !c.is_none()).map(Bound::unbind),
+        })
+    }
+
+    /// A permit for one call, or `CircuitOpenError`. Dropped without a report, it is
+    /// released (the call counts as abandoned).
+    fn acquire(slf: &Bound<'_, Self>) -> PyResult<BreakerPermit> {
+        Self::admit(slf, None)
+    }
+
+    /// A permit for a call that a wrapper runs: dropped without a report, it records a
+    /// success, which spares the wrapper a call on its common path (it reports failures and
+    /// cancellations explicitly).
+    fn enter(slf: &Bound<'_, Self>) -> PyResult<BreakerPermit> {
+        Self::admit(slf, Some(Outcome::Success))
+    }
+
+    /// Reports how the call of `permit` ended: 0 success, 1 failure, 2 ignored. A permit
+    /// reports once; later reports do nothing.
+    fn record(&self, py: Python<'_>, permit: &BreakerPermit, outcome: u8) -> PyResult<()> {
+        let outcome = match outcome {
+            0 => Outcome::Success,
+            1 => Outcome::Failure,
+            2 => Outcome::Ignored,
+            _ => return Err(PyValueError::new_err("`outcome` must be 0, 1 or 2")),
+        };
+        self.check_owner(permit)?;
+        permit.report(py, Some(outcome))
+    }
+
+    /// Abandons the call of `permit` (cancelled): frees its probe slot, records nothing.
+    fn release(&self, py: Python<'_>, permit: &BreakerPermit) -> PyResult<()> {
+        self.check_owner(permit)?;
+        permit.report(py, None)
+    }
+
+    /// Forces the breaker open until `reset`.
+    fn force_open(&self, py: Python<'_>) -> PyResult<()> {
+        let now = self.clock.now(py)?;
+        self.emit(py, self.core.force_open(now))
+    }
+
+    /// Admits everything and never trips until `reset`.
+    fn disable(&self, py: Python<'_>) -> PyResult<()> {
+        let now = self.clock.now(py)?;
+        self.emit(py, self.core.disable(now))
+    }
+
+    /// Back to a fresh closed state.
+    fn reset(&self, py: Python<'_>) -> PyResult<()> {
+        let now = self.clock.now(py)?;
+        self.emit(py, self.core.reset(now))
+    }
+
+    /// Changes the config in place (a whole config: missing keys take the defaults).
+    fn reconfigure(&self, py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<()> {
+        let config = config_of(py, config)?;
+        let now = self.clock.now(py)?;
+        self.core
+            .reconfigure(config, now)
+            .map_err(|e| core_error(py, &config, e))
+    }
+
+    /// Checks a config without building a breaker.
+    #[staticmethod]
+    fn validate(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<()> {
+        let config = config_of(py, config)?;
+        <Core>::new(config)
+            .map(drop)
+            .map_err(|e| core_error(py, &config, e))
+    }
+
+    /// The state as stored: `closed`, `open`, `half_open`, `forced_open` or `disabled`.
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.core.state().as_str()
+    }
+
+    /// The counters and window now.
+    fn snapshot(&self, py: Python<'_>) -> PyResult<BreakerSnapshot> {
+        let now = self.clock.now(py)?;
+        let s = self.core.snapshot(now);
+        Ok(BreakerSnapshot {
+            state: s.state.as_str(),
+            generation: s.generation,
+            open_until_ns: s.open_until.map(Nanos::as_nanos),
+            probes_in_flight: s.probes_in_flight,
+            half_open_successes: s.half_open_successes,
+            window_calls: s.window_calls,
+            window_failures: s.window_failures,
+            window_slow_calls: s.window_slow_calls,
+            consecutive_failures: s.consecutive_failures,
+            consecutive_trips: s.consecutive_trips,
+            calls: s.calls,
+            successes: s.successes,
+            failures: s.failures,
+            slow_calls: s.slow_calls,
+            rejected_open: s.rejected_open,
+            rejected_half_open_full: s.rejected_half_open_full,
+            rejected_forced_open: s.rejected_forced_open,
+            rejected: s.rejected(),
+            transitions: s.transitions,
+            failure_rate: s.failure_rate(),
+            slow_call_rate: s.slow_call_rate(),
+        })
+    }
+}
+
+/// A breaker's state, window and counters at one moment (read-only).
+#[pyclass(frozen, get_all, module = "stanchion._stanchion")]
+pub struct BreakerSnapshot {
+    state: &'static str,
+    generation: u32,
+    open_until_ns: Option<u64>,
+    probes_in_flight: u32,
+    half_open_successes: u32,
+    window_calls: u64,
+    window_failures: u64,
+    window_slow_calls: u64,
+    consecutive_failures: u32,
+    consecutive_trips: u32,
+    calls: u64,
+    successes: u64,
+    failures: u64,
+    slow_calls: u64,
+    rejected_open: u64,
+    rejected_half_open_full: u64,
+    rejected_forced_open: u64,
+    rejected: u64,
+    transitions: u64,
+    failure_rate: f32,
+    slow_call_rate: f32,
+}
+
+#[pymethods]
+impl BreakerSnapshot {
+    fn __repr__(&self) -> String {
+        format!(
+            "BreakerSnapshot(state={:?}, calls={}, failures={}, rejected={})",
+            self.state, self.calls, self.failures, self.rejected
+        )
+    }
+}

@@ -1,0 +1,45 @@
+//! The native module `stanchion._stanchion`: thin classes over the core's primitives.
+//!
+//! Every decision about state is the core's; this layer converts arguments (seconds to
+//! nanoseconds, strings to keys), reads the clock, turns refusals into exceptions and reports
+//! breaker transitions to a callback. The Python package (`python/stanchion`) adds decorators,
+//! context managers and asyncio on top. No method here waits or takes a lock that a protected
+//! call could be holding: the protected call itself always runs in Python, outside this module.
+
+use pyo3::prelude::*;
+
+mod args;
+mod backoff;
+mod breaker;
+mod budget;
+mod bulkhead;
+mod clock;
+mod deadline;
+mod errors;
+mod keyed;
+mod limiter;
+
+/// The module's table of classes and functions.
+#[pymodule]
+fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<breaker::CircuitBreaker>()?;
+    m.add_class::<breaker::BreakerPermit>()?;
+    m.add_class::<breaker::BreakerSnapshot>()?;
+    m.add_class::<limiter::RateLimiter>()?;
+    m.add_class::<limiter::LimiterSnapshot>()?;
+    m.add_class::<keyed::KeyedRateLimiter>()?;
+    m.add_class::<bulkhead::Bulkhead>()?;
+    m.add_class::<bulkhead::BulkheadPermit>()?;
+    m.add_class::<bulkhead::BulkheadWaiter>()?;
+    m.add_class::<bulkhead::BulkheadSnapshot>()?;
+    m.add_class::<backoff::Backoff>()?;
+    m.add_class::<backoff::Retrying>()?;
+    m.add_class::<budget::RetryBudget>()?;
+    m.add_class::<budget::RetryBudgetSnapshot>()?;
+    m.add_class::<deadline::Deadline>()?;
+    m.add_function(wrap_pyfunction!(clock::monotonic_ns, m)?)?;
+    m.add_function(wrap_pyfunction!(keyed::key_of, m)?)?;
+    m.add_function(wrap_pyfunction!(backoff::random_seed, m)?)?;
+    m.add("KEYED_SIZES", keyed::SIZES.to_vec())?;
+    Ok(())
+}

@@ -1,0 +1,130 @@
+"""Policy: the order of the layers, the deadline, fallback, and permits on every path."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import stanchion
+from stanchion import (
+    Backoff,
+    Bulkhead,
+    BulkheadFullError,
+    CircuitBreaker,
+    CircuitOpenError,
+    Policy,
+    RateLimiter,
+    Retry,
+    TimeoutExceededError,
+)
+
+from conftest import FakeClock
+
+
+def test_fallback_answers_for_an_open_breaker(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(consecutive_failures=1, failure_count=None, clock=clock)
+    seen: list[type] = []
+
+    def fallback(exc: Exception) -> str:
+        seen.append(type(exc))
+        return "cached"
+
+    policy = Policy(breaker=breaker, fallback=fallback, clock=clock)
+
+    @policy
+    def fetch() -> str:
+        raise ConnectionError
+
+    assert fetch() == "cached"
+    assert fetch() == "cached"
+    assert seen == [ConnectionError, CircuitOpenError]
+
+
+def test_a_past_deadline_is_not_called(clock: FakeClock) -> None:
+    policy = Policy(timeout=0, clock=clock)
+    calls = []
+    with pytest.raises(TimeoutExceededError):
+        policy.call(lambda: calls.append(1))
+    assert calls == []
+    assert issubclass(TimeoutExceededError, TimeoutError)
+
+
+def test_retries_stop_at_the_deadline(clock: FakeClock) -> None:
+    retry = Retry(Backoff.constant(1.0, max_attempts=10), clock=clock, sleep=clock.sleep)
+    policy = Policy(timeout=2.5, retry=retry, clock=clock)
+    calls = []
+
+    def fail() -> None:
+        calls.append(1)
+        raise ConnectionError
+
+    with pytest.raises(ConnectionError):
+        policy.call(fail)
+    assert len(calls) == 3  # at 0, 1 and 2 s; a wait to 3 s would pass the deadline
+
+
+def test_inner_refusal_releases_the_breaker_probe(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(half_open_probes=1, clock=clock)
+    breaker.force_open()
+    breaker.reset()
+    bulkhead = Bulkhead(max_concurrent=1)
+    policy = Policy(breaker=breaker, bulkhead=bulkhead, clock=clock)
+    held = bulkhead.try_acquire()
+    with pytest.raises(BulkheadFullError):
+        policy.call(lambda: None)
+    held.release()
+    snap = breaker.snapshot()
+    assert (snap.calls, snap.failures) == (0, 0), "a bulkhead refusal is not the dependency's failure"
+    assert policy.call(lambda: 5) == 5
+
+
+def test_order_breaker_outside_bulkhead_outside_limiter(clock: FakeClock) -> None:
+    limiter = RateLimiter(capacity=1, clock=clock)
+    breaker = CircuitBreaker(clock=clock)
+    bulkhead = Bulkhead(max_concurrent=2)
+    policy = Policy(breaker=breaker, bulkhead=bulkhead, limiter=limiter, clock=clock)
+    assert policy.call(lambda: "a") == "a"
+    with pytest.raises(stanchion.RateLimitedError):
+        policy.call(lambda: "b")
+    assert bulkhead.snapshot().in_flight == 0
+    assert breaker.snapshot().calls == 1
+
+
+def test_async_timeout_cancels_and_frees_every_permit() -> None:
+    breaker = CircuitBreaker()
+    bulkhead = Bulkhead(max_concurrent=1)
+    policy = Policy(breaker=breaker, bulkhead=bulkhead, timeout=0.01)
+
+    @policy
+    async def hang() -> None:
+        await asyncio.Event().wait()
+
+    with pytest.raises(TimeoutExceededError):
+        asyncio.run(hang())
+    assert bulkhead.snapshot().in_flight == 0
+    snap = breaker.snapshot()
+    assert (snap.calls, snap.probes_in_flight) == (0, 0)
+
+
+def test_async_policy_retries_through_the_breaker(clock: FakeClock) -> None:
+    retry = Retry(Backoff.constant(0.5, max_attempts=3), clock=clock, async_sleep=clock.async_sleep)
+    policy = Policy(retry=retry, breaker=CircuitBreaker(clock=clock), bulkhead=Bulkhead(max_concurrent=1), clock=clock)
+    attempts = []
+
+    @policy
+    async def flaky() -> int:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise OSError
+        return len(attempts)
+
+    assert asyncio.run(flaky()) == 3
+    assert clock.slept == [0.5, 0.5]
+
+
+def test_policy_rejects_bad_parts() -> None:
+    with pytest.raises(TypeError, match="breaker"):
+        Policy(breaker=Bulkhead(max_concurrent=1))  # type: ignore[arg-type]
+    with pytest.raises(stanchion.ConfigError, match="timeout"):
+        Policy(timeout=-1)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Every test of the Python package: builds and installs it from source into a virtualenv
+# (bindings-python/.venv), then runs pytest (warnings are errors), mypy's stubtest on the
+# native module's stub and mypy --strict on the package. Exits non-zero on any failure.
+#
+# On a fresh Debian machine as root it first installs what is missing: python3 with venv
+# support (Debian's pip refuses installs outside a virtualenv, PEP 668) and a Rust toolchain.
+# The pinned test tools (bindings-python/requirements-test.txt) need Python >= 3.11.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+pkg="$root/bindings-python"
+venv="$pkg/.venv"
+
+missing=()
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# `ensurepip` is what `python3 -m venv` needs; Debian ships it in python3-venv.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v cargo >/dev/null 2>&1 || missing+=(cargo-web rustc-web)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "test-python.sh: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq </dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" </dev/null
+fi
+
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+py="$venv/bin/python"
+"$py" -m pip install -q --disable-pip-version-check -r "$pkg/requirements-test.txt"
+# A regular (non-editable) install, as users get it; maturin is fetched as the build backend.
+"$py" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$pkg"
+
+cd "$pkg"
+echo "== pytest"
+"$py" -m pytest -q
+echo "== stubtest"
+"$py" -m mypy.stubtest stanchion._stanchion
+echo "== mypy --strict"
+"$py" -m mypy --strict --no-incremental python/stanchion
+echo "test-python.sh: all passed"

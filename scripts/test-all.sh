@@ -42,6 +42,9 @@ scripts/test-sim.sh
 step "the C ABI: header check, C tests (valgrind, sanitizers, C++), conformance, fuzzing, firmware"
 scripts/test-c.sh
 
+step "the Python package: built from source, pytest, stubtest, mypy --strict"
+scripts/test-python.sh
+
 if [ -x scripts/embedded-test.sh ]; then
     step "embedded targets under qemu"
     scripts/embedded-test.sh

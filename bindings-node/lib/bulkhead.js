@@ -1,0 +1,150 @@
+'use strict';
+// Bulkhead: the core's concurrency cap, priority lanes and FIFO wait queue.
+
+const { EventEmitter } = require('node:events');
+const { NativeBulkhead } = require('./native');
+const { refusalError, refusal, abortReason } = require('./errors');
+const opt = require('./options');
+const { onAbort, signalOf } = require('./sleep');
+
+/** A permit; `release()` gives it back once (later calls return false). */
+class BulkheadPermit {
+  constructor(bulkhead, id) {
+    this.ok = true;
+    this._bulkhead = bulkhead;
+    this._id = id;
+    this._released = false;
+  }
+
+  /** The lane the permit was taken in. */
+  get lane() {
+    return this._released ? null : this._bulkhead._native.laneOf(this._id);
+  }
+
+  /** Gives the permit back; true the first time. */
+  release() {
+    if (this._released) return false;
+    this._released = true;
+    const woken = this._bulkhead._native.release(this._id);
+    if (woken > 0) this._bulkhead._serve();
+    return woken >= 0;
+  }
+}
+
+function laneOf(options) {
+  return options?.lane === undefined ? 0 : opt.integer(options.lane, 'lane', 0, 255);
+}
+
+/**
+ * At most `maxConcurrent` calls at once. `lanes` are ceilings per priority lane (lane 0
+ * first); `maxWaiting` callers (default 0, at most 4096) may wait in the core's FIFO queue.
+ * Emits `reject` (the refusal) for every refused call.
+ */
+class Bulkhead extends EventEmitter {
+  constructor(options) {
+    super();
+    const o = opt.object(options, 'options');
+    const maxConcurrent = opt.integer(o.maxConcurrent, 'maxConcurrent');
+    if (maxConcurrent === undefined) throw opt.typeError('maxConcurrent', 'an integer', undefined);
+    let lanes;
+    if (o.lanes !== undefined) {
+      if (!Array.isArray(o.lanes)) throw opt.typeError('lanes', 'an array of integers', o.lanes);
+      lanes = o.lanes.map((ceiling, i) => opt.integer(ceiling, `lanes[${i}]`));
+    }
+    const maxWaiting = opt.integer(o.maxWaiting, 'maxWaiting', 0, 4096);
+    this._native = opt.construct(() => new NativeBulkhead({ maxConcurrent, lanes, maxWaiting }));
+    this._waiters = new Map();
+  }
+
+  /** A permit now (`ok: true`), or a refusal (`ok: false`) without throwing. */
+  tryAcquire(lane) {
+    const id = this._native.tryAcquire(lane === undefined ? 0 : laneOf({ lane }));
+    return id >= 0 ? new BulkheadPermit(this, id) : this._refused(id, false);
+  }
+
+  /**
+   * A permit: at once, or after waiting in the queue. Rejects with a BulkheadFullError when
+   * it cannot wait, or with the signal's reason on abort (leaving the queue clean).
+   */
+  acquire(options) {
+    const lane = laneOf(options);
+    const signal = signalOf(options);
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const code = this._native.acquire(lane);
+    if (code >= 0) return Promise.resolve(new BulkheadPermit(this, code));
+    const packed = -code / 64;
+    if (packed < 16) return Promise.reject(this._refused(code, true));
+    const waiter = packed - 16;
+    return new Promise((resolve, reject) => {
+      const stop = onAbort(signal, () => {
+        if (!this._waiters.delete(waiter)) return;
+        reject(abortReason(signal));
+        if (this._native.cancel(waiter) > 0) this._serve();
+      });
+      this._waiters.set(waiter, { resolve, stop });
+    });
+  }
+
+  /** Hands the permits the core granted to their waiting callers. */
+  _serve() {
+    const granted = this._native.takeGranted();
+    for (let i = 0; i < granted.length; i += 2) {
+      const waiter = this._waiters.get(granted[i]);
+      const permit = new BulkheadPermit(this, granted[i + 1]);
+      if (waiter === undefined) {
+        permit.release();
+        continue;
+      }
+      this._waiters.delete(granted[i]);
+      waiter.stop();
+      waiter.resolve(permit);
+    }
+  }
+
+  /** Runs `fn(signal)` under a permit (waiting for one if the queue allows) and releases it. */
+  async execute(fn, options) {
+    const permit = await this.acquire(options);
+    const signal = options?.signal;
+    if (!signal) {
+      try {
+        return await fn(undefined);
+      } finally {
+        permit.release();
+      }
+    }
+    return new Promise((resolve, reject) => {
+      const stop = onAbort(signal, () => {
+        permit.release();
+        reject(abortReason(signal));
+      });
+      const done = () => {
+        stop();
+        permit.release();
+      };
+      try {
+        Promise.resolve(fn(signal)).then(
+          (value) => (done(), resolve(value)),
+          (error) => (done(), reject(error)),
+        );
+      } catch (error) {
+        done();
+        reject(error);
+      }
+    });
+  }
+
+  _refused(code, asError) {
+    const reason = -code / 64;
+    const retryAfter = this._native.retryAfter;
+    const answer = asError ? refusalError(reason, retryAfter) : refusal(reason, retryAfter);
+    this.emit('reject', answer);
+    return answer;
+  }
+
+  /** `{ inFlight, peak, waiting, rejected, maxConcurrent }` now. */
+  snapshot() {
+    return this._native.snapshot();
+  }
+}
+
+module.exports = { Bulkhead, BulkheadPermit };

@@ -1,0 +1,41 @@
+'use strict';
+// Waiting that never keeps the process alive on its own, and that an AbortSignal cuts short.
+
+const { abortReason } = require('./errors');
+
+/** Resolves after `ms` (an unref'd timer), or rejects with the signal's reason on abort. */
+function sleep(ms, signal) {
+  if (signal?.aborted) return Promise.reject(abortReason(signal));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    timer.unref?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Runs `onAbort` when `signal` aborts; returns the function that stops listening. */
+function onAbort(signal, handler) {
+  if (!signal) return noop;
+  signal.addEventListener('abort', handler, { once: true });
+  return () => signal.removeEventListener('abort', handler);
+}
+
+function noop() {}
+
+/** Checks an options object's `signal`. */
+function signalOf(options) {
+  const signal = options?.signal;
+  if (signal !== undefined && signal !== null && typeof signal.aborted !== 'boolean') {
+    throw new TypeError('option `signal` must be an AbortSignal');
+  }
+  return signal ?? undefined;
+}
+
+module.exports = { sleep, onAbort, signalOf, noop };

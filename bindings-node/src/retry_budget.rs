@@ -1,0 +1,101 @@
+//! `NativeRetryBudget`: the core's `RetryBudget`.
+
+use std::cell::Cell;
+
+use napi::bindgen_prelude::{BigInt, Either};
+use napi_derive::napi;
+use stanchion::{RetryBudget, RetryBudgetConfig, RetryBudgetSnapshot};
+
+use crate::code;
+use crate::time::instant;
+
+/// A retry budget's config.
+#[napi(object)]
+pub struct NativeRetryBudgetConfig {
+    /// Tokens each first attempt deposits, in [0, 1000].
+    pub ratio: f64,
+    /// The floor's refill rate (default 10; 0 turns it off).
+    pub min_retries_per_sec: Option<u32>,
+    /// The most deposited tokens kept (default 100).
+    pub max_balance: Option<u32>,
+}
+
+/// A budget at one moment.
+#[napi(object)]
+pub struct NativeRetryBudgetSnapshot {
+    /// Deposited tokens, in millionths of a token.
+    pub balance: f64,
+    /// Whole tokens the floor holds now.
+    pub floor_tokens: f64,
+    /// Retries that would pass in a row now.
+    pub retries_available: f64,
+    /// Retries allowed, ever.
+    pub retries_allowed: f64,
+    /// Retries refused, ever.
+    pub retries_refused: f64,
+}
+
+impl From<RetryBudgetSnapshot> for NativeRetryBudgetSnapshot {
+    fn from(s: RetryBudgetSnapshot) -> Self {
+        NativeRetryBudgetSnapshot {
+            balance: s.balance as f64,
+            floor_tokens: s.floor_tokens as f64,
+            retries_available: s.retries_available() as f64,
+            retries_allowed: s.retries_allowed as f64,
+            retries_refused: s.retries_refused as f64,
+        }
+    }
+}
+
+/// The core's `RetryBudget` with its answers packed as numbers (see `code.rs`).
+#[napi]
+pub struct NativeRetryBudget {
+    budget: RetryBudget,
+    retry_after: Cell<f64>,
+}
+
+#[napi]
+impl NativeRetryBudget {
+    /// An empty budget with a full floor, or an error naming the invalid field.
+    #[napi(constructor)]
+    pub fn new(config: NativeRetryBudgetConfig) -> napi::Result<Self> {
+        let mut c = RetryBudgetConfig::new(config.ratio);
+        if let Some(rate) = config.min_retries_per_sec {
+            c = c.min_retries_per_sec(rate);
+        }
+        if let Some(max) = config.max_balance {
+            c = c.max_balance(max);
+        }
+        Ok(NativeRetryBudget {
+            budget: RetryBudget::new(c).map_err(code::config_error)?,
+            retry_after: Cell::new(f64::NAN),
+        })
+    }
+
+    /// A first attempt: deposits `ratio` tokens.
+    #[napi]
+    pub fn deposit(&self) {
+        self.budget.deposit();
+    }
+
+    /// Asks for a retry: 0 when allowed, else a refusal code.
+    #[napi]
+    pub fn try_retry(&self, now: Either<f64, BigInt>) -> f64 {
+        match self.budget.try_retry(instant(&now)) {
+            Ok(()) => 0.0,
+            Err(refusal) => code::refused(&refusal, None, &self.retry_after),
+        }
+    }
+
+    /// The budget now.
+    #[napi]
+    pub fn snapshot(&self, now: Either<f64, BigInt>) -> NativeRetryBudgetSnapshot {
+        self.budget.snapshot(instant(&now)).into()
+    }
+
+    /// The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help.
+    #[napi(getter)]
+    pub fn retry_after(&self) -> f64 {
+        self.retry_after.get()
+    }
+}

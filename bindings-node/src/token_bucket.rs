@@ -1,0 +1,117 @@
+//! `NativeRateLimiter`: the core's `TokenBucket` (GCRA).
+
+use std::cell::Cell;
+
+use napi::bindgen_prelude::{BigInt, Either};
+use napi_derive::napi;
+use stanchion::{Nanos, TokenBucket, TokenBucketConfig, TokenBucketSnapshot};
+
+use crate::code;
+use crate::time::{duration, instant, millis, nanos_of_bigint};
+
+/// A token bucket's config: `capacity` tokens of burst, `refillAmount` tokens every
+/// `refillEvery` (`bigint` nanoseconds; default one second).
+#[napi(object)]
+pub struct NativeBucketConfig {
+    /// The burst, >= 1.
+    pub capacity: u32,
+    /// Tokens added every `refillEvery` (default 1).
+    pub refill_amount: Option<u32>,
+    /// The refill period (default 1 s).
+    pub refill_every: Option<BigInt>,
+}
+
+pub(crate) fn config(o: &NativeBucketConfig) -> TokenBucketConfig {
+    TokenBucketConfig::new(o.capacity).refill(
+        o.refill_amount.unwrap_or(1),
+        duration(&o.refill_every).unwrap_or(Nanos::from_secs(1)),
+    )
+}
+
+/// A bucket at one moment. Instants are milliseconds.
+#[napi(object)]
+pub struct NativeBucketSnapshot {
+    /// Whole tokens now, never negative.
+    pub available: f64,
+    /// The burst.
+    pub capacity: u32,
+    /// When `available` next grows; null when full.
+    pub next_token_at: Option<f64>,
+    /// When the bucket is full again if nothing more is taken.
+    pub full_at: f64,
+}
+
+impl From<TokenBucketSnapshot> for NativeBucketSnapshot {
+    fn from(s: TokenBucketSnapshot) -> Self {
+        NativeBucketSnapshot {
+            available: s.available as f64,
+            capacity: s.capacity,
+            next_token_at: s.next_token_at.map(millis),
+            full_at: millis(s.full_at),
+        }
+    }
+}
+
+/// The `max_wait` of a reservation: `bigint` nanoseconds, or none for no limit.
+pub(crate) fn max_wait(ns: &Option<BigInt>) -> Nanos {
+    ns.as_ref()
+        .map_or(Nanos::new(u64::MAX), |ns| Nanos::new(nanos_of_bigint(ns)))
+}
+
+/// The core's `TokenBucket` with its answers packed as numbers (see `code.rs`).
+#[napi]
+pub struct NativeRateLimiter {
+    bucket: TokenBucket,
+    retry_after: Cell<f64>,
+}
+
+#[napi]
+impl NativeRateLimiter {
+    /// A full bucket, or an error naming the invalid field.
+    #[napi(constructor)]
+    pub fn new(config: NativeBucketConfig) -> napi::Result<Self> {
+        Ok(NativeRateLimiter {
+            bucket: TokenBucket::new(self::config(&config)).map_err(code::config_error)?,
+            retry_after: Cell::new(f64::NAN),
+        })
+    }
+
+    /// Takes `n` tokens now: 0 when admitted, else a refusal code.
+    #[napi]
+    pub fn try_acquire(&self, n: u32, now: Either<f64, BigInt>) -> f64 {
+        match self.bucket.try_acquire(n, instant(&now)) {
+            Ok(()) => 0.0,
+            Err(refusal) => code::refused(&refusal, None, &self.retry_after),
+        }
+    }
+
+    /// Reserves `n` tokens: the instant (ms) to proceed at, or a refusal code (< 0).
+    #[napi]
+    pub fn reserve(&self, n: u32, now: Either<f64, BigInt>, max_wait: Option<BigInt>) -> f64 {
+        match self
+            .bucket
+            .reserve(n, instant(&now), self::max_wait(&max_wait))
+        {
+            Ok(ready_at) => millis(ready_at),
+            Err(refusal) => code::refused(&refusal, None, &self.retry_after),
+        }
+    }
+
+    /// Whole tokens available now.
+    #[napi]
+    pub fn available(&self, now: Either<f64, BigInt>) -> f64 {
+        self.bucket.available(instant(&now)) as f64
+    }
+
+    /// The bucket now.
+    #[napi]
+    pub fn snapshot(&self, now: Either<f64, BigInt>) -> NativeBucketSnapshot {
+        self.bucket.snapshot(instant(&now)).into()
+    }
+
+    /// The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help.
+    #[napi(getter)]
+    pub fn retry_after(&self) -> f64 {
+        self.retry_after.get()
+    }
+}

@@ -31,8 +31,13 @@ class BulkheadPermit {
   }
 }
 
+// Every lane past the configured ones is the lowest (the core's rule); 255 is past them all.
 function laneOf(options) {
-  return options?.lane === undefined ? 0 : opt.integer(options.lane, 'lane', 0, 255);
+  const lane = options?.lane;
+  if (lane === undefined) return 0;
+  if (typeof lane !== 'number') throw opt.typeError('lane', 'an integer', lane);
+  if (!Number.isInteger(lane) || lane < 0) throw opt.rangeError('lane', 'integers >= 0', lane);
+  return Math.min(lane, 255);
 }
 
 /**

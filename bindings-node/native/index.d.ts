@@ -12,7 +12,7 @@ export declare class NativeBackoff {
   /** The waits of a whole schedule (attempts taking no time), at most `limit` of them. */
   delays(seed: bigint, limit: number): Array<number>
   /** Begins a retried call whose first attempt started at `now`. */
-  start(seed: bigint, now: Now): NativeRetrying
+  start(seed: bigint, now: number | bigint): NativeRetrying
 }
 
 /** The core's `CircuitBreaker` with its answers packed as numbers (see `code.rs`). */
@@ -22,23 +22,23 @@ export declare class NativeBreaker {
   /** Checks a config without building a breaker. */
   static validate(config: NativeBreakerConfig): void
   /** Asks to make a call: `64·generation + transition` when admitted, else a refusal code. */
-  tryAcquire(now: Now): number
+  tryAcquire(now: number | bigint): number
   /** Records how a call ended (0 success, 1 failure, 2 ignored); returns a transition code. */
-  record(generation: number, issuedAt: Now, outcome: number, now: Now): number
+  record(generation: number, issuedAt: number | bigint, outcome: number, now: number | bigint): number
   /** Abandons a call: frees its probe slot, records nothing; returns a transition code. */
-  release(generation: number, issuedAt: Now, now: Now): number
+  release(generation: number, issuedAt: number | bigint, now: number | bigint): number
   /** Refuses every call until `reset`; returns a transition code. */
-  forceOpen(now: Now): number
+  forceOpen(now: number | bigint): number
   /** Admits every call and never trips until `reset`; returns a transition code. */
-  disable(now: Now): number
+  disable(now: number | bigint): number
   /** Closes the breaker with a fresh window; returns a transition code. */
-  reset(now: Now): number
+  reset(now: number | bigint): number
   /** Changes thresholds and durations in place. */
-  reconfigure(config: NativeBreakerConfig, now: Now): void
+  reconfigure(config: NativeBreakerConfig, now: number | bigint): void
   /** The state's stable number (0 closed, 1 open, 2 half-open, 3 forced open, 4 disabled). */
   state(): number
   /** The state and counters now. */
-  snapshot(now: Now): NativeBreakerSnapshot
+  snapshot(now: number | bigint): NativeBreakerSnapshot
   /** The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help. */
   get retryAfter(): number
 }
@@ -79,15 +79,15 @@ export declare class NativeKeyedRateLimiter {
   /** A table of full buckets, or an error naming the invalid field. */
   constructor(config: NativeKeyedConfig)
   /** Takes `n` tokens from `key`'s bucket: 0 when admitted, else a refusal code. */
-  tryAcquire(key: Key, n: number, now: Now): number
+  tryAcquire(key: string | number | bigint, n: number, now: number | bigint): number
   /** Reserves `n` tokens of `key`: the instant (ms) to proceed at, or a refusal code (< 0). */
-  reserve(key: Key, n: number, now: Now, maxWait?: bigint | undefined | null): number
+  reserve(key: string | number | bigint, n: number, now: number | bigint, maxWait?: bigint | undefined | null): number
   /** Whole tokens available to `key` now. */
-  available(key: Key, now: Now): number
+  available(key: string | number | bigint, now: number | bigint): number
   /** `key`'s bucket now. */
-  snapshot(key: Key, now: Now): NativeBucketSnapshot
+  snapshot(key: string | number | bigint, now: number | bigint): NativeBucketSnapshot
   /** Slots whose bucket is not full now. */
-  activeKeys(now: Now): number
+  activeKeys(now: number | bigint): number
   /** The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help. */
   get retryAfter(): number
 }
@@ -97,13 +97,13 @@ export declare class NativeRateLimiter {
   /** A full bucket, or an error naming the invalid field. */
   constructor(config: NativeBucketConfig)
   /** Takes `n` tokens now: 0 when admitted, else a refusal code. */
-  tryAcquire(n: number, now: Now): number
+  tryAcquire(n: number, now: number | bigint): number
   /** Reserves `n` tokens: the instant (ms) to proceed at, or a refusal code (< 0). */
-  reserve(n: number, now: Now, maxWait?: bigint | undefined | null): number
+  reserve(n: number, now: number | bigint, maxWait?: bigint | undefined | null): number
   /** Whole tokens available now. */
-  available(now: Now): number
+  available(now: number | bigint): number
   /** The bucket now. */
-  snapshot(now: Now): NativeBucketSnapshot
+  snapshot(now: number | bigint): NativeBucketSnapshot
   /** The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help. */
   get retryAfter(): number
 }
@@ -115,9 +115,9 @@ export declare class NativeRetryBudget {
   /** A first attempt: deposits `ratio` tokens. */
   deposit(): void
   /** Asks for a retry: 0 when allowed, else a refusal code. */
-  tryRetry(now: Now): number
+  tryRetry(now: number | bigint): number
   /** The budget now. */
-  snapshot(now: Now): NativeRetryBudgetSnapshot
+  snapshot(now: number | bigint): NativeRetryBudgetSnapshot
   /** The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help. */
   get retryAfter(): number
 }
@@ -128,7 +128,7 @@ export declare class NativeRetrying {
    * The wait before the next attempt in milliseconds (`hint`: a server's Retry-After, ms),
    * or -1 when `maxAttempts` is reached, -2 when the wait would end past `maxElapsed`.
    */
-  nextDelay(now: Now, hint?: number | undefined | null): number
+  nextDelay(now: number | bigint, hint?: number | undefined | null): number
   /** Waits handed out so far. */
   get retries(): number
 }
@@ -215,7 +215,7 @@ export interface NativeBreakerSnapshot {
   /** Changes on every transition and reset. */
   generation: number
   /** When an open breaker lets the next call probe; null unless open. */
-  openUntil?: number
+  openUntil: number | null
   /** Probes in flight while half-open. */
   probesInFlight: number
   /** Successful probes in this half-open period. */
@@ -274,7 +274,7 @@ export interface NativeBucketSnapshot {
   /** The burst. */
   capacity: number
   /** When `available` next grows; null when full. */
-  nextTokenAt?: number
+  nextTokenAt: number | null
   /** When the bucket is full again if nothing more is taken. */
   fullAt: number
 }

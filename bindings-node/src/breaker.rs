@@ -3,13 +3,13 @@
 
 use std::cell::Cell;
 
-use napi::bindgen_prelude::{BigInt, Either};
+use napi::bindgen_prelude::{BigInt, Either, Null};
 use napi_derive::napi;
 use stanchion::breaker::{BreakerConfig, BreakerSnapshot, RawPermit, SlowCall, Window};
 use stanchion::{CircuitBreaker, Outcome};
 
 use crate::code;
-use crate::time::{duration, instant, millis};
+use crate::time::{duration, instant};
 
 /// A breaker config, every field optional (the core's defaults apply). Durations are `bigint`
 /// nanoseconds; the JS half converts the public milliseconds.
@@ -101,7 +101,7 @@ pub struct NativeBreakerSnapshot {
     /// Changes on every transition and reset.
     pub generation: u32,
     /// When an open breaker lets the next call probe; null unless open.
-    pub open_until: Option<f64>,
+    pub open_until: Either<f64, Null>,
     /// Probes in flight while half-open.
     pub probes_in_flight: u32,
     /// Successful probes in this half-open period.
@@ -145,7 +145,7 @@ impl From<BreakerSnapshot> for NativeBreakerSnapshot {
         NativeBreakerSnapshot {
             state: s.state.as_str().to_owned(),
             generation: s.generation,
-            open_until: s.open_until.map(millis),
+            open_until: crate::time::nullable(s.open_until),
             probes_in_flight: s.probes_in_flight,
             half_open_successes: s.half_open_successes,
             window_calls: s.window_calls as f64,

@@ -1,6 +1,6 @@
 //! How time crosses the boundary: milliseconds as `number`, or exact nanoseconds as `bigint`.
 
-use napi::bindgen_prelude::{BigInt, Either};
+use napi::bindgen_prelude::{BigInt, Either, Null};
 use stanchion::Nanos;
 
 /// An instant from JavaScript: milliseconds as a `number`, or nanoseconds as a `bigint`.
@@ -11,7 +11,7 @@ pub type Now = Either<f64, BigInt>;
 /// no time passed, so no value can corrupt state).
 ///
 /// ```
-/// use napi::bindgen_prelude::{BigInt, Either};
+/// use napi::bindgen_prelude::{BigInt, Either, Null};
 /// use stanchion_node::time::instant;
 /// assert_eq!(instant(&Either::A(0.000_001)).as_nanos(), 1);
 /// assert_eq!(instant(&Either::A(-5.0)).as_nanos(), 0);
@@ -61,4 +61,9 @@ pub fn millis(n: Nanos) -> f64 {
 /// An optional config duration (`bigint` nanoseconds) as the core's.
 pub(crate) fn duration(ns: &Option<BigInt>) -> Option<Nanos> {
     ns.as_ref().map(|ns| Nanos::new(nanos_of_bigint(ns)))
+}
+
+/// An optional instant as milliseconds or `null`, so a snapshot keeps one shape.
+pub(crate) fn nullable(n: Option<Nanos>) -> Either<f64, Null> {
+    n.map_or(Either::B(Null), |n| Either::A(millis(n)))
 }

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 
-use napi::bindgen_prelude::{BigInt, Either};
+use napi::bindgen_prelude::{BigInt, Either, Null};
 use napi_derive::napi;
 use stanchion::{Nanos, TokenBucket, TokenBucketConfig, TokenBucketSnapshot};
 
@@ -36,7 +36,7 @@ pub struct NativeBucketSnapshot {
     /// The burst.
     pub capacity: u32,
     /// When `available` next grows; null when full.
-    pub next_token_at: Option<f64>,
+    pub next_token_at: Either<f64, Null>,
     /// When the bucket is full again if nothing more is taken.
     pub full_at: f64,
 }
@@ -46,7 +46,7 @@ impl From<TokenBucketSnapshot> for NativeBucketSnapshot {
         NativeBucketSnapshot {
             available: s.available as f64,
             capacity: s.capacity,
-            next_token_at: s.next_token_at.map(millis),
+            next_token_at: crate::time::nullable(s.next_token_at),
             full_at: millis(s.full_at),
         }
     }

@@ -6,13 +6,6 @@
 //! - A refusal is `< 0`: `-(64·reason + transition)`, reasons by their stable numbers
 //!   (`Reason as u8`, never 0). Its `retry_after` is read afterwards from the object's
 //!   `retryAfter` (milliseconds, NaN when waiting cannot help), so a refusal allocates nothing.
-//!
-//! ```
-//! use stanchion::breaker::{State, Transition};
-//! use stanchion_node::code::transition;
-//! let t = Transition { from: State::Open, to: State::HalfOpen };
-//! assert_eq!(transition(Some(t)), 1.0 + 5.0 * 1.0 + 2.0);
-//! ```
 
 use std::cell::Cell;
 
@@ -20,17 +13,17 @@ use stanchion::breaker::Transition;
 use stanchion::{ConfigError, Rejected};
 
 /// The code of a transition; 0 for none.
-pub fn transition(t: Option<Transition>) -> f64 {
+pub(crate) fn transition(t: Option<Transition>) -> f64 {
     t.map_or(0.0, |t| f64::from(1 + 5 * t.from as u8 + t.to as u8))
 }
 
 /// The code of an admission carrying `value`.
-pub fn admitted(value: f64, t: Option<Transition>) -> f64 {
+pub(crate) fn admitted(value: f64, t: Option<Transition>) -> f64 {
     value * 64.0 + transition(t)
 }
 
 /// The code of a refusal; keeps its `retry_after` in `last` (ms, NaN for none).
-pub fn refused(r: &Rejected, t: Option<Transition>, last: &Cell<f64>) -> f64 {
+pub(crate) fn refused(r: &Rejected, t: Option<Transition>, last: &Cell<f64>) -> f64 {
     last.set(r.retry_after.map_or(f64::NAN, crate::time::millis));
     -(f64::from(r.reason as u8) * 64.0 + transition(t))
 }
@@ -38,7 +31,7 @@ pub fn refused(r: &Rejected, t: Option<Transition>, last: &Cell<f64>) -> f64 {
 /// A config error as a JavaScript error the JS half turns into a `RangeError` naming the
 /// option: the message is `stanchion-config`, the core's field and its allowed range,
 /// separated by U+001F.
-pub fn config_error(e: ConfigError) -> napi::Error {
+pub(crate) fn config_error(e: ConfigError) -> napi::Error {
     napi::Error::new(
         napi::Status::InvalidArg,
         format!("stanchion-config\u{1f}{}\u{1f}{}", e.field, e.allowed),

@@ -12,19 +12,16 @@
 //! **Answers as numbers.** The hot operations return one `number` that packs the answer, so
 //! that an admission or a refusal allocates nothing (`code.rs` says how it is packed).
 //!
-//! ```
-//! // What `performance.now()` returns, in the core's nanoseconds:
-//! use napi::bindgen_prelude::Either;
-//! assert_eq!(stanchion_node::time::instant(&Either::A(1.5)).as_nanos(), 1_500_000);
-//! ```
+//! The addon is tested from JavaScript (`test/` in the package): a napi-rs library links
+//! against Node's symbols, so it has no Rust test binary.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod backoff;
 mod breaker;
 mod bulkhead;
-pub mod code;
+mod code;
 mod keyed_limiter;
 mod retry_budget;
-pub mod time;
+mod time;
 mod token_bucket;

@@ -91,6 +91,7 @@ function clock(value) {
 const FIELD_NAMES = {
   'schedule.factor': 'factor',
   'jitter.proportional': 'jitter.proportional',
+  lane_ceilings: 'lanes',
 };
 
 function camel(field) {

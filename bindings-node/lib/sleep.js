@@ -6,6 +6,7 @@ const { abortReason } = require('./errors');
 /** Resolves after `ms` (an unref'd timer), or rejects with the signal's reason on abort. */
 function sleep(ms, signal) {
   if (signal?.aborted) return Promise.reject(abortReason(signal));
+  if (!(ms > 0)) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onAbort = () => {
       clearTimeout(timer);
@@ -14,7 +15,7 @@ function sleep(ms, signal) {
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, Math.max(0, ms));
+    }, ms);
     timer.unref?.();
     signal?.addEventListener('abort', onAbort, { once: true });
   });

@@ -40,6 +40,8 @@ function errorField(make) {
     if (!(error instanceof RangeError || error instanceof TypeError)) throw error;
     const option = error.option ?? /option `([^`]+)`/.exec(error.message)?.[1];
     if (option === undefined) throw error;
+    // The JS option `lanes` carries both of the core's `lanes` (how many) and `lane_ceilings`.
+    if (option === 'lanes' && /lane 0/.test(error.message)) return 'lane_ceilings';
     return snake(option.replace(/\[\d+\]$/, ''));
   }
 }

@@ -110,6 +110,11 @@ class Bulkhead extends EventEmitter {
   async execute(fn, options) {
     const permit = await this.acquire(options);
     const signal = options?.signal;
+    if (signal?.aborted) {
+      // Granted while the caller was aborting: the permit goes straight back.
+      permit.release();
+      throw abortReason(signal);
+    }
     if (!signal) {
       try {
         return await fn(undefined);

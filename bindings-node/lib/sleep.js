@@ -21,9 +21,16 @@ function sleep(ms, signal) {
   });
 }
 
-/** Runs `onAbort` when `signal` aborts; returns the function that stops listening. */
+/**
+ * Runs `handler` when `signal` aborts, or at once if it already has (a listener added after
+ * the abort would never run); returns the function that stops listening.
+ */
 function onAbort(signal, handler) {
   if (!signal) return noop;
+  if (signal.aborted) {
+    handler();
+    return noop;
+  }
   signal.addEventListener('abort', handler, { once: true });
   return () => signal.removeEventListener('abort', handler);
 }

@@ -22,7 +22,8 @@ const args = [
   '--release',
   '--manifest-path', manifest,
   '--package-json-path', path.join(root, 'package.json'),
-  '--output-dir', path.join(root, 'native'),
+  // The tests build into a scratch folder to compare its index.d.ts with the committed one.
+  '--output-dir', process.env.STANCHION_NATIVE_DIR ?? path.join(root, 'native'),
   '--dts', 'index.d.ts',
   ...process.argv.slice(2),
 ];

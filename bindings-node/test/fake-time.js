@@ -8,7 +8,11 @@ function settle() {
 }
 
 function fakeTime(t) {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
+  try {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+  } catch {
+    t.mock.timers.enable(['setTimeout']); // Node 18's form
+  }
   let now = 1000;
   return {
     clock: () => now,

@@ -1,7 +1,8 @@
 'use strict';
 // Backoff (the core's schedules) and RetryBudget.
 
-const { NativeBackoff, NativeRetryBudget } = require('./native');
+const { NativeBackoff, NativeRetryBudget, fastBudgetDeposit, fastBudgetTryRetry } = require('./native');
+const { R, nativeNow } = require('./fast');
 const { refusal } = require('./errors');
 const opt = require('./options');
 const { ADMITTED } = require('./limiter');
@@ -64,7 +65,7 @@ class Backoff {
 
   /** The core's state for one retried call (used by Retry; exposed for custom loops). */
   start(seed, now) {
-    return this._native.start(opt.seed(seed, 'seed'), now);
+    return this._native.start(opt.seed(seed, 'seed'), now ?? nativeNow());
   }
 }
 
@@ -84,24 +85,40 @@ class RetryBudget {
       maxBalance: opt.integer(o.maxBalance, 'maxBalance'),
     };
     this._clock = opt.clock(o.clock);
+    this._now = this._clock ?? nativeNow;
     this._native = opt.construct(() => new NativeRetryBudget(config));
+    this._handle = this._native.handle;
   }
 
   /** A first attempt: deposits `ratio` tokens. */
   deposit() {
-    this._native.deposit();
+    R[0] = this._handle;
+    fastBudgetDeposit();
+  }
+
+  /** The core's try_retry: 0, or a refusal code with its retryAfter (ms) in `R[7]`. */
+  _tryRetry() {
+    const now = this._clock === undefined ? NaN : this._clock();
+    if (typeof now === 'bigint') {
+      const code = this._native.tryRetry(now);
+      R[7] = this._native.retryAfter;
+      return code;
+    }
+    R[0] = this._handle;
+    R[1] = now;
+    return fastBudgetTryRetry();
   }
 
   /** Spends a token on a retry (`ok: true`), or returns a refusal without throwing. */
   tryRetry() {
-    const code = this._native.tryRetry(this._clock());
+    const code = this._tryRetry();
     if (code === 0) return ADMITTED;
-    return refusal(-code / 64, this._native.retryAfter);
+    return refusal(-code / 64, R[7]);
   }
 
   /** `{ balance, floorTokens, retriesAvailable, retriesAllowed, retriesRefused }` now. */
   snapshot() {
-    return this._native.snapshot(this._clock());
+    return this._native.snapshot(this._now());
   }
 }
 

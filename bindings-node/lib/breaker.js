@@ -3,7 +3,8 @@
 // window of up to 10 buckets), with Promises, AbortSignal and events.
 
 const { EventEmitter } = require('node:events');
-const { NativeBreaker } = require('./native');
+const { NativeBreaker, fastBreakerAcquire, fastBreakerRecord, fastBreakerRelease } = require('./native');
+const { R, nativeNow } = require('./fast');
 const { refusalError, refusal, abortReason } = require('./errors');
 const opt = require('./options');
 const { onAbort, signalOf } = require('./sleep');
@@ -89,21 +90,43 @@ class CircuitBreaker extends EventEmitter {
     super();
     const config = nativeConfig(options);
     this._clock = opt.clock(options.clock);
+    this._now = this._clock ?? nativeNow;
     this._classify = opt.func(options.classify, 'classify') ?? defaultClassify;
     this._native = opt.construct(() => new NativeBreaker(config));
+    this._handle = this._native.handle;
+    // Set by every _acquire: the instant the permit was issued at, and a refusal's retryAfter.
+    this._issuedAt = 0;
+    this._retryAfter = NaN;
+  }
+
+  /** The core's try_acquire: the packed answer (see src/code.rs). */
+  _acquire() {
+    const now = this._clock === undefined ? NaN : this._clock();
+    if (typeof now === 'bigint') {
+      const code = this._native.tryAcquire(now);
+      this._issuedAt = now;
+      this._retryAfter = this._native.retryAfter;
+      return code;
+    }
+    R[0] = this._handle;
+    R[1] = now;
+    const code = fastBreakerAcquire();
+    this._issuedAt = R[6];
+    this._retryAfter = R[7];
+    return code;
   }
 
   /** Runs `fn(signal)` if the breaker admits it, and records how it ended. */
   execute(fn, options) {
     const signal = options === undefined ? undefined : signalOf(options);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    const now = this._clock();
-    const code = this._native.tryAcquire(now);
+    const code = this._acquire();
     if (code < 0) return Promise.reject(this._refused(code, true));
+    const issuedAt = this._issuedAt;
     const transition = code % 64;
     if (transition !== 0) this._emitTransition(transition);
     const generation = (code - transition) / 64;
-    return signal === undefined ? this._run(fn, generation, now) : this._runAbortable(fn, generation, now, signal);
+    return signal === undefined ? this._run(fn, generation, issuedAt) : this._runAbortable(fn, generation, issuedAt, signal);
   }
 
   _run(fn, generation, issuedAt) {
@@ -167,12 +190,11 @@ class CircuitBreaker extends EventEmitter {
    * must be called once, or a refusal (`ok: false`) with `code`, `reason` and `retryAfter`.
    */
   tryAcquire() {
-    const now = this._clock();
-    const code = this._native.tryAcquire(now);
+    const code = this._acquire();
     if (code < 0) return this._refused(code, false);
     const transition = code % 64;
     if (transition !== 0) this._emitTransition(transition);
-    return new BreakerPermit(this, (code - transition) / 64, now);
+    return new BreakerPermit(this, (code - transition) / 64, this._issuedAt);
   }
 
   _refused(code, asError) {
@@ -180,7 +202,7 @@ class CircuitBreaker extends EventEmitter {
     const transition = packed % 64;
     if (transition !== 0) this._emitTransition(transition);
     const reason = (packed - transition) / 64;
-    const retryAfter = this._native.retryAfter;
+    const retryAfter = this._retryAfter;
     const refused = asError ? refusalError(reason, retryAfter) : refusal(reason, retryAfter);
     this.emit('reject', refused);
     return refused;
@@ -192,12 +214,33 @@ class CircuitBreaker extends EventEmitter {
   }
 
   _record(generation, issuedAt, outcome) {
-    const transition = this._native.record(generation, issuedAt, outcome, this._clock());
+    const now = this._clock === undefined ? NaN : this._clock();
+    let transition;
+    if (typeof now === 'bigint' || typeof issuedAt === 'bigint') {
+      transition = this._native.record(generation, issuedAt, outcome, now);
+    } else {
+      R[0] = this._handle;
+      R[1] = generation;
+      R[2] = issuedAt;
+      R[3] = outcome;
+      R[4] = now;
+      transition = fastBreakerRecord();
+    }
     if (transition !== 0) this._emitTransition(transition);
   }
 
   _release(generation, issuedAt) {
-    const transition = this._native.release(generation, issuedAt, this._clock());
+    const now = this._clock === undefined ? NaN : this._clock();
+    let transition;
+    if (typeof now === 'bigint' || typeof issuedAt === 'bigint') {
+      transition = this._native.release(generation, issuedAt, now);
+    } else {
+      R[0] = this._handle;
+      R[1] = generation;
+      R[2] = issuedAt;
+      R[4] = now;
+      transition = fastBreakerRelease();
+    }
     if (transition !== 0) this._emitTransition(transition);
   }
 
@@ -212,23 +255,23 @@ class CircuitBreaker extends EventEmitter {
 
   /** Refuses every call until `reset()`. Returns the transition, or null. */
   forceOpen() {
-    return this._operator(this._native.forceOpen(this._clock()));
+    return this._operator(this._native.forceOpen(this._now()));
   }
 
   /** Admits every call, counting but never tripping, until `reset()`. Returns the transition, or null. */
   disable() {
-    return this._operator(this._native.disable(this._clock()));
+    return this._operator(this._native.disable(this._now()));
   }
 
   /** Closes the breaker with a fresh window. Returns the transition, or null. */
   reset() {
-    return this._operator(this._native.reset(this._clock()));
+    return this._operator(this._native.reset(this._now()));
   }
 
   /** Changes thresholds and durations in place, keeping state and window where they fit. */
   reconfigure(options) {
     const config = nativeConfig(options);
-    opt.construct(() => this._native.reconfigure(config, this._clock()));
+    opt.construct(() => this._native.reconfigure(config, this._now()));
   }
 
   /** `'closed'`, `'open'`, `'half_open'`, `'forced_open'` or `'disabled'`. */
@@ -238,7 +281,7 @@ class CircuitBreaker extends EventEmitter {
 
   /** The state and counters now, as a plain object (instants in ms on the clock's scale). */
   snapshot() {
-    return this._native.snapshot(this._clock());
+    return this._native.snapshot(this._now());
   }
 }
 

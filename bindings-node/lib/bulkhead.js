@@ -2,7 +2,8 @@
 // Bulkhead: the core's concurrency cap, priority lanes and FIFO wait queue.
 
 const { EventEmitter } = require('node:events');
-const { NativeBulkhead } = require('./native');
+const { NativeBulkhead, fastBulkheadAcquire, fastBulkheadEnter, fastBulkheadRelease } = require('./native');
+const { R } = require('./fast');
 const { refusalError, refusal, abortReason } = require('./errors');
 const opt = require('./options');
 const { onAbort, signalOf } = require('./sleep');
@@ -25,7 +26,9 @@ class BulkheadPermit {
   release() {
     if (this._released) return false;
     this._released = true;
-    const woken = this._bulkhead._native.release(this._id);
+    R[0] = this._bulkhead._handle;
+    R[1] = this._id;
+    const woken = fastBulkheadRelease();
     if (woken > 0) this._bulkhead._serve();
     return woken >= 0;
   }
@@ -58,12 +61,17 @@ class Bulkhead extends EventEmitter {
     }
     const maxWaiting = opt.integer(o.maxWaiting, 'maxWaiting', 0, 4096);
     this._native = opt.construct(() => new NativeBulkhead({ maxConcurrent, lanes, maxWaiting }));
+    this._handle = this._native.handle;
+    this._retryAfter = NaN;
     this._waiters = new Map();
   }
 
   /** A permit now (`ok: true`), or a refusal (`ok: false`) without throwing. */
   tryAcquire(lane) {
-    const id = this._native.tryAcquire(lane === undefined ? 0 : laneOf({ lane }));
+    R[0] = this._handle;
+    R[1] = lane === undefined ? 0 : laneOf({ lane });
+    const id = fastBulkheadAcquire();
+    this._retryAfter = R[7];
     return id >= 0 ? new BulkheadPermit(this, id) : this._refused(id, false);
   }
 
@@ -75,7 +83,10 @@ class Bulkhead extends EventEmitter {
     const lane = laneOf(options);
     const signal = signalOf(options);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    const code = this._native.acquire(lane);
+    R[0] = this._handle;
+    R[1] = lane;
+    const code = fastBulkheadEnter();
+    this._retryAfter = R[7];
     if (code >= 0) return Promise.resolve(new BulkheadPermit(this, code));
     const packed = -code / 64;
     if (packed < 16) return Promise.reject(this._refused(code, true));
@@ -145,7 +156,7 @@ class Bulkhead extends EventEmitter {
 
   _refused(code, asError) {
     const reason = -code / 64;
-    const retryAfter = this._native.retryAfter;
+    const retryAfter = this._retryAfter;
     const answer = asError ? refusalError(reason, retryAfter) : refusal(reason, retryAfter);
     this.emit('reject', answer);
     return answer;

@@ -2,7 +2,8 @@
 // RateLimiter (the core's token bucket) and KeyedRateLimiter (its keyed table).
 
 const { EventEmitter } = require('node:events');
-const { NativeRateLimiter, NativeKeyedRateLimiter } = require('./native');
+const { NativeRateLimiter, NativeKeyedRateLimiter, fastBucketAcquire, fastBucketReserve } = require('./native');
+const { R, nativeNow } = require('./fast');
 const { refusalError, refusal } = require('./errors');
 const opt = require('./options');
 const { sleep, signalOf } = require('./sleep');
@@ -25,18 +26,27 @@ function tokens(n) {
   return opt.integer(n, 'n');
 }
 
+/** A `maxWait`: undefined for none, else checked and kept as given (ms number or ns bigint). */
+function maxWaitOf(value) {
+  if (value === undefined || value === Infinity) return undefined;
+  opt.duration(value, 'maxWait');
+  return value;
+}
+
+/** A `maxWait` as the addon's methods take it: bigint nanoseconds, or undefined. */
+function maxWaitNs(value) {
+  return value === undefined ? undefined : opt.duration(value, 'maxWait');
+}
+
 function waitOptions(options) {
   const o = opt.object(options, 'options');
-  return {
-    n: tokens(o.n),
-    maxWait: o.maxWait === undefined || o.maxWait === Infinity ? undefined : opt.duration(o.maxWait, 'maxWait'),
-    signal: signalOf(o),
-  };
+  return { n: tokens(o.n), maxWait: maxWaitOf(o.maxWait), signal: signalOf(o) };
 }
 
 /** Shared by both limiters: a reservation's answer, then the wait until its instant. */
 function waitFor(limiter, readyAtOrCode, now, signal) {
   if (readyAtOrCode < 0) return Promise.reject(limiter._refused(readyAtOrCode, true));
+  if (readyAtOrCode === now) return Promise.resolve();
   const wait = readyAtOrCode - (typeof now === 'bigint' ? Number(now) / 1e6 : now);
   if (wait <= 0) return Promise.resolve();
   return sleep(wait, signal);
@@ -44,7 +54,7 @@ function waitFor(limiter, readyAtOrCode, now, signal) {
 
 function refused(limiter, code, asError) {
   const reason = -code / 64;
-  const retryAfter = limiter._native.retryAfter;
+  const retryAfter = limiter._retryAfter;
   const answer = asError ? refusalError(reason, retryAfter) : refusal(reason, retryAfter);
   limiter.emit('reject', answer);
   return answer;
@@ -60,13 +70,49 @@ class RateLimiter extends EventEmitter {
     const o = opt.object(options, 'options');
     const config = bucketConfig(o);
     this._clock = opt.clock(o.clock);
+    this._now = this._clock ?? nativeNow;
     this._native = opt.construct(() => new NativeRateLimiter(config));
+    this._handle = this._native.handle;
+    this._retryAfter = NaN;
+    this._reservedAt = 0;
   }
 
   /** Takes `n` tokens now, or returns a refusal (`ok: false`) without throwing. */
   tryAcquire(n) {
-    const code = this._native.tryAcquire(n === undefined ? 1 : tokens(n), this._clock());
+    const count = n === undefined ? 1 : tokens(n);
+    const now = this._clock === undefined ? NaN : this._clock();
+    let code;
+    if (typeof now === 'bigint') {
+      code = this._native.tryAcquire(count, now);
+      this._retryAfter = this._native.retryAfter;
+    } else {
+      R[0] = this._handle;
+      R[1] = count;
+      R[2] = now;
+      code = fastBucketAcquire();
+      this._retryAfter = R[7];
+    }
     return code === 0 ? ADMITTED : this._refused(code, false);
+  }
+
+  /** The core's reserve: the ready instant or a refusal code; the instant used in _reservedAt. */
+  _reserve(n, maxWait) {
+    const now = this._clock === undefined ? NaN : this._clock();
+    if (typeof now === 'bigint' || typeof maxWait === 'bigint') {
+      const at = typeof now === 'number' && Number.isNaN(now) ? nativeNow() : now;
+      const code = this._native.reserve(n, at, maxWaitNs(maxWait));
+      this._retryAfter = this._native.retryAfter;
+      this._reservedAt = at;
+      return code;
+    }
+    R[0] = this._handle;
+    R[1] = n;
+    R[2] = now;
+    R[3] = maxWait === undefined ? Infinity : maxWait;
+    const code = fastBucketReserve();
+    this._retryAfter = R[7];
+    this._reservedAt = R[6];
+    return code;
   }
 
   /**
@@ -77,8 +123,8 @@ class RateLimiter extends EventEmitter {
   acquire(options) {
     const { n, maxWait, signal } = waitOptions(options);
     if (signal?.aborted) return sleep(0, signal);
-    const now = this._clock();
-    return waitFor(this, this._native.reserve(n, now, maxWait), now, signal);
+    const code = this._reserve(n, maxWait);
+    return waitFor(this, code, this._reservedAt, signal);
   }
 
   /** `acquire`, then `fn(signal)`. */
@@ -89,8 +135,7 @@ class RateLimiter extends EventEmitter {
 
   /** Reserves `n` tokens: the instant (ms, on the clock's scale) to proceed at, or a refusal. */
   reserve(n, maxWait) {
-    const max = maxWait === undefined || maxWait === Infinity ? undefined : opt.duration(maxWait, 'maxWait');
-    const code = this._native.reserve(tokens(n), this._clock(), max);
+    const code = this._reserve(tokens(n), maxWaitOf(maxWait));
     return code < 0 ? this._refused(code, false) : { ok: true, readyAt: code };
   }
 
@@ -100,12 +145,12 @@ class RateLimiter extends EventEmitter {
 
   /** Whole tokens available now. */
   available() {
-    return this._native.available(this._clock());
+    return this._native.available(this._now());
   }
 
   /** `{ available, capacity, nextTokenAt, fullAt }` now. */
   snapshot() {
-    return this._native.snapshot(this._clock());
+    return this._native.snapshot(this._now());
   }
 }
 
@@ -145,15 +190,18 @@ class KeyedRateLimiter extends EventEmitter {
       throw opt.typeError('whenFull', "'reject' or 'admit'", o.whenFull);
     }
     const config = { bucket, slots: slots(o.maxKeys), admitWhenFull: o.whenFull === 'admit' };
-    this._clock = opt.clock(o.clock);
+    this._now = opt.clock(o.clock) ?? nativeNow;
     this._native = opt.construct(() => new NativeKeyedRateLimiter(config));
+    this._retryAfter = NaN;
     this.maxKeys = config.slots;
   }
 
   /** Takes `n` tokens of `key` now, or returns a refusal (`ok: false`) without throwing. */
   tryAcquire(k, n) {
-    const code = this._native.tryAcquire(key(k), n === undefined ? 1 : tokens(n), this._clock());
-    return code === 0 ? ADMITTED : this._refused(code, false);
+    const code = this._native.tryAcquire(key(k), n === undefined ? 1 : tokens(n), this._now());
+    if (code === 0) return ADMITTED;
+    this._retryAfter = this._native.retryAfter;
+    return this._refused(code, false);
   }
 
   /** As `RateLimiter.acquire`, for `key`. */
@@ -161,14 +209,16 @@ class KeyedRateLimiter extends EventEmitter {
     const checked = key(k);
     const { n, maxWait, signal } = waitOptions(options);
     if (signal?.aborted) return sleep(0, signal);
-    const now = this._clock();
-    return waitFor(this, this._native.reserve(checked, n, now, maxWait), now, signal);
+    const now = this._now();
+    const code = this._native.reserve(checked, n, now, maxWaitNs(maxWait));
+    this._retryAfter = this._native.retryAfter;
+    return waitFor(this, code, now, signal);
   }
 
   /** Reserves `n` tokens of `key`: the instant to proceed at, or a refusal. */
   reserve(k, n, maxWait) {
-    const max = maxWait === undefined || maxWait === Infinity ? undefined : opt.duration(maxWait, 'maxWait');
-    const code = this._native.reserve(key(k), tokens(n), this._clock(), max);
+    const code = this._native.reserve(key(k), tokens(n), this._now(), maxWaitNs(maxWaitOf(maxWait)));
+    this._retryAfter = this._native.retryAfter;
     return code < 0 ? this._refused(code, false) : { ok: true, readyAt: code };
   }
 
@@ -178,17 +228,17 @@ class KeyedRateLimiter extends EventEmitter {
 
   /** Whole tokens available to `key` now. */
   available(k) {
-    return this._native.available(key(k), this._clock());
+    return this._native.available(key(k), this._now());
   }
 
   /** `key`'s bucket now. */
   snapshot(k) {
-    return this._native.snapshot(key(k), this._clock());
+    return this._native.snapshot(key(k), this._now());
   }
 
   /** Slots whose bucket is not full now. */
   activeKeys() {
-    return this._native.activeKeys(this._clock());
+    return this._native.activeKeys(this._now());
   }
 }
 

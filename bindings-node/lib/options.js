@@ -82,9 +82,13 @@ function seed(value, name) {
 
 const defaultClock = () => performance.now();
 
-/** The clock: `() => number` of milliseconds (or bigint of nanoseconds); performance.now by default. */
+/**
+ * The clock: `() => number` of milliseconds (or a bigint of nanoseconds). Undefined means the
+ * default, a native monotonic clock on performance.now()'s scale, which the hot path reads
+ * without a call into JS.
+ */
 function clock(value) {
-  return func(value, 'clock') ?? defaultClock;
+  return func(value, 'clock');
 }
 
 // Where the core's field name is not the option's camelCase.

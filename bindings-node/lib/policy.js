@@ -10,6 +10,7 @@ const { Retry } = require('./retry');
 const { TimeoutError, abortReason } = require('./errors');
 const opt = require('./options');
 const { signalOf } = require('./sleep');
+const { nativeNow } = require('./fast');
 
 function instance(value, Class, name) {
   if (value === undefined) return undefined;
@@ -34,7 +35,7 @@ class Policy {
     this.limiterMaxWait = o.limiterMaxWait;
     if (o.limiterMaxWait !== undefined && o.limiterMaxWait !== Infinity) opt.duration(o.limiterMaxWait, 'limiterMaxWait');
     this.fallback = opt.func(o.fallback, 'fallback');
-    this.clock = opt.clock(o.clock);
+    this.clock = opt.clock(o.clock) ?? nativeNow;
   }
 
   /** Runs `fn(signal)` through every guard; resolves to its value (or the fallback's). */

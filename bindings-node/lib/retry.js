@@ -7,6 +7,7 @@ const { Backoff, RetryBudget } = require('./backoff');
 const { RetryBudgetExhaustedError, StanchionError, refusalError, abortReason } = require('./errors');
 const opt = require('./options');
 const { sleep, signalOf } = require('./sleep');
+const { R, nativeNow } = require('./fast');
 
 const EXHAUSTED = { '-1': 'max_attempts', '-2': 'max_elapsed' };
 
@@ -36,7 +37,7 @@ class Retry extends EventEmitter {
     this._budget = o.budget;
     this._retryIf = opt.func(o.retryIf, 'retryIf') ?? defaultRetryIf;
     this._seed = opt.seed(o.seed, 'seed');
-    this._clock = opt.clock(o.clock);
+    this._now = opt.clock(o.clock) ?? nativeNow;
   }
 
   /** Runs `fn` with retries; resolves to its value or rejects with its last error. */
@@ -47,8 +48,8 @@ class Retry extends EventEmitter {
   /** `deadline`: no retry whose wait would end past this instant (ms, clock scale). */
   async _execute(fn, signal, deadline) {
     if (signal?.aborted) throw abortReason(signal);
-    const started = this._clock();
-    if (this._budget !== undefined) this._budget._native.deposit();
+    const started = this._now();
+    if (this._budget !== undefined) this._budget.deposit();
     let retrying;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -56,7 +57,7 @@ class Retry extends EventEmitter {
       } catch (error) {
         if (signal?.aborted || !this._retryIf(error, attempt)) throw error;
         retrying ??= this._backoff.start(this._seed ?? randomSeed(), started);
-        const now = this._clock();
+        const now = this._now();
         const hint = typeof error?.retryAfter === 'number' && error.retryAfter >= 0 ? error.retryAfter : undefined;
         const delay = retrying.nextDelay(now, hint);
         if (delay < 0) {
@@ -68,9 +69,9 @@ class Retry extends EventEmitter {
           throw error;
         }
         if (this._budget !== undefined) {
-          const code = this._budget._native.tryRetry(now);
+          const code = this._budget._tryRetry();
           if (code !== 0) {
-            const refused = refusalError(-code / 64, this._budget._native.retryAfter);
+            const refused = refusalError(-code / 64, R[7]);
             refused.cause = error;
             this.emit('giveUp', { error, reason: 'retry_budget_exhausted' });
             throw refused;

@@ -19,6 +19,8 @@ export declare class NativeBackoff {
 export declare class NativeBreaker {
   /** A closed breaker, or an error naming the invalid field. */
   constructor(config: NativeBreakerConfig)
+  /** The handle the `fastBreaker*` functions take in register 0. */
+  get handle(): number
   /** Checks a config without building a breaker. */
   static validate(config: NativeBreakerConfig): void
   /** Asks to make a call: `64·generation + transition` when admitted, else a refusal code. */
@@ -47,6 +49,8 @@ export declare class NativeBreaker {
 export declare class NativeBulkhead {
   /** A bulkhead, or an error naming the invalid field. */
   constructor(config: NativeBulkheadConfig)
+  /** The handle the `fastBulkhead*` functions take in register 0. */
+  get handle(): number
   /** Takes a permit in `lane` now: its id (>= 0), or a refusal code. */
   tryAcquire(lane: number): number
   /**
@@ -96,6 +100,8 @@ export declare class NativeKeyedRateLimiter {
 export declare class NativeRateLimiter {
   /** A full bucket, or an error naming the invalid field. */
   constructor(config: NativeBucketConfig)
+  /** The handle the `fastBucket*` functions take in register 0. */
+  get handle(): number
   /** Takes `n` tokens now: 0 when admitted, else a refusal code. */
   tryAcquire(n: number, now: number | bigint): number
   /** Reserves `n` tokens: the instant (ms) to proceed at, or a refusal code (< 0). */
@@ -112,6 +118,8 @@ export declare class NativeRateLimiter {
 export declare class NativeRetryBudget {
   /** An empty budget with a full floor, or an error naming the invalid field. */
   constructor(config: NativeRetryBudgetConfig)
+  /** The handle the `fastBudget*` functions take in register 0. */
+  get handle(): number
   /** A first attempt: deposits `ratio` tokens. */
   deposit(): void
   /** Asks for a retry: 0 when allowed, else a refusal code. */
@@ -132,6 +140,57 @@ export declare class NativeRetrying {
   /** Waits handed out so far. */
   get retries(): number
 }
+
+/** Sets the native clock so that it reads `ms` now (the JS half passes `performance.now()`). */
+export declare function calibrate(ms: number): void
+
+/**
+ * `tryAcquire` over the registers: handle in 0, the instant in 1 (ms; NaN: native clock).
+ * Writes the instant used to register 6 and a refusal's `retry_after` to register 7.
+ */
+export declare function fastBreakerAcquire(): number
+
+/** `record` over the registers: handle, generation, issued at, outcome, now (NaN: native). */
+export declare function fastBreakerRecord(): number
+
+/** `release` over the registers: handle, generation, issued at, (unused), now (NaN: native). */
+export declare function fastBreakerRelease(): number
+
+/**
+ * `tryAcquire` over the registers: handle, n, now (NaN: native clock). A refusal's
+ * `retry_after` goes to register 7.
+ */
+export declare function fastBucketAcquire(): number
+
+/**
+ * `reserve` over the registers: handle, n, now (NaN: native clock), max wait (ms; infinite
+ * for none). Writes the instant used to register 6 and a refusal's `retry_after` to 7.
+ */
+export declare function fastBucketReserve(): number
+
+/** `deposit` over the registers: handle. */
+export declare function fastBudgetDeposit(): void
+
+/**
+ * `tryRetry` over the registers: handle, now (NaN: native clock). A refusal's
+ * `retry_after` goes to register 7.
+ */
+export declare function fastBudgetTryRetry(): number
+
+/**
+ * `tryAcquire` over the registers: handle, lane. A refusal's `retry_after` goes to
+ * register 7.
+ */
+export declare function fastBulkheadAcquire(): number
+
+/**
+ * `acquire` over the registers: handle, lane. Codes as `NativeBulkhead.acquire`; a
+ * refusal's `retry_after` goes to register 7.
+ */
+export declare function fastBulkheadEnter(): number
+
+/** `release` over the registers: handle, permit id. */
+export declare function fastBulkheadRelease(): number
 
 /**
  * A backoff config. `schedule` is `constant` (`delay`), `linear` (`initial`, `step`),
@@ -339,3 +398,12 @@ export interface NativeRetryBudgetSnapshot {
   /** Retries refused, ever. */
   retriesRefused: number
 }
+
+/** The native clock, in milliseconds on the calibrated scale. */
+export declare function now(): number
+
+/**
+ * Takes the register file: a `Float64Array` of at least 8 slots, which the JS half keeps
+ * alive for as long as the module is loaded (its memory never moves).
+ */
+export declare function setRegisters(registers: Float64Array): void

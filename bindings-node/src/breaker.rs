@@ -1,15 +1,17 @@
 //! `NativeBreaker`: the core's default `CircuitBreaker` (W = 10: a count window of up to 320
 //! calls, a time window of up to 10 buckets).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use napi::bindgen_prelude::{BigInt, Either, Null};
 use napi_derive::napi;
 use stanchion::breaker::{BreakerConfig, BreakerSnapshot, RawPermit, SlowCall, Window};
-use stanchion::{CircuitBreaker, Outcome};
+use stanchion::{CircuitBreaker, Nanos, Outcome};
 
 use crate::code;
-use crate::time::{duration, instant};
+use crate::fast::{self, Registry};
+use crate::time::{duration, instant, millis};
 
 /// A breaker config, every field optional (the core's defaults apply). Durations are `bigint`
 /// nanoseconds; the JS half converts the public milliseconds.
@@ -168,11 +170,81 @@ impl From<BreakerSnapshot> for NativeBreakerSnapshot {
     }
 }
 
+/// A breaker and the `retry_after` of its last refusal.
+pub(crate) struct Breaker {
+    breaker: CircuitBreaker,
+    retry_after: Cell<f64>,
+}
+
+thread_local! {
+    static BREAKERS: RefCell<Registry<Breaker>> = const { RefCell::new(Registry::new()) };
+}
+
+impl Breaker {
+    fn acquire(&self, now: Nanos) -> f64 {
+        match self.breaker.try_acquire_raw(now) {
+            (Ok(permit), t) => code::admitted(f64::from(permit.generation()), t),
+            (Err(refusal), t) => code::refused(&refusal, t, &self.retry_after),
+        }
+    }
+
+    fn record(&self, generation: u32, issued_at: Nanos, outcome: u32, now: Nanos) -> f64 {
+        let permit = RawPermit::from_parts(generation, issued_at);
+        code::transition(self.breaker.record_raw(permit, self::outcome(outcome), now))
+    }
+
+    fn release(&self, generation: u32, issued_at: Nanos, now: Nanos) -> f64 {
+        let permit = RawPermit::from_parts(generation, issued_at);
+        code::transition(self.breaker.release_raw(permit, now))
+    }
+}
+
+/// `tryAcquire` over the registers: handle in 0, the instant in 1 (ms; NaN: native clock).
+/// Writes the instant used to register 6 and a refusal's `retry_after` to register 7.
+#[napi]
+pub fn fast_breaker_acquire() -> f64 {
+    fast::with(&BREAKERS, f64::NAN, |b| {
+        let now = fast::instant_reg(1);
+        fast::set_reg(6, millis(now));
+        let answer = b.acquire(now);
+        fast::set_reg(7, b.retry_after.get());
+        answer
+    })
+}
+
+/// `record` over the registers: handle, generation, issued at, outcome, now (NaN: native).
+#[napi]
+pub fn fast_breaker_record() -> f64 {
+    fast::with(&BREAKERS, 0.0, |b| {
+        b.record(
+            fast::u32_reg(1),
+            fast::instant_reg(2),
+            fast::u32_reg(3),
+            fast::instant_reg(4),
+        )
+    })
+}
+
+/// `release` over the registers: handle, generation, issued at, (unused), now (NaN: native).
+#[napi]
+pub fn fast_breaker_release() -> f64 {
+    fast::with(&BREAKERS, 0.0, |b| {
+        b.release(fast::u32_reg(1), fast::instant_reg(2), fast::instant_reg(4))
+    })
+}
+
 /// The core's `CircuitBreaker` with its answers packed as numbers (see `code.rs`).
 #[napi]
 pub struct NativeBreaker {
-    breaker: CircuitBreaker,
-    retry_after: Cell<f64>,
+    inner: Rc<Breaker>,
+    handle: u32,
+}
+
+impl Drop for NativeBreaker {
+    fn drop(&mut self) {
+        let handle = self.handle;
+        let _ = BREAKERS.try_with(|table| table.borrow_mut().remove(handle));
+    }
 }
 
 fn outcome(code: u32) -> Outcome {
@@ -189,10 +261,18 @@ impl NativeBreaker {
     #[napi(constructor)]
     pub fn new(config: NativeBreakerConfig) -> napi::Result<Self> {
         let breaker = CircuitBreaker::new(self::config(&config)).map_err(code::config_error)?;
-        Ok(NativeBreaker {
+        let inner = Rc::new(Breaker {
             breaker,
             retry_after: Cell::new(f64::NAN),
-        })
+        });
+        let handle = BREAKERS.with(|table| table.borrow_mut().insert(Rc::clone(&inner)));
+        Ok(NativeBreaker { inner, handle })
+    }
+
+    /// The handle the `fastBreaker*` functions take in register 0.
+    #[napi(getter)]
+    pub fn handle(&self) -> u32 {
+        self.handle
     }
 
     /// Checks a config without building a breaker.
@@ -206,10 +286,7 @@ impl NativeBreaker {
     /// Asks to make a call: `64·generation + transition` when admitted, else a refusal code.
     #[napi]
     pub fn try_acquire(&self, now: Either<f64, BigInt>) -> f64 {
-        match self.breaker.try_acquire_raw(instant(&now)) {
-            (Ok(permit), t) => code::admitted(f64::from(permit.generation()), t),
-            (Err(refusal), t) => code::refused(&refusal, t, &self.retry_after),
-        }
+        self.inner.acquire(instant(&now))
     }
 
     /// Records how a call ended (0 success, 1 failure, 2 ignored); returns a transition code.
@@ -221,11 +298,8 @@ impl NativeBreaker {
         outcome: u32,
         now: Either<f64, BigInt>,
     ) -> f64 {
-        let permit = RawPermit::from_parts(generation, instant(&issued_at));
-        let t = self
-            .breaker
-            .record_raw(permit, self::outcome(outcome), instant(&now));
-        code::transition(t)
+        self.inner
+            .record(generation, instant(&issued_at), outcome, instant(&now))
     }
 
     /// Abandons a call: frees its probe slot, records nothing; returns a transition code.
@@ -236,36 +310,33 @@ impl NativeBreaker {
         issued_at: Either<f64, BigInt>,
         now: Either<f64, BigInt>,
     ) -> f64 {
-        let permit = RawPermit::from_parts(generation, instant(&issued_at));
-        code::transition(self.breaker.release_raw(permit, instant(&now)))
+        self.inner
+            .release(generation, instant(&issued_at), instant(&now))
     }
 
     /// Refuses every call until `reset`; returns a transition code.
     #[napi]
     pub fn force_open(&self, now: Either<f64, BigInt>) -> f64 {
-        code::transition(self.breaker.force_open(instant(&now)))
+        code::transition(self.inner.breaker.force_open(instant(&now)))
     }
 
     /// Admits every call and never trips until `reset`; returns a transition code.
     #[napi]
     pub fn disable(&self, now: Either<f64, BigInt>) -> f64 {
-        code::transition(self.breaker.disable(instant(&now)))
+        code::transition(self.inner.breaker.disable(instant(&now)))
     }
 
     /// Closes the breaker with a fresh window; returns a transition code.
     #[napi]
     pub fn reset(&self, now: Either<f64, BigInt>) -> f64 {
-        code::transition(self.breaker.reset(instant(&now)))
+        code::transition(self.inner.breaker.reset(instant(&now)))
     }
 
     /// Changes thresholds and durations in place.
     #[napi]
-    pub fn reconfigure(
-        &self,
-        config: NativeBreakerConfig,
-        now: Either<f64, BigInt>,
-    ) -> napi::Result<()> {
-        self.breaker
+    pub fn reconfigure(&self, config: NativeBreakerConfig, now: Either<f64, BigInt>) -> napi::Result<()> {
+        self.inner
+            .breaker
             .reconfigure(self::config(&config), instant(&now))
             .map_err(code::config_error)
     }
@@ -273,18 +344,18 @@ impl NativeBreaker {
     /// The state's stable number (0 closed, 1 open, 2 half-open, 3 forced open, 4 disabled).
     #[napi]
     pub fn state(&self) -> u32 {
-        self.breaker.state() as u32
+        self.inner.breaker.state() as u32
     }
 
     /// The state and counters now.
     #[napi]
     pub fn snapshot(&self, now: Either<f64, BigInt>) -> NativeBreakerSnapshot {
-        self.breaker.snapshot(instant(&now)).into()
+        self.inner.breaker.snapshot(instant(&now)).into()
     }
 
     /// The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help.
     #[napi(getter)]
     pub fn retry_after(&self) -> f64 {
-        self.retry_after.get()
+        self.inner.retry_after.get()
     }
 }

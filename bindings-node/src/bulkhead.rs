@@ -7,10 +7,11 @@
 //! is the core's. The waiter table holds up to `WAITERS` futures, one monomorphised size per
 //! range of `maxWaiting` (0, 16, 256, 4096).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -19,6 +20,7 @@ use stanchion::bulkhead::{Acquire, RawPermit};
 use stanchion::{Bulkhead, BulkheadConfig, BulkheadSnapshot, ConfigError, Rejected};
 
 use crate::code;
+use crate::fast::{self, Registry};
 
 /// The ids of waiters whose wakers fired since the JS half last asked.
 type Woken = Arc<Mutex<Vec<u32>>>;
@@ -161,15 +163,117 @@ pub struct NativeBulkheadSnapshot {
     pub max_concurrent: u32,
 }
 
-/// The core's `Bulkhead` with permits by id and answers packed as numbers (see `code.rs`).
-#[napi]
-pub struct NativeBulkhead {
+/// A bulkhead with its permits by id and its waiting callers.
+struct State {
     queue: Box<dyn Queue>,
     permits: Vec<Option<RawPermit>>,
     free: Vec<u32>,
     woken: Woken,
     next_waiter: u32,
     retry_after: Cell<f64>,
+}
+
+thread_local! {
+    static BULKHEADS: RefCell<Registry<RefCell<State>>> = const { RefCell::new(Registry::new()) };
+}
+
+impl State {
+    fn hold(&mut self, permit: RawPermit) -> f64 {
+        match self.free.pop() {
+            Some(id) => {
+                if let Some(slot) = self.permits.get_mut(id as usize) {
+                    *slot = Some(permit);
+                }
+                f64::from(id)
+            }
+            None => {
+                self.permits.push(Some(permit));
+                (self.permits.len() - 1) as f64
+            }
+        }
+    }
+
+    fn try_acquire(&mut self, lane: u32) -> f64 {
+        match self.queue.try_acquire(lane as usize) {
+            Ok(permit) => self.hold(permit),
+            Err(refusal) => code::refused(&refusal, None, &self.retry_after),
+        }
+    }
+
+    fn acquire(&mut self, lane: u32) -> f64 {
+        let id = self.next_waiter;
+        self.next_waiter = self.next_waiter.wrapping_add(1) % (1 << 24);
+        let waker = Waker::from(Arc::new(WakeWaiter {
+            id,
+            woken: Arc::clone(&self.woken),
+        }));
+        match self.queue.enter(id, lane as usize, waker) {
+            Entered::Permit(permit) => self.hold(permit),
+            Entered::Refused(refusal) => code::refused(&refusal, None, &self.retry_after),
+            Entered::Waiting => -64.0 * (FIRST_WAITER + f64::from(id)),
+        }
+    }
+
+    fn release(&mut self, permit: u32) -> f64 {
+        let Some(mut held) = self.permits.get_mut(permit as usize).and_then(Option::take) else {
+            return -1.0;
+        };
+        self.free.push(permit);
+        if !self.queue.release(&mut held) {
+            return -1.0;
+        }
+        f64::from(self.pending_wakeups())
+    }
+
+    fn pending_wakeups(&self) -> u32 {
+        self.woken.lock().map_or(0, |woken| woken.len() as u32)
+    }
+}
+
+/// `tryAcquire` over the registers: handle, lane. A refusal's `retry_after` goes to
+/// register 7.
+#[napi]
+pub fn fast_bulkhead_acquire() -> f64 {
+    fast::with(&BULKHEADS, f64::NAN, |state| {
+        let mut state = state.borrow_mut();
+        let answer = state.try_acquire(fast::u32_reg(1));
+        fast::set_reg(7, state.retry_after.get());
+        answer
+    })
+}
+
+/// `acquire` over the registers: handle, lane. Codes as `NativeBulkhead.acquire`; a
+/// refusal's `retry_after` goes to register 7.
+#[napi]
+pub fn fast_bulkhead_enter() -> f64 {
+    fast::with(&BULKHEADS, f64::NAN, |state| {
+        let mut state = state.borrow_mut();
+        let answer = state.acquire(fast::u32_reg(1));
+        fast::set_reg(7, state.retry_after.get());
+        answer
+    })
+}
+
+/// `release` over the registers: handle, permit id.
+#[napi]
+pub fn fast_bulkhead_release() -> f64 {
+    fast::with(&BULKHEADS, -1.0, |state| {
+        state.borrow_mut().release(fast::u32_reg(1))
+    })
+}
+
+/// The core's `Bulkhead` with permits by id and answers packed as numbers (see `code.rs`).
+#[napi]
+pub struct NativeBulkhead {
+    state: Rc<RefCell<State>>,
+    handle: u32,
+}
+
+impl Drop for NativeBulkhead {
+    fn drop(&mut self) {
+        let handle = self.handle;
+        let _ = BULKHEADS.try_with(|table| table.borrow_mut().remove(handle));
+    }
 }
 
 /// A pending wait's code: below every refusal code, `-(64·(16 + id))`.
@@ -194,70 +298,51 @@ impl NativeBulkhead {
             _ => Err(ConfigError::new("max_waiting", "0..=4096")),
         }
         .map_err(code::config_error)?;
-        Ok(NativeBulkhead {
+        let state = Rc::new(RefCell::new(State {
             queue,
             permits: Vec::new(),
             free: Vec::new(),
             woken: Arc::default(),
             next_waiter: 0,
             retry_after: Cell::new(f64::NAN),
-        })
+        }));
+        let handle = BULKHEADS.with(|table| table.borrow_mut().insert(Rc::clone(&state)));
+        Ok(NativeBulkhead { state, handle })
     }
 
-    fn hold(&mut self, permit: RawPermit) -> f64 {
-        match self.free.pop() {
-            Some(id) => {
-                if let Some(slot) = self.permits.get_mut(id as usize) {
-                    *slot = Some(permit);
-                }
-                f64::from(id)
-            }
-            None => {
-                self.permits.push(Some(permit));
-                (self.permits.len() - 1) as f64
-            }
-        }
+    /// The handle the `fastBulkhead*` functions take in register 0.
+    #[napi(getter)]
+    pub fn handle(&self) -> u32 {
+        self.handle
     }
 
     /// Takes a permit in `lane` now: its id (>= 0), or a refusal code.
     #[napi]
-    pub fn try_acquire(&mut self, lane: u32) -> f64 {
-        match self.queue.try_acquire(lane as usize) {
-            Ok(permit) => self.hold(permit),
-            Err(refusal) => code::refused(&refusal, None, &self.retry_after),
-        }
+    pub fn try_acquire(&self, lane: u32) -> f64 {
+        self.state.borrow_mut().try_acquire(lane)
     }
 
     /// Takes a permit in `lane`, or queues for one: a permit id (>= 0), a refusal code, or a
     /// waiter code `-(64·(16 + waiter id))` when it must wait.
     #[napi]
-    pub fn acquire(&mut self, lane: u32) -> f64 {
-        let id = self.next_waiter;
-        self.next_waiter = self.next_waiter.wrapping_add(1) % (1 << 24);
-        let waker = Waker::from(Arc::new(WakeWaiter {
-            id,
-            woken: Arc::clone(&self.woken),
-        }));
-        match self.queue.enter(id, lane as usize, waker) {
-            Entered::Permit(permit) => self.hold(permit),
-            Entered::Refused(refusal) => code::refused(&refusal, None, &self.retry_after),
-            Entered::Waiting => -64.0 * (FIRST_WAITER + f64::from(id)),
-        }
+    pub fn acquire(&self, lane: u32) -> f64 {
+        self.state.borrow_mut().acquire(lane)
     }
 
     /// The waiters served since the last call, as pairs `[waiter id, permit id, ...]`, in the
     /// order their wakers fired.
     #[napi]
-    pub fn take_granted(&mut self) -> Vec<f64> {
-        let woken = match self.woken.lock() {
+    pub fn take_granted(&self) -> Vec<f64> {
+        let mut state = self.state.borrow_mut();
+        let woken = match state.woken.lock() {
             Ok(mut woken) => std::mem::take(&mut *woken),
             Err(_) => Vec::new(),
         };
         let mut granted = Vec::with_capacity(woken.len() * 2);
         for id in woken {
-            if let Some(permit) = self.queue.poll(id) {
+            if let Some(permit) = state.queue.poll(id) {
                 granted.push(f64::from(id));
-                granted.push(self.hold(permit));
+                granted.push(state.hold(permit));
             }
         }
         granted
@@ -265,33 +350,23 @@ impl NativeBulkhead {
 
     /// Leaves the queue (an aborted wait). Returns how many wake-ups wait to be taken.
     #[napi]
-    pub fn cancel(&mut self, waiter: u32) -> u32 {
-        self.queue.cancel(waiter);
-        self.pending_wakeups()
+    pub fn cancel(&self, waiter: u32) -> u32 {
+        let mut state = self.state.borrow_mut();
+        state.queue.cancel(waiter);
+        state.pending_wakeups()
     }
 
     /// Gives a permit back. Returns -1 if it was already given back, else how many wake-ups
     /// wait to be taken with `takeGranted`.
     #[napi]
-    pub fn release(&mut self, permit: u32) -> f64 {
-        let Some(mut held) = self.permits.get_mut(permit as usize).and_then(Option::take) else {
-            return -1.0;
-        };
-        self.free.push(permit);
-        if !self.queue.release(&mut held) {
-            return -1.0;
-        }
-        f64::from(self.pending_wakeups())
-    }
-
-    fn pending_wakeups(&self) -> u32 {
-        self.woken.lock().map_or(0, |woken| woken.len() as u32)
+    pub fn release(&self, permit: u32) -> f64 {
+        self.state.borrow_mut().release(permit)
     }
 
     /// The counters now.
     #[napi]
     pub fn snapshot(&self) -> NativeBulkheadSnapshot {
-        let s = self.queue.snapshot();
+        let s = self.state.borrow().queue.snapshot();
         NativeBulkheadSnapshot {
             in_flight: s.in_flight,
             peak: s.peak,
@@ -304,7 +379,9 @@ impl NativeBulkhead {
     /// The lane a permit was taken in.
     #[napi]
     pub fn lane_of(&self, permit: u32) -> Option<u32> {
-        self.permits
+        self.state
+            .borrow()
+            .permits
             .get(permit as usize)
             .copied()
             .flatten()
@@ -314,6 +391,6 @@ impl NativeBulkhead {
     /// The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help.
     #[napi(getter)]
     pub fn retry_after(&self) -> f64 {
-        self.retry_after.get()
+        self.state.borrow().retry_after.get()
     }
 }

@@ -12,6 +12,12 @@
 //! **Answers as numbers.** The hot operations return one `number` that packs the answer, so
 //! that an admission or a refusal allocates nothing (`code.rs` says how it is packed).
 //!
+//! **One cheap crossing per operation.** Reading arguments and unwrapping `this` cost far more
+//! than the core's decision, so the hot operations (a breaker's acquire and record, a
+//! limiter's acquire, a bulkhead's acquire and release, a budget's deposit and retry) also come
+//! as argument-free functions that read a small register file the JS half writes into, and
+//! can read the clock natively (`fast.rs`).
+//!
 //! The addon is tested from JavaScript (`test/` in the package): a napi-rs library links
 //! against Node's symbols, so it has no Rust test binary.
 
@@ -21,7 +27,9 @@ mod backoff;
 mod breaker;
 mod bulkhead;
 mod code;
+mod fast;
 mod keyed_limiter;
 mod retry_budget;
 mod time;
 mod token_bucket;
+

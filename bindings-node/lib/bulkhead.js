@@ -83,11 +83,21 @@ class Bulkhead extends EventEmitter {
     const lane = laneOf(options);
     const signal = signalOf(options);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const code = this._enter(lane);
+    if (code >= 0) return Promise.resolve(new BulkheadPermit(this, code));
+    return this._waitOrRefuse(code, signal);
+  }
+
+  /** The core's acquire, first poll: a permit id, a refusal code or a waiter code. */
+  _enter(lane) {
     R[0] = this._handle;
     R[1] = lane;
     const code = fastBulkheadEnter();
     this._retryAfter = R[7];
-    if (code >= 0) return Promise.resolve(new BulkheadPermit(this, code));
+    return code;
+  }
+
+  _waitOrRefuse(code, signal) {
     const packed = -code / 64;
     if (packed < 16) return Promise.reject(this._refused(code, true));
     const waiter = packed - 16;
@@ -117,22 +127,60 @@ class Bulkhead extends EventEmitter {
     }
   }
 
+  /** Gives back a permit that only this object knew of. */
+  _release(id) {
+    R[0] = this._handle;
+    R[1] = id;
+    if (fastBulkheadRelease() > 0) this._serve();
+  }
+
   /** Runs `fn(signal)` under a permit (waiting for one if the queue allows) and releases it. */
-  async execute(fn, options) {
-    const permit = await this.acquire(options);
-    const signal = options?.signal;
-    if (signal?.aborted) {
-      // Granted while the caller was aborting: the permit goes straight back.
-      permit.release();
-      throw abortReason(signal);
+  execute(fn, options) {
+    const lane = laneOf(options);
+    const signal = signalOf(options);
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const code = this._enter(lane);
+    if (code >= 0) {
+      if (signal === undefined) return this._run(fn, code);
+      return this._runAbortable(fn, new BulkheadPermit(this, code), signal);
     }
-    if (!signal) {
-      try {
-        return await fn(undefined);
-      } finally {
+    return this._waitOrRefuse(code, signal).then((permit) => {
+      if (signal?.aborted) {
+        // Granted while the caller was aborting: the permit goes straight back.
         permit.release();
+        throw abortReason(signal);
       }
+      return signal === undefined ? this._run(fn, permit._id, permit) : this._runAbortable(fn, permit, signal);
+    });
+  }
+
+  _run(fn, id, permit) {
+    let result;
+    try {
+      result = fn(undefined);
+    } catch (error) {
+      this._done(id, permit);
+      return Promise.reject(error);
     }
+    if (typeof result?.then === 'function') return this._settle(result, id, permit);
+    this._done(id, permit);
+    return Promise.resolve(result);
+  }
+
+  async _settle(promise, id, permit) {
+    try {
+      return await promise;
+    } finally {
+      this._done(id, permit);
+    }
+  }
+
+  _done(id, permit) {
+    if (permit === undefined) this._release(id);
+    else permit.release();
+  }
+
+  _runAbortable(fn, permit, signal) {
     return new Promise((resolve, reject) => {
       const stop = onAbort(signal, () => {
         permit.release();

@@ -49,19 +49,33 @@ function retryAfterOf(ms) {
   return Number.isNaN(ms) ? null : ms;
 }
 
+// A refusal's `stack` is its first line: it has no trace (see refusalError).
+Object.defineProperty(StanchionError.prototype, 'stack', {
+  configurable: true,
+  get() {
+    return `${this.name}: ${this.message}`;
+  },
+  set(value) {
+    Object.defineProperty(this, 'stack', { value, writable: true, configurable: true });
+  },
+});
+for (const Class of [StanchionError, CircuitOpenError, RateLimitedError, BulkheadFullError, RetryBudgetExhaustedError]) {
+  Object.defineProperty(Class.prototype, 'name', { value: Class.name, writable: true, configurable: true });
+}
+
 /**
- * The error for a refusal. A refusal is expected traffic, not a bug, so it carries no stack
- * trace: capturing one would cost more than the whole admission decision.
+ * The error for a refusal: an instance of its class made without running the Error
+ * constructor. A refusal is expected traffic, not a bug: capturing a stack trace would cost
+ * many times the admission decision itself, so it has none.
  */
 function refusalError(reason, retryAfterMs) {
   const [name, code, Class, message] = REASONS[reason];
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return new Class(message, code, name, retryAfterOf(retryAfterMs));
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
+  const error = Object.create(Class.prototype);
+  error.message = message;
+  error.code = code;
+  error.reason = name;
+  error.retryAfter = retryAfterOf(retryAfterMs);
+  return error;
 }
 
 /** The plain value a `tryAcquire` form returns for a refusal. */

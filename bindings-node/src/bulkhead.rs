@@ -52,7 +52,7 @@ enum Entered {
 /// What the native class needs from a bulkhead of any waiter-table size.
 trait Queue {
     fn try_acquire(&self, lane: usize) -> Result<RawPermit, Rejected>;
-    fn enter(&mut self, id: u32, lane: usize, waker: Waker) -> Entered;
+    fn enter(&mut self, id: u32, lane: usize, waker: &dyn Fn() -> Waker) -> Entered;
     fn poll(&mut self, id: u32) -> Option<RawPermit>;
     fn cancel(&mut self, id: u32);
     fn release(&self, permit: &mut RawPermit) -> bool;
@@ -86,18 +86,29 @@ impl<const WAITERS: usize> Queue for Table<WAITERS> {
             .map(|permit| permit.into_raw())
     }
 
-    fn enter(&mut self, id: u32, lane: usize, waker: Waker) -> Entered {
+    fn enter(&mut self, id: u32, lane: usize, waker: &dyn Fn() -> Waker) -> Entered {
         let future = self.bulkhead.acquire(lane);
         // SAFETY: the future borrows the boxed bulkhead, which never moves and is dropped
         // only after every future in `waiting` (field order), so the borrow cannot dangle.
         let mut future: Acquire<'static, WAITERS> = unsafe { std::mem::transmute(future) };
-        match Self::poll_one(&mut future, &waker) {
-            Some(Ok(permit)) => Entered::Permit(permit),
-            Some(Err(refusal)) => Entered::Refused(refusal),
+        // The first poll needs no waker of its own unless the future must wait; then a second
+        // poll registers the real one (nothing else runs in between on this thread).
+        let answer = match Self::poll_one(&mut future, Waker::noop()) {
+            Some(answer) => answer,
             None => {
-                self.waiting.insert(id, (future, waker));
-                Entered::Waiting
+                let waker = waker();
+                match Self::poll_one(&mut future, &waker) {
+                    Some(answer) => answer,
+                    None => {
+                        self.waiting.insert(id, (future, waker));
+                        return Entered::Waiting;
+                    }
+                }
             }
+        };
+        match answer {
+            Ok(permit) => Entered::Permit(permit),
+            Err(refusal) => Entered::Refused(refusal),
         }
     }
 
@@ -203,11 +214,14 @@ impl State {
     fn acquire(&mut self, lane: u32) -> f64 {
         let id = self.next_waiter;
         self.next_waiter = self.next_waiter.wrapping_add(1) % (1 << 24);
-        let waker = Waker::from(Arc::new(WakeWaiter {
-            id,
-            woken: Arc::clone(&self.woken),
-        }));
-        match self.queue.enter(id, lane as usize, waker) {
+        let woken = &self.woken;
+        let waker = || {
+            Waker::from(Arc::new(WakeWaiter {
+                id,
+                woken: Arc::clone(woken),
+            }))
+        };
+        match self.queue.enter(id, lane as usize, &waker) {
             Entered::Permit(permit) => self.hold(permit),
             Entered::Refused(refusal) => code::refused(&refusal, None, &self.retry_after),
             Entered::Waiting => -64.0 * (FIRST_WAITER + f64::from(id)),

@@ -48,8 +48,9 @@ pub fn now() -> f64 {
 }
 
 fn native_now() -> Nanos {
-    let (at, ms) = ORIGIN.with(Cell::get).unwrap_or((Instant::now(), 0.0));
-    let elapsed = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let read = Instant::now();
+    let (at, ms) = ORIGIN.with(Cell::get).unwrap_or((read, 0.0));
+    let elapsed = u64::try_from(read.saturating_duration_since(at).as_nanos()).unwrap_or(u64::MAX);
     crate::time::of_millis(ms).saturating_add(Nanos::new(elapsed))
 }
 

@@ -23,13 +23,13 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-mod backoff;
-mod breaker;
-mod bulkhead;
+pub mod backoff;
+pub mod breaker;
+pub mod bulkhead;
 mod code;
-mod fast;
-mod keyed_limiter;
-mod retry_budget;
+pub mod fast;
+pub mod keyed_limiter;
+pub mod retry_budget;
 mod time;
-mod token_bucket;
+pub mod token_bucket;
 

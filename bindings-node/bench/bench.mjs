@@ -3,7 +3,7 @@
 // of several rounds, in ns per call. Nothing here is asserted: figures are reported.
 import { createRequire } from 'node:module';
 import Bottleneck from 'bottleneck';
-import { circuitBreaker, retry, bulkhead, handleAll, ConsecutiveBreaker, ConstantBackoff } from 'cockatiel';
+import { circuitBreaker, retry, bulkhead, handleAll, ConsecutiveBreaker, ConstantBackoff, SamplingBreaker } from 'cockatiel';
 import pLimit from 'p-limit';
 import pRetry from 'p-retry';
 
@@ -50,7 +50,12 @@ await run('floor', 'await fn()', () => work());
   const opossumNoTimeout = new Opossum(work, { timeout: false });
   await run('breaker closed', 'opossum fire (timeout: false)', () => opossumNoTimeout.fire());
   const cockatiel = circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) });
-  await run('breaker closed', 'cockatiel execute', () => cockatiel.execute(work));
+  await run('breaker closed', 'cockatiel execute (ConsecutiveBreaker)', () => cockatiel.execute(work));
+  // A time window, like stanchion's default breaker (10 s in 10 buckets).
+  const sampling = circuitBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new SamplingBreaker({ threshold: 0.5, duration: 10_000 }) });
+  await run('breaker closed', 'cockatiel execute (SamplingBreaker, 10 s)', () => sampling.execute(work));
+  const counting = new s.CircuitBreaker({ consecutiveFailures: 5, failureCount: null, window: { count: 10 } });
+  await run('breaker closed', 'stanchion breaker.execute (count window)', () => counting.execute(work));
 }
 
 // ---- breaker, open: the refusal path
@@ -126,7 +131,8 @@ const open = ns('breaker open', 'stanchion execute');
 console.log('\nTargets (peer ns / stanchion ns; higher is better for stanchion):');
 console.log(`- breaker.execute vs opossum fire (defaults): ${ratio(ns('breaker closed', 'opossum fire (defaults'), closed)}x (target >= 5)`);
 console.log(`- breaker.execute vs opossum fire (timeout: false): ${ratio(ns('breaker closed', 'opossum fire (timeout'), closed)}x`);
-console.log(`- breaker.execute vs cockatiel: ${ratio(ns('breaker closed', 'cockatiel'), closed)}x (target >= 1)`);
+console.log(`- breaker.execute vs cockatiel (ConsecutiveBreaker): ${ratio(ns('breaker closed', 'cockatiel execute (Consecutive'), closed)}x (target >= 1)`);
+console.log(`- breaker.execute vs cockatiel (SamplingBreaker): ${ratio(ns('breaker closed', 'cockatiel execute (Sampling'), closed)}x (target >= 1)`);
 console.log(`- open rejection vs opossum: ${ratio(ns('breaker open', 'opossum'), open)}x, vs cockatiel: ${ratio(ns('breaker open', 'cockatiel'), open)}x (target >= 4 each)`);
 console.log(`- retry success vs cockatiel: ${ratio(ns('retry success', 'cockatiel'), ns('retry success', 'stanchion retry.execute'))}x (target >= 1)`);
 console.log(`- bulkhead vs cockatiel: ${ratio(ns('bulkhead', 'cockatiel'), ns('bulkhead', 'stanchion'))}x (target >= 1)`);

@@ -50,6 +50,8 @@ class Backoff {
   constructor(options) {
     const config = backoffConfig(options);
     this._native = opt.construct(() => new NativeBackoff(config));
+    // Only `maxElapsed` reads when the first call started (Retry skips the clock otherwise).
+    this._usesStart = config.maxElapsed !== undefined;
   }
 
   /** The wait in ms before call `attempt + 2` (0: before the second call), or null: stop. */

@@ -48,7 +48,8 @@ class Retry extends EventEmitter {
   /** `deadline`: no retry whose wait would end past this instant (ms, clock scale). */
   async _execute(fn, signal, deadline) {
     if (signal?.aborted) throw abortReason(signal);
-    const started = this._now();
+    // The start matters only to `maxElapsed`; without it the success path reads no clock.
+    let started = this._backoff._usesStart ? this._now() : undefined;
     if (this._budget !== undefined) this._budget.deposit();
     let retrying;
     for (let attempt = 0; ; attempt++) {
@@ -56,8 +57,9 @@ class Retry extends EventEmitter {
         return await fn(signal, attempt);
       } catch (error) {
         if (signal?.aborted || !this._retryIf(error, attempt)) throw error;
-        retrying ??= this._backoff.start(this._seed ?? randomSeed(), started);
         const now = this._now();
+        started ??= now;
+        retrying ??= this._backoff.start(this._seed ?? randomSeed(), started);
         const hint = typeof error?.retryAfter === 'number' && error.retryAfter >= 0 ? error.retryAfter : undefined;
         const delay = retrying.nextDelay(now, hint);
         if (delay < 0) {

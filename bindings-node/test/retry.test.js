@@ -116,3 +116,21 @@ test('retry budget: deposits, floor and snapshot', (t) => {
   assert.throws(() => new RetryBudget({ ratio: 2000 }), { name: 'RangeError', message: /`ratio`/ });
   assert.throws(() => new RetryBudget({}), { name: 'TypeError', message: /`ratio`/ });
 });
+
+test('retry: maxElapsed counts from the first call and stops rather than clips', async (t) => {
+  const time = fakeTime(t);
+  const retry = new Retry({ backoff: { schedule: 'constant', delay: 100, maxAttempts: null, maxElapsed: 250 }, clock: time.clock });
+  const reasons = [];
+  retry.on('giveUp', ({ reason }) => reasons.push(reason));
+  let calls = 0;
+  const result = retry.execute(() => {
+    calls++;
+    throw new Error('down');
+  });
+  const failed = assert.rejects(result, /down/);
+  await time.advance(100);
+  await time.advance(100);
+  await failed;
+  assert.equal(calls, 3, 'a third wait would end at 300 ms, past 250');
+  assert.deepEqual(reasons, ['max_elapsed']);
+});

@@ -334,7 +334,11 @@ impl NativeBreaker {
 
     /// Changes thresholds and durations in place.
     #[napi]
-    pub fn reconfigure(&self, config: NativeBreakerConfig, now: Either<f64, BigInt>) -> napi::Result<()> {
+    pub fn reconfigure(
+        &self,
+        config: NativeBreakerConfig,
+        now: Either<f64, BigInt>,
+    ) -> napi::Result<()> {
         self.inner
             .breaker
             .reconfigure(self::config(&config), instant(&now))

@@ -32,4 +32,3 @@ pub mod keyed_limiter;
 pub mod retry_budget;
 mod time;
 pub mod token_bucket;
-

@@ -38,3 +38,17 @@ test('workers each get working, independent instances', async () => {
   }
   assert.equal(main.state, 'closed');
 });
+
+test('a second copy of the JS layer in one thread shares the register file', async () => {
+  const entry = require.resolve('..');
+  const first = new CircuitBreaker({ consecutiveFailures: 1 });
+  for (const key of Object.keys(require.cache)) if (key.includes(`${path.sep}lib${path.sep}`)) delete require.cache[key];
+  const again = require(entry);
+  assert.notEqual(again.CircuitBreaker, CircuitBreaker, 'a fresh copy of the JS layer');
+  const second = new again.CircuitBreaker({ consecutiveFailures: 1 });
+  await assert.rejects(first.execute(() => Promise.reject(new Error('x'))));
+  assert.equal(first.state, 'open');
+  assert.equal(second.state, 'closed');
+  assert.equal(await second.execute(() => 'fine'), 'fine');
+  assert.equal(first.tryAcquire().reason, 'breaker_open');
+});

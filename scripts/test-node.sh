@@ -3,6 +3,7 @@
 # first installs what is missing: Node and npm, and a Rust toolchain, from Debian's packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo="$PWD"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -38,6 +39,18 @@ mkdir "$scratch/app"
     npm install --no-audit --no-fund ../stanchion-*.tgz
     node -e "const s = require('stanchion'); const b = new s.CircuitBreaker(); b.forceOpen(); b.execute(() => 1).catch((e) => { if (e.code !== 'ERR_CIRCUIT_FORCED_OPEN') process.exit(1); console.log('require: ok'); });"
     node --input-type=module -e "import { RateLimiter } from 'stanchion'; const l = new RateLimiter({ capacity: 1 }); if (!l.tryAcquire().ok || l.tryAcquire().ok) process.exit(1); console.log('import: ok');"
+)
+
+step "npm install of the package folder from a checkout without node_modules (a linked install)"
+mkdir -p "$scratch/checkout" "$scratch/linked"
+(cd "$repo" && tar -c --exclude=node_modules --exclude='*.node' --exclude=target --exclude=pack \
+    Cargo.toml Cargo.lock core benches bindings-node) | tar -x -C "$scratch/checkout"
+(
+    cd "$scratch/linked"
+    npm init -y >/dev/null
+    # The repository's target folder is reused only to save a second cold build.
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}" npm install --no-audit --no-fund "$scratch/checkout/bindings-node"
+    node -e "const s = require('stanchion'); if (!new s.Bulkhead({ maxConcurrent: 1 }).tryAcquire().ok) process.exit(1); console.log('linked: ok');"
 )
 
 step "all Node tests passed"

@@ -18,7 +18,27 @@ const manifest = fs.existsSync(packed) ? packed : path.join(root, 'Cargo.toml');
 const updateTypes = process.argv.includes('--update-types');
 const out = process.env.STANCHION_NATIVE_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'stanchion-build-'));
 
-const cliPackage = require.resolve('@napi-rs/cli/package.json');
+function resolveCli() {
+  try {
+    return require.resolve('@napi-rs/cli/package.json', { paths: [root] });
+  } catch {
+    return undefined;
+  }
+}
+
+let cliPackage = resolveCli();
+if (cliPackage === undefined) {
+  // `npm install ./bindings-node` links the folder and installs none of its dependencies:
+  // fetch the build tool into the folder itself, at the versions of its lock file.
+  const npm = process.env.npm_execpath;
+  const command = npm && npm.endsWith('.js') ? [process.execPath, npm] : ['npm'];
+  const fetched = spawnSync(command[0], [...command.slice(1), 'ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (fetched.status !== 0) process.exit(fetched.status ?? 1);
+  cliPackage = resolveCli();
+}
 const { bin } = require(cliPackage);
 const cli = path.join(path.dirname(cliPackage), typeof bin === 'string' ? bin : bin.napi);
 

@@ -1,0 +1,288 @@
+'use strict';
+// CircuitBreaker: the core's default breaker (a count window of up to 320 calls, or a time
+// window of up to 10 buckets), with Promises, AbortSignal and events.
+
+const { EventEmitter } = require('node:events');
+const { NativeBreaker, fastBreakerAcquire, fastBreakerRecord, fastBreakerRelease } = require('./native');
+const { R, nativeNow } = require('./fast');
+const { refusalError, refusal, abortReason } = require('./errors');
+const opt = require('./options');
+const { onAbort, signalOf } = require('./sleep');
+
+const STATES = ['closed', 'open', 'half_open', 'forced_open', 'disabled'];
+const OUTCOMES = { success: 0, failure: 1, ignored: 2 };
+// Transition codes 1 + 5·from + to, decoded once.
+const TRANSITIONS = [null];
+for (let from = 0; from < 5; from++) {
+  for (let to = 0; to < 5; to++) TRANSITIONS[1 + 5 * from + to] = Object.freeze({ from: STATES[from], to: STATES[to] });
+}
+
+function nativeConfig(options) {
+  const o = opt.object(options, 'options');
+  const config = {};
+  if (o.failureCount === null) config.failureCountOff = true;
+  else config.failureCount = opt.integer(o.failureCount, 'failureCount');
+  config.consecutiveFailures = opt.integer(o.consecutiveFailures ?? undefined, 'consecutiveFailures');
+  config.failureRate = opt.finite(o.failureRate ?? undefined, 'failureRate');
+  config.minimumCalls = opt.integer(o.minimumCalls, 'minimumCalls');
+  if (o.slowCall !== undefined && o.slowCall !== null) {
+    const slow = opt.object(o.slowCall, 'slowCall');
+    config.slowCallDuration = opt.duration(slow.duration, 'slowCall.duration');
+    if (config.slowCallDuration === undefined) throw opt.typeError('slowCall.duration', 'a duration', undefined);
+    config.slowCallRate = opt.finite(slow.rate ?? 1, 'slowCall.rate');
+  }
+  if (o.window !== undefined) {
+    const w = opt.object(o.window, 'window');
+    if (w.count !== undefined) config.windowCount = opt.integer(w.count, 'window.count');
+    else {
+      config.windowSpan = opt.duration(w.span, 'window.span');
+      config.windowBuckets = opt.integer(w.buckets, 'window.buckets');
+    }
+  }
+  config.openFor = opt.duration(o.openFor, 'openFor');
+  config.openForMax = opt.duration(o.openForMax, 'openForMax');
+  config.openForFactor = opt.finite(o.openForFactor, 'openForFactor');
+  config.openForJitter = opt.finite(o.openForJitter, 'openForJitter');
+  config.halfOpenProbes = opt.integer(o.halfOpenProbes, 'halfOpenProbes');
+  config.halfOpenSuccesses = opt.integer(o.halfOpenSuccesses ?? undefined, 'halfOpenSuccesses');
+  config.probeTimeout = opt.duration(o.probeTimeout ?? undefined, 'probeTimeout');
+  config.seed = opt.seed(o.seed, 'seed');
+  return config;
+}
+
+function defaultClassify() {
+  return 'failure';
+}
+
+/** A permit from `tryAcquire`: report how the call ended exactly once. */
+class BreakerPermit {
+  constructor(breaker, generation, issuedAt) {
+    this.ok = true;
+    this._breaker = breaker;
+    this._generation = generation;
+    this._issuedAt = issuedAt;
+    this._done = false;
+  }
+
+  /** Records `'success'`, `'failure'` or `'ignored'`; later calls do nothing. */
+  record(outcome) {
+    const code = OUTCOMES[outcome];
+    if (code === undefined) throw new TypeError("outcome must be 'success', 'failure' or 'ignored'");
+    if (this._done) return;
+    this._done = true;
+    this._breaker._record(this._generation, this._issuedAt, code);
+  }
+
+  /** Abandons the call: frees its probe slot, records nothing; later calls do nothing. */
+  release() {
+    if (this._done) return;
+    this._done = true;
+    this._breaker._release(this._generation, this._issuedAt);
+  }
+}
+
+/**
+ * A circuit breaker. Emits `stateChange` ({ from, to }) for every transition and `reject`
+ * (the refusal) for every refused call.
+ */
+class CircuitBreaker extends EventEmitter {
+  constructor(options = {}) {
+    super();
+    const config = nativeConfig(options);
+    this._clock = opt.clock(options.clock);
+    this._now = this._clock ?? nativeNow;
+    this._classify = opt.func(options.classify, 'classify') ?? defaultClassify;
+    this._native = opt.construct(() => new NativeBreaker(config));
+    this._handle = this._native.handle;
+    // Set by every _acquire: the instant the permit was issued at, and a refusal's retryAfter.
+    this._issuedAt = 0;
+    this._retryAfter = NaN;
+  }
+
+  /** The core's try_acquire: the packed answer (see src/code.rs). */
+  _acquire() {
+    const now = this._clock === undefined ? NaN : this._clock();
+    if (typeof now === 'bigint') {
+      const code = this._native.tryAcquire(now);
+      this._issuedAt = now;
+      this._retryAfter = this._native.retryAfter;
+      return code;
+    }
+    R[0] = this._handle;
+    R[1] = now;
+    const code = fastBreakerAcquire();
+    this._issuedAt = R[6];
+    this._retryAfter = R[7];
+    return code;
+  }
+
+  /** Runs `fn(signal)` if the breaker admits it, and records how it ended. */
+  execute(fn, options) {
+    const signal = options === undefined ? undefined : signalOf(options);
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const code = this._acquire();
+    if (code < 0) return Promise.reject(this._refused(code, true));
+    const issuedAt = this._issuedAt;
+    const transition = code % 64;
+    if (transition !== 0) this._emitTransition(transition);
+    const generation = (code - transition) / 64;
+    return signal === undefined ? this._run(fn, generation, issuedAt) : this._runAbortable(fn, generation, issuedAt, signal);
+  }
+
+  _run(fn, generation, issuedAt) {
+    let result;
+    try {
+      result = fn(undefined);
+    } catch (error) {
+      this._failed(generation, issuedAt, error);
+      return Promise.reject(error);
+    }
+    if (typeof result?.then === 'function') return this._settle(result, generation, issuedAt);
+    this._record(generation, issuedAt, 0);
+    return Promise.resolve(result);
+  }
+
+  async _settle(promise, generation, issuedAt) {
+    let value;
+    try {
+      value = await promise;
+    } catch (error) {
+      this._failed(generation, issuedAt, error);
+      throw error;
+    }
+    this._record(generation, issuedAt, 0);
+    return value;
+  }
+
+  _runAbortable(fn, generation, issuedAt, signal) {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const stop = onAbort(signal, () => {
+        if (settled) return;
+        settled = true;
+        this._release(generation, issuedAt);
+        reject(abortReason(signal));
+      });
+      const succeed = (value) => {
+        if (settled) return;
+        settled = true;
+        stop();
+        this._record(generation, issuedAt, 0);
+        resolve(value);
+      };
+      const fail = (error) => {
+        if (settled) return;
+        settled = true;
+        stop();
+        this._failed(generation, issuedAt, error);
+        reject(error);
+      };
+      try {
+        Promise.resolve(fn(signal)).then(succeed, fail);
+      } catch (error) {
+        fail(error);
+      }
+    });
+  }
+
+  /**
+   * Asks to make a call without throwing: a permit (`ok: true`) whose `record` or `release`
+   * must be called once, or a refusal (`ok: false`) with `code`, `reason` and `retryAfter`.
+   */
+  tryAcquire() {
+    const code = this._acquire();
+    if (code < 0) return this._refused(code, false);
+    const transition = code % 64;
+    if (transition !== 0) this._emitTransition(transition);
+    return new BreakerPermit(this, (code - transition) / 64, this._issuedAt);
+  }
+
+  _refused(code, asError) {
+    const packed = -code;
+    const transition = packed % 64;
+    if (transition !== 0) this._emitTransition(transition);
+    const reason = (packed - transition) / 64;
+    const retryAfter = this._retryAfter;
+    const refused = asError ? refusalError(reason, retryAfter) : refusal(reason, retryAfter);
+    this.emit('reject', refused);
+    return refused;
+  }
+
+  _failed(generation, issuedAt, error) {
+    const code = OUTCOMES[this._classify(error)] ?? 1;
+    this._record(generation, issuedAt, code);
+  }
+
+  _record(generation, issuedAt, outcome) {
+    const now = this._clock === undefined ? NaN : this._clock();
+    let transition;
+    if (typeof now === 'bigint' || typeof issuedAt === 'bigint') {
+      transition = this._native.record(generation, issuedAt, outcome, now);
+    } else {
+      R[0] = this._handle;
+      R[1] = generation;
+      R[2] = issuedAt;
+      R[3] = outcome;
+      R[4] = now;
+      transition = fastBreakerRecord();
+    }
+    if (transition !== 0) this._emitTransition(transition);
+  }
+
+  _release(generation, issuedAt) {
+    const now = this._clock === undefined ? NaN : this._clock();
+    let transition;
+    if (typeof now === 'bigint' || typeof issuedAt === 'bigint') {
+      transition = this._native.release(generation, issuedAt, now);
+    } else {
+      R[0] = this._handle;
+      R[1] = generation;
+      R[2] = issuedAt;
+      R[4] = now;
+      transition = fastBreakerRelease();
+    }
+    if (transition !== 0) this._emitTransition(transition);
+  }
+
+  _emitTransition(code) {
+    this.emit('stateChange', TRANSITIONS[code]);
+  }
+
+  _operator(code) {
+    if (code !== 0) this._emitTransition(code);
+    return TRANSITIONS[code];
+  }
+
+  /** Refuses every call until `reset()`. Returns the transition, or null. */
+  forceOpen() {
+    return this._operator(this._native.forceOpen(this._now()));
+  }
+
+  /** Admits every call, counting but never tripping, until `reset()`. Returns the transition, or null. */
+  disable() {
+    return this._operator(this._native.disable(this._now()));
+  }
+
+  /** Closes the breaker with a fresh window. Returns the transition, or null. */
+  reset() {
+    return this._operator(this._native.reset(this._now()));
+  }
+
+  /** Changes thresholds and durations in place, keeping state and window where they fit. */
+  reconfigure(options) {
+    const config = nativeConfig(options);
+    opt.construct(() => this._native.reconfigure(config, this._now()));
+  }
+
+  /** `'closed'`, `'open'`, `'half_open'`, `'forced_open'` or `'disabled'`. */
+  get state() {
+    return STATES[this._native.state()];
+  }
+
+  /** The state and counters now, as a plain object (instants in ms on the clock's scale). */
+  snapshot() {
+    return this._native.snapshot(this._now());
+  }
+}
+
+module.exports = { CircuitBreaker, BreakerPermit, STATES, TRANSITIONS };

@@ -1,0 +1,219 @@
+'use strict';
+// Bulkhead: the core's concurrency cap, priority lanes and FIFO wait queue.
+
+const { EventEmitter } = require('node:events');
+const { NativeBulkhead, fastBulkheadAcquire, fastBulkheadEnter, fastBulkheadRelease } = require('./native');
+const { R } = require('./fast');
+const { refusalError, refusal, abortReason } = require('./errors');
+const opt = require('./options');
+const { onAbort, signalOf } = require('./sleep');
+
+/** A permit; `release()` gives it back once (later calls return false). */
+class BulkheadPermit {
+  constructor(bulkhead, id) {
+    this.ok = true;
+    this._bulkhead = bulkhead;
+    this._id = id;
+    this._released = false;
+  }
+
+  /** The lane the permit was taken in. */
+  get lane() {
+    return this._released ? null : this._bulkhead._native.laneOf(this._id);
+  }
+
+  /** Gives the permit back; true the first time. */
+  release() {
+    if (this._released) return false;
+    this._released = true;
+    R[0] = this._bulkhead._handle;
+    R[1] = this._id;
+    const woken = fastBulkheadRelease();
+    if (woken > 0) this._bulkhead._serve();
+    return woken >= 0;
+  }
+}
+
+// Every lane past the configured ones is the lowest (the core's rule); 255 is past them all.
+function laneOf(options) {
+  const lane = options?.lane;
+  if (lane === undefined) return 0;
+  if (typeof lane !== 'number') throw opt.typeError('lane', 'an integer', lane);
+  if (!Number.isInteger(lane) || lane < 0) throw opt.rangeError('lane', 'integers >= 0', lane);
+  return Math.min(lane, 255);
+}
+
+/**
+ * At most `maxConcurrent` calls at once. `lanes` are ceilings per priority lane (lane 0
+ * first); `maxWaiting` callers (default 0, at most 4096) may wait in the core's FIFO queue.
+ * Emits `reject` (the refusal) for every refused call.
+ */
+class Bulkhead extends EventEmitter {
+  constructor(options) {
+    super();
+    const o = opt.object(options, 'options');
+    const maxConcurrent = opt.integer(o.maxConcurrent, 'maxConcurrent');
+    if (maxConcurrent === undefined) throw opt.typeError('maxConcurrent', 'an integer', undefined);
+    let lanes;
+    if (o.lanes !== undefined) {
+      if (!Array.isArray(o.lanes)) throw opt.typeError('lanes', 'an array of integers', o.lanes);
+      lanes = o.lanes.map((ceiling, i) => opt.integer(ceiling, `lanes[${i}]`));
+    }
+    const maxWaiting = opt.integer(o.maxWaiting, 'maxWaiting', 0, 4096);
+    this._native = opt.construct(() => new NativeBulkhead({ maxConcurrent, lanes, maxWaiting }));
+    this._handle = this._native.handle;
+    this._retryAfter = NaN;
+    this._waiters = new Map();
+  }
+
+  /** A permit now (`ok: true`), or a refusal (`ok: false`) without throwing. */
+  tryAcquire(lane) {
+    R[0] = this._handle;
+    R[1] = lane === undefined ? 0 : laneOf({ lane });
+    const id = fastBulkheadAcquire();
+    this._retryAfter = R[7];
+    return id >= 0 ? new BulkheadPermit(this, id) : this._refused(id, false);
+  }
+
+  /**
+   * A permit: at once, or after waiting in the queue. Rejects with a BulkheadFullError when
+   * it cannot wait, or with the signal's reason on abort (leaving the queue clean).
+   */
+  acquire(options) {
+    const lane = laneOf(options);
+    const signal = signalOf(options);
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const code = this._enter(lane);
+    if (code >= 0) return Promise.resolve(new BulkheadPermit(this, code));
+    return this._waitOrRefuse(code, signal);
+  }
+
+  /** The core's acquire, first poll: a permit id, a refusal code or a waiter code. */
+  _enter(lane) {
+    R[0] = this._handle;
+    R[1] = lane;
+    const code = fastBulkheadEnter();
+    this._retryAfter = R[7];
+    return code;
+  }
+
+  _waitOrRefuse(code, signal) {
+    const packed = -code / 64;
+    if (packed < 16) return Promise.reject(this._refused(code, true));
+    const waiter = packed - 16;
+    return new Promise((resolve, reject) => {
+      const stop = onAbort(signal, () => {
+        if (!this._waiters.delete(waiter)) return;
+        reject(abortReason(signal));
+        if (this._native.cancel(waiter) > 0) this._serve();
+      });
+      this._waiters.set(waiter, { resolve, stop });
+    });
+  }
+
+  /** Hands the permits the core granted to their waiting callers. */
+  _serve() {
+    const granted = this._native.takeGranted();
+    for (let i = 0; i < granted.length; i += 2) {
+      const waiter = this._waiters.get(granted[i]);
+      const permit = new BulkheadPermit(this, granted[i + 1]);
+      if (waiter === undefined) {
+        permit.release();
+        continue;
+      }
+      this._waiters.delete(granted[i]);
+      waiter.stop();
+      waiter.resolve(permit);
+    }
+  }
+
+  /** Gives back a permit that only this object knew of. */
+  _release(id) {
+    R[0] = this._handle;
+    R[1] = id;
+    if (fastBulkheadRelease() > 0) this._serve();
+  }
+
+  /** Runs `fn(signal)` under a permit (waiting for one if the queue allows) and releases it. */
+  execute(fn, options) {
+    const lane = laneOf(options);
+    const signal = signalOf(options);
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const code = this._enter(lane);
+    if (code >= 0) {
+      if (signal === undefined) return this._run(fn, code);
+      return this._runAbortable(fn, new BulkheadPermit(this, code), signal);
+    }
+    return this._waitOrRefuse(code, signal).then((permit) => {
+      if (signal?.aborted) {
+        // Granted while the caller was aborting: the permit goes straight back.
+        permit.release();
+        throw abortReason(signal);
+      }
+      return signal === undefined ? this._run(fn, permit._id, permit) : this._runAbortable(fn, permit, signal);
+    });
+  }
+
+  _run(fn, id, permit) {
+    let result;
+    try {
+      result = fn(undefined);
+    } catch (error) {
+      this._done(id, permit);
+      return Promise.reject(error);
+    }
+    if (typeof result?.then === 'function') return this._settle(result, id, permit);
+    this._done(id, permit);
+    return Promise.resolve(result);
+  }
+
+  async _settle(promise, id, permit) {
+    try {
+      return await promise;
+    } finally {
+      this._done(id, permit);
+    }
+  }
+
+  _done(id, permit) {
+    if (permit === undefined) this._release(id);
+    else permit.release();
+  }
+
+  _runAbortable(fn, permit, signal) {
+    return new Promise((resolve, reject) => {
+      const stop = onAbort(signal, () => {
+        permit.release();
+        reject(abortReason(signal));
+      });
+      const done = () => {
+        stop();
+        permit.release();
+      };
+      try {
+        Promise.resolve(fn(signal)).then(
+          (value) => (done(), resolve(value)),
+          (error) => (done(), reject(error)),
+        );
+      } catch (error) {
+        done();
+        reject(error);
+      }
+    });
+  }
+
+  _refused(code, asError) {
+    const reason = -code / 64;
+    const retryAfter = this._retryAfter;
+    const answer = asError ? refusalError(reason, retryAfter) : refusal(reason, retryAfter);
+    this.emit('reject', answer);
+    return answer;
+  }
+
+  /** `{ inFlight, peak, waiting, rejected, maxConcurrent }` now. */
+  snapshot() {
+    return this._native.snapshot();
+  }
+}
+
+module.exports = { Bulkhead, BulkheadPermit };

@@ -1,0 +1,107 @@
+'use strict';
+// Error classes with stable codes, and the refusal values of the `tryAcquire` forms.
+
+/** The base of every refusal: `code` is stable, `retryAfter` is ms or null. */
+class StanchionError extends Error {
+  constructor(message, code, reason, retryAfter) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.reason = reason;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** The circuit breaker refused the call (open, half-open and full, or forced open). */
+class CircuitOpenError extends StanchionError {}
+/** A rate limiter refused the call. */
+class RateLimitedError extends StanchionError {}
+/** The bulkhead is full, or its wait queue is. */
+class BulkheadFullError extends StanchionError {}
+/** The retry budget has no token for another retry. */
+class RetryBudgetExhaustedError extends StanchionError {}
+
+/** A policy's timeout passed before the call settled. */
+class TimeoutError extends Error {
+  constructor(timeout) {
+    super(`timed out after ${timeout} ms`);
+    this.name = 'TimeoutError';
+    this.code = 'ERR_TIMEOUT';
+    this.timeout = timeout;
+  }
+}
+
+// By the core's stable reason numbers (`Reason as u8`).
+const REASONS = [
+  null,
+  ['breaker_open', 'ERR_CIRCUIT_OPEN', CircuitOpenError, 'the circuit breaker is open'],
+  ['half_open_full', 'ERR_CIRCUIT_HALF_OPEN_FULL', CircuitOpenError, 'the circuit breaker is half-open and every probe slot is taken'],
+  ['forced_open', 'ERR_CIRCUIT_FORCED_OPEN', CircuitOpenError, 'the circuit breaker is forced open'],
+  ['rate_limited', 'ERR_RATE_LIMITED', RateLimitedError, 'rate limited'],
+  ['insufficient_capacity', 'ERR_INSUFFICIENT_CAPACITY', RateLimitedError, 'the request is larger than the limiter can ever grant'],
+  ['bulkhead_full', 'ERR_BULKHEAD_FULL', BulkheadFullError, 'the bulkhead is full'],
+  ['queue_full', 'ERR_BULKHEAD_QUEUE_FULL', BulkheadFullError, "the bulkhead's wait queue is full"],
+  ['retry_budget_exhausted', 'ERR_RETRY_BUDGET_EXHAUSTED', RetryBudgetExhaustedError, 'the retry budget is exhausted'],
+  ['table_full', 'ERR_KEY_TABLE_FULL', RateLimitedError, "every slot of the keyed limiter's table holds an active key"],
+];
+
+function retryAfterOf(ms) {
+  return Number.isNaN(ms) ? null : ms;
+}
+
+// A refusal's `stack` is its first line: it has no trace (see refusalError).
+Object.defineProperty(StanchionError.prototype, 'stack', {
+  configurable: true,
+  get() {
+    return `${this.name}: ${this.message}`;
+  },
+  set(value) {
+    Object.defineProperty(this, 'stack', { value, writable: true, configurable: true });
+  },
+});
+for (const Class of [StanchionError, CircuitOpenError, RateLimitedError, BulkheadFullError, RetryBudgetExhaustedError]) {
+  Object.defineProperty(Class.prototype, 'name', { value: Class.name, writable: true, configurable: true });
+}
+
+/**
+ * The error for a refusal: an instance of its class made without running the Error
+ * constructor. A refusal is expected traffic, not a bug: capturing a stack trace would cost
+ * many times the admission decision itself, so it has none.
+ */
+function refusalError(reason, retryAfterMs) {
+  const [name, code, Class, message] = REASONS[reason];
+  const error = Object.create(Class.prototype);
+  error.message = message;
+  error.code = code;
+  error.reason = name;
+  error.retryAfter = retryAfterOf(retryAfterMs);
+  return error;
+}
+
+/** The plain value a `tryAcquire` form returns for a refusal. */
+function refusal(reason, retryAfterMs) {
+  const [name, code] = REASONS[reason];
+  return { ok: false, reason: name, code, retryAfter: retryAfterOf(retryAfterMs) };
+}
+
+/** What an aborted operation rejects with: the signal's reason, as Node's own APIs do. */
+function abortReason(signal) {
+  if (signal.reason !== undefined) return signal.reason;
+  const error = new Error('This operation was aborted');
+  error.name = 'AbortError';
+  error.code = 'ABORT_ERR';
+  return error;
+}
+
+module.exports = {
+  StanchionError,
+  CircuitOpenError,
+  RateLimitedError,
+  BulkheadFullError,
+  RetryBudgetExhaustedError,
+  TimeoutError,
+  refusalError,
+  refusal,
+  abortReason,
+  REASONS,
+};

@@ -1,0 +1,391 @@
+// Types of the public API. Durations are milliseconds as `number`; a clock returns
+// milliseconds as a `number` (or exact nanoseconds as a `bigint`). The generated declarations
+// of the addon underneath are in ../native/index.d.ts.
+
+import { EventEmitter } from 'node:events';
+
+/** Milliseconds as a number, or exact nanoseconds as a bigint. */
+export type Duration = number | bigint;
+
+/** A monotonic clock: milliseconds as a number (default `performance.now`), or nanoseconds as a bigint. */
+export type Clock = () => number | bigint;
+
+/** What every `execute` passes to the function it runs. */
+export type Task<T> = (signal: AbortSignal | undefined) => T | PromiseLike<T>;
+
+/** Options of every `execute`. */
+export interface ExecuteOptions {
+  /** Cancels waits and retries, releases every permit and probe slot, and rejects with its reason. */
+  signal?: AbortSignal;
+}
+
+/** The core's stable refusal names. */
+export type Reason =
+  | 'breaker_open'
+  | 'half_open_full'
+  | 'forced_open'
+  | 'rate_limited'
+  | 'insufficient_capacity'
+  | 'bulkhead_full'
+  | 'queue_full'
+  | 'retry_budget_exhausted'
+  | 'table_full';
+
+/** Stable error codes, one per reason. */
+export type ErrorCode =
+  | 'ERR_CIRCUIT_OPEN'
+  | 'ERR_CIRCUIT_HALF_OPEN_FULL'
+  | 'ERR_CIRCUIT_FORCED_OPEN'
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_INSUFFICIENT_CAPACITY'
+  | 'ERR_BULKHEAD_FULL'
+  | 'ERR_BULKHEAD_QUEUE_FULL'
+  | 'ERR_RETRY_BUDGET_EXHAUSTED'
+  | 'ERR_KEY_TABLE_FULL';
+
+/** A refusal from a `tryAcquire` form: plain data, no stack trace. */
+export interface Refusal {
+  ok: false;
+  reason: Reason;
+  code: ErrorCode;
+  /** Milliseconds until the same call would pass; null when waiting cannot help. */
+  retryAfter: number | null;
+}
+
+/** An admission that carries nothing to give back. */
+export interface Admitted {
+  ok: true;
+}
+
+/** The base of every refusal error. */
+export class StanchionError extends Error {
+  readonly code: ErrorCode;
+  readonly reason: Reason;
+  /** Milliseconds until the same call would pass; null when waiting cannot help. */
+  readonly retryAfter: number | null;
+}
+/** The circuit breaker refused the call (`ERR_CIRCUIT_OPEN`, `ERR_CIRCUIT_HALF_OPEN_FULL`, `ERR_CIRCUIT_FORCED_OPEN`). */
+export class CircuitOpenError extends StanchionError {}
+/** A rate limiter refused the call (`ERR_RATE_LIMITED`, `ERR_INSUFFICIENT_CAPACITY`, `ERR_KEY_TABLE_FULL`). */
+export class RateLimitedError extends StanchionError {}
+/** The bulkhead or its queue is full (`ERR_BULKHEAD_FULL`, `ERR_BULKHEAD_QUEUE_FULL`). */
+export class BulkheadFullError extends StanchionError {}
+/** The retry budget refused a retry (`ERR_RETRY_BUDGET_EXHAUSTED`); `cause` is the last error. */
+export class RetryBudgetExhaustedError extends StanchionError {}
+/** A policy's timeout passed (`ERR_TIMEOUT`). */
+export class TimeoutError extends Error {
+  readonly code: 'ERR_TIMEOUT';
+  readonly timeout: number;
+}
+
+// ---- circuit breaker ------------------------------------------------------------------------
+
+export type BreakerState = 'closed' | 'open' | 'half_open' | 'forced_open' | 'disabled';
+export type Outcome = 'success' | 'failure' | 'ignored';
+
+export interface StateChange {
+  from: BreakerState;
+  to: BreakerState;
+}
+
+export interface BreakerOptions {
+  /** Trip when the window holds this many failures; null turns it off. Default 5. */
+  failureCount?: number | null;
+  /** Trip after this many failures in a row. */
+  consecutiveFailures?: number;
+  /** Trip when the window's failure share reaches this rate, in (0, 1]. */
+  failureRate?: number;
+  /** The fewest calls in the window before a rate trigger may trip. Default 10. */
+  minimumCalls?: number;
+  /** A call at least `duration` long is slow; trip when the slow share reaches `rate`. */
+  slowCall?: { duration: Duration; rate?: number };
+  /** The last `count` calls (at most 320), or `span` ms in `buckets` slices (at most 10). Default 10 s in 10. */
+  window?: { count: number } | { span: Duration; buckets?: number };
+  /** How long a trip keeps it open. Default 30 000 ms. */
+  openFor?: Duration;
+  /** The longest open period when trips repeat. Default `openFor`. */
+  openForMax?: Duration;
+  /** Growth of the open period per trip in a row. Default 2. */
+  openForFactor?: number;
+  /** Proportional jitter of the open period, in [0, 1]. Default 0. */
+  openForJitter?: number;
+  /** Probes admitted at once while half-open. Default 1. */
+  halfOpenProbes?: number;
+  /** Successful probes that close it. Default `halfOpenProbes`. */
+  halfOpenSuccesses?: number;
+  /** A probe silent for this long frees its slot as a failed probe. Default: the slow-call duration, else 60 s. */
+  probeTimeout?: Duration;
+  /** Seed of the open-period jitter. */
+  seed?: number | bigint;
+  /** How a thrown error counts. Default: every error is a failure. */
+  classify?: (error: unknown) => Outcome;
+  clock?: Clock;
+}
+
+export interface BreakerSnapshot {
+  state: BreakerState;
+  generation: number;
+  /** When an open breaker admits the next probe (ms on the clock's scale); null unless open. */
+  openUntil: number | null;
+  probesInFlight: number;
+  halfOpenSuccesses: number;
+  windowCalls: number;
+  windowFailures: number;
+  windowSlowCalls: number;
+  consecutiveFailures: number;
+  consecutiveTrips: number;
+  calls: number;
+  successes: number;
+  failures: number;
+  slowCalls: number;
+  rejectedOpen: number;
+  rejectedHalfOpenFull: number;
+  rejectedForcedOpen: number;
+  rejected: number;
+  transitions: number;
+  failureRate: number;
+  slowCallRate: number;
+}
+
+/** A permit from `CircuitBreaker.tryAcquire`: call `record` or `release` once. */
+export class BreakerPermit {
+  readonly ok: true;
+  record(outcome: Outcome): void;
+  release(): void;
+}
+
+export interface BreakerEvents {
+  stateChange: [StateChange];
+  reject: [CircuitOpenError | Refusal];
+}
+
+/** The core's default circuit breaker. Events: `stateChange`, `reject`. */
+export class CircuitBreaker extends EventEmitter<BreakerEvents> {
+  constructor(options?: BreakerOptions);
+  execute<T>(fn: Task<T>, options?: ExecuteOptions): Promise<T>;
+  tryAcquire(): BreakerPermit | Refusal;
+  forceOpen(): StateChange | null;
+  disable(): StateChange | null;
+  reset(): StateChange | null;
+  reconfigure(options: BreakerOptions): void;
+  readonly state: BreakerState;
+  snapshot(): BreakerSnapshot;
+}
+
+// ---- rate limiters --------------------------------------------------------------------------
+
+export interface RateLimiterOptions {
+  /** The burst, >= 1. */
+  capacity: number;
+  /** Tokens added every `refillEvery`. Default 1. */
+  refillAmount?: number;
+  /** The refill period. Default 1000 ms. */
+  refillEvery?: Duration;
+  clock?: Clock;
+}
+
+export interface AcquireOptions extends ExecuteOptions {
+  /** Tokens to take. Default 1. */
+  n?: number;
+  /** The longest wait accepted; a longer one is refused and takes nothing. Default Infinity. */
+  maxWait?: Duration;
+}
+
+export interface Reservation {
+  ok: true;
+  /** When to proceed (ms on the clock's scale). */
+  readyAt: number;
+}
+
+export interface BucketSnapshot {
+  available: number;
+  capacity: number;
+  nextTokenAt: number | null;
+  fullAt: number;
+}
+
+export interface LimiterEvents {
+  reject: [RateLimitedError | Refusal];
+}
+
+/** A token bucket (GCRA). Events: `reject`. */
+export class RateLimiter extends EventEmitter<LimiterEvents> {
+  constructor(options: RateLimiterOptions);
+  tryAcquire(n?: number): Admitted | Refusal;
+  acquire(options?: AcquireOptions): Promise<void>;
+  execute<T>(fn: Task<T>, options?: AcquireOptions): Promise<T>;
+  reserve(n?: number, maxWait?: Duration): Reservation | Refusal;
+  available(): number;
+  snapshot(): BucketSnapshot;
+}
+
+export type Key = string | number | bigint;
+
+export interface KeyedRateLimiterOptions extends RateLimiterOptions {
+  /** Table size, rounded up to a power of two, at most 65536. Default 1024. */
+  maxKeys?: number;
+  /** What a new key gets when every slot holds an active key. Default 'reject'. */
+  whenFull?: 'reject' | 'admit';
+}
+
+/** A token bucket per key in a fixed table. Events: `reject`. */
+export class KeyedRateLimiter extends EventEmitter<LimiterEvents> {
+  constructor(options: KeyedRateLimiterOptions);
+  readonly maxKeys: number;
+  tryAcquire(key: Key, n?: number): Admitted | Refusal;
+  acquire(key: Key, options?: AcquireOptions): Promise<void>;
+  reserve(key: Key, n?: number, maxWait?: Duration): Reservation | Refusal;
+  available(key: Key): number;
+  snapshot(key: Key): BucketSnapshot;
+  activeKeys(): number;
+}
+
+// ---- bulkhead -------------------------------------------------------------------------------
+
+export interface BulkheadOptions {
+  /** Calls admitted at once. */
+  maxConcurrent: number;
+  /** Ceilings per priority lane, lane 0 first, never rising. Default one lane. */
+  lanes?: number[];
+  /** Callers that may wait at once, 0..=4096. Default 0 (never wait). */
+  maxWaiting?: number;
+}
+
+export interface BulkheadAcquireOptions extends ExecuteOptions {
+  /** Priority lane (0 is the highest). Default 0. */
+  lane?: number;
+}
+
+export interface BulkheadSnapshot {
+  inFlight: number;
+  peak: number;
+  waiting: number;
+  rejected: number;
+  maxConcurrent: number;
+}
+
+/** A bulkhead permit: `release()` once (later calls return false). */
+export class BulkheadPermit {
+  readonly ok: true;
+  readonly lane: number | null;
+  release(): boolean;
+}
+
+export interface BulkheadEvents {
+  reject: [BulkheadFullError | Refusal];
+}
+
+/** A concurrency cap with priority lanes and a FIFO wait queue. Events: `reject`. */
+export class Bulkhead extends EventEmitter<BulkheadEvents> {
+  constructor(options: BulkheadOptions);
+  tryAcquire(lane?: number): BulkheadPermit | Refusal;
+  acquire(options?: BulkheadAcquireOptions): Promise<BulkheadPermit>;
+  execute<T>(fn: Task<T>, options?: BulkheadAcquireOptions): Promise<T>;
+  snapshot(): BulkheadSnapshot;
+}
+
+// ---- backoff, budget, retry -----------------------------------------------------------------
+
+export type Jitter = 'none' | 'full' | 'equal' | { proportional: number };
+
+interface BackoffLimits {
+  jitter?: Jitter;
+  /** The longest wait, a Retry-After hint included. */
+  maxDelay?: Duration;
+  /** Every call, the first included; null for no limit. Default 3. */
+  maxAttempts?: number | null;
+  /** No retry whose wait would end later than this after the first call started. */
+  maxElapsed?: Duration;
+}
+
+export type BackoffOptions = BackoffLimits &
+  (
+    | { schedule: 'constant'; delay: Duration }
+    | { schedule: 'linear'; initial: Duration; step: Duration }
+    | { schedule: 'exponential'; initial: Duration; factor?: number }
+    | { schedule: 'decorrelated'; base: Duration }
+  );
+
+/** The state of one retried call (the core's `Retrying`). */
+export interface Retrying {
+  /** The next wait in ms, -1 at `maxAttempts`, -2 past `maxElapsed`. */
+  nextDelay(now: number | bigint, hint?: number): number;
+  readonly retries: number;
+}
+
+export class Backoff {
+  constructor(options: BackoffOptions);
+  /** The wait (ms) before call `attempt + 2`, or null: stop. */
+  delay(attempt: number, seed?: number | bigint): number | null;
+  delays(seed?: number | bigint, limit?: number): number[];
+  start(seed: number | bigint, now: number | bigint): Retrying;
+}
+
+export interface RetryBudgetOptions {
+  /** Tokens each first attempt deposits, in [0, 1000]. */
+  ratio: number;
+  /** The floor's refill rate; 0 turns it off. Default 10. */
+  minRetriesPerSec?: number;
+  /** The most deposited tokens kept. Default 100. */
+  maxBalance?: number;
+  clock?: Clock;
+}
+
+export interface RetryBudgetSnapshot {
+  /** Millionths of a token. */
+  balance: number;
+  floorTokens: number;
+  retriesAvailable: number;
+  retriesAllowed: number;
+  retriesRefused: number;
+}
+
+export class RetryBudget {
+  constructor(options: RetryBudgetOptions);
+  deposit(): void;
+  tryRetry(): Admitted | Refusal;
+  snapshot(): RetryBudgetSnapshot;
+}
+
+export interface RetryOptions {
+  /** Default: exponential from 100 ms, factor 2, full jitter, 3 attempts. */
+  backoff?: Backoff | BackoffOptions;
+  budget?: RetryBudget;
+  /** Which errors to retry. Default: all but refusals and aborts. */
+  retryIf?: (error: unknown, attempt: number) => boolean;
+  /** Seed of the jitter; random per call by default. */
+  seed?: number | bigint;
+  clock?: Clock;
+}
+
+export interface RetryEvents {
+  retry: [{ attempt: number; delay: number; error: unknown }];
+  giveUp: [{ error: unknown; reason: 'max_attempts' | 'max_elapsed' | 'deadline' | 'retry_budget_exhausted' }];
+}
+
+export class Retry extends EventEmitter<RetryEvents> {
+  constructor(options?: RetryOptions);
+  execute<T>(fn: (signal: AbortSignal | undefined, attempt: number) => T | PromiseLike<T>, options?: ExecuteOptions): Promise<T>;
+}
+
+// ---- policy ---------------------------------------------------------------------------------
+
+export interface PolicyOptions<F = never> {
+  /** Answers instead of any error (outermost). */
+  fallback?: (error: unknown) => F | PromiseLike<F>;
+  /** One deadline (ms) for the whole call, retries included. */
+  timeout?: number;
+  retry?: Retry;
+  breaker?: CircuitBreaker;
+  bulkhead?: Bulkhead;
+  limiter?: RateLimiter;
+  /** The longest wait for a token. Default Infinity (within the timeout). */
+  limiterMaxWait?: number;
+  clock?: Clock;
+}
+
+/** fallback → timeout → retry (with budget) → breaker → bulkhead → limiter → the call. */
+export class Policy<F = never> {
+  constructor(options?: PolicyOptions<F>);
+  execute<T>(fn: Task<T>, options?: ExecuteOptions): Promise<T | F>;
+}

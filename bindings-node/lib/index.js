@@ -1,0 +1,33 @@
+'use strict';
+/**
+ * stanchion: circuit breaker, rate limiters, bulkhead, backoff, retry and retry budget for
+ * Node, on one Rust core shared with Python, C and Rust. Durations and instants are
+ * milliseconds as numbers; a clock may also return exact nanoseconds as a bigint.
+ */
+
+const { CircuitBreaker, BreakerPermit } = require('./breaker');
+const { RateLimiter, KeyedRateLimiter } = require('./limiter');
+const { Bulkhead, BulkheadPermit } = require('./bulkhead');
+const { Backoff, RetryBudget } = require('./backoff');
+const { Retry } = require('./retry');
+const { Policy } = require('./policy');
+const errors = require('./errors');
+
+module.exports = {
+  CircuitBreaker,
+  BreakerPermit,
+  RateLimiter,
+  KeyedRateLimiter,
+  Bulkhead,
+  BulkheadPermit,
+  Backoff,
+  RetryBudget,
+  Retry,
+  Policy,
+  StanchionError: errors.StanchionError,
+  CircuitOpenError: errors.CircuitOpenError,
+  RateLimitedError: errors.RateLimitedError,
+  BulkheadFullError: errors.BulkheadFullError,
+  RetryBudgetExhaustedError: errors.RetryBudgetExhaustedError,
+  TimeoutError: errors.TimeoutError,
+};

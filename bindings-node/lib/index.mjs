@@ -1,0 +1,22 @@
+// The ES module entry: the same objects as the CommonJS one, so `instanceof` agrees.
+import stanchion from './index.js';
+
+export const {
+  CircuitBreaker,
+  BreakerPermit,
+  RateLimiter,
+  KeyedRateLimiter,
+  Bulkhead,
+  BulkheadPermit,
+  Backoff,
+  RetryBudget,
+  Retry,
+  Policy,
+  StanchionError,
+  CircuitOpenError,
+  RateLimitedError,
+  BulkheadFullError,
+  RetryBudgetExhaustedError,
+  TimeoutError,
+} = stanchion;
+export default stanchion;

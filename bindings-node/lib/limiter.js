@@ -1,0 +1,245 @@
+'use strict';
+// RateLimiter (the core's token bucket) and KeyedRateLimiter (its keyed table).
+
+const { EventEmitter } = require('node:events');
+const { NativeRateLimiter, NativeKeyedRateLimiter, fastBucketAcquire, fastBucketReserve } = require('./native');
+const { R, nativeNow } = require('./fast');
+const { refusalError, refusal } = require('./errors');
+const opt = require('./options');
+const { sleep, signalOf } = require('./sleep');
+
+/** What every `tryAcquire` form returns on admission. */
+const ADMITTED = Object.freeze({ ok: true });
+
+function bucketConfig(o) {
+  const capacity = opt.integer(o.capacity, 'capacity');
+  if (capacity === undefined) throw opt.typeError('capacity', 'an integer', undefined);
+  return {
+    capacity,
+    refillAmount: opt.integer(o.refillAmount, 'refillAmount'),
+    refillEvery: opt.duration(o.refillEvery, 'refillEvery'),
+  };
+}
+
+function tokens(n) {
+  if (n === undefined) return 1;
+  return opt.integer(n, 'n');
+}
+
+/** A `maxWait`: undefined for none, else checked and kept as given (ms number or ns bigint). */
+function maxWaitOf(value) {
+  if (value === undefined || value === Infinity) return undefined;
+  opt.duration(value, 'maxWait');
+  return value;
+}
+
+/** A `maxWait` as the addon's methods take it: bigint nanoseconds, or undefined. */
+function maxWaitNs(value) {
+  return value === undefined ? undefined : opt.duration(value, 'maxWait');
+}
+
+function waitOptions(options) {
+  const o = opt.object(options, 'options');
+  return { n: tokens(o.n), maxWait: maxWaitOf(o.maxWait), signal: signalOf(o) };
+}
+
+/** Shared by both limiters: a reservation's answer, then the wait until its instant. */
+function waitFor(limiter, readyAtOrCode, now, signal) {
+  if (readyAtOrCode < 0) return Promise.reject(limiter._refused(readyAtOrCode, true));
+  if (readyAtOrCode === now) return Promise.resolve();
+  const wait = readyAtOrCode - (typeof now === 'bigint' ? Number(now) / 1e6 : now);
+  if (wait <= 0) return Promise.resolve();
+  return sleep(wait, signal);
+}
+
+function refused(limiter, code, asError) {
+  const reason = -code / 64;
+  const retryAfter = limiter._retryAfter;
+  const answer = asError ? refusalError(reason, retryAfter) : refusal(reason, retryAfter);
+  limiter.emit('reject', answer);
+  return answer;
+}
+
+/**
+ * A token bucket: `capacity` tokens of burst, refilled by `refillAmount` every `refillEvery`
+ * ms (default 1000). Emits `reject` (the refusal) for every refused request.
+ */
+class RateLimiter extends EventEmitter {
+  constructor(options) {
+    super();
+    const o = opt.object(options, 'options');
+    const config = bucketConfig(o);
+    this._clock = opt.clock(o.clock);
+    this._now = this._clock ?? nativeNow;
+    this._native = opt.construct(() => new NativeRateLimiter(config));
+    this._handle = this._native.handle;
+    this._retryAfter = NaN;
+    this._reservedAt = 0;
+  }
+
+  /** Takes `n` tokens now, or returns a refusal (`ok: false`) without throwing. */
+  tryAcquire(n) {
+    const count = n === undefined ? 1 : tokens(n);
+    const now = this._clock === undefined ? NaN : this._clock();
+    let code;
+    if (typeof now === 'bigint') {
+      code = this._native.tryAcquire(count, now);
+      this._retryAfter = this._native.retryAfter;
+    } else {
+      R[0] = this._handle;
+      R[1] = count;
+      R[2] = now;
+      code = fastBucketAcquire();
+      this._retryAfter = R[7];
+    }
+    return code === 0 ? ADMITTED : this._refused(code, false);
+  }
+
+  /** The core's reserve: the ready instant or a refusal code; the instant used in _reservedAt. */
+  _reserve(n, maxWait) {
+    const now = this._clock === undefined ? NaN : this._clock();
+    if (typeof now === 'bigint' || typeof maxWait === 'bigint') {
+      const at = typeof now === 'number' && Number.isNaN(now) ? nativeNow() : now;
+      const code = this._native.reserve(n, at, maxWaitNs(maxWait));
+      this._retryAfter = this._native.retryAfter;
+      this._reservedAt = at;
+      return code;
+    }
+    R[0] = this._handle;
+    R[1] = n;
+    R[2] = now;
+    R[3] = maxWait === undefined ? Infinity : maxWait;
+    const code = fastBucketReserve();
+    this._retryAfter = R[7];
+    this._reservedAt = R[6];
+    return code;
+  }
+
+  /**
+   * Reserves `n` tokens and resolves when they are due (an unref'd timer). Rejects with a
+   * RateLimitedError if that is more than `maxWait` ms away (default: no limit), or with the
+   * signal's reason on abort (the reserved tokens are spent: the core gives none back).
+   */
+  acquire(options) {
+    const { n, maxWait, signal } = waitOptions(options);
+    if (signal?.aborted) return sleep(0, signal);
+    const code = this._reserve(n, maxWait);
+    return waitFor(this, code, this._reservedAt, signal);
+  }
+
+  /** `acquire`, then `fn(signal)`. */
+  async execute(fn, options) {
+    await this.acquire(options);
+    return fn(options?.signal);
+  }
+
+  /** Reserves `n` tokens: the instant (ms, on the clock's scale) to proceed at, or a refusal. */
+  reserve(n, maxWait) {
+    const code = this._reserve(tokens(n), maxWaitOf(maxWait));
+    return code < 0 ? this._refused(code, false) : { ok: true, readyAt: code };
+  }
+
+  _refused(code, asError) {
+    return refused(this, code, asError);
+  }
+
+  /** Whole tokens available now. */
+  available() {
+    return this._native.available(this._now());
+  }
+
+  /** `{ available, capacity, nextTokenAt, fullAt }` now. */
+  snapshot() {
+    return this._native.snapshot(this._now());
+  }
+}
+
+function key(value) {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 0) throw opt.rangeError('key', 'non-negative safe integers', value);
+    return value;
+  }
+  if (typeof value === 'bigint') {
+    if (value < 0n || value >= 1n << 64n) throw opt.rangeError('key', '0..=2^64-1', value);
+    return value;
+  }
+  throw opt.typeError('key', 'a string, a number or a bigint', value);
+}
+
+function slots(maxKeys) {
+  const n = opt.integer(maxKeys ?? 1024, 'maxKeys', 1, 65536);
+  let slots = 1;
+  while (slots < n) slots *= 2;
+  return slots;
+}
+
+/**
+ * A token bucket per key (string, number or bigint) in a fixed table of `maxKeys` slots
+ * (rounded up to a power of two, default 1024). Strings map to the core's key with its
+ * `key_of_bytes` (FNV-1a 64 of the UTF-8), as in every stanchion binding. When every slot
+ * holds an active key a new key is refused (`whenFull: 'reject'`, the default) or admitted
+ * untracked (`'admit'`).
+ */
+class KeyedRateLimiter extends EventEmitter {
+  constructor(options) {
+    super();
+    const o = opt.object(options, 'options');
+    const bucket = bucketConfig(o);
+    if (o.whenFull !== undefined && o.whenFull !== 'reject' && o.whenFull !== 'admit') {
+      throw opt.typeError('whenFull', "'reject' or 'admit'", o.whenFull);
+    }
+    const config = { bucket, slots: slots(o.maxKeys), admitWhenFull: o.whenFull === 'admit' };
+    this._now = opt.clock(o.clock) ?? nativeNow;
+    this._native = opt.construct(() => new NativeKeyedRateLimiter(config));
+    this._retryAfter = NaN;
+    this.maxKeys = config.slots;
+  }
+
+  /** Takes `n` tokens of `key` now, or returns a refusal (`ok: false`) without throwing. */
+  tryAcquire(k, n) {
+    const code = this._native.tryAcquire(key(k), n === undefined ? 1 : tokens(n), this._now());
+    if (code === 0) return ADMITTED;
+    this._retryAfter = this._native.retryAfter;
+    return this._refused(code, false);
+  }
+
+  /** As `RateLimiter.acquire`, for `key`. */
+  acquire(k, options) {
+    const checked = key(k);
+    const { n, maxWait, signal } = waitOptions(options);
+    if (signal?.aborted) return sleep(0, signal);
+    const now = this._now();
+    const code = this._native.reserve(checked, n, now, maxWaitNs(maxWait));
+    this._retryAfter = this._native.retryAfter;
+    return waitFor(this, code, now, signal);
+  }
+
+  /** Reserves `n` tokens of `key`: the instant to proceed at, or a refusal. */
+  reserve(k, n, maxWait) {
+    const code = this._native.reserve(key(k), tokens(n), this._now(), maxWaitNs(maxWaitOf(maxWait)));
+    this._retryAfter = this._native.retryAfter;
+    return code < 0 ? this._refused(code, false) : { ok: true, readyAt: code };
+  }
+
+  _refused(code, asError) {
+    return refused(this, code, asError);
+  }
+
+  /** Whole tokens available to `key` now. */
+  available(k) {
+    return this._native.available(key(k), this._now());
+  }
+
+  /** `key`'s bucket now. */
+  snapshot(k) {
+    return this._native.snapshot(key(k), this._now());
+  }
+
+  /** Slots whose bucket is not full now. */
+  activeKeys() {
+    return this._native.activeKeys(this._now());
+  }
+}
+
+module.exports = { RateLimiter, KeyedRateLimiter, ADMITTED };

@@ -1,0 +1,107 @@
+'use strict';
+// Policy: one call through every guard, outermost first (DESIGN.md §6): fallback → timeout
+// (one deadline for the whole call) → retry (with its budget) → circuit breaker → bulkhead →
+// rate limiter → the call.
+
+const { CircuitBreaker } = require('./breaker');
+const { Bulkhead } = require('./bulkhead');
+const { RateLimiter } = require('./limiter');
+const { Retry } = require('./retry');
+const { TimeoutError, abortReason } = require('./errors');
+const opt = require('./options');
+const { signalOf } = require('./sleep');
+const { nativeNow } = require('./fast');
+
+function instance(value, Class, name) {
+  if (value === undefined) return undefined;
+  if (!(value instanceof Class)) throw opt.typeError(name, `a ${Class.name}`, value);
+  return value;
+}
+
+/**
+ * Composes the guards it is given; each is optional. `timeout` (ms) bounds the whole call,
+ * retries included; `fallback(error)` answers instead of any error.
+ */
+class Policy {
+  constructor(options = {}) {
+    const o = opt.object(options, 'options');
+    this.retry = instance(o.retry, Retry, 'retry');
+    this.breaker = instance(o.breaker, CircuitBreaker, 'breaker');
+    this.bulkhead = instance(o.bulkhead, Bulkhead, 'bulkhead');
+    this.limiter = instance(o.limiter, RateLimiter, 'limiter');
+    if (o.timeout !== undefined) opt.duration(o.timeout, 'timeout');
+    if (typeof o.timeout === 'bigint') throw opt.typeError('timeout', 'a number of ms', o.timeout);
+    this.timeout = o.timeout;
+    this.limiterMaxWait = o.limiterMaxWait;
+    if (o.limiterMaxWait !== undefined && o.limiterMaxWait !== Infinity) opt.duration(o.limiterMaxWait, 'limiterMaxWait');
+    this.fallback = opt.func(o.fallback, 'fallback');
+    this.clock = opt.clock(o.clock) ?? nativeNow;
+  }
+
+  /** Runs `fn(signal)` through every guard; resolves to its value (or the fallback's). */
+  async execute(fn, options) {
+    const signal = signalOf(options);
+    if (this.fallback === undefined) return this._timed(fn, signal);
+    try {
+      return await this._timed(fn, signal);
+    } catch (error) {
+      if (signal?.aborted && error === abortReason(signal)) throw error;
+      return this.fallback(error);
+    }
+  }
+
+  _timed(fn, signal) {
+    if (this.timeout === undefined) return this._retried(fn, signal, undefined);
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    if (!(this.timeout > 0)) return Promise.reject(new TimeoutError(this.timeout));
+    const deadline = Number(this.clock()) + this.timeout;
+    const controller = new AbortController();
+    const timeoutError = new TimeoutError(this.timeout);
+    const forward = () => controller.abort(abortReason(signal));
+    signal?.addEventListener('abort', forward, { once: true });
+    let timer;
+    const expired = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort(timeoutError);
+        reject(timeoutError);
+      }, this.timeout);
+      timer.unref?.();
+    });
+    const run = this._retried(fn, controller.signal, deadline);
+    return Promise.race([run, expired]).finally(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', forward);
+      run.catch(() => {});
+    });
+  }
+
+  _retried(fn, signal, deadline) {
+    const attempt = (attemptSignal) => this._guarded(fn, attemptSignal, deadline);
+    if (this.retry === undefined) return attempt(signal);
+    return this.retry._execute(attempt, signal, deadline);
+  }
+
+  _guarded(fn, signal, deadline) {
+    const options = signal === undefined ? undefined : { signal };
+    let call = fn;
+    if (this.limiter !== undefined) {
+      const limiter = this.limiter;
+      const inner = call;
+      call = async (s) => {
+        let maxWait = this.limiterMaxWait;
+        if (deadline !== undefined) maxWait = Math.max(0, Math.min(maxWait ?? Infinity, deadline - Number(this.clock())));
+        await limiter.acquire({ signal: s, maxWait });
+        return inner(s);
+      };
+    }
+    if (this.bulkhead !== undefined) {
+      const bulkhead = this.bulkhead;
+      const inner = call;
+      call = (s) => bulkhead.execute(inner, s === undefined ? undefined : { signal: s });
+    }
+    if (this.breaker !== undefined) return this.breaker.execute(call, options);
+    return Promise.resolve().then(() => call(signal));
+  }
+}
+
+module.exports = { Policy };

@@ -1,0 +1,89 @@
+'use strict';
+// Retry: the core's backoff decides each wait and when to stop, an optional RetryBudget
+// decides whether a retry may happen at all; this loop only sleeps (an unref'd timer).
+
+const { EventEmitter } = require('node:events');
+const { Backoff, RetryBudget } = require('./backoff');
+const { RetryBudgetExhaustedError, StanchionError, refusalError, abortReason } = require('./errors');
+const opt = require('./options');
+const { sleep, signalOf } = require('./sleep');
+const { R, nativeNow } = require('./fast');
+
+const EXHAUSTED = { '-1': 'max_attempts', '-2': 'max_elapsed' };
+
+/** By default every error is retried except refusals (as the core's policy does) and aborts. */
+function defaultRetryIf(error) {
+  return !(error instanceof StanchionError) && error?.name !== 'AbortError';
+}
+
+function randomSeed() {
+  return BigInt(Math.floor(Math.random() * 2 ** 53));
+}
+
+/**
+ * Calls `fn(signal, attempt)` until it resolves, waiting between attempts as `backoff` says
+ * (default: exponential from 100 ms, factor 2, full jitter, 3 attempts). Emits `retry`
+ * ({ attempt, delay, error }) before each wait and `giveUp` ({ error, reason }) when it stops.
+ */
+class Retry extends EventEmitter {
+  constructor(options = {}) {
+    super();
+    const o = opt.object(options, 'options');
+    if (o.backoff instanceof Backoff) this._backoff = o.backoff;
+    else this._backoff = new Backoff(o.backoff ?? { schedule: 'exponential', initial: 100, factor: 2, jitter: 'full' });
+    if (o.budget !== undefined && !(o.budget instanceof RetryBudget)) {
+      throw opt.typeError('budget', 'a RetryBudget', o.budget);
+    }
+    this._budget = o.budget;
+    this._retryIf = opt.func(o.retryIf, 'retryIf') ?? defaultRetryIf;
+    this._seed = opt.seed(o.seed, 'seed');
+    this._now = opt.clock(o.clock) ?? nativeNow;
+  }
+
+  /** Runs `fn` with retries; resolves to its value or rejects with its last error. */
+  execute(fn, options) {
+    return this._execute(fn, signalOf(options), undefined);
+  }
+
+  /** `deadline`: no retry whose wait would end past this instant (ms, clock scale). */
+  async _execute(fn, signal, deadline) {
+    if (signal?.aborted) throw abortReason(signal);
+    // The start matters only to `maxElapsed`; without it the success path reads no clock.
+    let started = this._backoff._usesStart ? this._now() : undefined;
+    if (this._budget !== undefined) this._budget.deposit();
+    let retrying;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn(signal, attempt);
+      } catch (error) {
+        if (signal?.aborted || !this._retryIf(error, attempt)) throw error;
+        const now = this._now();
+        started ??= now;
+        retrying ??= this._backoff.start(this._seed ?? randomSeed(), started);
+        const hint = typeof error?.retryAfter === 'number' && error.retryAfter >= 0 ? error.retryAfter : undefined;
+        const delay = retrying.nextDelay(now, hint);
+        if (delay < 0) {
+          this.emit('giveUp', { error, reason: EXHAUSTED[delay] });
+          throw error;
+        }
+        if (deadline !== undefined && Number(now) + delay > deadline) {
+          this.emit('giveUp', { error, reason: 'deadline' });
+          throw error;
+        }
+        if (this._budget !== undefined) {
+          const code = this._budget._tryRetry();
+          if (code !== 0) {
+            const refused = refusalError(-code / 64, R[7]);
+            refused.cause = error;
+            this.emit('giveUp', { error, reason: 'retry_budget_exhausted' });
+            throw refused;
+          }
+        }
+        this.emit('retry', { attempt: attempt + 1, delay, error });
+        await sleep(delay, signal);
+      }
+    }
+  }
+}
+
+module.exports = { Retry, RetryBudgetExhaustedError };

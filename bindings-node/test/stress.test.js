@@ -1,0 +1,65 @@
+'use strict';
+// Thousands of concurrent promises through the guards: every permit and probe slot comes back.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { Bulkhead, CircuitBreaker, Policy } = require('..');
+
+const CALLS = 5000;
+
+test('thousands of concurrent calls through a queued bulkhead end with zero permits held', async () => {
+  const bulkhead = new Bulkhead({ maxConcurrent: 16, maxWaiting: 4096 });
+  let running = 0;
+  let most = 0;
+  const call = async (i) => {
+    running++;
+    most = Math.max(most, running);
+    await new Promise((resolve) => setImmediate(resolve));
+    running--;
+    if (i % 7 === 0) throw new Error('odd failure');
+    return i;
+  };
+  const results = await Promise.allSettled(Array.from({ length: CALLS }, (_, i) => bulkhead.execute(() => call(i))));
+  const refused = results.filter((r) => r.status === 'rejected' && r.reason.code === 'ERR_BULKHEAD_QUEUE_FULL').length;
+  const failed = results.filter((r) => r.status === 'rejected' && r.reason.message === 'odd failure').length;
+  const fulfilled = results.filter((r) => r.status === 'fulfilled').length;
+  assert.equal(fulfilled + failed + refused, CALLS);
+  assert.equal(refused, CALLS - 16 - 4096, 'only calls past the cap and the queue are refused');
+  assert.ok(most <= 16, `at most 16 ran at once, saw ${most}`);
+  assert.deepEqual(bulkhead.snapshot(), { inFlight: 0, peak: 16, waiting: 0, rejected: refused, maxConcurrent: 16 });
+});
+
+test('thousands of aborted waiters leave the queue empty and the permits free', async () => {
+  const bulkhead = new Bulkhead({ maxConcurrent: 4, maxWaiting: 4096 });
+  const breaker = new CircuitBreaker({ failureCount: null });
+  const policy = new Policy({ bulkhead, breaker });
+  const controllers = Array.from({ length: 4000 }, () => new AbortController());
+  const calls = controllers.map((c) => policy.execute(() => new Promise(() => {}), { signal: c.signal }));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(bulkhead.snapshot().inFlight, 4);
+  assert.equal(bulkhead.snapshot().waiting, 3996);
+  // Abort in a scrambled order, so waiters and holders leave interleaved.
+  for (let i = 0; i < controllers.length; i++) controllers[(i * 7919) % controllers.length].abort();
+  const results = await Promise.allSettled(calls);
+  assert.ok(results.every((r) => r.status === 'rejected' && r.reason.name === 'AbortError'));
+  assert.deepEqual(bulkhead.snapshot(), { inFlight: 0, peak: 4, waiting: 0, rejected: 0, maxConcurrent: 4 });
+  assert.equal(breaker.snapshot().probesInFlight, 0);
+  assert.equal(breaker.snapshot().calls, 0);
+});
+
+test('a half-open breaker under a stampede admits one probe and frees it', async () => {
+  let now = 0;
+  const breaker = new CircuitBreaker({ failureCount: 1, openFor: 10, clock: () => now });
+  await assert.rejects(breaker.execute(() => Promise.reject(new Error('down'))));
+  now = 10;
+  let release;
+  const gate = new Promise((resolve) => (release = resolve));
+  const results = Promise.allSettled(Array.from({ length: 3000 }, () => breaker.execute(() => gate)));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(breaker.snapshot().probesInFlight, 1);
+  release('up');
+  const settled = await results;
+  assert.equal(settled.filter((r) => r.status === 'fulfilled').length, 1);
+  assert.equal(settled.filter((r) => r.reason?.code === 'ERR_CIRCUIT_HALF_OPEN_FULL').length, 2999);
+  assert.equal(breaker.state, 'closed');
+  assert.equal(breaker.snapshot().probesInFlight, 0);
+});

@@ -1,0 +1,66 @@
+// A typed tour of the API: `tsc --noEmit` must accept it (the tests run it), and the
+// `@ts-expect-error` lines must stay errors.
+import {
+  Backoff,
+  Bulkhead,
+  CircuitBreaker,
+  CircuitOpenError,
+  KeyedRateLimiter,
+  Policy,
+  RateLimiter,
+  Retry,
+  RetryBudget,
+  StanchionError,
+  type BreakerSnapshot,
+  type Refusal,
+} from 'stanchion';
+
+async function tour(): Promise<void> {
+  const breaker = new CircuitBreaker({ failureRate: 0.5, window: { count: 20 }, openFor: 5_000 });
+  breaker.on('stateChange', ({ from, to }) => console.log(`${from} -> ${to}`));
+  const n: number = await breaker.execute(async (signal) => (signal?.aborted ? 0 : 1));
+  const permit = breaker.tryAcquire();
+  if (permit.ok) permit.record('success');
+  else console.log(permit.code, permit.retryAfter);
+  const snapshot: BreakerSnapshot = breaker.snapshot();
+  const openUntil: number | null = snapshot.openUntil;
+
+  const limiter = new RateLimiter({ capacity: 10, refillAmount: 10, refillEvery: 1_000 });
+  await limiter.acquire({ signal: AbortSignal.timeout(100), maxWait: 50 });
+  const answer: { ok: true } | Refusal = limiter.tryAcquire();
+
+  const perUser = new KeyedRateLimiter({ capacity: 5, maxKeys: 4096 });
+  perUser.tryAcquire('alice');
+  perUser.tryAcquire(42, 2);
+
+  const bulkhead = new Bulkhead({ maxConcurrent: 4, maxWaiting: 100, lanes: [4, 2] });
+  const slot = await bulkhead.acquire({ lane: 1 });
+  const released: boolean = slot.release();
+
+  const backoff = new Backoff({ schedule: 'exponential', initial: 100, factor: 2, jitter: 'full', maxAttempts: 5 });
+  const first: number | null = backoff.delay(0, 7);
+  const retry = new Retry({ backoff, budget: new RetryBudget({ ratio: 0.1 }) });
+  retry.on('retry', ({ attempt, delay }) => console.log(attempt, delay));
+  const text: string = await retry.execute(async (_signal, attempt) => `attempt ${attempt}`);
+
+  const policy = new Policy({ breaker, bulkhead, limiter, retry, timeout: 2_000, fallback: () => 'cached' as const });
+  const value: string = await policy.execute(async () => 'fresh');
+
+  try {
+    await breaker.execute(() => 1);
+  } catch (error) {
+    if (error instanceof CircuitOpenError) console.log(error.code, error.retryAfter);
+    if (error instanceof StanchionError) console.log(error.reason);
+  }
+
+  // @ts-expect-error durations are numbers (ms) or bigints (ns), not strings
+  new CircuitBreaker({ openFor: '5s' });
+  // @ts-expect-error a backoff needs the fields of its schedule
+  new Backoff({ schedule: 'linear', initial: 10 });
+  // @ts-expect-error outcomes are 'success', 'failure' or 'ignored'
+  if (permit.ok) permit.record('ok');
+
+  console.log(n, openUntil, answer, released, first, text, value);
+}
+
+void tour;

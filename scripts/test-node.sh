@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs every test of the Node package (bindings-node/). On a fresh Debian machine, as root, it
+# first installs what is missing: Node and npm, and a Rust toolchain, from Debian's packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+missing=()
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+# The addon is built from source at install time; napi-rs needs Rust 1.88 or newer.
+command -v cargo >/dev/null 2>&1 || missing+=(cargo-web rustc-web)
+if [ ${#missing[@]} -gt 0 ]; then
+    step "installing ${missing[*]} from Debian"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" ca-certificates
+fi
+node --version
+cargo --version
+
+cd bindings-node
+
+step "npm ci (its install script builds the addon with napi build --release)"
+npm ci --no-audit --no-fund
+
+step "node --test: every class, conformance, stress, aborts, workers, ESM, tsc, index.d.ts"
+node --test test/*.test.js test/*.test.mjs
+
+step "npm pack, then install the tarball into an empty project (it builds from the packed sources)"
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+npm pack --pack-destination "$scratch" >/dev/null
+mkdir "$scratch/app"
+(
+    cd "$scratch/app"
+    npm init -y >/dev/null
+    npm install --no-audit --no-fund ../stanchion-*.tgz
+    node -e "const s = require('stanchion'); const b = new s.CircuitBreaker(); b.forceOpen(); b.execute(() => 1).catch((e) => { if (e.code !== 'ERR_CIRCUIT_FORCED_OPEN') process.exit(1); console.log('require: ok'); });"
+    node --input-type=module -e "import { RateLimiter } from 'stanchion'; const l = new RateLimiter({ capacity: 1 }); if (!l.tryAcquire().ok || l.tryAcquire().ok) process.exit(1); console.log('import: ok');"
+)
+
+step "npm install of the package folder from a checkout without node_modules (a linked install)"
+mkdir -p "$scratch/checkout" "$scratch/linked"
+(cd "$repo" && tar -c --exclude=node_modules --exclude='*.node' --exclude=target --exclude=pack \
+    Cargo.toml Cargo.lock core benches bindings-node) | tar -x -C "$scratch/checkout"
+(
+    cd "$scratch/linked"
+    npm init -y >/dev/null
+    # The repository's target folder is reused only to save a second cold build.
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}" npm install --no-audit --no-fund "$scratch/checkout/bindings-node"
+    node -e "const s = require('stanchion'); if (!new s.Bulkhead({ maxConcurrent: 1 }).tryAcquire().ok) process.exit(1); console.log('linked: ok');"
+)
+
+step "all Node tests passed"

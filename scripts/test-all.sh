@@ -45,6 +45,9 @@ scripts/test-c.sh
 step "the Python package: built from source, pytest, stubtest, mypy --strict"
 scripts/test-python.sh
 
+step "the Node package: npm ci builds the addon, node --test, tsc, npm pack and install"
+scripts/test-node.sh
+
 if [ -x scripts/embedded-test.sh ]; then
     step "embedded targets under qemu"
     scripts/embedded-test.sh

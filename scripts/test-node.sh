@@ -43,8 +43,9 @@ mkdir "$scratch/app"
 
 step "npm install of the package folder from a checkout without node_modules (a linked install)"
 mkdir -p "$scratch/checkout" "$scratch/linked"
-(cd "$repo" && tar -c --exclude=node_modules --exclude='*.node' --exclude=target --exclude=pack \
-    Cargo.toml Cargo.lock core benches bindings-node) | tar -x -C "$scratch/checkout"
+# The whole workspace (every member's manifest must be there), without build outputs.
+(cd "$repo" && tar -c --exclude=.git --exclude=node_modules --exclude='*.node' --exclude=target \
+    --exclude=pack --exclude=.venv --exclude=sim-out .) | tar -x -C "$scratch/checkout"
 (
     cd "$scratch/linked"
     npm init -y >/dev/null

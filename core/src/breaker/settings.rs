@@ -192,7 +192,11 @@ impl SettingsCell {
     }
 
     /// Relaxed: the config carries no data to synchronise with; a torn read mixes whole fields.
-    #[inline]
+    ///
+    /// Without 64-bit atomics each word's load masks interrupts, so inlining the ten of them
+    /// into every operation costs more flash than the call (hosts keep it inline).
+    #[cfg_attr(target_has_atomic = "64", inline)]
+    #[cfg_attr(not(target_has_atomic = "64"), inline(never))]
     pub(crate) fn load(&self) -> Settings {
         let mut w = [0u64; WORDS];
         for (slot, cell) in w.iter_mut().zip(self.words.iter()) {

@@ -43,8 +43,10 @@ const fn parts(bits: u64, frac_bits: u32, exp_bits: u32) -> Parts {
 
 /// `n · 2^e` rounded to `precision` significant bits, to nearest, ties to even (no exponent
 /// range: the callers' values are far from overflow, and below 2^-126 they end as 0 anyway).
-const fn round(n: u128, e: i32, precision: u32) -> (u128, i32) {
-    let bits = 128 - n.leading_zeros();
+/// Bit 0 of `n` may be a sticky bit standing for nonzero bits below it, as long as `n` keeps at
+/// least two bits more than `precision`.
+const fn round(n: u64, e: i32, precision: u32) -> (u64, i32) {
+    let bits = 64 - n.leading_zeros();
     if bits <= precision {
         return (n, e);
     }
@@ -58,8 +60,23 @@ const fn round(n: u128, e: i32, precision: u32) -> (u128, i32) {
     (q, e + shift as i32)
 }
 
-/// `(x * scale + 0.5) as uN` for the float `x` of the given format, with `max = uN::MAX`.
-const fn scale_round(x: Parts, precision: u32, scale: u64, max: u64) -> u64 {
+/// `m · odd` (`m` < 2^53, `odd` < 2^15) in 64 bits: shifted right, with the bits shifted out
+/// kept as a sticky bit 0, and the shift to add to the exponent.
+const fn product(m: u64, odd: u64) -> (u64, i32) {
+    let low = (m & 0xffff_ffff) * odd; // < 2^47
+    let high = (m >> 32) * odd + (low >> 32); // < 2^37: the product is high · 2^32 + low's 32 bits
+    let low = low & 0xffff_ffff;
+    let over = 32u32.saturating_sub(high.leading_zeros()); // bits of `high` above 32, 0..=5
+    if over == 0 {
+        return ((high << 32) | low, 0);
+    }
+    let sticky = (low & ((1 << over) - 1) != 0) as u64;
+    ((high << (32 - over)) | (low >> over) | sticky, over as i32)
+}
+
+/// `(x * scale + 0.5) as uN` for the float `x` of the given format, with
+/// `scale = odd · 2^shift` and `max = uN::MAX`.
+const fn scale_round(x: Parts, precision: u32, odd: u64, shift: i32, max: u64) -> u64 {
     if x.special {
         // Infinity saturates; NaN becomes 0.
         return if x.m == 1 << (precision - 1) && !x.negative {
@@ -72,51 +89,62 @@ const fn scale_round(x: Parts, precision: u32, scale: u64, max: u64) -> u64 {
         // At most 0.5 before truncation: 0 (negative values saturate at 0).
         return 0;
     }
-    // x · scale, rounded.
-    let (a, ea) = round(x.m as u128 * scale as u128, x.e, precision);
+    // x · scale, rounded; at most 67 bits, so at least 11 guard bits survive in 64.
+    let (n, over) = product(x.m, odd);
+    let (a, ea) = round(n, x.e + shift + over, precision);
     if ea > 0 {
         // a is an integer whose ulp is at least 2: adding 0.5 rounds back to a.
-        return if ea >= 64 || a > (max as u128) >> ea {
+        return if ea >= 64 || a > max >> ea {
             max
         } else {
-            (a << ea) as u64
+            a << ea
         };
     }
     if ea < -60 {
-        // a < 2^-3: a + 0.5 rounds into [0.5, 1), which truncates to 0.
+        // a < 2^-6 (a < 2^54): a + 0.5 rounds into [0.5, 1), which truncates to 0.
         return 0;
     }
-    // a + 0.5, exactly, as an integer times 2^-k, then rounded.
+    // a + 0.5, exactly, as an integer times 2^-k (below 2^61), then rounded.
     let k = if ea < -1 { -ea } else { 1 };
     let sum = (a << (k + ea)) + (1 << (k - 1));
     let (b, eb) = round(sum, -k, precision);
-    let whole = if eb >= 0 {
-        b << eb
-    } else if eb <= -128 {
-        0
-    } else {
-        b >> -eb
-    };
-    if whole > max as u128 {
+    let whole = if eb >= 0 { b << eb } else { b >> -eb };
+    if whole > max {
         max
     } else {
-        whole as u64
+        whole
     }
 }
 
+/// The scales: parts per million (15625 · 2^6) and 16.16 fixed point.
+pub(crate) const PPM: (u64, i32) = (15_625, 6);
+pub(crate) const Q16: (u64, i32) = (1, 16);
+
 /// `(x * scale + 0.5) as u32`, for `f32`.
-pub(crate) const fn f32_scale_round(x: f32, scale: u64) -> u32 {
-    scale_round(parts(x.to_bits() as u64, 23, 8), 24, scale, u32::MAX as u64) as u32
+pub(crate) const fn f32_scale_round(x: f32, scale: (u64, i32)) -> u32 {
+    scale_round(
+        parts(x.to_bits() as u64, 23, 8),
+        24,
+        scale.0,
+        scale.1,
+        u32::MAX as u64,
+    ) as u32
 }
 
 /// `(x * scale + 0.5) as u16`, for `f32`.
-pub(crate) const fn f32_scale_round_u16(x: f32, scale: u64) -> u16 {
-    scale_round(parts(x.to_bits() as u64, 23, 8), 24, scale, u16::MAX as u64) as u16
+pub(crate) const fn f32_scale_round_u16(x: f32, scale: (u64, i32)) -> u16 {
+    scale_round(
+        parts(x.to_bits() as u64, 23, 8),
+        24,
+        scale.0,
+        scale.1,
+        u16::MAX as u64,
+    ) as u16
 }
 
 /// `(x * scale + 0.5) as u64`, for `f64`.
-pub(crate) const fn f64_scale_round(x: f64, scale: u64) -> u64 {
-    scale_round(parts(x.to_bits(), 52, 11), 53, scale, u64::MAX)
+pub(crate) const fn f64_scale_round(x: f64, scale: (u64, i32)) -> u64 {
+    scale_round(parts(x.to_bits(), 52, 11), 53, scale.0, scale.1, u64::MAX)
 }
 
 /// A key that orders floats as `<` does (both zeros equal); `None` for NaN.
@@ -169,33 +197,37 @@ pub(crate) const fn f64_in_closed(x: f64, lo: f64, hi: f64) -> bool {
 mod tests {
     use super::*;
 
-    fn check32(x: f32, scale: u64) {
-        let want = (x * scale as f32 + 0.5) as u32;
+    fn value(scale: (u64, i32)) -> u64 {
+        scale.0 << scale.1
+    }
+
+    fn check32(x: f32, scale: (u64, i32)) {
+        let want = (x * value(scale) as f32 + 0.5) as u32;
         assert_eq!(
             f32_scale_round(x, scale),
             want,
-            "{x:e} ({:#x}) * {scale}",
+            "{x:e} ({:#x}) * {scale:?}",
             x.to_bits()
         );
-        let want16 = (x * scale as f32 + 0.5) as u16;
+        let want16 = (x * value(scale) as f32 + 0.5) as u16;
         assert_eq!(
             f32_scale_round_u16(x, scale),
             want16,
-            "{x:e} * {scale} as u16"
+            "{x:e} * {scale:?} as u16"
         );
     }
 
-    fn check64(x: f64, scale: u64) {
-        let want = (x * scale as f64 + 0.5) as u64;
+    fn check64(x: f64, scale: (u64, i32)) {
+        let want = (x * value(scale) as f64 + 0.5) as u64;
         assert_eq!(
             f64_scale_round(x, scale),
             want,
-            "{x:e} ({:#x}) * {scale}",
+            "{x:e} ({:#x}) * {scale:?}",
             x.to_bits()
         );
     }
 
-    const SCALES: [u64; 2] = [1_000_000, 65_536];
+    const SCALES: [(u64, i32); 2] = [PPM, Q16];
 
     #[test]
     fn f32_around_every_half_ppm() {
@@ -204,7 +236,7 @@ mod tests {
             let x = (k as f32 + 0.5) / 1e6;
             let first = x.to_bits().saturating_sub(4);
             for bits in first..first + 9 {
-                check32(f32::from_bits(bits), 1_000_000);
+                check32(f32::from_bits(bits), PPM);
             }
         }
     }
@@ -215,7 +247,7 @@ mod tests {
             let x = (k as f32 * 9_973.0 + 0.5) / 65_536.0;
             let first = x.to_bits().saturating_sub(3);
             for bits in first..first + 7 {
-                check32(f32::from_bits(bits), 65_536);
+                check32(f32::from_bits(bits), Q16);
             }
         }
     }
@@ -273,7 +305,7 @@ mod tests {
             let x = (k as f64 + 0.5) / 1e6;
             let first = x.to_bits().saturating_sub(4);
             for bits in first..first + 9 {
-                check64(f64::from_bits(bits), 1_000_000);
+                check64(f64::from_bits(bits), PPM);
             }
         }
     }
@@ -282,7 +314,7 @@ mod tests {
     fn f64_strided_over_bit_patterns_and_specials() {
         let mut bits = 0u64;
         while let Some(next) = bits.checked_add(0x0000_3fff_ffff_ffd9) {
-            check64(f64::from_bits(bits), 1_000_000);
+            check64(f64::from_bits(bits), PPM);
             bits = next;
         }
         for x in [
@@ -300,7 +332,7 @@ mod tests {
             -f64::NAN,
             -0.1,
         ] {
-            check64(x, 1_000_000);
+            check64(x, PPM);
         }
     }
 
@@ -359,26 +391,27 @@ mod proptests {
 
     proptest! {
         #[test]
-        fn f32_matches_the_float_expression(bits: u32, scale in prop::sample::select(&[1_000_000u64, 65_536][..])) {
+        fn f32_matches_the_float_expression(bits: u32, q16: bool) {
+            let (scale, value) = if q16 { (Q16, 65_536.0) } else { (PPM, 1e6) };
             let x = f32::from_bits(bits);
-            prop_assert_eq!(f32_scale_round(x, scale), (x * scale as f32 + 0.5) as u32);
-            prop_assert_eq!(f32_scale_round_u16(x, scale), (x * scale as f32 + 0.5) as u16);
+            prop_assert_eq!(f32_scale_round(x, scale), (x * value + 0.5) as u32);
+            prop_assert_eq!(f32_scale_round_u16(x, scale), (x * value + 0.5) as u16);
         }
 
         #[test]
         fn f32_rates_match(x in 0.0f32..=1.0) {
-            prop_assert_eq!(f32_scale_round(x, 1_000_000), (x * 1e6 + 0.5) as u32);
+            prop_assert_eq!(f32_scale_round(x, PPM), (x * 1e6 + 0.5) as u32);
         }
 
         #[test]
         fn f64_matches_the_float_expression(bits: u64) {
             let x = f64::from_bits(bits);
-            prop_assert_eq!(f64_scale_round(x, 1_000_000), (x * 1e6 + 0.5) as u64);
+            prop_assert_eq!(f64_scale_round(x, PPM), (x * 1e6 + 0.5) as u64);
         }
 
         #[test]
         fn f64_ratios_match(x in 0.0f64..=1000.0) {
-            prop_assert_eq!(f64_scale_round(x, 1_000_000), (x * 1e6 + 0.5) as u64);
+            prop_assert_eq!(f64_scale_round(x, PPM), (x * 1e6 + 0.5) as u64);
         }
 
         #[test]

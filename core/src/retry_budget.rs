@@ -250,7 +250,7 @@ impl RetryBudget {
                 config,
                 // Validated to [0, 1000]: at most 10^9, exact for decimal ratios after rounding.
                 // `(ratio * 1e6 + 0.5) as u64`, computed without soft-float.
-                deposit: fixed::f64_scale_round(config.ratio, MICRO_TOKENS),
+                deposit: fixed::f64_scale_round(config.ratio, fixed::PPM),
                 max_balance: (config.max_balance as u64).saturating_mul(MICRO_TOKENS),
                 interval,
                 // rate <= 10^9 and interval = ⌊10^9 / rate⌋, so the product is at most 10^9.

@@ -390,17 +390,17 @@ const fn rate_in_range(rate: f32) -> bool {
 /// `(rate * 1_000_000.0 + 0.5) as u32`, computed without soft-float.
 pub(crate) const fn rate_ppm(rate: f32) -> u32 {
     // `as` saturates and maps NaN to 0; validated rates lie in (0, 1] anyway.
-    fixed::f32_scale_round(rate, 1_000_000)
+    fixed::f32_scale_round(rate, fixed::PPM)
 }
 
 /// A factor in `[1, 65535]` as 16.16 fixed point, rounded to nearest:
 /// `(factor * 65_536.0 + 0.5) as u32`.
 pub(crate) const fn factor_q16(factor: f32) -> u32 {
-    fixed::f32_scale_round(factor, 65_536)
+    fixed::f32_scale_round(factor, fixed::Q16)
 }
 
 /// A share in `[0, 1]` as a fraction of 65 536, rounded to nearest (1.0 saturates to 65 535):
 /// `(share * 65_536.0 + 0.5) as u16`.
 pub(crate) const fn share_q16(share: f32) -> u16 {
-    fixed::f32_scale_round_u16(share, 65_536)
+    fixed::f32_scale_round_u16(share, fixed::Q16)
 }

@@ -2,7 +2,8 @@
 //! it in place while other threads use the breaker.
 //!
 //! Rates become parts per million, the growth factor 16.16 fixed point and the jitter a
-//! fraction of 65 536, so the hot paths never touch floating point (soft-float on Cortex-M0).
+//! fraction of 65 536, so the hot paths never touch floating point (soft-float on Cortex-M0),
+//! and the conversion itself is integer arithmetic on the floats' bits (`crate::fixed`).
 //! A reader racing `reconfigure` may see old and new fields mixed for that one call; each field
 //! is whole.
 

@@ -184,11 +184,6 @@ impl<T> Plan<T> {
     }
 }
 
-/// The open period after `trips` trips in a row (1 for the first), entered as `generation`.
-///
-/// Grows by the factor per trip up to `open_for_max`, then is shortened by a random share of up
-/// to `jitter` of itself, drawn from the seed and the generation so a replay gives the same
-/// periods.
 /// `⌊value · q16 / 2^16⌋`, saturated at `u64::MAX`, in 64-bit arithmetic (128-bit products
 /// cost more flash on 32-bit cores).
 fn mul_q16(value: u64, q16: u32) -> u64 {
@@ -202,6 +197,11 @@ fn mul_q16(value: u64, q16: u32) -> u64 {
     (high << 16).saturating_add(low)
 }
 
+/// The open period after `trips` trips in a row (1 for the first), entered as `generation`.
+///
+/// Grows by the factor per trip up to `open_for_max`, then is shortened by a random share of up
+/// to `jitter` of itself, drawn from the seed and the generation so a replay gives the same
+/// periods.
 pub(crate) fn open_period(s: &Settings, trips: u32, generation: u32) -> u64 {
     let mut period = s.open_for.min(s.open_for_max);
     let mut grown = 1u32;

@@ -76,6 +76,7 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod deadline;
 mod error;
+mod fixed;
 pub mod keyed_limiter;
 pub mod policy;
 pub mod retry;

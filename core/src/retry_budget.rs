@@ -58,13 +58,12 @@
 //! (see "Embedded targets" in the crate docs). Targets with 64-bit atomics use them natively.
 
 use crate::sync::{const_fn, AtomicU64, Ordering};
-use crate::{ConfigError, Nanos, Reason, Rejected};
+use crate::{fixed, ConfigError, Nanos, Reason, Rejected};
 
 /// Millionths of a token per token: the unit of [`RetryBudgetSnapshot::balance`].
 pub const MICRO_TOKENS: u64 = 1_000_000;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
-const MICRO_TOKENS_F64: f64 = 1_000_000.0;
 const MAX_RATIO: f64 = 1000.0;
 
 /// A retry budget's settings.
@@ -137,7 +136,7 @@ impl RetryBudgetConfig {
     /// ```
     pub const fn validate(&self) -> Result<(), ConfigError> {
         // NaN fails both comparisons; infinities fail one.
-        if !(self.ratio >= 0.0 && self.ratio <= MAX_RATIO) {
+        if !fixed::f64_in_closed(self.ratio, 0.0, MAX_RATIO) {
             return Err(ConfigError::new("ratio", "[0, 1000]"));
         }
         if (self.min_retries_per_sec as u64) > NANOS_PER_SEC {
@@ -250,7 +249,8 @@ impl RetryBudget {
                 refused: AtomicU64::new(0),
                 config,
                 // Validated to [0, 1000]: at most 10^9, exact for decimal ratios after rounding.
-                deposit: (config.ratio * MICRO_TOKENS_F64 + 0.5) as u64,
+                // `(ratio * 1e6 + 0.5) as u64`, computed without soft-float.
+                deposit: fixed::f64_scale_round(config.ratio, fixed::PPM),
                 max_balance: (config.max_balance as u64).saturating_mul(MICRO_TOKENS),
                 interval,
                 // rate <= 10^9 and interval = ⌊10^9 / rate⌋, so the product is at most 10^9.

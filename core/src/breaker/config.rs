@@ -1,6 +1,6 @@
 //! The circuit breaker's config: what trips it, how long it stays open, how it probes.
 
-use crate::{ConfigError, Nanos};
+use crate::{fixed, ConfigError, Nanos};
 
 /// The sliding window over which the breaker counts calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -348,10 +348,10 @@ impl BreakerConfig {
                 "open_for..=18446744073709551615ns",
             ));
         }
-        if !(self.open_for_factor >= 1.0 && self.open_for_factor <= MAX_OPEN_FOR_FACTOR) {
+        if !fixed::f32_in_closed(self.open_for_factor, 1.0, MAX_OPEN_FOR_FACTOR) {
             return Err(ConfigError::new("open_for_factor", "[1, 65535]"));
         }
-        if !(self.open_for_jitter >= 0.0 && self.open_for_jitter <= 1.0) {
+        if !fixed::f32_in_closed(self.open_for_jitter, 0.0, 1.0) {
             return Err(ConfigError::new("open_for_jitter", "[0, 1]"));
         }
         if self.half_open_probes == 0 || self.half_open_probes > MAX_PROBES {
@@ -382,22 +382,25 @@ impl Default for BreakerConfig {
 
 /// NaN fails both comparisons, so it is out of range too.
 const fn rate_in_range(rate: f32) -> bool {
-    rate > 0.0 && rate <= 1.0
+    fixed::f32_in_open_closed(rate, 0.0, 1.0)
 }
 
 /// A rate in `(0, 1]` as parts per million, rounded to nearest: `0.1` (which `f32` holds as
 /// 0.100000001…) becomes exactly 100 000, so "10 % trips at 1 in 10" holds as users expect.
+/// `(rate * 1_000_000.0 + 0.5) as u32`, computed without soft-float.
 pub(crate) const fn rate_ppm(rate: f32) -> u32 {
     // `as` saturates and maps NaN to 0; validated rates lie in (0, 1] anyway.
-    (rate * 1_000_000.0 + 0.5) as u32
+    fixed::f32_scale_round(rate, fixed::PPM)
 }
 
-/// A factor in `[1, 65535]` as 16.16 fixed point, rounded to nearest.
+/// A factor in `[1, 65535]` as 16.16 fixed point, rounded to nearest:
+/// `(factor * 65_536.0 + 0.5) as u32`.
 pub(crate) const fn factor_q16(factor: f32) -> u32 {
-    (factor * 65_536.0 + 0.5) as u32
+    fixed::f32_scale_round(factor, fixed::Q16)
 }
 
-/// A share in `[0, 1]` as a fraction of 65 536, rounded to nearest (1.0 saturates to 65 535).
+/// A share in `[0, 1]` as a fraction of 65 536, rounded to nearest (1.0 saturates to 65 535):
+/// `(share * 65_536.0 + 0.5) as u16`.
 pub(crate) const fn share_q16(share: f32) -> u16 {
-    (share * 65_536.0 + 0.5) as u16
+    fixed::f32_scale_round_u16(share, fixed::Q16)
 }

@@ -2,7 +2,8 @@
 //! it in place while other threads use the breaker.
 //!
 //! Rates become parts per million, the growth factor 16.16 fixed point and the jitter a
-//! fraction of 65 536, so the hot paths never touch floating point (soft-float on Cortex-M0).
+//! fraction of 65 536, so the hot paths never touch floating point (soft-float on Cortex-M0),
+//! and the conversion itself is integer arithmetic on the floats' bits (`crate::fixed`).
 //! A reader racing `reconfigure` may see old and new fields mixed for that one call; each field
 //! is whole.
 
@@ -192,7 +193,11 @@ impl SettingsCell {
     }
 
     /// Relaxed: the config carries no data to synchronise with; a torn read mixes whole fields.
-    #[inline]
+    ///
+    /// Without 64-bit atomics each word's load masks interrupts, so inlining the ten of them
+    /// into every operation costs more flash than the call (hosts keep it inline).
+    #[cfg_attr(target_has_atomic = "64", inline)]
+    #[cfg_attr(not(target_has_atomic = "64"), inline(never))]
     pub(crate) fn load(&self) -> Settings {
         let mut w = [0u64; WORDS];
         for (slot, cell) in w.iter_mut().zip(self.words.iter()) {

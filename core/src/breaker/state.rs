@@ -184,6 +184,19 @@ impl<T> Plan<T> {
     }
 }
 
+/// `⌊value · q16 / 2^16⌋`, saturated at `u64::MAX`, in 64-bit arithmetic (128-bit products
+/// cost more flash on 32-bit cores).
+fn mul_q16(value: u64, q16: u32) -> u64 {
+    let q16 = u64::from(q16);
+    // value · q16 = high · q16 · 2^32 + low · q16, and the first term is a multiple of 2^16.
+    let high = (value >> 32).wrapping_mul(q16); // < 2^64
+    let low = (value & 0xffff_ffff).wrapping_mul(q16) >> 16; // < 2^48
+    if high >> 48 != 0 {
+        return u64::MAX;
+    }
+    (high << 16).saturating_add(low)
+}
+
 /// The open period after `trips` trips in a row (1 for the first), entered as `generation`.
 ///
 /// Grows by the factor per trip up to `open_for_max`, then is shortened by a random share of up
@@ -194,20 +207,14 @@ pub(crate) fn open_period(s: &Settings, trips: u32, generation: u32) -> u64 {
     let mut grown = 1u32;
     // The loop ends once the cap is reached, so it runs at most ~64 times for any factor > 1.
     while grown < trips && period < s.open_for_max && s.factor_q16 > 1 << 16 {
-        // Both factors are below 2^64, so the product fits in u128.
-        let next = u128::from(period).wrapping_mul(u128::from(s.factor_q16)) >> 16;
-        period = u64::try_from(next).unwrap_or(u64::MAX).min(s.open_for_max);
+        period = mul_q16(period, s.factor_q16).min(s.open_for_max);
         grown = grown.saturating_add(1);
     }
     if s.jitter_q16 == 0 {
         return period;
     }
-    let most = u128::from(period).wrapping_mul(u128::from(s.jitter_q16)) >> 16;
-    let cut = rng::uniform(
-        rng::draw(s.seed, u64::from(generation)),
-        0,
-        u64::try_from(most).unwrap_or(u64::MAX),
-    );
+    let most = mul_q16(period, u32::from(s.jitter_q16));
+    let cut = rng::uniform(rng::draw(s.seed, u64::from(generation)), 0, most);
     period.saturating_sub(cut)
 }
 
@@ -368,5 +375,49 @@ pub(crate) fn decide_override(w: Word, to: State) -> Plan<()> {
         } else {
             Some(Transition { from: w.state, to })
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mul_q16;
+
+    fn reference(value: u64, q16: u32) -> u64 {
+        let product = (u128::from(value) * u128::from(q16)) >> 16;
+        u64::try_from(product).unwrap_or(u64::MAX)
+    }
+
+    #[test]
+    fn mul_q16_is_the_128_bit_product() {
+        let edges = [
+            0,
+            1,
+            0xffff,
+            0x1_0000,
+            0xffff_ffff,
+            0x1_0000_0000,
+            1 << 47,
+            1 << 48,
+        ];
+        let values = edges.iter().flat_map(|&e: &u64| [e, e.wrapping_sub(1), !e]);
+        for value in values.chain([u64::MAX, u64::MAX >> 16, (u64::MAX >> 16) + 1]) {
+            for q16 in [
+                0,
+                1,
+                0xffff,
+                0x1_0000,
+                0x1_0001,
+                0x2_0000,
+                u32::MAX,
+                u32::MAX - 1,
+            ] {
+                assert_eq!(mul_q16(value, q16), reference(value, q16), "{value} {q16}");
+            }
+        }
+        for i in 0..100_000 {
+            let value = crate::rng::draw(1, i) >> (i % 64);
+            let q16 = crate::rng::draw(2, i) as u32 >> (i % 32);
+            assert_eq!(mul_q16(value, q16), reference(value, q16), "{value} {q16}");
+        }
     }
 }

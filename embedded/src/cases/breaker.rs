@@ -1,6 +1,6 @@
 //! Circuit breaker: trip, open, half-open and close on a fake clock, generations, and the
 //! open period's growth and jitter, whose exact values were computed on the host (the config's
-//! `f32`s become fixed point at run time here, in soft float on the cores without an FPU).
+//! `f32`s become fixed point at run time here, from their bits in integer arithmetic).
 
 use core::hint::black_box;
 

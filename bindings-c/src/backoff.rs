@@ -7,8 +7,8 @@ use stanchion_core::{
 
 use crate::ffi::{self, boundary};
 use crate::status::{
-    config_error, stanchion_config_error, stanchion_status, STANCHION_INVALID_CONFIG,
-    STANCHION_MAX_ATTEMPTS, STANCHION_MAX_ELAPSED, STANCHION_OK,
+    stanchion_config_error, stanchion_status, STANCHION_INVALID_CONFIG, STANCHION_MAX_ATTEMPTS,
+    STANCHION_MAX_ELAPSED, STANCHION_OK,
 };
 
 /// Storage for a backoff schedule. Opaque; immutable after init.
@@ -210,18 +210,8 @@ pub unsafe extern "C" fn stanchion_backoff_config_validate(
     config: *const stanchion_backoff_config,
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
-    boundary(|| {
-        // SAFETY: forwarded from the caller.
-        let config = unsafe { ffi::read(config) }?;
-        match to_core(&config).and_then(|c| c.validate()) {
-            Ok(()) => Ok(STANCHION_OK),
-            Err(e) => {
-                // SAFETY: forwarded from the caller.
-                unsafe { ffi::write_optional(error, config_error(e)) };
-                Ok(STANCHION_INVALID_CONFIG)
-            }
-        }
-    })
+    // SAFETY: forwarded from the caller.
+    boundary(|| unsafe { ffi::validate(config, error, |c| to_core(c).and_then(|c| c.validate())) })
 }
 
 /// Builds a schedule in `backoff`'s storage.

@@ -9,7 +9,7 @@ use stanchion_core::{ConfigError, Nanos};
 
 use crate::ffi::{self, boundary};
 use crate::status::{
-    config_error, rejection, stanchion_config_error, stanchion_rejection, stanchion_status,
+    rejection, stanchion_config_error, stanchion_rejection, stanchion_status,
     STANCHION_INVALID_ARGUMENT, STANCHION_INVALID_CONFIG, STANCHION_OK,
 };
 
@@ -430,18 +430,8 @@ pub unsafe extern "C" fn stanchion_breaker_config_validate(
     config: *const stanchion_breaker_config,
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
-    boundary(|| {
-        // SAFETY: forwarded from the caller.
-        let config = unsafe { ffi::read(config) }?;
-        match build(&config) {
-            Ok(_) => Ok(STANCHION_OK),
-            Err(e) => {
-                // SAFETY: forwarded from the caller.
-                unsafe { ffi::write_optional(error, config_error(e)) };
-                Ok(STANCHION_INVALID_CONFIG)
-            }
-        }
-    })
+    // SAFETY: forwarded from the caller.
+    boundary(|| unsafe { ffi::validate(config, error, build) })
 }
 
 /// Initialises a closed breaker in `breaker`'s storage. Re-initialising an object resets it.

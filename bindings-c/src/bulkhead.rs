@@ -7,8 +7,8 @@ use stanchion_core::{Bulkhead, BulkheadConfig};
 
 use crate::ffi::{self, boundary};
 use crate::status::{
-    config_error, stanchion_config_error, stanchion_rejection, stanchion_status,
-    STANCHION_INVALID_ARGUMENT, STANCHION_INVALID_CONFIG, STANCHION_OK,
+    stanchion_config_error, stanchion_rejection, stanchion_status, STANCHION_INVALID_ARGUMENT,
+    STANCHION_INVALID_CONFIG, STANCHION_OK,
 };
 use crate::token_bucket::refuse;
 
@@ -170,18 +170,8 @@ pub unsafe extern "C" fn stanchion_bulkhead_config_validate(
     config: *const stanchion_bulkhead_config,
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
-    boundary(|| {
-        // SAFETY: forwarded from the caller.
-        let config = unsafe { ffi::read(config) }?;
-        match to_core(&config).validate() {
-            Ok(()) => Ok(STANCHION_OK),
-            Err(e) => {
-                // SAFETY: forwarded from the caller.
-                unsafe { ffi::write_optional(error, config_error(e)) };
-                Ok(STANCHION_INVALID_CONFIG)
-            }
-        }
-    })
+    // SAFETY: forwarded from the caller.
+    boundary(|| unsafe { ffi::validate(config, error, |c| to_core(c).validate()) })
 }
 
 /// Initialises a bulkhead with no permit out.

@@ -6,8 +6,10 @@ use core::mem::{align_of, size_of, MaybeUninit};
 #[cfg(feature = "std")]
 use crate::status::STANCHION_PANIC;
 use crate::status::{
-    stanchion_status, STANCHION_INVALID_ARGUMENT, STANCHION_NOT_INITIALIZED, STANCHION_NULL_POINTER,
+    config_error, stanchion_config_error, stanchion_status, STANCHION_INVALID_ARGUMENT,
+    STANCHION_INVALID_CONFIG, STANCHION_NOT_INITIALIZED, STANCHION_NULL_POINTER, STANCHION_OK,
 };
+use stanchion_core::ConfigError;
 
 /// An early return carries its status as the error, so `?` works for checks.
 pub(crate) type Answer = Result<stanchion_status, stanchion_status>;
@@ -28,6 +30,29 @@ pub(crate) fn boundary(body: impl FnOnce() -> Answer) -> stanchion_status {
     {
         match body() {
             Ok(status) | Err(status) => status,
+        }
+    }
+}
+
+/// The body of every `*_config_validate`: reads the config, asks the core's `check`, and on
+/// an invalid config answers `STANCHION_INVALID_CONFIG` and writes the error where `error` is
+/// not NULL.
+///
+/// # Safety
+/// `config` is NULL or readable; `error` is NULL or writable.
+pub(crate) unsafe fn validate<T: Copy, U>(
+    config: *const T,
+    error: *mut stanchion_config_error,
+    check: impl FnOnce(&T) -> Result<U, ConfigError>,
+) -> Answer {
+    // SAFETY: forwarded from the caller.
+    let config = unsafe { read(config) }?;
+    match check(&config) {
+        Ok(_) => Ok(STANCHION_OK),
+        Err(e) => {
+            // SAFETY: forwarded from the caller.
+            unsafe { write_optional(error, config_error(e)) };
+            Ok(STANCHION_INVALID_CONFIG)
         }
     }
 }

@@ -9,8 +9,8 @@ use stanchion_core::{
 
 use crate::ffi::{self, boundary};
 use crate::status::{
-    config_error, stanchion_config_error, stanchion_rejection, stanchion_status,
-    STANCHION_INVALID_CONFIG, STANCHION_OK,
+    stanchion_config_error, stanchion_rejection, stanchion_status, STANCHION_INVALID_CONFIG,
+    STANCHION_OK,
 };
 use crate::token_bucket::{self, stanchion_token_bucket_config, stanchion_token_bucket_snapshot};
 
@@ -247,18 +247,8 @@ pub unsafe extern "C" fn stanchion_keyed_limiter_config_validate(
     config: *const stanchion_keyed_limiter_config,
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
-    boundary(|| {
-        // SAFETY: forwarded from the caller.
-        let config = unsafe { ffi::read(config) }?;
-        match parts(&config) {
-            Ok(_) => Ok(STANCHION_OK),
-            Err(e) => {
-                // SAFETY: forwarded from the caller.
-                unsafe { ffi::write_optional(error, config_error(e)) };
-                Ok(STANCHION_INVALID_CONFIG)
-            }
-        }
-    })
+    // SAFETY: forwarded from the caller.
+    boundary(|| unsafe { ffi::validate(config, error, parts) })
 }
 
 /// Key of a byte string: 64-bit FNV-1a, the same hash every stanchion binding uses, so one

@@ -5,8 +5,8 @@ use stanchion_core::{Nanos, RetryBudget, RetryBudgetConfig};
 
 use crate::ffi::{self, boundary};
 use crate::status::{
-    config_error, stanchion_config_error, stanchion_rejection, stanchion_status,
-    STANCHION_INVALID_CONFIG, STANCHION_OK,
+    stanchion_config_error, stanchion_rejection, stanchion_status, STANCHION_INVALID_CONFIG,
+    STANCHION_OK,
 };
 use crate::token_bucket::refuse;
 
@@ -122,18 +122,8 @@ pub unsafe extern "C" fn stanchion_retry_budget_config_validate(
     config: *const stanchion_retry_budget_config,
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
-    boundary(|| {
-        // SAFETY: forwarded from the caller.
-        let config = unsafe { ffi::read(config) }?;
-        match to_core(&config).validate() {
-            Ok(()) => Ok(STANCHION_OK),
-            Err(e) => {
-                // SAFETY: forwarded from the caller.
-                unsafe { ffi::write_optional(error, config_error(e)) };
-                Ok(STANCHION_INVALID_CONFIG)
-            }
-        }
-    })
+    // SAFETY: forwarded from the caller.
+    boundary(|| unsafe { ffi::validate(config, error, |c| to_core(c).validate()) })
 }
 
 /// Initialises an empty budget (the floor's bucket full).

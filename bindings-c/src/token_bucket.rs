@@ -5,7 +5,7 @@ use stanchion_core::{Nanos, TokenBucket, TokenBucketConfig, TokenBucketSnapshot}
 
 use crate::ffi::{self, boundary, Answer};
 use crate::status::{
-    config_error, rejection, stanchion_config_error, stanchion_rejection, stanchion_status,
+    rejection, stanchion_config_error, stanchion_rejection, stanchion_status,
     STANCHION_INVALID_CONFIG, STANCHION_OK,
 };
 
@@ -149,18 +149,8 @@ pub unsafe extern "C" fn stanchion_token_bucket_config_validate(
     config: *const stanchion_token_bucket_config,
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
-    boundary(|| {
-        // SAFETY: forwarded from the caller.
-        let config = unsafe { ffi::read(config) }?;
-        match to_core(&config).validate() {
-            Ok(()) => Ok(STANCHION_OK),
-            Err(e) => {
-                // SAFETY: forwarded from the caller.
-                unsafe { ffi::write_optional(error, config_error(e)) };
-                Ok(STANCHION_INVALID_CONFIG)
-            }
-        }
-    })
+    // SAFETY: forwarded from the caller.
+    boundary(|| unsafe { ffi::validate(config, error, |c| to_core(c).validate()) })
 }
 
 /// Initialises a full bucket in `bucket`'s storage.

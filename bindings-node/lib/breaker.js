@@ -142,16 +142,20 @@ class CircuitBreaker extends EventEmitter {
     return Promise.resolve(result);
   }
 
-  async _settle(promise, generation, issuedAt) {
-    let value;
-    try {
-      value = await promise;
-    } catch (error) {
-      this._failed(generation, issuedAt, error);
-      throw error;
-    }
-    this._record(generation, issuedAt, 0);
-    return value;
+  // One `then` on the fn's promise, not an async function: that would add a promise and a
+  // suspended frame per call. A foreign thenable is adopted first, as `await` would.
+  _settle(promise, generation, issuedAt) {
+    const adopted = promise instanceof Promise ? promise : Promise.resolve(promise);
+    return adopted.then(
+      (value) => {
+        this._record(generation, issuedAt, 0);
+        return value;
+      },
+      (error) => {
+        this._failed(generation, issuedAt, error);
+        throw error;
+      },
+    );
   }
 
   _runAbortable(fn, generation, issuedAt, signal) {

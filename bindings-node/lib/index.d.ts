@@ -347,6 +347,26 @@ export class RetryBudget {
   snapshot(): RetryBudgetSnapshot;
 }
 
+// ---- deadline ------------------------------------------------------------------------------
+
+/** A deadline `timeout` after now, or `at` an instant of the clock: exactly one of the two. */
+export type DeadlineOptions =
+  | { /** How long from now. */ timeout: Duration; at?: undefined; clock?: Clock }
+  | { /** The instant, on the clock's scale (milliseconds, or nanoseconds as a bigint). */ at: number | bigint; timeout?: undefined; clock?: Clock };
+
+/** One instant for a whole call; a call should not start once it has expired. */
+export class Deadline {
+  constructor(options: DeadlineOptions);
+  /** When it expires, in milliseconds on the clock's scale. */
+  readonly expiresAt: number;
+  /** Milliseconds left now; 0 once expired. */
+  remaining(): number;
+  /** Whether it has expired now (from the instant `expiresAt` itself on). */
+  isExpired(): boolean;
+  /** The earlier of the two, on this deadline's clock. */
+  min(other: Deadline): Deadline;
+}
+
 export interface RetryOptions {
   /** Default: exponential from 100 ms, factor 2, full jitter, 3 attempts. */
   backoff?: Backoff | BackoffOptions;

@@ -1,14 +1,15 @@
 'use strict';
 /**
- * stanchion: circuit breaker, rate limiters, bulkhead, backoff, retry and retry budget for
- * Node, on one Rust core shared with Python, C and Rust. Durations and instants are
- * milliseconds as numbers; a clock may also return exact nanoseconds as a bigint.
+ * stanchion: circuit breaker, rate limiters, bulkhead, backoff, retry, retry budget and
+ * deadline for Node, on one Rust core shared with Python, C and Rust. Durations and instants
+ * are milliseconds as numbers; a clock may also return exact nanoseconds as a bigint.
  */
 
 const { CircuitBreaker, BreakerPermit } = require('./breaker');
 const { RateLimiter, KeyedRateLimiter } = require('./limiter');
 const { Bulkhead, BulkheadPermit } = require('./bulkhead');
 const { Backoff, RetryBudget } = require('./backoff');
+const { Deadline } = require('./deadline');
 const { Retry } = require('./retry');
 const { Policy } = require('./policy');
 const errors = require('./errors');
@@ -22,6 +23,7 @@ module.exports = {
   BulkheadPermit,
   Backoff,
   RetryBudget,
+  Deadline,
   Retry,
   Policy,
   StanchionError: errors.StanchionError,

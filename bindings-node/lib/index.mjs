@@ -10,6 +10,7 @@ export const {
   BulkheadPermit,
   Backoff,
   RetryBudget,
+  Deadline,
   Retry,
   Policy,
   StanchionError,

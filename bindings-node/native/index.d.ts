@@ -78,6 +78,22 @@ export declare class NativeBulkhead {
   get retryAfter(): number
 }
 
+/** The core's `Deadline`: instants in, milliseconds out. */
+export declare class NativeDeadline {
+  /** The deadline `timeout` nanoseconds after `now` (saturating at the end of time). */
+  static after(now: number | bigint, timeout: bigint): NativeDeadline
+  /** The deadline at the instant `at`. */
+  static at(at: number | bigint): NativeDeadline
+  /** When it expires, in milliseconds on the clock's scale. */
+  get expiresAt(): number
+  /** Milliseconds left at `now` (0 once expired). */
+  remaining(now: number | bigint): number
+  /** Whether it has expired at `now` (no time remains). */
+  isExpired(now: number | bigint): boolean
+  /** The earlier of this deadline and `other`. */
+  min(other: NativeDeadline): NativeDeadline
+}
+
 /** The core's `KeyedLimiter` with its answers packed as numbers (see `code.rs`). */
 export declare class NativeKeyedRateLimiter {
   /** A table of full buckets, or an error naming the invalid field. */

@@ -21,7 +21,9 @@ pub(crate) const REGISTERS: usize = 8;
 
 thread_local! {
     static REGS: Cell<*mut f64> = const { Cell::new(std::ptr::null_mut()) };
-    static ORIGIN: Cell<Option<(Instant, f64)>> = const { Cell::new(None) };
+    // The instant of calibration and the clock's reading then, kept in nanoseconds so that a
+    // read converts nothing but the elapsed time.
+    static ORIGIN: Cell<Option<(Instant, Nanos)>> = const { Cell::new(None) };
 }
 
 /// Takes the register file: a `Float64Array` of at least 8 slots, which the JS half keeps
@@ -38,7 +40,7 @@ pub fn set_registers(registers: Float64Array) -> napi::Result<()> {
 /// Sets the native clock so that it reads `ms` now (the JS half passes `performance.now()`).
 #[napi]
 pub fn calibrate(ms: f64) {
-    ORIGIN.with(|origin| origin.set(Some((Instant::now(), ms))));
+    ORIGIN.with(|origin| origin.set(Some((Instant::now(), crate::time::of_millis(ms)))));
 }
 
 /// The native clock, in milliseconds on the calibrated scale.
@@ -49,9 +51,9 @@ pub fn now() -> f64 {
 
 fn native_now() -> Nanos {
     let read = Instant::now();
-    let (at, ms) = ORIGIN.with(Cell::get).unwrap_or((read, 0.0));
+    let (at, origin) = ORIGIN.with(Cell::get).unwrap_or((read, Nanos::ZERO));
     let elapsed = u64::try_from(read.saturating_duration_since(at).as_nanos()).unwrap_or(u64::MAX);
-    crate::time::of_millis(ms).saturating_add(Nanos::new(elapsed))
+    origin.saturating_add(Nanos::new(elapsed))
 }
 
 /// Register `i`.

@@ -27,6 +27,7 @@ pub mod backoff;
 pub mod breaker;
 pub mod bulkhead;
 mod code;
+pub mod deadline;
 pub mod fast;
 pub mod keyed_limiter;
 pub mod retry_budget;

@@ -35,6 +35,18 @@ test('sync and async functions both resolve through execute', async () => {
   assert.equal(breaker.snapshot().successes, 2);
 });
 
+test('a foreign thenable is adopted: its value and its error are recorded', async () => {
+  const breaker = new CircuitBreaker({ consecutiveFailures: 1 });
+  const resolving = { then: (resolve) => resolve(9) };
+  const promise = breaker.execute(() => resolving);
+  assert.ok(promise instanceof Promise);
+  assert.equal(await promise, 9);
+  assert.equal(breaker.snapshot().successes, 1);
+  const rejecting = { then: (_resolve, reject) => reject(new Error('thenable boom')) };
+  await assert.rejects(breaker.execute(() => rejecting), /thenable boom/);
+  assert.equal(breaker.state, 'open');
+});
+
 test('classify decides what counts as a failure', async () => {
   const breaker = new CircuitBreaker({
     consecutiveFailures: 1,

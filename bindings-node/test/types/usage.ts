@@ -5,6 +5,7 @@ import {
   Bulkhead,
   CircuitBreaker,
   CircuitOpenError,
+  Deadline,
   KeyedRateLimiter,
   Policy,
   RateLimiter,
@@ -46,6 +47,10 @@ async function tour(): Promise<void> {
   const policy = new Policy({ breaker, bulkhead, limiter, retry, timeout: 2_000, fallback: () => 'cached' as const });
   const value: string = await policy.execute(async () => 'fresh');
 
+  const deadline = new Deadline({ timeout: 2_000 }).min(new Deadline({ at: 10n ** 12n, clock: process.hrtime.bigint }));
+  const left: number = deadline.isExpired() ? 0 : deadline.remaining();
+  const expiresAt: number = deadline.expiresAt;
+
   try {
     await breaker.execute(() => 1);
   } catch (error) {
@@ -59,8 +64,10 @@ async function tour(): Promise<void> {
   new Backoff({ schedule: 'linear', initial: 10 });
   // @ts-expect-error outcomes are 'success', 'failure' or 'ignored'
   if (permit.ok) permit.record('ok');
+  // @ts-expect-error a deadline is `timeout` after now or `at` an instant, not both
+  new Deadline({ timeout: 1_000, at: 5_000 });
 
-  console.log(n, openUntil, answer, released, first, text, value);
+  console.log(n, openUntil, answer, released, first, text, value, left, expiresAt);
 }
 
 void tour;

@@ -1,0 +1,60 @@
+'use strict';
+// Deadline: the core's Deadline read against a clock. The core does the arithmetic (it
+// saturates at the end of time and counts the instant itself as expired); this class only
+// reads the clock and converts.
+
+const { NativeDeadline } = require('./native');
+const opt = require('./options');
+const { nativeNow } = require('./fast');
+
+/**
+ * One instant for a whole call, retries and nested calls included: `timeout` after now, or
+ * `at` an instant of the clock. A call should not start once it has expired.
+ *
+ * @example
+ * const deadline = new Deadline({ timeout: 2_000 });
+ * if (!deadline.isExpired()) await fetch(url, { signal: AbortSignal.timeout(deadline.remaining()) });
+ */
+class Deadline {
+  constructor(options) {
+    const o = opt.object(options, 'options');
+    const clock = opt.clock(o.clock);
+    if (o.timeout !== undefined && o.at !== undefined) {
+      throw opt.typeError('at', 'undefined when `timeout` is given', o.at);
+    }
+    if (o.timeout === undefined && o.at === undefined) {
+      throw opt.typeError('timeout', 'a number of milliseconds or a bigint of nanoseconds (or give `at`)', undefined);
+    }
+    // Checked before the clock is read, so a bad option reads no time.
+    const timeout = opt.duration(o.timeout, 'timeout');
+    const at = opt.duration(o.at, 'at');
+    this._now = clock ?? nativeNow;
+    this._native = timeout === undefined ? NativeDeadline.at(at) : NativeDeadline.after(this._now(), timeout);
+  }
+
+  /** The instant it expires, in milliseconds on the clock's scale. */
+  get expiresAt() {
+    return this._native.expiresAt;
+  }
+
+  /** Milliseconds left now; 0 once expired, never negative. */
+  remaining() {
+    return this._native.remaining(this._now());
+  }
+
+  /** Whether it has expired now: true from the instant `expiresAt` itself on. */
+  isExpired() {
+    return this._native.isExpired(this._now());
+  }
+
+  /** The earlier of this deadline and `other`, on this deadline's clock. */
+  min(other) {
+    if (!(other instanceof Deadline)) throw new TypeError(`argument \`other\` must be a Deadline, got ${typeof other}`);
+    const earlier = Object.create(Deadline.prototype);
+    earlier._now = this._now;
+    earlier._native = this._native.min(other._native);
+    return earlier;
+  }
+}
+
+module.exports = { Deadline };

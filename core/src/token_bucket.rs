@@ -16,7 +16,8 @@
 //! scaled `now`, TAT and burst all below `2^64` (true at any rate of whole nanoseconds per
 //! token, short of bursts spanning centuries or clocks near [`Nanos::MAX`]), takes a `u64` path
 //! that gives the same answers, with the arithmetic done before the state is read: that keeps
-//! the time between a caller's load and its CAS short.
+//! the time between a caller's load and its CAS short. Targets without 64-bit atomics, where
+//! flash counts more, leave it out.
 //!
 //! **State.** Such a TAT needs `64 + log2(amount)` bits to cover every `now` up to
 //! [`Nanos::MAX`], which no single word holds once `amount > 1`, and 128-bit atomics fall back
@@ -339,6 +340,7 @@ impl TokenBucket {
     /// The common request (it passes at once, in 64-bit numbers) in a short loop that may be
     /// inlined into the caller; anything else, and any state the short loop cannot decide,
     /// goes to [`TokenBucket::update_exact`].
+    #[cfg(target_has_atomic = "64")]
     #[inline]
     fn update(&self, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
         let Some(admit) = self.gcra.admit(n, now) else {
@@ -359,6 +361,16 @@ impl TokenBucket {
                 Err(actual) => word = actual,
             }
         }
+    }
+
+    /// Without 64-bit atomics every request takes the exact decision, which gives the same
+    /// answers as the short loop above: that loop keeps a host's load-to-CAS window short,
+    /// where here each atomic operation masks interrupts, and it would cost its size in flash
+    /// a second time.
+    #[cfg(not(target_has_atomic = "64"))]
+    #[inline]
+    fn update(&self, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
+        self.update_exact(self.word.load(Ordering::Acquire), n, now, max_wait)
     }
 
     /// The CAS loop around the exact decision, starting from `word`, the CAS word as loaded.

@@ -197,11 +197,22 @@ impl Gcra {
 
     /// The first whole nanosecond at or after scaled time `units`.
     fn ceil_nanos(self, units: u128) -> u128 {
-        let amount = self.amount as u128;
-        match (units.checked_div(amount), units.checked_rem(amount)) {
-            (Some(whole), Some(0)) => whole,
-            (Some(whole), Some(_)) => whole.saturating_add(1),
-            _ => units,
+        #[cfg(target_pointer_width = "64")]
+        let (whole, rest) = {
+            let amount = self.amount as u128;
+            match (units.checked_div(amount), units.checked_rem(amount)) {
+                (Some(whole), Some(rest)) => (whole, rest as u64),
+                _ => return units,
+            }
+        };
+        #[cfg(not(target_pointer_width = "64"))]
+        let Some((whole, rest)) = div_rem_u32(units, self.amount) else {
+            return units;
+        };
+        if rest == 0 {
+            whole
+        } else {
+            whole.saturating_add(1)
         }
     }
 
@@ -334,6 +345,35 @@ impl Gcra {
             .saturating_sub(self.tolerance());
         Some(saturate(self.ceil_nanos(needed)))
     }
+}
+
+/// `n / divisor` and `n % divisor` (`None` for a zero divisor), in four 64-by-32-bit steps.
+///
+/// Exact, as the `u128` operators are. It serves 32-bit targets, where a `u128` division is
+/// expanded inline into a bit-by-bit loop several times the size of these steps, which share
+/// the runtime's `u64` division with the rest of the crate.
+#[cfg_attr(target_pointer_width = "64", allow(dead_code))]
+const fn div_rem_u32(n: u128, divisor: u32) -> Option<(u128, u64)> {
+    if divisor == 0 {
+        return None;
+    }
+    let divisor = divisor as u64;
+    let mut quotient = 0u128;
+    let mut rest = 0u64;
+    let mut shift = 128u32;
+    while shift > 0 {
+        shift = shift.wrapping_sub(32);
+        // rest < divisor < 2^32, so `part` fits and `part / divisor` is below 2^32. The
+        // divisor is not zero, so the checked operations always give a value.
+        let part = (rest << 32) | ((n >> shift) as u32 as u64);
+        let (Some(digit), Some(left)) = (part.checked_div(divisor), part.checked_rem(divisor))
+        else {
+            return None;
+        };
+        quotient |= (digit as u128) << shift;
+        rest = left;
+    }
+    Some((quotient, rest))
 }
 
 /// A nanosecond count as `Nanos`, saturating at `Nanos::MAX`.
@@ -488,6 +528,35 @@ mod tests {
             }
         }
         assert!(fast > 10_000, "too few fast admissions checked: {fast}");
+    }
+
+    #[test]
+    fn the_division_in_32_bit_steps_is_the_u128_division() {
+        let numerators = values(11, 200).flat_map(|v| {
+            [
+                v as u128,
+                (v as u128) << 35,
+                (v as u128) << 64,
+                u128::MAX - v as u128,
+            ]
+        });
+        for n in numerators {
+            for divisor in [1u32, 2, 3, 7, 1 << 31, u32::MAX - 1, u32::MAX]
+                .into_iter()
+                .chain(values(12, 20).map(|v| v as u32))
+            {
+                if divisor == 0 {
+                    assert_eq!(div_rem_u32(n, 0), None);
+                    continue;
+                }
+                let d = divisor as u128;
+                assert_eq!(
+                    div_rem_u32(n, divisor),
+                    Some((n / d, (n % d) as u64)),
+                    "{n} / {divisor}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 node --version
 cargo --version
+# The build tool (@napi-rs/cli) needs Node 20; Debian releases before trixie ship older ones.
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || {
+    echo "test-node.sh: Node 20 or newer is needed, found $(node --version)" >&2
+    exit 1
+}
 
 cd bindings-node
 

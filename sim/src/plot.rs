@@ -120,37 +120,17 @@ fn load_panel(scenario: &Scenario, m: &Metrics, area: &Area<'_>, x_max: f64) -> 
         .flat_map(|(_, _, v)| v.iter().map(|p| p.1))
         .fold(1.0, f64::max)
         * 1.1;
-    let mut chart = ChartBuilder::on(area)
-        .caption(
-            "user requests per second (answers by completion time)",
-            (FONT, 16),
-        )
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-    chart
-        .configure_mesh()
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 13))
-        .x_desc("time (s)")
-        .y_desc("per second")
-        .light_line_style(WHITE)
-        .draw()?;
-    for (name, color, points) in lines {
+    let widths = lines.map(|(name, color, points)| {
         let width = if name == "offered" { 3 } else { 2 };
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(width)))?
-            .label(name)
-            .legend(legend(color));
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+        (name, color, width, points)
+    });
+    line_chart(
+        area,
+        "user requests per second (answers by completion time)",
+        "per second",
+        (x_max, y_max),
+        widths,
+    )
 }
 
 fn latency_panel(m: &Metrics, area: &Area<'_>, x_max: f64) -> PlotResult {
@@ -170,38 +150,13 @@ fn latency_panel(m: &Metrics, area: &Area<'_>, x_max: f64) -> PlotResult {
     };
     let (p99, p50) = (quantile(0.99), quantile(0.5));
     let y_max = p99.iter().map(|p| p.1).fold(0.01, f64::max) * 1.1;
-    let mut chart = ChartBuilder::on(area)
-        .caption(
-            "latency of user requests completed in each interval",
-            (FONT, 16),
-        )
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-    chart
-        .configure_mesh()
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 13))
-        .x_desc("time (s)")
-        .y_desc("seconds")
-        .light_line_style(WHITE)
-        .draw()?;
-    chart
-        .draw_series(LineSeries::new(p99, RED_.stroke_width(2)))?
-        .label("p99")
-        .legend(legend(RED_));
-    chart
-        .draw_series(LineSeries::new(p50, GREY.stroke_width(2)))?
-        .label("p50")
-        .legend(legend(GREY));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    line_chart(
+        area,
+        "latency of user requests completed in each interval",
+        "seconds",
+        (x_max, y_max),
+        [("p99".into(), RED_, 2, p99), ("p50".into(), GREY, 2, p50)],
+    )
 }
 
 fn state_color(state: State) -> RGBColor {
@@ -304,8 +259,30 @@ fn occupancy_panel(scenario: &Scenario, m: &Metrics, area: &Area<'_>, x_max: f64
         )
         .fold(1.0, f64::max)
         * 1.1;
+    let colored = lines
+        .into_iter()
+        .enumerate()
+        .map(|(k, (name, points))| (name, PALETTE[k % PALETTE.len()], 2, points));
+    line_chart(
+        area,
+        "occupancy (mean over each interval)",
+        "in use",
+        (x_max, y_max),
+        colored,
+    )
+}
+
+/// A panel of lines over time: `(name, colour, stroke width, points)` each, drawn in order,
+/// with a legend in the upper right; the axes run from 0 to `x_max` seconds and 0 to `y_max`.
+fn line_chart(
+    area: &Area<'_>,
+    caption: &str,
+    y_desc: &str,
+    (x_max, y_max): (f64, f64),
+    lines: impl IntoIterator<Item = (String, RGBColor, u32, Vec<(f64, f64)>)>,
+) -> PlotResult {
     let mut chart = ChartBuilder::on(area)
-        .caption("occupancy (mean over each interval)", (FONT, 16))
+        .caption(caption, (FONT, 16))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(60)
@@ -315,13 +292,12 @@ fn occupancy_panel(scenario: &Scenario, m: &Metrics, area: &Area<'_>, x_max: f64
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 13))
         .x_desc("time (s)")
-        .y_desc("in use")
+        .y_desc(y_desc)
         .light_line_style(WHITE)
         .draw()?;
-    for (k, (name, points)) in lines.into_iter().enumerate() {
-        let color = PALETTE[k % PALETTE.len()];
+    for (name, color, width, points) in lines {
         chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .draw_series(LineSeries::new(points, color.stroke_width(width)))?
             .label(name)
             .legend(legend(color));
     }

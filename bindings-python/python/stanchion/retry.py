@@ -153,24 +153,16 @@ class Retry:
         """Runs ``attempt`` until it succeeds or retries stop."""
         if self.budget is not None:
             self.budget._core.deposit()
-        retrying = self._retrying(self._clock())
-        while True:
-            try:
-                result = attempt()
-            except Exception as exc:
-                if not self._first_failed(exc):
-                    raise
-                wait = self._next_wait(retrying, exc, deadline)
-                if wait is None:
-                    raise
-            else:
-                if not self._bad_result(result):
-                    return result
-                wait = self._next_wait(retrying, None, deadline)
-                if wait is None:
-                    return result
-            if wait:
-                self._sleep(wait / 1e9)
+        started = self._clock()
+        try:
+            result = attempt()
+        except Exception as exc:
+            if not self._first_failed(exc):
+                raise
+            return self._again(attempt, started, exc, None, deadline)
+        if not self._bad_result(result):
+            return result
+        return self._again(attempt, started, None, result, deadline)
 
     async def run_async(
         self,
@@ -199,11 +191,19 @@ class Retry:
             if wait:
                 await self._async_sleep(wait / 1e9)
 
-    def _again(self, attempt: Callable[[], R], started: int, exc: Optional[Exception], result: Any) -> R:
-        """Continues the sync loop after a first attempt that failed."""
+    def _again(
+        self,
+        attempt: Callable[[], R],
+        started: int,
+        exc: Optional[Exception],
+        result: Any,
+        deadline: Optional[_stanchion.Deadline] = None,
+    ) -> R:
+        """The sync loop after a first attempt (started at ``started``) that failed: with
+        ``exc``, or with ``result`` judged a failure."""
         retrying = self._retrying(started)
         while True:
-            wait = self._next_wait(retrying, exc, None)
+            wait = self._next_wait(retrying, exc, deadline)
             if wait is None:
                 if exc is not None:
                     raise exc

@@ -2,6 +2,7 @@
 //! (C has no const generics): `stanchion_keyed_limiter` with 1, 2, 4, 8 or 16 slots, and
 //! `stanchion_keyed_limiter_1024` with 1024 slots (the Python and Node default).
 
+use stanchion_core::keyed_limiter::KeyedTable;
 use stanchion_core::{
     key_of_bytes, KeyedLimiter, Nanos, Rejected, TableFullPolicy, TokenBucketConfig,
     TokenBucketSnapshot,
@@ -102,15 +103,6 @@ const _: () = assert!(
 
 const SLOTS_ALLOWED: &str = "1, 2, 4, 8, 16 (stanchion_keyed_limiter) or 1024";
 
-/// The operations both table types answer.
-trait Table {
-    fn try_acquire(&self, key: u64, n: u32, now: Nanos) -> Result<(), Rejected>;
-    fn reserve(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected>;
-    fn available(&self, key: u64, now: Nanos) -> u64;
-    fn snapshot(&self, key: u64, now: Nanos) -> TokenBucketSnapshot;
-    fn active_keys(&self, now: Nanos) -> usize;
-}
-
 macro_rules! dispatch {
     ($self:expr, $table:ident => $body:expr) => {
         match $self {
@@ -123,7 +115,7 @@ macro_rules! dispatch {
     };
 }
 
-impl Table for Small {
+impl KeyedTable for Small {
     fn try_acquire(&self, key: u64, n: u32, now: Nanos) -> Result<(), Rejected> {
         dispatch!(self, t => t.try_acquire(key, n, now))
     }
@@ -138,24 +130,6 @@ impl Table for Small {
     }
     fn active_keys(&self, now: Nanos) -> usize {
         dispatch!(self, t => t.active_keys(now))
-    }
-}
-
-impl Table for Large {
-    fn try_acquire(&self, key: u64, n: u32, now: Nanos) -> Result<(), Rejected> {
-        KeyedLimiter::try_acquire(self, key, n, now)
-    }
-    fn reserve(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
-        KeyedLimiter::reserve(self, key, n, now, max_wait)
-    }
-    fn available(&self, key: u64, now: Nanos) -> u64 {
-        KeyedLimiter::available(self, key, now)
-    }
-    fn snapshot(&self, key: u64, now: Nanos) -> TokenBucketSnapshot {
-        KeyedLimiter::snapshot(self, key, now)
-    }
-    fn active_keys(&self, now: Nanos) -> usize {
-        KeyedLimiter::active_keys(self, now)
     }
 }
 
@@ -288,7 +262,7 @@ pub unsafe extern "C" fn stanchion_key_of_bytes(
 
 /// # Safety
 /// `storage` is NULL or valid; `out` NULL or writable.
-unsafe fn try_acquire<T: Table, S>(
+unsafe fn try_acquire<T: KeyedTable, S>(
     storage: *const S,
     tag: u64,
     key: u64,
@@ -309,7 +283,7 @@ unsafe fn try_acquire<T: Table, S>(
 
 /// # Safety
 /// Pointers NULL or valid.
-unsafe fn reserve<T: Table, S>(
+unsafe fn reserve<T: KeyedTable, S>(
     storage: *const S,
     tag: u64,
     (key, n, now_ns, max_wait_ns): (u64, u32, u64, u64),
@@ -334,7 +308,7 @@ unsafe fn reserve<T: Table, S>(
 
 /// # Safety
 /// Pointers NULL or valid.
-unsafe fn read_out<T: Table, S, V>(
+unsafe fn read_out<T: KeyedTable, S, V>(
     storage: *const S,
     tag: u64,
     out: *mut V,
@@ -601,7 +575,7 @@ pub unsafe extern "C" fn stanchion_keyed_limiter_1024_available(
     // SAFETY: forwarded from the caller.
     unsafe {
         read_out(limiter, LARGE_TAG, available, |t: &Large| {
-            Table::available(t, key, Nanos::new(now_ns))
+            KeyedTable::available(t, key, Nanos::new(now_ns))
         })
     }
 }
@@ -626,7 +600,7 @@ pub unsafe extern "C" fn stanchion_keyed_limiter_1024_snapshot_get(
     // SAFETY: forwarded from the caller.
     unsafe {
         read_out(limiter, LARGE_TAG, out, |t: &Large| {
-            token_bucket::snapshot(Table::snapshot(t, key, Nanos::new(now_ns)))
+            token_bucket::snapshot(KeyedTable::snapshot(t, key, Nanos::new(now_ns)))
         })
     }
 }
@@ -651,7 +625,7 @@ pub unsafe extern "C" fn stanchion_keyed_limiter_1024_active_keys(
     unsafe {
         read_out(limiter, LARGE_TAG, active, |t: &Large| {
             // At most 1024 slots.
-            Table::active_keys(t, Nanos::new(now_ns)) as u32
+            KeyedTable::active_keys(t, Nanos::new(now_ns)) as u32
         })
     }
 }

@@ -5,10 +5,8 @@ use std::cell::Cell;
 
 use napi::bindgen_prelude::{BigInt, Either, Either3};
 use napi_derive::napi;
-use stanchion::{
-    key_of_bytes, ConfigError, KeyedLimiter, Nanos, Rejected, TableFullPolicy, TokenBucketConfig,
-    TokenBucketSnapshot,
-};
+use stanchion::keyed_limiter::KeyedTable;
+use stanchion::{key_of_bytes, ConfigError, KeyedLimiter, TableFullPolicy, TokenBucketConfig};
 
 use crate::code;
 use crate::time::{instant, millis, nanos_of_bigint};
@@ -26,37 +24,10 @@ fn key(key: &Key) -> u64 {
     }
 }
 
-/// What a keyed limiter needs from a table of any size.
-trait Table {
-    fn try_acquire(&self, key: u64, n: u32, now: Nanos) -> Result<(), Rejected>;
-    fn reserve(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected>;
-    fn available(&self, key: u64, now: Nanos) -> u64;
-    fn snapshot(&self, key: u64, now: Nanos) -> TokenBucketSnapshot;
-    fn active_keys(&self, now: Nanos) -> usize;
-}
-
-impl<const N: usize> Table for KeyedLimiter<N> {
-    fn try_acquire(&self, key: u64, n: u32, now: Nanos) -> Result<(), Rejected> {
-        KeyedLimiter::try_acquire(self, key, n, now)
-    }
-    fn reserve(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
-        KeyedLimiter::reserve(self, key, n, now, max_wait)
-    }
-    fn available(&self, key: u64, now: Nanos) -> u64 {
-        KeyedLimiter::available(self, key, now)
-    }
-    fn snapshot(&self, key: u64, now: Nanos) -> TokenBucketSnapshot {
-        KeyedLimiter::snapshot(self, key, now)
-    }
-    fn active_keys(&self, now: Nanos) -> usize {
-        KeyedLimiter::active_keys(self, now)
-    }
-}
-
 fn boxed<const N: usize>(
     config: TokenBucketConfig,
     policy: TableFullPolicy,
-) -> Result<Box<dyn Table>, ConfigError> {
+) -> Result<Box<dyn KeyedTable>, ConfigError> {
     Ok(Box::new(KeyedLimiter::<N>::new(config, policy)?))
 }
 
@@ -65,7 +36,7 @@ fn table(
     slots: u32,
     config: TokenBucketConfig,
     policy: TableFullPolicy,
-) -> Result<Box<dyn Table>, ConfigError> {
+) -> Result<Box<dyn KeyedTable>, ConfigError> {
     match slots {
         1 => boxed::<1>(config, policy),
         2 => boxed::<2>(config, policy),
@@ -103,7 +74,7 @@ pub struct NativeKeyedConfig {
 /// The core's `KeyedLimiter` with its answers packed as numbers (see `code.rs`).
 #[napi]
 pub struct NativeKeyedRateLimiter {
-    table: Box<dyn Table>,
+    table: Box<dyn KeyedTable>,
     retry_after: Cell<f64>,
 }
 

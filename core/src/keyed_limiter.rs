@@ -110,6 +110,52 @@ pub const fn key_of_bytes(bytes: &[u8]) -> u64 {
     hash
 }
 
+/// A keyed limiter of any table size, for callers that choose `N` at run time: a binding keeps
+/// a `Box<dyn KeyedTable>`, or an enum of sizes that implements it, and calls through it.
+/// Each method is the [`KeyedLimiter`] method of the same name.
+///
+/// ```
+/// use stanchion::keyed_limiter::KeyedTable;
+/// use stanchion::{KeyedLimiter, Nanos, TableFullPolicy, TokenBucketConfig};
+/// let small = KeyedLimiter::<4>::new(TokenBucketConfig::new(1), TableFullPolicy::Reject).unwrap();
+/// let large = KeyedLimiter::<64>::new(TokenBucketConfig::new(1), TableFullPolicy::Reject).unwrap();
+/// let tables: [&dyn KeyedTable; 2] = [&small, &large];
+/// for table in tables {
+///     assert!(table.try_acquire(7, 1, Nanos::ZERO).is_ok());
+///     assert_eq!(table.active_keys(Nanos::ZERO), 1);
+/// }
+/// ```
+pub trait KeyedTable {
+    /// [`KeyedLimiter::try_acquire`].
+    fn try_acquire(&self, key: u64, n: u32, now: Nanos) -> Result<(), Rejected>;
+    /// [`KeyedLimiter::reserve`].
+    fn reserve(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected>;
+    /// [`KeyedLimiter::available`].
+    fn available(&self, key: u64, now: Nanos) -> u64;
+    /// [`KeyedLimiter::snapshot`].
+    fn snapshot(&self, key: u64, now: Nanos) -> TokenBucketSnapshot;
+    /// [`KeyedLimiter::active_keys`].
+    fn active_keys(&self, now: Nanos) -> usize;
+}
+
+impl<const N: usize> KeyedTable for KeyedLimiter<N> {
+    fn try_acquire(&self, key: u64, n: u32, now: Nanos) -> Result<(), Rejected> {
+        KeyedLimiter::try_acquire(self, key, n, now)
+    }
+    fn reserve(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
+        KeyedLimiter::reserve(self, key, n, now, max_wait)
+    }
+    fn available(&self, key: u64, now: Nanos) -> u64 {
+        KeyedLimiter::available(self, key, now)
+    }
+    fn snapshot(&self, key: u64, now: Nanos) -> TokenBucketSnapshot {
+        KeyedLimiter::snapshot(self, key, now)
+    }
+    fn active_keys(&self, now: Nanos) -> usize {
+        KeyedLimiter::active_keys(self, now)
+    }
+}
+
 /// What a [`KeyedLimiter`] does with a new key when every slot it may use holds an active key.
 ///
 /// ```

@@ -25,11 +25,11 @@ use crate::status::{
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_breaker {
-    _opaque: [u64; 36],
+    _opaque: [u64; 44],
 }
 
 /// `sizeof(stanchion_breaker)` in bytes.
-pub const STANCHION_BREAKER_SIZE: usize = 288;
+pub const STANCHION_BREAKER_SIZE: usize = 352;
 /// `_Alignof(stanchion_breaker)` in bytes.
 pub const STANCHION_BREAKER_ALIGN: usize = 8;
 /// The longest count window (`window_count`) the breaker holds: 32 calls per word of its 10.

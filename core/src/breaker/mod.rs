@@ -13,9 +13,13 @@
 //! probe bound is hard: half-open never admits more than `half_open_probes` calls. Each
 //! transition starts a new generation; a permit remembers its generation, and a report from an
 //! older one changes nothing, so a late answer from before a trip can neither re-trip nor close
-//! the breaker. Deadlines (`open_until`, the probe lease) live in a second word written before
-//! the CAS that publishes them (release/acquire), so a reader that sees a new state sees its
-//! deadline. Window counts are separate atomics and may be off by the calls racing them.
+//! the breaker. Deadlines (`open_until`, the probe lease) live in a second word that only the
+//! thread whose CAS made the transition writes, after that CAS, while a `pending` bit in the
+//! state word tells every other thread that the deadline is not yet in force (`state.rs`): a
+//! thread that lost a race never writes a deadline, so none is ever cut short by another. The
+//! window is emptied before a close or reset is published and again after, so a breaker that
+//! closes starts from an empty window. Window counts are separate atomics and may be off by
+//! the calls racing them.
 //!
 //! **Probe leases.** A probe that does not report within `probe_timeout` counts as a failed
 //! probe. The breaker keeps one lease deadline, the oldest probe's; when that probe reports
@@ -32,7 +36,7 @@
 //! on the window (plus a load of the failure streak); refusing while open is two loads and one
 //! counter increment. Nothing allocates, nothing blocks.
 //!
-//! **Size.** `8 × (22 + W)` bytes: 256 bytes for the default `W = 10` (`CircuitBreaker`),
+//! **Size.** `8 × (33 + W)` bytes: 344 bytes for the default `W = 10` (`CircuitBreaker`),
 //! which holds a time window of up to 10 buckets or a count window of up to 320 calls.
 //!
 //! ```
@@ -111,7 +115,8 @@ pub struct CircuitBreaker<const W: usize = 10> {
     settings: SettingsCell,
     /// Low half: failures in a row. High half: trips in a row without a full recovery.
     streak: AtomicU64,
-    /// When the newest half-open probe was admitted (see `state::decide_probe_report`).
+    /// When the newest half-open probe was admitted (see `state::decide_probe_report`),
+    /// raised before the CAS that admits it, so a report that sees the probe sees its time.
     newest_probe: AtomicU64,
     window: window::Window<W>,
     transitions: AtomicU64,
@@ -217,35 +222,34 @@ impl<const W: usize> CircuitBreaker<W> {
                     None,
                 );
             }
-            State::Open => {
+            State::Open if !w.pending => {
                 let until = self.until.load(Ordering::Acquire);
                 if now.as_nanos() < until {
                     let refusal = state::refused_open(until, now.as_nanos());
                     return (Err(self.refuse(refusal)), None);
                 }
             }
-            State::HalfOpen => {}
+            State::Open | State::HalfOpen => {}
         }
         let s = self.settings.load();
         loop {
             let w = Word::unpack(current);
-            let until = self.until.load(Ordering::Acquire);
-            let plan = state::decide_acquire(w, until, now.as_nanos(), &s, self.trips());
-            if let Err(actual) = self.apply(current, &plan) {
+            let plan = state::decide_acquire(w, self.until_of(w), now.as_nanos(), &s, self.trips());
+            let probe = plan.answer.is_ok() && matches!(w.state, State::Open | State::HalfOpen);
+            if probe {
+                // Before the CAS that admits the probe: a report that sees the probe counted
+                // in the word must see its admission time, or it could hand the lease to an
+                // older probe and declare this one lost.
+                self.newest_probe
+                    .fetch_max(now.as_nanos(), Ordering::Relaxed);
+            }
+            if let Err(actual) = self.apply(current, &plan, now, &s) {
                 current = actual;
                 continue;
             }
-            if plan.opens() {
-                self.add_trip();
-            }
             let generation = plan.next.map_or(w.generation, |next| next.generation);
             let admitted = match plan.answer {
-                Ok(()) => {
-                    // Every admission past the fast path is a half-open probe.
-                    self.newest_probe
-                        .fetch_max(now.as_nanos(), Ordering::Relaxed);
-                    Ok(RawPermit::from_parts(generation, now))
-                }
+                Ok(()) => Ok(RawPermit::from_parts(generation, now)),
                 Err(refusal) => Err(self.refuse(refusal)),
             };
             return (admitted, plan.transition);
@@ -373,11 +377,8 @@ impl<const W: usize> CircuitBreaker<W> {
                 return None;
             }
             let plan = state::plan_open(w, now.as_nanos(), s, self.trips(), ());
-            match self.apply(current, &plan) {
-                Ok(()) => {
-                    self.add_trip();
-                    return plan.transition;
-                }
+            match self.apply(current, &plan, now, s) {
+                Ok(()) => return plan.transition,
                 Err(actual) => current = actual,
             }
         }
@@ -397,7 +398,7 @@ impl<const W: usize> CircuitBreaker<W> {
             if w.generation != permit.generation() || w.state != State::HalfOpen {
                 return None;
             }
-            let until = self.until.load(Ordering::Acquire);
+            let until = self.until_of(w);
             let leases = state::Leases {
                 reporter: permit
                     .issued_at()
@@ -417,7 +418,7 @@ impl<const W: usize> CircuitBreaker<W> {
                 outcome,
                 leases,
             );
-            if let Err(actual) = self.apply(current, &plan) {
+            if let Err(actual) = self.apply(current, &plan, now, &s) {
                 current = actual;
                 continue;
             }
@@ -430,13 +431,6 @@ impl<const W: usize> CircuitBreaker<W> {
                         slow: u64::from(is_slow(&s, permit, now)),
                     });
                 }
-            }
-            if plan.opens() {
-                self.add_trip();
-            }
-            if plan.closes() {
-                self.window.clear(&s);
-                self.streak.store(0, Ordering::Relaxed);
             }
             return plan.transition;
         }
@@ -453,8 +447,8 @@ impl<const W: usize> CircuitBreaker<W> {
     /// assert_eq!(t, Some(Transition { from: State::Closed, to: State::ForcedOpen }));
     /// assert_eq!(breaker.force_open(Nanos::ZERO), None);
     /// ```
-    pub fn force_open(&self, _now: Nanos) -> Option<Transition> {
-        self.override_to(State::ForcedOpen)
+    pub fn force_open(&self, now: Nanos) -> Option<Transition> {
+        self.override_to(State::ForcedOpen, now)
     }
 
     /// Disables the breaker: every call is admitted and counted, nothing trips, until
@@ -470,8 +464,8 @@ impl<const W: usize> CircuitBreaker<W> {
     /// assert_eq!(permit.record(Outcome::Failure, Nanos::new(1)), None);
     /// assert_eq!(breaker.state(), State::Disabled);
     /// ```
-    pub fn disable(&self, _now: Nanos) -> Option<Transition> {
-        self.override_to(State::Disabled)
+    pub fn disable(&self, now: Nanos) -> Option<Transition> {
+        self.override_to(State::Disabled, now)
     }
 
     /// Back to a fresh closed state: clears the window and the streaks and starts a new
@@ -487,32 +481,29 @@ impl<const W: usize> CircuitBreaker<W> {
     /// assert_eq!(t, Some(Transition { from: State::ForcedOpen, to: State::Closed }));
     /// assert_eq!(breaker.reset(Nanos::new(2)), None);
     /// ```
-    pub fn reset(&self, _now: Nanos) -> Option<Transition> {
-        self.override_to(State::Closed)
+    pub fn reset(&self, now: Nanos) -> Option<Transition> {
+        self.override_to(State::Closed, now)
     }
 
-    fn override_to(&self, to: State) -> Option<Transition> {
+    fn override_to(&self, to: State, now: Nanos) -> Option<Transition> {
+        let s = self.settings.load();
         let mut current = self.state.load(Ordering::Acquire);
         loop {
             let w = Word::unpack(current);
             let plan = state::decide_override(w, to);
             plan.next?;
-            if let Err(actual) = self.apply(current, &plan) {
-                current = actual;
-                continue;
+            match self.apply(current, &plan, now, &s) {
+                Ok(()) => return plan.transition,
+                Err(actual) => current = actual,
             }
-            if to == State::Closed || to == State::Disabled || w.state == State::Disabled {
-                self.window.clear(&self.settings.load());
-            }
-            if to == State::Closed {
-                self.streak.store(0, Ordering::Relaxed);
-            }
-            return plan.transition;
         }
     }
 
     /// Changes thresholds and durations in place, keeping the state and, where the window's
-    /// shape is unchanged, its counts (a different shape starts an empty window).
+    /// shape is unchanged, its counts (a different shape starts an empty window). Calls racing
+    /// it are judged by the old config or the new one, never by a mix. Two calls to
+    /// `reconfigure` at once: the one that finds the other half done changes nothing and
+    /// returns an error naming `config`.
     ///
     /// ```
     /// use stanchion::breaker::{BreakerConfig, CircuitBreaker};
@@ -526,10 +517,18 @@ impl<const W: usize> CircuitBreaker<W> {
     pub fn reconfigure(&self, config: BreakerConfig, _now: Nanos) -> Result<(), ConfigError> {
         let new = Self::checked_settings(&config)?;
         let old = self.settings.load();
+        self.settings.store(&new).map_err(|settings::Busy| {
+            ConfigError::new(
+                "config",
+                "one reconfigure at a time: another is half done, try again",
+            )
+        })?;
+        // After the new config is in force, so no record of the new shape lands in the old
+        // window once it is emptied (records racing the switch may still; the window treats
+        // what it cannot read as empty).
         if old.window() != new.window() {
             self.window.reshape(&old);
         }
-        self.settings.store(&new);
         Ok(())
     }
 
@@ -557,22 +556,102 @@ impl<const W: usize> CircuitBreaker<W> {
         Word::unpack(self.state.load(Ordering::Acquire)).state
     }
 
-    /// Applies a plan: store its deadline, then publish its word. `Err` carries the word that
-    /// beat us, to decide again. A strong CAS: a spurious failure after the deadline store
-    /// would make the retry decide on a deadline that is not yet in force.
-    fn apply<T>(&self, current: u64, plan: &Plan<T>) -> Result<(), u64> {
-        let Some(next) = plan.next else {
+    /// The deadline in force for `w`: `None` while the thread that set it is still storing it.
+    #[inline]
+    fn until_of(&self, w: Word) -> Option<u64> {
+        (!w.pending).then(|| self.until.load(Ordering::Acquire))
+    }
+
+    /// Applies a plan decided on the word `current`: publish its word, then (as the one thread
+    /// that won) its deadline and the upkeep its transition needs. `Err` carries the word that
+    /// beat us, to decide again.
+    fn apply<T>(&self, current: u64, plan: &Plan<T>, now: Nanos, s: &Settings) -> Result<(), u64> {
+        let Some(mut next) = plan.next else {
             return Ok(());
         };
-        if let Some(until) = plan.until {
-            self.until.store(until, Ordering::Release);
+        let starts_fresh = plan.closes() || starts_counting(Word::unpack(current), next);
+        if starts_fresh {
+            // Before the new word is out, so a call of the fresh generation never meets the
+            // old counts; and again after, for records of the old one that raced this.
+            self.clear_counts(s);
         }
+        let owner = plan.until.is_some() && !next.pending;
+        next.pending |= plan.until.is_some();
+        let published = next.pack();
         self.state
-            .compare_exchange(current, next.pack(), Ordering::AcqRel, Ordering::Acquire)?;
+            .compare_exchange(current, published, Ordering::AcqRel, Ordering::Acquire)?;
         if plan.transition.is_some() {
             self.transitions.fetch_add(1, Ordering::Relaxed);
         }
+        if plan.opens() {
+            self.add_trip();
+        }
+        if starts_fresh {
+            self.clear_counts(s);
+            // A full recovery: the next trip's open period starts from `open_for` again.
+            self.streak.fetch_and(STREAK_MASK, Ordering::Relaxed);
+        }
+        if let (true, Some(until)) = (owner, plan.until) {
+            self.publish_until(published, until, now, s);
+        }
         Ok(())
+    }
+
+    /// Stores the deadline of the word this thread published with `pending` set, then clears
+    /// `pending`. If other threads moved the word on meanwhile (they cannot store deadlines
+    /// while `pending` is set), the deadline is the one the word found needs, counted from
+    /// `now`. Only this thread writes the deadline word until `pending` is clear.
+    fn publish_until(&self, published: u64, planned: u64, now: Nanos, s: &Settings) {
+        let mut current = published;
+        loop {
+            let w = Word::unpack(current);
+            let until = if current == published {
+                Some(planned)
+            } else {
+                self.deadline_for(w, now, s)
+            };
+            if let Some(until) = until {
+                self.until.store(until, Ordering::Relaxed);
+            }
+            let done = Word {
+                pending: false,
+                ..w
+            }
+            .pack();
+            // Release: a reader that sees `pending` clear sees the deadline stored above.
+            match self
+                .state
+                .compare_exchange(current, done, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// The deadline a word needs when another thread moved the breaker while a deadline was
+    /// being stored: an open period from `now`, or a lease that ends no earlier than that of
+    /// the newest probe out, so a healthy probe is never taken for a lost one.
+    fn deadline_for(&self, w: Word, now: Nanos, s: &Settings) -> Option<u64> {
+        match w.state {
+            State::Open => Some(now.as_nanos().saturating_add(state::open_period(
+                s,
+                self.trips().max(1),
+                w.generation,
+            ))),
+            State::HalfOpen if w.probes > 0 => Some(
+                self.newest_probe
+                    .load(Ordering::Relaxed)
+                    .saturating_add(s.probe_timeout),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Empties the window and the failure streak (not the trips in a row).
+    fn clear_counts(&self, s: &Settings) {
+        self.window.clear(s);
+        self.break_streak();
     }
 
     fn refuse(&self, refusal: Rejected) -> Rejected {
@@ -636,6 +715,14 @@ fn is_slow(s: &Settings, permit: RawPermit, now: Nanos) -> bool {
 #[inline]
 fn streak_trips(s: &Settings, streak: u32) -> bool {
     s.consecutive_failures != 0 && streak >= s.consecutive_failures
+}
+
+/// Does the move from `from` to `to` start a fresh count (a reset, a disable, leaving
+/// disabled)? A close after recovery is a plan's own (`Plan::closes`).
+#[inline]
+fn starts_counting(from: Word, to: Word) -> bool {
+    from.generation != to.generation
+        && (matches!(to.state, State::Closed | State::Disabled) || from.state == State::Disabled)
 }
 
 /// Every trigger, on every record; each trips at its threshold (`>=`).

@@ -4,8 +4,7 @@
 //! Rates become parts per million, the growth factor 16.16 fixed point and the jitter a
 //! fraction of 65 536, so the hot paths never touch floating point (soft-float on Cortex-M0),
 //! and the conversion itself is integer arithmetic on the floats' bits (`crate::fixed`).
-//! A reader racing `reconfigure` may see old and new fields mixed for that one call; each field
-//! is whole.
+//! A reader racing `reconfigure` sees the old config or the new one, never a mix.
 
 use super::config::{factor_q16, rate_ppm, share_q16, BreakerConfig, SlowCall, Window};
 use crate::sync::{const_fn, AtomicU64, Ordering};
@@ -165,51 +164,105 @@ impl Settings {
     }
 }
 
-/// The config's atomic home inside the breaker.
+/// The config's atomic home inside the breaker: two banks and a version, so `reconfigure`
+/// writes the bank nobody reads and then switches, and a reader always gets one whole config.
+///
+/// The version counts writes: even when idle, odd while a write is under way. Bank
+/// `(version / 2) % 2` is in force when the version is even; while it is odd, the writer fills
+/// the other bank, and the next even version switches to it. A reader that saw version `v`
+/// read a bank that no writer touches until two more writes have begun, so the read stands
+/// unless the version moved that far meanwhile (then it reads again: only writes that
+/// completed can make it, so it never waits on a writer).
 #[repr(C)]
 pub(crate) struct SettingsCell {
-    words: [AtomicU64; WORDS],
+    version: AtomicU64,
+    banks: [[AtomicU64; WORDS]; 2],
 }
+
+/// `reconfigure` met another `reconfigure` half done: it changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Busy;
 
 impl SettingsCell {
     const_fn! {
         pub(crate) fn new(s: &Settings) -> SettingsCell {
-            let [w0, w1, w2, w3, w4, w5, w6, w7, w8, w9] = s.pack();
             SettingsCell {
-                words: [
-                    AtomicU64::new(w0),
-                    AtomicU64::new(w1),
-                    AtomicU64::new(w2),
-                    AtomicU64::new(w3),
-                    AtomicU64::new(w4),
-                    AtomicU64::new(w5),
-                    AtomicU64::new(w6),
-                    AtomicU64::new(w7),
-                    AtomicU64::new(w8),
-                    AtomicU64::new(w9),
-                ],
+                version: AtomicU64::new(0),
+                banks: [bank(s), bank(s)],
             }
         }
     }
 
-    /// Relaxed: the config carries no data to synchronise with; a torn read mixes whole fields.
+    /// One whole config, as stored by a single `new` or `store`.
     ///
-    /// Without 64-bit atomics each word's load masks interrupts, so inlining the ten of them
-    /// into every operation costs more flash than the call (hosts keep it inline).
+    /// Without 64-bit atomics each word's load masks interrupts, so inlining the loads into
+    /// every operation costs more flash than the call (hosts keep it inline).
     #[cfg_attr(target_has_atomic = "64", inline)]
     #[cfg_attr(not(target_has_atomic = "64"), inline(never))]
     pub(crate) fn load(&self) -> Settings {
-        let mut w = [0u64; WORDS];
-        for (slot, cell) in w.iter_mut().zip(self.words.iter()) {
-            *slot = cell.load(Ordering::Relaxed);
+        let mut version = self.version.load(Ordering::Acquire);
+        loop {
+            let mut w = [0u64; WORDS];
+            let in_force = self.bank_at(version);
+            for (slot, cell) in w.iter_mut().zip(in_force.iter()) {
+                // Acquire: a word stored by a later write makes the version check below see
+                // that write's start.
+                *slot = cell.load(Ordering::Acquire);
+            }
+            let now = self.version.load(Ordering::Acquire);
+            if now <= (version | 1).saturating_add(1) {
+                return Settings::unpack(w);
+            }
+            version = now;
         }
-        Settings::unpack(w)
     }
 
-    pub(crate) fn store(&self, s: &Settings) {
-        for (cell, value) in self.words.iter().zip(s.pack()) {
-            cell.store(value, Ordering::Relaxed);
+    /// The bank in force at `version` (while a write is under way, the one it does not touch).
+    #[inline]
+    fn bank_at(&self, version: u64) -> &[AtomicU64; WORDS] {
+        let [even, odd] = &self.banks;
+        if (version >> 1) & 1 == 0 {
+            even
+        } else {
+            odd
         }
+    }
+
+    /// Stores a new config, or says another store is half done (then nothing changed).
+    pub(crate) fn store(&self, s: &Settings) -> Result<(), Busy> {
+        let version = self.version.load(Ordering::Acquire);
+        if version & 1 != 0 {
+            return Err(Busy);
+        }
+        // Acquire: the bank's stores below stay after the claim.
+        self.version
+            .compare_exchange(version, version | 1, Ordering::AcqRel, Ordering::Acquire)
+            .map_err(|_| Busy)?;
+        let spare = self.bank_at(version.wrapping_add(2));
+        for (cell, value) in spare.iter().zip(s.pack()) {
+            cell.store(value, Ordering::Release);
+        }
+        self.version
+            .store(version.wrapping_add(2), Ordering::Release);
+        Ok(())
+    }
+}
+
+const_fn! {
+    fn bank(s: &Settings) -> [AtomicU64; WORDS] {
+        let [w0, w1, w2, w3, w4, w5, w6, w7, w8, w9] = s.pack();
+        [
+            AtomicU64::new(w0),
+            AtomicU64::new(w1),
+            AtomicU64::new(w2),
+            AtomicU64::new(w3),
+            AtomicU64::new(w4),
+            AtomicU64::new(w5),
+            AtomicU64::new(w6),
+            AtomicU64::new(w7),
+            AtomicU64::new(w8),
+            AtomicU64::new(w9),
+        ]
     }
 }
 

@@ -123,8 +123,16 @@ impl<const W: usize> CircuitBreaker<W> {
     /// ```
     pub fn snapshot(&self, now: Nanos) -> BreakerSnapshot {
         let w = Word::unpack(self.state.load(Ordering::Acquire));
-        let until = self.until.load(Ordering::Acquire);
         let s = self.settings.load();
+        // A deadline still being stored by the thread that just opened the breaker starts
+        // about now.
+        let until = self.until_of(w).unwrap_or_else(|| {
+            now.as_nanos().saturating_add(super::state::open_period(
+                &s,
+                self.trips().max(1),
+                w.generation,
+            ))
+        });
         let window = self.window.view(&s, now.as_nanos());
         let totals = self.window.totals(&s);
         let streak = self.streak.load(Ordering::Relaxed);

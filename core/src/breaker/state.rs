@@ -5,8 +5,23 @@
 //! here what to do, and applies the answer with one compare-and-swap, so the decisions can be
 //! tested without threads and the probe bound holds under any interleaving.
 //!
-//! Layout: bits 0..3 mode, 3..32 generation (wraps after 2^29 transitions), 32..48 probes in
-//! flight, 48..64 half-open successes. The all-zero word is a fresh closed breaker.
+//! Layout: bits 0..3 mode, bit 3 `pending`, 4..32 generation (wraps after 2^28 transitions),
+//! 32..48 probes in flight, 48..64 half-open successes. The all-zero word is a fresh closed
+//! breaker.
+//!
+//! **Deadlines.** The deadline word beside this one (`open_until`, or the probe lease) is
+//! written only by the thread whose compare-and-swap set `pending`, and only after that CAS;
+//! `pending` is cleared by the same thread once the deadline is stored. So a thread that lost
+//! a CAS never writes a deadline, and no deadline outlives the transition it belongs to. While
+//! `pending` is set, the deadline word is not yet this state's: the decisions here take it as
+//! unknown (`None`) and answer conservatively (an open breaker refuses, a lease is not
+//! overdue), and a transition that needs a new deadline leaves it to that same thread, which
+//! computes it for whatever state it finds before it clears `pending`.
+//!
+//! **Wrapping.** A permit is stale when its generation differs from the word's, so a permit
+//! could pass as current only if exactly a multiple of 2^28 transitions happened while its
+//! call ran. Every cycle through open takes at least one open period, and overrides are
+//! operator actions, so that takes years of continuous transitions, not one call.
 
 use super::settings::Settings;
 use crate::{rng, Nanos, Reason, Rejected};
@@ -96,12 +111,16 @@ pub enum Outcome {
 }
 
 const MODE_BITS: u32 = 3;
-const GENERATION_MASK: u64 = (1 << 29) - 1;
+const PENDING_BIT: u64 = 1 << MODE_BITS;
+const GENERATION_SHIFT: u32 = MODE_BITS + 1;
+const GENERATION_MASK: u64 = (1 << 28) - 1;
 
 /// The state word, unpacked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Word {
     pub state: State,
+    /// A deadline for this state is still being stored (see the module docs).
+    pub pending: bool,
     pub generation: u32,
     pub probes: u16,
     pub successes: u16,
@@ -112,7 +131,8 @@ impl Word {
     pub(crate) const fn unpack(w: u64) -> Word {
         Word {
             state: State::from_bits(w & ((1 << MODE_BITS) - 1)),
-            generation: ((w >> MODE_BITS) & GENERATION_MASK) as u32,
+            pending: w & PENDING_BIT != 0,
+            generation: ((w >> GENERATION_SHIFT) & GENERATION_MASK) as u32,
             probes: (w >> 32) as u16,
             successes: (w >> 48) as u16,
         }
@@ -121,7 +141,8 @@ impl Word {
     #[inline]
     pub(crate) const fn pack(self) -> u64 {
         self.state as u64
-            | ((self.generation as u64 & GENERATION_MASK) << MODE_BITS)
+            | if self.pending { PENDING_BIT } else { 0 }
+            | ((self.generation as u64 & GENERATION_MASK) << GENERATION_SHIFT)
             | (self.probes as u64) << 32
             | (self.successes as u64) << 48
     }
@@ -130,6 +151,7 @@ impl Word {
     pub(crate) const fn next(self, state: State) -> Word {
         Word {
             state,
+            pending: self.pending,
             generation: self.generation.wrapping_add(1) & GENERATION_MASK as u32,
             probes: 0,
             successes: 0,
@@ -141,11 +163,12 @@ impl Word {
     }
 }
 
-/// What an operation should do: CAS the word to `next` (after storing `until`, so a reader
-/// that sees the new word sees its deadline too), answer `answer`, report `transition`.
+/// What an operation should do: CAS the word to `next`, then publish `until` as its deadline
+/// (see the module docs), answer `answer`, report `transition`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Plan<T> {
     pub next: Option<Word>,
+    /// The deadline `next` needs, counted from the `now` of the operation.
     pub until: Option<u64>,
     pub answer: T,
     pub transition: Option<Transition>,
@@ -233,10 +256,16 @@ pub(crate) fn plan_open<T>(w: Word, now: u64, s: &Settings, trips: u32, answer: 
     }
 }
 
-/// Is a half-open probe lease overdue? Only while probes are out. A deadline that saturated
-/// at the end of time never comes.
-const fn lease_expired(w: Word, until: u64, now: u64) -> bool {
-    matches!(w.state, State::HalfOpen) && w.probes > 0 && now >= until && until != u64::MAX
+/// Is a half-open probe lease overdue? Only while probes are out, and only by a deadline in
+/// force: one still being stored is not overdue. A deadline that saturated at the end of time
+/// never comes.
+const fn lease_expired(w: Word, until: Option<u64>, now: u64) -> bool {
+    match until {
+        Some(until) => {
+            matches!(w.state, State::HalfOpen) && w.probes > 0 && now >= until && until != u64::MAX
+        }
+        None => false,
+    }
 }
 
 /// The probes a report concerns: when its own lease ends, and when the lease of the newest
@@ -247,18 +276,19 @@ pub(crate) struct Leases {
     pub newest: u64,
 }
 
-/// `try_acquire`: admit (answer `Ok(())`) or refuse, and whether the state moves.
+/// `try_acquire`: admit (answer `Ok(())`) or refuse, and whether the state moves. `until` is
+/// the deadline in force, `None` while it is still being stored.
 pub(crate) fn decide_acquire(
     w: Word,
-    until: u64,
+    until: Option<u64>,
     now: u64,
     s: &Settings,
     trips: u32,
 ) -> Plan<Result<(), Rejected>> {
-    match w.state {
-        State::Closed | State::Disabled => Plan::keep(Ok(())),
-        State::ForcedOpen => Plan::keep(Err(Rejected::new(Reason::ForcedOpen, None))),
-        State::Open if now >= until => Plan {
+    match (w.state, until) {
+        (State::Closed | State::Disabled, _) => Plan::keep(Ok(())),
+        (State::ForcedOpen, _) => Plan::keep(Err(Rejected::new(Reason::ForcedOpen, None))),
+        (State::Open, Some(until)) if now >= until => Plan {
             next: Some(w.next(State::HalfOpen).with_probes(1)),
             until: Some(now.saturating_add(s.probe_timeout)),
             answer: Ok(()),
@@ -267,31 +297,38 @@ pub(crate) fn decide_acquire(
                 to: State::HalfOpen,
             }),
         },
-        State::Open => Plan::keep(Err(refused_open(until, now))),
-        State::HalfOpen if lease_expired(w, until, now) => {
+        (State::Open, Some(until)) => Plan::keep(Err(refused_open(until, now))),
+        // Just opened by another thread, whose period starts about now.
+        (State::Open, None) => Plan::keep(Err(refused_open(
+            now.saturating_add(open_period(s, trips.max(1), w.generation)),
+            now,
+        ))),
+        (State::HalfOpen, _) if lease_expired(w, until, now) => {
             let mut plan = plan_open(w, now, s, trips, Ok(()));
             let open_until = plan.until.unwrap_or(now);
             plan.answer = Err(refused_open(open_until, now));
             plan
         }
-        State::HalfOpen if w.probes < s.half_open_probes => Plan {
+        (State::HalfOpen, _) if w.probes < s.half_open_probes => Plan {
             next: Some(w.with_probes(w.probes.saturating_add(1))),
             // The deadline in force is the earliest lease out: the first probe's, unless a
             // `now` from the past gives this one an earlier end.
             until: {
                 let lease = now.saturating_add(s.probe_timeout);
-                if w.probes == 0 || lease < until {
-                    Some(lease)
-                } else {
-                    None
+                match until {
+                    Some(until) if w.probes != 0 && lease >= until => None,
+                    _ => Some(lease),
                 }
             },
             answer: Ok(()),
             transition: None,
         },
-        State::HalfOpen => Plan::keep(Err(Rejected::new(
+        (State::HalfOpen, _) => Plan::keep(Err(Rejected::new(
             Reason::HalfOpenFull,
-            Some(Nanos::new(until.saturating_sub(now))),
+            Some(Nanos::new(match until {
+                Some(until) => until.saturating_sub(now),
+                None => s.probe_timeout,
+            })),
         ))),
     }
 }
@@ -312,7 +349,7 @@ pub(crate) fn refused_open(until: u64, now: u64) -> Rejected {
 /// the true deadline with more, so a healthy probe is never taken for a lost one.
 pub(crate) fn decide_probe_report(
     w: Word,
-    until: u64,
+    until: Option<u64>,
     now: u64,
     s: &Settings,
     trips: u32,
@@ -325,7 +362,8 @@ pub(crate) fn decide_probe_report(
     }
     let freed = w.with_probes(w.probes.saturating_sub(1));
     // The reporter held the deadline in force: it was the oldest probe out (or tied with it).
-    let oldest_reported = freed.probes > 0 && leases.reporter == until;
+    // While that deadline is still being stored, the thread storing it recomputes it anyway.
+    let oldest_reported = freed.probes > 0 && until.is_none_or(|until| leases.reporter == until);
     let next_until = if oldest_reported {
         Some(leases.newest)
     } else {
@@ -380,7 +418,74 @@ pub(crate) fn decide_override(w: Word, to: State) -> Plan<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::mul_q16;
+    use super::*;
+    use crate::breaker::BreakerConfig;
+
+    fn settings() -> Settings {
+        Settings::from_config(
+            &BreakerConfig::new()
+                .open_for(Nanos::new(30))
+                .probe_timeout(Some(Nanos::new(5)))
+                .half_open(2, Some(2)),
+        )
+    }
+
+    fn word(state: State, pending: bool, probes: u16) -> Word {
+        Word {
+            state,
+            pending,
+            generation: 7,
+            probes,
+            successes: 0,
+        }
+    }
+
+    #[test]
+    fn the_word_round_trips_and_the_generation_wraps_to_zero() {
+        let last = Word {
+            generation: (1 << 28) - 1,
+            ..word(State::HalfOpen, true, 65535)
+        };
+        assert_eq!(Word::unpack(last.pack()), last);
+        let next = last.next(State::Open);
+        assert_eq!((next.generation, next.pending, next.probes), (0, true, 0));
+        assert_eq!(Word::unpack(next.pack()), next);
+    }
+
+    #[test]
+    fn an_open_period_still_being_stored_refuses_and_never_moves() {
+        let plan = decide_acquire(word(State::Open, true, 0), None, 1_000, &settings(), 1);
+        assert_eq!(plan.next, None);
+        let refusal = plan.answer.unwrap_err();
+        assert_eq!(refusal.reason, Reason::BreakerOpen);
+        assert_eq!(refusal.retry_after, Some(Nanos::new(30)));
+    }
+
+    #[test]
+    fn a_lease_still_being_stored_is_never_overdue() {
+        let s = settings();
+        let w = word(State::HalfOpen, true, 2);
+        let full = decide_acquire(w, None, u64::MAX - 1, &s, 1);
+        assert_eq!(full.next, None);
+        assert_eq!(
+            full.answer.unwrap_err().retry_after,
+            Some(Nanos::new(s.probe_timeout))
+        );
+        let leases = Leases {
+            reporter: 0,
+            newest: 9,
+        };
+        let report = decide_probe_report(w, None, u64::MAX - 1, &s, 1, None, leases);
+        assert!(report.answer, "a report was taken as stale");
+        assert_eq!(report.next.map(|n| n.probes), Some(1));
+    }
+
+    #[test]
+    fn a_probe_admitted_while_a_lease_is_stored_asks_for_its_own() {
+        let plan = decide_acquire(word(State::HalfOpen, true, 1), None, 100, &settings(), 1);
+        assert!(plan.answer.is_ok());
+        assert_eq!(plan.until, Some(105));
+    }
 
     fn reference(value: u64, q16: u32) -> u64 {
         let product = (u128::from(value) * u128::from(q16)) >> 16;

@@ -44,12 +44,23 @@ const SLOW_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
 /// Outcomes per ring word: two bits each.
 pub(crate) const CALLS_PER_WORD: usize = 32;
 
+/// A bucket's counts. A word that no bucket can hold (more failures or slow calls than calls:
+/// a record of the old shape that raced `reconfigure` into the new one) reads as empty, so
+/// such a race can never add a burst of phantom failures.
 const fn bucket_unpack(w: u64) -> Counts {
-    Counts {
+    let counts = Counts {
         calls: w & FIELD_MAX,
         failures: (w >> FIELD_BITS) & FIELD_MAX,
         slow: (w >> (2 * FIELD_BITS)) & FIELD_MAX,
+    };
+    if counts.failures > counts.calls || counts.slow > counts.calls || w >> (3 * FIELD_BITS) != 0 {
+        return Counts {
+            calls: 0,
+            failures: 0,
+            slow: 0,
+        };
     }
+    counts
 }
 
 /// One more call in a bucket word, or `None` when the bucket is full.

@@ -419,6 +419,6 @@ tests! {
             rate.validate().map_err(|error| error.field),
             Err("failure_rate")
         );
-        assert_eq!(core::mem::size_of::<CircuitBreaker>(), 256);
+        assert_eq!(core::mem::size_of::<CircuitBreaker>(), 344);
     }
 }

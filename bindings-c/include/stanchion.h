@@ -35,7 +35,7 @@
 #define STANCHION_RETRYING_ALIGN 8
 
 // `sizeof(stanchion_breaker)` in bytes.
-#define STANCHION_BREAKER_SIZE 288
+#define STANCHION_BREAKER_SIZE 352
 
 // `_Alignof(stanchion_breaker)` in bytes.
 #define STANCHION_BREAKER_ALIGN 8
@@ -263,7 +263,7 @@ typedef struct {
 // stanchion_breaker_init(&payments, &config);
 // ```
 typedef struct STANCHION_ALIGNED(8) {
-  uint64_t _opaque[36];
+  uint64_t _opaque[44];
 } stanchion_breaker;
 
 // A permit: proof that a call was admitted. Report it once, with `stanchion_breaker_record`

@@ -27,6 +27,10 @@
 //!   the configured rate) and the bucket holds `min_retries_per_sec` tokens, so a retry passes
 //!   when `max(tat, now) + interval <= now + interval·min_retries_per_sec`. `0` means full.
 //!
+//! Beside them, `floor_seen` holds the newest `now` of a floor grant (see "Time"), stored
+//! after the CAS of a grant whose `now` is newer than the one it loaded. It cannot live in
+//! `floor_tat`, whose 64 bits the TAT needs.
+//!
 //! The pools need not change together: a retry takes from one of them, so each word on its own
 //! guarantees it is never overdrawn. Under a race a retry may take from the floor while a
 //! deposit lands (the "deposits first" order is exact only from one thread).
@@ -36,22 +40,31 @@
 //! `Relaxed` throughout. Every decision reads and writes one word by a read-modify-write, and
 //! read-modify-writes of one location always see its latest value, which is all the
 //! never-overdrawn guarantee needs. No other memory is published through these words.
+//! `floor_seen` is a plain load and store: racing grants may leave an older one of their
+//! times in it, or a caller may load an older one, which only makes an older `now` see less
+//! refill, never more.
 //!
 //! # Time
 //!
-//! Deposits do not depend on time. The floor takes `now` at face value: a GCRA keeps no
-//! last-seen time, so there is nothing to clamp an older `now` against, and none is needed.
-//! Whatever order the times arrive in, every grant moves `tat` forward by `interval` and leaves
-//! it at most `window` past its own `now`, so the grants stamped within any span `[a, b]` number
-//! at most `min_retries_per_sec + (b − a) / interval` *(hard)*. An older `now` sees an emptier
-//! floor and is refused sooner; it never wraps and never corrupts the state. At the end of time
-//! (a grant that would push `tat` past `u64::MAX`) the floor refuses with no `retry_after`;
-//! deposits still work.
+//! Deposits do not depend on time. For the floor, a `now` older than `floor_seen` counts as
+//! no time passed: it is taken as `floor_seen`, so the tokens the floor held then are still
+//! there, and refill resumes once the clock passes it. A refusal's `retry_after` counts from
+//! the `now` given: it is how long that clock takes to reach the time the next token comes, so
+//! advancing it by `retry_after` makes the same call pass. Refusals, snapshots and retries paid
+//! from deposits do not touch the floor, so they leave `floor_seen` where it is.
+//!
+//! Every floor grant moves `tat` forward by `interval` and leaves it at most `window` past the
+//! time it was decided at (its `now`, or `floor_seen` if later), so the grants decided within
+//! any span `[a, b]` number at most `min_retries_per_sec + (b − a) / interval` *(hard)*; with a
+//! clock that never runs backwards those are their `now`s. An older `now` never wraps and never
+//! corrupts the state. At the end of time (a grant that would push `tat` past `u64::MAX`) the
+//! floor refuses with no `retry_after`; deposits still work.
 //!
 //! # Size
 //!
-//! A `RetryBudget` is 80 bytes: four `AtomicU64` (the two pools and the allowed and refused
-//! counters), its config and four derived integers. Both pools need 64 bits (a nanosecond
+//! A `RetryBudget` is 80 bytes: five `AtomicU64` (the two pools, the floor's newest grant time
+//! and the allowed and refused counters), its config and four derived integers (the floor's
+//! interval and window, at most 10⁹, in 32 bits each). Both pools need 64 bits (a nanosecond
 //! instant; up to 4.3·10¹⁵ millionths of a token), so targets without native 64-bit atomics
 //! (Cortex-M0/M3/M4, riscv32imc) mask interrupts around each operation, through a critical
 //! section or portable-atomic's `unsafe-assume-single-core`: interrupt-safe, never a spinlock
@@ -168,6 +181,8 @@ pub struct RetryBudget {
     balance: AtomicU64,
     /// The floor's GCRA theoretical arrival time; `0` is a full floor.
     floor_tat: AtomicU64,
+    /// The newest `now` of a floor grant: an older `now` is taken as this one.
+    floor_seen: AtomicU64,
     allowed: AtomicU64,
     refused: AtomicU64,
     config: RetryBudgetConfig,
@@ -175,10 +190,10 @@ pub struct RetryBudget {
     deposit: u64,
     /// `max_balance` in millionths of a token.
     max_balance: u64,
-    /// Nanoseconds per floor token; `0` when there is no floor.
-    interval: u64,
+    /// Nanoseconds per floor token (at most 10⁹); `0` when there is no floor.
+    interval: u32,
     /// `interval · min_retries_per_sec`: how far ahead of `now` grants may run (<= 1 s).
-    window: u64,
+    window: u32,
 }
 
 /// What a [`RetryBudget`] holds at one instant.
@@ -242,9 +257,12 @@ impl RetryBudget {
                 Some(interval) => interval,
                 None => 0,
             };
+            // rate <= 10^9 and interval = ⌊10^9 / rate⌋, so the product is at most 10^9.
+            let window = interval.saturating_mul(rate);
             Ok(RetryBudget {
                 balance: AtomicU64::new(0),
                 floor_tat: AtomicU64::new(0),
+                floor_seen: AtomicU64::new(0),
                 allowed: AtomicU64::new(0),
                 refused: AtomicU64::new(0),
                 config,
@@ -252,9 +270,9 @@ impl RetryBudget {
                 // `(ratio * 1e6 + 0.5) as u64`, computed without soft-float.
                 deposit: fixed::f64_scale_round(config.ratio, fixed::PPM),
                 max_balance: (config.max_balance as u64).saturating_mul(MICRO_TOKENS),
-                interval,
-                // rate <= 10^9 and interval = ⌊10^9 / rate⌋, so the product is at most 10^9.
-                window: interval.saturating_mul(rate),
+                // Both at most 10^9, so they fit 32 bits.
+                interval: interval as u32,
+                window: window as u32,
             })
         }
     }
@@ -314,6 +332,20 @@ impl RetryBudget {
     /// assert_eq!(refused.retry_after, Some(Nanos::from_millis(500)));
     /// assert!(b.try_retry(Nanos::from_millis(500)).is_ok());
     /// ```
+    ///
+    /// A `now` older than the newest retry the floor paid for counts as no time passed, and
+    /// `retry_after` counts from the `now` given:
+    ///
+    /// ```
+    /// use stanchion::{Nanos, RetryBudget, RetryBudgetConfig};
+    /// let b = RetryBudget::new(RetryBudgetConfig::new(0.0).min_retries_per_sec(2)).unwrap();
+    /// assert!(b.try_retry(Nanos::from_secs(10)).is_ok());
+    /// // The clock steps back to 4 s: the token left at 10 s is still there.
+    /// assert!(b.try_retry(Nanos::from_secs(4)).is_ok());
+    /// // The next comes 500 ms after 10 s, which that clock reaches in 6.5 s.
+    /// let refused = b.try_retry(Nanos::from_secs(4)).unwrap_err();
+    /// assert_eq!(refused.retry_after, Some(Nanos::from_millis(6500)));
+    /// ```
     pub fn try_retry(&self, now: Nanos) -> Result<(), Rejected> {
         let result = self.withdraw(now);
         let counter = if result.is_ok() {
@@ -338,16 +370,24 @@ impl RetryBudget {
                 Err(actual) => balance = actual,
             }
         }
+        let seen = self.floor_seen.load(Ordering::Relaxed);
         let mut tat = self.floor_tat.load(Ordering::Relaxed);
         loop {
-            let next = spend_floor(tat, now, self.interval, self.window)?;
+            let next = spend_floor(tat, now, seen, self.interval.into(), self.window.into())?;
             match self.floor_tat.compare_exchange_weak(
                 tat,
                 next,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    // A plain store: racing grants may leave an older one of their times,
+                    // which only makes a later, older `now` see less refill, never more.
+                    if now.as_nanos() > seen {
+                        self.floor_seen.store(now.as_nanos(), Ordering::Relaxed);
+                    }
+                    return Ok(());
+                }
                 Err(actual) => tat = actual,
             }
         }
@@ -369,9 +409,9 @@ impl RetryBudget {
             balance: self.balance.load(Ordering::Relaxed),
             floor_tokens: floor_tokens(
                 self.floor_tat.load(Ordering::Relaxed),
-                now,
-                self.interval,
-                self.window,
+                now.max(Nanos::new(self.floor_seen.load(Ordering::Relaxed))),
+                self.interval.into(),
+                self.window.into(),
             ),
             retries_allowed: self.allowed.load(Ordering::Relaxed),
             retries_refused: self.refused.load(Ordering::Relaxed),
@@ -399,16 +439,26 @@ const fn spend_deposit(balance: u64) -> Option<u64> {
     balance.checked_sub(MICRO_TOKENS)
 }
 
-/// The floor's next `tat` after one grant at `now`, or the refusal.
+/// The floor's next `tat` after one grant at `now`, or the refusal, when its newest grant was
+/// at `seen`.
 ///
 /// GCRA: the grant is the `interval` after `max(tat, now)`, and grants may run at most `window`
-/// ahead of `now`. u128 keeps `now + window` and `tat + interval` exact near `u64::MAX`.
+/// ahead of `now`. A `now` older than `seen` counts as no time passed: it is taken as `seen`,
+/// and a refusal's `retry_after` still counts from the `now` given. u128 keeps `now + window`
+/// and `tat + interval` exact near `u64::MAX`.
 #[inline]
-fn spend_floor(tat: u64, now: Nanos, interval: u64, window: u64) -> Result<u64, Rejected> {
+fn spend_floor(
+    tat: u64,
+    now: Nanos,
+    seen: u64,
+    interval: u64,
+    window: u64,
+) -> Result<u64, Rejected> {
     if interval == 0 {
         return Err(Rejected::new(Reason::RetryBudgetExhausted, None));
     }
-    let now = u128::from(now.as_nanos());
+    let given = u128::from(now.as_nanos());
+    let now = given.max(u128::from(seen));
     let start = u128::from(tat).max(now);
     let next = start.saturating_add(u128::from(interval));
     let Ok(next_word) = u64::try_from(next) else {
@@ -419,8 +469,11 @@ fn spend_floor(tat: u64, now: Nanos, interval: u64, window: u64) -> Result<u64, 
     if next <= limit {
         return Ok(next_word);
     }
-    // Refused, so tat > now: at now' = tat + interval - window the grant fits exactly.
-    let wait = next.saturating_sub(limit);
+    // Refused, so tat > now: at now' = tat + interval - window the grant fits exactly, and
+    // that is the first time it fits for an older clock too, since it is later than `seen`.
+    let wait = next
+        .saturating_sub(limit)
+        .saturating_add(now.saturating_sub(given));
     Err(Rejected::new(
         Reason::RetryBudgetExhausted,
         Some(Nanos::new(u64::try_from(wait).unwrap_or(u64::MAX))),
@@ -447,8 +500,9 @@ fn floor_tokens(tat: u64, now: Nanos, interval: u64, window: u64) -> u64 {
 mod tests {
     use super::*;
 
-    /// Every floor decision for small rates, intervals and times, against the classic bucket:
-    /// the floor holds `window - (tat - now)` nanoseconds of credit, a grant costs `interval`.
+    /// Every floor decision for small rates, intervals, times and newest grant times, against
+    /// the classic bucket: at `at = max(now, seen)` the floor holds `window - (tat - at)`
+    /// nanoseconds of credit, a grant costs `interval`.
     #[test]
     fn floor_decisions_match_a_token_bucket_exhaustively() {
         for rate in 1..=4u64 {
@@ -456,32 +510,30 @@ mod tests {
                 let window = interval * rate;
                 for tat in 0..=24u64 {
                     for now in 0..=24u64 {
-                        let credit = window - (tat.saturating_sub(now)).min(window);
-                        let got = spend_floor(tat, Nanos::new(now), interval, window);
-                        if tat.saturating_sub(now) <= window && credit >= interval {
-                            assert_eq!(got, Ok(tat.max(now) + interval));
-                        } else {
-                            let after = got.unwrap_err().retry_after.unwrap().as_nanos();
-                            assert_eq!(after, tat + interval - window - now);
-                            // The promise: at `now + after` the same grant fits exactly.
-                            assert!(
-                                spend_floor(tat, Nanos::new(now + after), interval, window).is_ok()
-                            );
-                            assert!(spend_floor(
-                                tat,
-                                Nanos::new(now + after - 1),
-                                interval,
-                                window
-                            )
-                            .is_err());
+                        for seen in [0, now / 2, now, now + 1, 12, 24] {
+                            let at = now.max(seen);
+                            let credit = window - (tat.saturating_sub(at)).min(window);
+                            let spend = |now: u64| {
+                                spend_floor(tat, Nanos::new(now), seen, interval, window)
+                            };
+                            let got = spend(now);
+                            if tat.saturating_sub(at) <= window && credit >= interval {
+                                assert_eq!(got, Ok(tat.max(at) + interval));
+                            } else {
+                                let after = got.unwrap_err().retry_after.unwrap().as_nanos();
+                                assert_eq!(after, tat + interval - window - now);
+                                // The promise: at `now + after` the same grant fits exactly.
+                                assert!(spend(now + after).is_ok());
+                                assert!(spend(now + after - 1).is_err());
+                            }
+                            let tokens = floor_tokens(tat, Nanos::new(at), interval, window);
+                            let expected = if tat.saturating_sub(at) > window {
+                                0
+                            } else {
+                                credit / interval
+                            };
+                            assert_eq!(tokens, expected);
                         }
-                        let tokens = floor_tokens(tat, Nanos::new(now), interval, window);
-                        let expected = if tat.saturating_sub(now) > window {
-                            0
-                        } else {
-                            credit / interval
-                        };
-                        assert_eq!(tokens, expected);
                     }
                 }
             }

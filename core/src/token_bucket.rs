@@ -1,4 +1,4 @@
-//! Token-bucket rate limiter: GCRA, exact for any rational rate, in two atomic words.
+//! Token-bucket rate limiter: GCRA, exact for any rational rate, in three atomic words.
 //!
 //! The algorithm is the generic cell rate algorithm (GCRA) in its virtual-scheduling form
 //! (ITU-T Recommendation I.371; ATM Forum Traffic Management 4.0), the form governor and
@@ -35,28 +35,47 @@
 //!   is whole nanoseconds, 36 ms at 999 999 999 per second, never under 8 ms): the bucket
 //!   then counts the loser's request as taken, plus up to `2^40 / amount` ns of refill.
 //!
-//! Both words start at 0, which decodes to TAT 0: a new bucket is full and
+//! A third word, *seen*, holds the newest `now` at which tokens were granted (see "Time that
+//! runs backwards"). It cannot share the other two, which hold a TAT of up to 99 bits: how
+//! far seen lies behind the TAT is bounded only by the longest reservation. It is stored
+//! after the CAS of a grant whose `now` is newer than the seen it loaded, with a plain store;
+//! racing grants may leave an older one of their times there, which only makes a later, older
+//! `now` see less refill, never more.
+//!
+//! All three words start at 0, which decodes to TAT 0: a new bucket is full and
 //! [`TokenBucket::new`] needs no clock.
 //!
 //! **Memory ordering.** The CAS word is loaded with `Acquire` and changed with `Release`, so a
 //! reader that sees a TAT also sees the high-word raise made before it; the high word itself
-//! is `Relaxed` (its `fetch_max` is ordered by the CAS that follows it).
+//! is `Relaxed` (its `fetch_max` is ordered by the CAS that follows it). The seen word is
+//! `Relaxed`: no value of it can make a decision more generous than one at the newest `now`
+//! already given.
 //!
-//! **Guarantee** *(hard)*: over any interval `[x, y]`, the tokens granted at times in it (the
-//! `now` of `try_acquire`, the `ready_at` of `reserve`) number at most
-//! `capacity + rate × (y - x)`. Each grant of `n` tokens at time `t` claims the TAT span
-//! `[TAT' - n × interval, TAT']`, which lies inside `[t, t + burst]` (that is why a waiting
-//! reservation may give up a fraction of a token, see [`TokenBucket::reserve`]), and the spans
-//! of successive grants never overlap because the TAT only grows. Spans inside
-//! `[x, y + burst]` add up to at most `(y - x) + burst`.
+//! **Time that runs backwards.** A `now` older than seen counts as no time passed: the bucket
+//! is taken as it was at seen, so the tokens left there are still there (a clock that steps
+//! back does not strand the rest of a burst), and refill resumes once the clock passes seen.
+//! What the bucket reports counts from the `now` given, as deadlines do:
+//! - a refusal's `retry_after` is how long until the same call passes on that clock, which
+//!   includes the time the clock takes to reach seen, so "advance by `retry_after`" holds;
+//! - a grant that waits is ready the same wait after `now` as it would be after seen;
+//! - the snapshot's instants are those at which `available` changes on the caller's clock.
 //!
-//! **Time that runs backwards.** The TAT never decreases, and after any grant it is at least
-//! the grant's time, so a `now` older than the latest grant sees no more tokens than that
-//! grant left (fewer, in fact: refill is measured from the older `now`). `retry_after` and
-//! `ready_at` are measured from the `now` passed in, so "advance by `retry_after`" still holds.
-//! Nothing wraps, panics or corrupts.
+//! Refusals and reads change nothing, so they leave seen where it is. Nothing wraps, panics or
+//! corrupts.
 //!
-//! **Size.** 32 bytes: two atomic words and the rate in lowest terms (`every: u64`,
+//! **Guarantee** *(hard)*: over any interval `[x, y]` of the bucket's time, the tokens granted in
+//! it number at most `capacity + rate × (y - x)`. A grant's time is that of its decision (its
+//! `now`, or seen if that is later): for `try_acquire` that instant, for `reserve` the instant
+//! its wait ends, which is its `ready_at` when `now` is not older than seen. With a clock that
+//! never runs backwards the bucket's time is the caller's. Each grant of `n` tokens at time `t`
+//! claims the TAT span `[TAT' - n × interval, TAT']`, which lies inside `[t, t + burst]` (that
+//! is why a waiting reservation may give up a fraction of a token, see
+//! [`TokenBucket::reserve`]), and the spans of successive grants never overlap because the TAT
+//! only grows. Spans inside `[x, y + burst]` add up to at most `(y - x) + burst`. Counted in
+//! the callers' `now`s, once a clock has run backwards, it cannot hold: an older `now` that
+//! counts as no time passed draws on tokens that a later `now` already saw.
+//!
+//! **Size.** 40 bytes: three atomic words and the rate in lowest terms (`every: u64`,
 //! `amount: u32`, `capacity: u32`).
 //!
 //! ```
@@ -204,11 +223,23 @@ pub struct TokenBucketSnapshot {
 
 impl TokenBucketSnapshot {
     pub(crate) fn of(gcra: Gcra, tat: u128, now: Nanos) -> TokenBucketSnapshot {
+        TokenBucketSnapshot::seen_at(gcra, tat, now, now)
+    }
+
+    /// The snapshot for a caller at `now` of a bucket taken as at `at` (`now`, or the newest
+    /// grant's time if that is later). A bucket full at `at` is full at `now`; every other
+    /// instant is one the caller's clock reaches before `available` changes, so it is the same
+    /// on either clock.
+    fn seen_at(gcra: Gcra, tat: u128, now: Nanos, at: Nanos) -> TokenBucketSnapshot {
         TokenBucketSnapshot {
-            available: gcra.available(tat, now),
+            available: gcra.available(tat, at),
             capacity: gcra.capacity(),
-            next_token_at: gcra.next_token_at(tat, now),
-            full_at: gcra::saturate(gcra.full_at(tat, now)),
+            next_token_at: gcra.next_token_at(tat, at),
+            full_at: if gcra.is_full(tat, at) {
+                now
+            } else {
+                gcra::saturate(gcra.full_at(tat, at))
+            },
         }
     }
 }
@@ -222,6 +253,8 @@ pub struct TokenBucket {
     word: AtomicU64,
     /// The TAT's high part, raised before any CAS that needs more.
     high: AtomicU64,
+    /// The newest `now` of a grant, in nanoseconds: an older `now` is taken as this one.
+    seen: AtomicU64,
     gcra: Gcra,
 }
 
@@ -240,6 +273,7 @@ impl TokenBucket {
                 Ok(()) => Ok(TokenBucket {
                     word: AtomicU64::new(0),
                     high: AtomicU64::new(0),
+                    seen: AtomicU64::new(0),
                     gcra: Gcra::new(config.capacity, config.refill_amount, config.refill_every),
                 }),
                 Err(error) => Err(error),
@@ -276,6 +310,18 @@ impl TokenBucket {
     /// much later the same reservation would fit within `max_wait`. `n == 0` returns `now`
     /// and takes nothing; `n > capacity` is `InsufficientCapacity`.
     ///
+    /// A `now` older than the newest grant's counts as no time passed, and the wait runs from
+    /// the `now` given (see the [module docs](self)):
+    ///
+    /// ```
+    /// use stanchion::{Nanos, TokenBucket, TokenBucketConfig};
+    /// let bucket = TokenBucket::new(TokenBucketConfig::new(1).refill(1, Nanos::from_secs(1))).unwrap();
+    /// let max_wait = Nanos::from_secs(5);
+    /// assert_eq!(bucket.reserve(1, Nanos::from_secs(100), max_wait), Ok(Nanos::from_secs(100)));
+    /// // The clock steps back to 40 s: the next token is still a second away.
+    /// assert_eq!(bucket.reserve(1, Nanos::from_secs(40), max_wait), Ok(Nanos::from_secs(41)));
+    /// ```
+    ///
     /// A reservation that has to wait leaves the bucket holding at most `capacity - n` tokens
     /// at its `ready_at`. That only matters when `n == capacity` and the rate does not divide
     /// whole nanoseconds, and then costs under one token; it keeps the hard guarantee true of
@@ -305,7 +351,8 @@ impl TokenBucket {
     /// assert_eq!(bucket.available(Nanos::from_millis(2500)), 2);
     /// ```
     pub fn available(&self, now: Nanos) -> u64 {
-        self.gcra.available(self.load(), now)
+        let (tat, at) = self.load(now);
+        self.gcra.available(tat, at)
     }
 
     /// The bucket's state at `now`.
@@ -317,7 +364,8 @@ impl TokenBucket {
     /// assert_eq!((snapshot.available, snapshot.capacity, snapshot.next_token_at), (3, 3, None));
     /// ```
     pub fn snapshot(&self, now: Nanos) -> TokenBucketSnapshot {
-        TokenBucketSnapshot::of(self.gcra, self.load(), now)
+        let (tat, at) = self.load(now);
+        TokenBucketSnapshot::seen_at(self.gcra, tat, now, at)
     }
 
     /// The config, with the rate in lowest terms (`refill(10, 20 ns)` reads back as
@@ -332,9 +380,21 @@ impl TokenBucket {
         config_of(self.gcra)
     }
 
-    fn load(&self) -> u128 {
+    /// The TAT, and the time a caller at `now` sees the bucket at.
+    fn load(&self, now: Nanos) -> (u128, Nanos) {
         let word = self.word.load(Ordering::Acquire);
-        decode(word, self.high.load(Ordering::Relaxed))
+        let tat = decode(word, self.high.load(Ordering::Relaxed));
+        (tat, now.max(Nanos::new(self.seen.load(Ordering::Relaxed))))
+    }
+
+    /// Keeps `now` as the newest grant's time if it is newer than `seen`, the time loaded
+    /// before the grant. A plain store: racing grants may leave an older one of their times,
+    /// which only makes a later, older `now` see less refill, never more.
+    #[inline]
+    fn saw(&self, now: Nanos, seen: u64) {
+        if now.as_nanos() > seen {
+            self.seen.store(now.as_nanos(), Ordering::Relaxed);
+        }
     }
 
     /// The common request (it passes at once, in 64-bit numbers) in a short loop that may be
@@ -343,21 +403,26 @@ impl TokenBucket {
     #[cfg(target_has_atomic = "64")]
     #[inline]
     fn update(&self, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
-        let Some(admit) = self.gcra.admit(n, now) else {
-            return self.update_exact(self.word.load(Ordering::Acquire), n, now, max_wait);
+        let seen = self.seen.load(Ordering::Relaxed);
+        let Some(admit) = self.gcra.admit(n, now.max(Nanos::new(seen))) else {
+            let word = self.word.load(Ordering::Acquire);
+            return self.update_exact(word, n, now, seen, max_wait);
         };
         let mut word = self.word.load(Ordering::Acquire);
         loop {
             let high = self.high.load(Ordering::Relaxed);
             let Some(tat) = admit.tat(word, high) else {
-                return self.update_exact(word, n, now, max_wait);
+                return self.update_exact(word, n, now, seen, max_wait);
             };
             let next = prepare_u64(&self.high, high, tat);
             match self
                 .word
                 .compare_exchange_weak(word, next, Ordering::Release, Ordering::Acquire)
             {
-                Ok(_) => return Ok(now),
+                Ok(_) => {
+                    self.saw(now, seen);
+                    return Ok(now);
+                }
                 Err(actual) => word = actual,
             }
         }
@@ -370,21 +435,26 @@ impl TokenBucket {
     #[cfg(not(target_has_atomic = "64"))]
     #[inline]
     fn update(&self, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
-        self.update_exact(self.word.load(Ordering::Acquire), n, now, max_wait)
+        let seen = self.seen.load(Ordering::Relaxed);
+        self.update_exact(self.word.load(Ordering::Acquire), n, now, seen, max_wait)
     }
 
-    /// The CAS loop around the exact decision, starting from `word`, the CAS word as loaded.
+    /// The CAS loop around the exact decision, starting from `word`, the CAS word as loaded,
+    /// and `seen`, the newest grant's time as loaded before it.
     #[inline(never)]
     fn update_exact(
         &self,
         mut word: u64,
         n: u32,
         now: Nanos,
+        seen: u64,
         max_wait: Nanos,
     ) -> Result<Nanos, Rejected> {
+        let seen_at = Nanos::new(seen);
         loop {
             let high = self.high.load(Ordering::Relaxed);
-            let Grant { ready_at, tat } = self.gcra.decide(decode(word, high), n, now, max_wait)?;
+            let tat = decode(word, high);
+            let Grant { ready_at, tat } = self.gcra.decide_seen(tat, n, now, seen_at, max_wait)?;
             let Some(tat) = tat else {
                 return Ok(ready_at);
             };
@@ -393,7 +463,10 @@ impl TokenBucket {
                 .word
                 .compare_exchange_weak(word, next, Ordering::Release, Ordering::Acquire)
             {
-                Ok(_) => return Ok(ready_at),
+                Ok(_) => {
+                    self.saw(now, seen);
+                    return Ok(ready_at);
+                }
                 Err(actual) => word = actual,
             }
         }

@@ -76,3 +76,23 @@ fn a_deposit_racing_retries_is_spent_at_most_once() {
         assert_eq!(granted * MICRO_TOKENS + balance, MICRO_TOKENS);
     });
 }
+
+#[test]
+fn a_floor_grant_at_an_older_now_racing_another_draws_on_the_same_floor() {
+    loom::model(|| {
+        // A floor of three: one thread retries at 10 s and then with its clock stepped back to
+        // 5 s, the other at 10 s. The older now is taken as 10 s, so all three pass, whatever
+        // the order, and a fourth does not.
+        let config = RetryBudgetConfig::new(0.0).min_retries_per_sec(3);
+        let budget = Arc::new(RetryBudget::new(config).unwrap());
+        let other = {
+            let budget = Arc::clone(&budget);
+            thread::spawn(move || budget.try_retry(Nanos::from_secs(10)))
+        };
+        assert_eq!(budget.try_retry(Nanos::from_secs(10)), Ok(()));
+        assert_eq!(budget.try_retry(Nanos::from_secs(5)), Ok(()));
+        assert_eq!(other.join().unwrap(), Ok(()));
+        assert!(budget.try_retry(Nanos::from_secs(5)).is_err());
+        assert_eq!(budget.snapshot(Nanos::from_secs(10)).floor_tokens, 0);
+    });
+}

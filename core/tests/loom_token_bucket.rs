@@ -114,6 +114,51 @@ fn racing_reservations_never_overlap() {
 }
 
 #[test]
+fn a_grant_at_an_older_now_racing_another_draws_on_the_same_burst() {
+    // One thread takes a token at 10 ns and then one with its clock stepped back to 5 ns; the
+    // other takes one at 10 ns. Whatever the order, the older now is taken as 10 ns: all three
+    // come out of the burst there, and nothing more does.
+    loom::model(|| {
+        let config = TokenBucketConfig::new(3).refill(1, Nanos::new(HOUR));
+        let bucket = Arc::new(TokenBucket::new(config).unwrap());
+        let other = {
+            let bucket = Arc::clone(&bucket);
+            thread::spawn(move || bucket.try_acquire(1, Nanos::new(10)))
+        };
+        assert_eq!(bucket.try_acquire(1, Nanos::new(10)), Ok(()));
+        assert_eq!(bucket.try_acquire(1, Nanos::new(5)), Ok(()));
+        assert_eq!(other.join().unwrap(), Ok(()));
+        assert!(bucket.try_acquire(1, Nanos::new(5)).is_err());
+        assert_eq!(bucket.available(Nanos::new(10)), 0);
+    });
+}
+
+#[test]
+fn a_reservation_at_an_older_now_racing_others_never_overlaps_them() {
+    // Three reservations of a one-token bucket, one of them from a clock stepped back by 5 ns.
+    // Its wait runs from its own now, so its ready_at is 5 ns earlier than the bucket's time
+    // for it; on the bucket's time the three are an interval apart.
+    loom::model(|| {
+        let config = TokenBucketConfig::new(1).refill(1, Nanos::new(HOUR));
+        let bucket = Arc::new(TokenBucket::new(config).unwrap());
+        let max_wait = Nanos::new(2 * HOUR);
+        let other = {
+            let bucket = Arc::clone(&bucket);
+            thread::spawn(move || bucket.reserve(1, Nanos::new(10), max_wait).unwrap())
+        };
+        let first = bucket.reserve(1, Nanos::new(10), max_wait).unwrap();
+        let older = bucket.reserve(1, Nanos::new(5), max_wait).unwrap();
+        let mut times = [
+            first.as_nanos(),
+            older.as_nanos() + 5,
+            other.join().unwrap().as_nanos(),
+        ];
+        times.sort_unstable();
+        assert_eq!(times, [10, 10 + HOUR, 10 + 2 * HOUR]);
+    });
+}
+
+#[test]
 fn two_threads_on_one_key_never_over_grant() {
     loom::model(|| {
         let config = TokenBucketConfig::new(1).refill(1, Nanos::new(10));

@@ -233,17 +233,38 @@ fn snapshot_counts_allowed_and_refused_retries() {
 }
 
 #[test]
-fn an_older_now_sees_an_emptier_floor() {
-    let b = budget(RetryBudgetConfig::new(0.0).min_retries_per_sec(2));
-    let late = Nanos::from_secs(100);
-    assert!(b.try_retry(late).is_ok());
-    assert!(b.try_retry(late).is_ok());
-    assert!(b.try_retry(late).is_err());
-    assert!(b.try_retry(Nanos::from_secs(50)).is_err());
-    assert!(b.try_retry(Nanos::ZERO).is_err());
-    assert_eq!(b.snapshot(Nanos::ZERO).floor_tokens, 0);
-    // And the floor refills on the real clock as before.
-    assert!(b.try_retry(late + ms(500)).is_ok());
+fn an_older_now_sees_the_floor_as_at_the_newest_grant() {
+    // A floor of 10 per second: one token every 100 ms, at most 10.
+    let b = budget(RetryBudgetConfig::new(0.0));
+    assert!(b.try_retry(Nanos::from_secs(10)).is_ok());
+    assert_eq!(b.snapshot(Nanos::from_secs(5)).floor_tokens, 9);
+    assert!(b.try_retry(Nanos::from_secs(5)).is_ok());
+    assert_eq!(b.snapshot(Nanos::from_secs(10)).floor_tokens, 8);
+    for _ in 0..8 {
+        assert!(b.try_retry(Nanos::ZERO).is_ok());
+    }
+    assert_eq!(b.snapshot(Nanos::from_secs(10)).floor_tokens, 0);
+    // Spent: the next token comes 100 ms after 10 s, counted from the now given.
+    assert_eq!(b.try_retry(Nanos::ZERO), exhausted(Some(ms(10_100))));
+    assert_eq!(b.try_retry(ms(10_099)), exhausted(Some(ms(1))));
+    assert!(b.try_retry(ms(10_100)).is_ok());
+}
+
+#[test]
+fn only_floor_grants_move_the_time_an_older_now_is_taken_as() {
+    let b = budget(RetryBudgetConfig::new(1.0).min_retries_per_sec(2));
+    assert!(b.try_retry(Nanos::from_secs(10)).is_ok());
+    assert!(b.try_retry(Nanos::from_secs(10)).is_ok());
+    // A refusal and a retry paid from deposits leave the floor's time at 10 s.
+    assert!(b.try_retry(ms(10_400)).is_err());
+    b.deposit();
+    assert!(b.try_retry(ms(10_800)).is_ok());
+    assert_eq!(b.snapshot(ms(10_800)).floor_tokens, 1);
+    assert_eq!(b.snapshot(ms(10_400)).floor_tokens, 0);
+    // A floor grant at 11.5 s does move it.
+    assert!(b.try_retry(ms(11_500)).is_ok());
+    assert_eq!(b.snapshot(ms(10_400)).floor_tokens, 1);
+    assert_eq!(b.snapshot(ms(12_000)).floor_tokens, 2);
 }
 
 #[test]

@@ -7,11 +7,12 @@ use stanchion::{Nanos, Reason, Rejected, RetryBudget, RetryBudgetConfig};
 
 /// The budget restated: a balance of millionths of a token, and the floor as a classic token
 /// bucket whose level is kept as nanoseconds of refill ("credit"), capped at one second's
-/// worth. Valid for times that never go backwards.
+/// worth, as at `seen`, the time of the floor's newest grant. A retry whose `now` is older than
+/// `seen` is taken as at `seen` (no time passed); its `retry_after` counts from its own `now`.
 struct Model {
     balance: u128,
     credit: u128,
-    last: u128,
+    seen: u128,
     deposit: u128,
     max_balance: u128,
     interval: u128,
@@ -25,7 +26,7 @@ impl Model {
         Model {
             balance: 0,
             credit: interval * rate,
-            last: 0,
+            seen: 0,
             deposit: (config.ratio * 1e6).round() as u128,
             max_balance: u128::from(config.max_balance) * u128::from(MICRO_TOKENS),
             interval,
@@ -37,10 +38,13 @@ impl Model {
         self.balance = (self.balance + self.deposit).min(self.max_balance);
     }
 
+    /// The time a floor decision at `now` is taken as, and the floor's credit then.
+    fn at(&self, now: u64) -> (u128, u128) {
+        let at = u128::from(now).max(self.seen);
+        (at, (self.credit + (at - self.seen)).min(self.window))
+    }
+
     fn try_retry(&mut self, now: u64) -> Result<(), Rejected> {
-        let now = u128::from(now);
-        self.credit = (self.credit + (now - self.last)).min(self.window);
-        self.last = now;
         let refused = |after: Option<u128>| {
             Err(Rejected::new(
                 Reason::RetryBudgetExhausted,
@@ -54,17 +58,29 @@ impl Model {
         if self.interval == 0 {
             return refused(None);
         }
+        let (at, credit) = self.at(now);
         // The instant the floor has handed out up to, after this grant, must be a u64.
-        let granted_up_to = now + (self.window - self.credit) + self.interval;
+        let granted_up_to = at + (self.window - credit) + self.interval;
         if granted_up_to > u128::from(u64::MAX) {
             return refused(None);
         }
-        if self.credit >= self.interval {
-            self.credit -= self.interval;
+        if credit >= self.interval {
+            self.credit = credit - self.interval;
+            self.seen = at;
             Ok(())
         } else {
-            refused(Some(self.interval - self.credit))
+            refused(Some(self.interval - credit + (at - u128::from(now))))
         }
+    }
+
+    /// Whole floor tokens at `now`, as far as grants can be stored below `u64::MAX`.
+    fn floor_tokens(&self, now: u64) -> u128 {
+        if self.interval == 0 {
+            return 0;
+        }
+        let (at, credit) = self.at(now);
+        let storable = u128::from(u64::MAX) - (at + (self.window - credit));
+        credit.min(storable) / self.interval
     }
 }
 
@@ -73,6 +89,8 @@ enum Op {
     Deposit,
     /// Advance the clock, then ask for a retry.
     Retry(u64),
+    /// Step the clock back, then ask for a retry.
+    Back(u64),
 }
 
 fn config() -> impl Strategy<Value = RetryBudgetConfig> {
@@ -106,7 +124,11 @@ fn step() -> impl Strategy<Value = u64> {
 
 fn ops() -> impl Strategy<Value = Vec<Op>> {
     proptest::collection::vec(
-        prop_oneof![Just(Op::Deposit), step().prop_map(Op::Retry)],
+        prop_oneof![
+            2 => Just(Op::Deposit),
+            3 => step().prop_map(Op::Retry),
+            1 => step().prop_map(Op::Back),
+        ],
         0..200,
     )
 }
@@ -115,7 +137,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn agrees_with_the_model_on_a_forward_clock(
+    fn agrees_with_the_model_on_a_clock_that_steps_back(
         config in config(),
         start in prop_oneof![Just(0u64), any::<u64>(), Just(u64::MAX - 2_000_000_000)],
         ops in ops(),
@@ -130,8 +152,11 @@ proptest! {
                     budget.deposit();
                     model.deposit();
                 }
-                Op::Retry(step) => {
-                    now = now.saturating_add(step);
+                Op::Retry(step) | Op::Back(step) => {
+                    now = match op {
+                        Op::Back(_) => now.saturating_sub(step),
+                        _ => now.saturating_add(step),
+                    };
                     let got = budget.try_retry(Nanos::new(now));
                     prop_assert_eq!(got, model.try_retry(now));
                     if got.is_ok() { allowed += 1 } else { refused += 1 }
@@ -139,6 +164,7 @@ proptest! {
             }
             let snapshot = budget.snapshot(Nanos::new(now));
             prop_assert_eq!(u128::from(snapshot.balance), model.balance);
+            prop_assert_eq!(u128::from(snapshot.floor_tokens), model.floor_tokens(now));
             prop_assert!(model.balance <= model.max_balance);
         }
         let snapshot = budget.snapshot(Nanos::new(now));
@@ -173,7 +199,8 @@ proptest! {
             }
         }
         // Deposits fund at most what was deposited; the floor at most its burst plus its rate
-        // over the span of times it was asked at.
+        // over the span of times it was asked at, which holds the time each grant was decided
+        // at (its own now, or an earlier grant's).
         let from_deposits = (deposits * model.deposit) / u128::from(MICRO_TOKENS);
         let from_floor = if model.interval == 0 || earliest > latest {
             0
@@ -192,8 +219,11 @@ proptest! {
         for op in ops {
             match op {
                 Op::Deposit => budget.deposit(),
-                Op::Retry(step) => {
-                    now = now.saturating_add(step);
+                Op::Retry(step) | Op::Back(step) => {
+                    now = match op {
+                        Op::Back(_) => now.saturating_sub(step),
+                        _ => now.saturating_add(step),
+                    };
                     if let Err(rejected) = budget.try_retry(Nanos::new(now)) {
                         prop_assert_eq!(rejected.reason, Reason::RetryBudgetExhausted);
                         if let Some(after) = rejected.retry_after {

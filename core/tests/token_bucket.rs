@@ -333,7 +333,8 @@ fn time_going_backwards_refills_nothing_and_corrupts_nothing() {
     let bucket = new_bucket(2, 1, SECOND);
     let now = ns(100 * SECOND);
     assert_eq!(bucket.try_acquire(2, now), Ok(()));
-    // An older clock sees no refill and is told to wait relative to its own now.
+    // An older clock sees the bucket as it was at 100 s, and is told to wait relative to its
+    // own now.
     let earlier = ns(50 * SECOND);
     assert_eq!(bucket.available(earlier), 0);
     let refused = bucket.try_acquire(1, earlier).unwrap_err();
@@ -353,6 +354,77 @@ fn time_going_backwards_refills_nothing_and_corrupts_nothing() {
         Reason::RateLimited
     );
     assert_eq!(bucket.available(ns(104 * SECOND)), 2);
+}
+
+#[test]
+fn an_older_now_sees_the_bucket_as_at_the_newest_grant() {
+    let bucket = new_bucket(10, 1, SECOND);
+    assert_eq!(bucket.try_acquire(1, ns(10 * SECOND)), Ok(()));
+    for earlier in [10 * SECOND - 1, 5 * SECOND, 0] {
+        assert_eq!(bucket.available(ns(earlier)), 9, "at {earlier}");
+    }
+    assert_eq!(bucket.try_acquire(5, ns(5 * SECOND)), Ok(()));
+    // The 5 came out of the 9 that 10 s left: no time passed for them.
+    assert_eq!(bucket.available(ns(10 * SECOND)), 4);
+    let snapshot = bucket.snapshot(ns(5 * SECOND));
+    assert_eq!(snapshot.available, 4);
+    // Instants are on the caller's clock: `available` first grows when it reads 11 s.
+    assert_eq!(snapshot.next_token_at, Some(ns(11 * SECOND)));
+    assert_eq!(snapshot.full_at, ns(16 * SECOND));
+    assert_eq!(bucket.available(ns(11 * SECOND) - ns(1)), 4);
+    assert_eq!(bucket.available(ns(11 * SECOND)), 5);
+}
+
+#[test]
+fn a_clock_that_steps_back_keeps_the_rest_of_the_burst() {
+    // 100 per second, a burst of 100: 10 taken, then the clock steps back an hour.
+    let bucket = new_bucket(100, 100, SECOND);
+    let now = ns(2 * HOUR);
+    assert_eq!(bucket.try_acquire(10, now), Ok(()));
+    let stepped_back = now - ns(HOUR);
+    assert_eq!(drain(&bucket, stepped_back), 90);
+    // Spent: the next token comes 10 ms after 2 h, which that clock reaches in an hour and 10 ms.
+    assert_eq!(
+        bucket.try_acquire(1, stepped_back),
+        Err(rate_limited(HOUR + SECOND / 100))
+    );
+    assert_eq!(bucket.try_acquire(1, now + ns(SECOND / 100)), Ok(()));
+}
+
+#[test]
+fn a_reservation_at_an_older_now_waits_from_that_now() {
+    let bucket = new_bucket(2, 1, SECOND);
+    let now = ns(100 * SECOND);
+    assert_eq!(bucket.try_acquire(2, now), Ok(()));
+    // At 100 s the next token is a second away, so a caller whose clock reads 50 s waits a
+    // second from there.
+    let earlier = ns(50 * SECOND);
+    assert_eq!(
+        bucket.reserve(1, earlier, ns(2 * SECOND)),
+        Ok(ns(51 * SECOND))
+    );
+    // The one after is two seconds away, half a second past max_wait: the same reservation fits
+    // once that clock is half a second past 100 s.
+    let max_wait = ns(3 * SECOND / 2);
+    let refused = bucket.reserve(1, earlier, max_wait).unwrap_err();
+    assert_eq!(refused, rate_limited(50 * SECOND + SECOND / 2));
+    let later = earlier + refused.retry_after.unwrap();
+    assert!(bucket.reserve(1, later - ns(1), max_wait).is_err());
+    assert_eq!(bucket.reserve(1, later, max_wait), Ok(ns(102 * SECOND)));
+}
+
+#[test]
+fn only_grants_move_the_time_an_older_now_is_taken_as() {
+    let bucket = new_bucket(3, 1, SECOND);
+    assert_eq!(bucket.try_acquire(3, ns(10 * SECOND)), Ok(()));
+    // A refusal and reads take nothing, so an older now is still taken as 10 s...
+    assert!(bucket.try_acquire(3, ns(12 * SECOND)).is_err());
+    assert_eq!(bucket.available(ns(12 * SECOND)), 2);
+    assert_eq!(bucket.available(ns(11 * SECOND)), 1);
+    // ...until a grant at 12 s.
+    assert_eq!(bucket.try_acquire(1, ns(12 * SECOND)), Ok(()));
+    assert_eq!(bucket.available(ns(11 * SECOND)), 1);
+    assert_eq!(bucket.available(ns(13 * SECOND)), 2);
 }
 
 #[test]
@@ -378,8 +450,8 @@ fn works_at_time_zero_and_at_the_end_of_time() {
 }
 
 #[test]
-fn a_bucket_is_32_bytes() {
-    assert_eq!(core::mem::size_of::<TokenBucket>(), 32);
+fn a_bucket_is_40_bytes() {
+    assert_eq!(core::mem::size_of::<TokenBucket>(), 40);
 }
 
 #[test]

@@ -6,14 +6,16 @@ use stanchion::{Nanos, Reason, Rejected, TokenBucket, TokenBucketConfig};
 
 /// The textbook token bucket, in exact integers: the level counts tokens in units of
 /// `1 / every` of a token, so `amount` units drip in every nanosecond and one token is `every`
-/// units. Refill happens lazily when the clock is read; the clock only moves forward here.
+/// units. The level is kept as at `seen`, the time of the newest grant, and refilled lazily
+/// when read. A call whose `now` is older than `seen` is taken as at `seen` (no time passed);
+/// what it reports counts from its own `now`.
 #[derive(Debug)]
 struct Model {
     capacity: i128,
     amount: i128,
     every: i128,
     level: i128,
-    last: u64,
+    seen: u64,
 }
 
 fn ceil_div(x: i128, d: i128) -> i128 {
@@ -21,14 +23,14 @@ fn ceil_div(x: i128, d: i128) -> i128 {
 }
 
 impl Model {
-    fn new(config: TokenBucketConfig, start: u64) -> Model {
+    fn new(config: TokenBucketConfig) -> Model {
         let every = config.refill_every.as_nanos() as i128;
         Model {
             capacity: config.capacity as i128,
             amount: config.refill_amount as i128,
             every,
             level: config.capacity as i128 * every,
-            last: start,
+            seen: 0,
         }
     }
 
@@ -36,16 +38,14 @@ impl Model {
         self.capacity * self.every
     }
 
-    fn advance(&mut self, now: u64) {
-        assert!(now >= self.last, "the model's clock only moves forward");
-        self.level = self
-            .full()
-            .min(self.level + (now - self.last) as i128 * self.amount);
-        self.last = now;
+    /// The time a call at `now` is taken as, and the level then.
+    fn at(&self, now: u64) -> (u64, i128) {
+        let at = now.max(self.seen);
+        let refill = (at - self.seen) as i128 * self.amount;
+        (at, self.full().min(self.level + refill))
     }
 
     fn reserve(&mut self, n: u32, now: u64, max_wait: u64) -> Result<u64, Rejected> {
-        self.advance(now);
         if n == 0 {
             return Ok(now);
         }
@@ -53,26 +53,29 @@ impl Model {
         if n > self.capacity {
             return Err(Rejected::new(Reason::InsufficientCapacity, None));
         }
-        let short = n * self.every - self.level;
+        let (at, mut level) = self.at(now);
+        let short = n * self.every - level;
         let wait = if short <= 0 {
             0
         } else {
             ceil_div(short, self.amount)
         };
-        if now as i128 + wait > u64::MAX as i128 {
+        if at as i128 + wait > u64::MAX as i128 {
             return Err(Rejected::new(Reason::RateLimited, None));
         }
         if wait > max_wait as i128 {
-            let retry_after = Nanos::new((wait - max_wait as i128) as u64);
+            // The same reservation fits once the caller's clock is that much past `at`.
+            let after = wait - max_wait as i128 + (at - now) as i128;
+            let retry_after = Nanos::new(after as u64);
             return Err(Rejected::new(Reason::RateLimited, Some(retry_after)));
         }
-        self.level -= n * self.every;
+        level -= n * self.every;
         if wait > 0 {
             // At its ready time, a reservation leaves at most capacity - n tokens behind.
-            self.level = self
-                .level
-                .min((self.capacity - n) * self.every - wait * self.amount);
+            level = level.min((self.capacity - n) * self.every - wait * self.amount);
         }
+        self.level = level;
+        self.seen = at;
         Ok(now + wait as u64)
     }
 
@@ -80,29 +83,35 @@ impl Model {
         self.reserve(n, now, 0).map(|_| ())
     }
 
-    fn available(&mut self, now: u64) -> u64 {
-        self.advance(now);
-        (self.level.max(0) / self.every) as u64
+    fn available(&self, now: u64) -> u64 {
+        (self.at(now).1.max(0) / self.every) as u64
     }
 
-    fn next_token_at(&mut self, now: u64) -> Option<u64> {
+    /// On the caller's clock: `available` stays put until it passes `seen`.
+    fn next_token_at(&self, now: u64) -> Option<u64> {
+        let (at, level) = self.at(now);
         let available = self.available(now) as i128;
         (available < self.capacity).then(|| {
-            let wait = ceil_div((available + 1) * self.every - self.level, self.amount);
-            (now as i128 + wait).min(u64::MAX as i128) as u64
+            let wait = ceil_div((available + 1) * self.every - level, self.amount);
+            (at as i128 + wait).min(u64::MAX as i128) as u64
         })
     }
 
-    fn full_at(&mut self, now: u64) -> u64 {
-        self.advance(now);
-        let wait = ceil_div(self.full() - self.level, self.amount);
-        (now as i128 + wait).min(u64::MAX as i128) as u64
+    fn full_at(&self, now: u64) -> u64 {
+        let (at, level) = self.at(now);
+        if level >= self.full() {
+            return now;
+        }
+        let wait = ceil_div(self.full() - level, self.amount);
+        (at as i128 + wait).min(u64::MAX as i128) as u64
     }
 }
 
 #[derive(Clone, Debug)]
 enum Op {
     Advance(u64),
+    /// The clock steps back.
+    Back(u64),
     TryAcquire(u32),
     Reserve(u32, u64),
     Look,
@@ -141,6 +150,7 @@ fn ops(config: TokenBucketConfig) -> impl Strategy<Value = Vec<Op>> {
     let op = prop_oneof![
         3 => (0..=interval.saturating_mul(3)).prop_map(Op::Advance),
         1 => (0u64..=3).prop_map(Op::Advance),
+        1 => (0..=interval.saturating_mul(20)).prop_map(Op::Back),
         4 => (0..=top).prop_map(Op::TryAcquire),
         3 => (0..=top, 0..=interval.saturating_mul(8)).prop_map(|(n, w)| Op::Reserve(n, w)),
         1 => Just(Op::Look),
@@ -184,11 +194,12 @@ proptest! {
     #[test]
     fn matches_the_sequential_model((config, ops) in config().prop_flat_map(|c| (Just(c), ops(c))), start in start()) {
         let bucket = TokenBucket::new(config).unwrap();
-        let mut model = Model::new(config, start);
+        let mut model = Model::new(config);
         let mut now = start;
         for op in ops {
             match op {
                 Op::Advance(dt) => now = now.saturating_add(dt),
+                Op::Back(dt) => now = now.saturating_sub(dt),
                 Op::TryAcquire(n) => {
                     prop_assert_eq!(bucket.try_acquire(n, Nanos::new(now)), model.try_acquire(n, now));
                 }
@@ -216,6 +227,7 @@ proptest! {
         for op in ops {
             match op {
                 Op::Advance(dt) => now += dt,
+                Op::Back(dt) => now = now.saturating_sub(dt),
                 Op::TryAcquire(n) | Op::Reserve(n, _) => {
                     let max_wait = match op { Op::Reserve(_, w) => w, _ => 0 };
                     let at = Nanos::new(now);
@@ -236,6 +248,7 @@ proptest! {
         }
     }
 
+    /// With a clock that does not run backwards.
     #[test]
     fn reservations_are_served_in_order((config, ops) in config().prop_flat_map(|c| (Just(c), ops(c)))) {
         let bucket = TokenBucket::new(config).unwrap();
@@ -256,7 +269,9 @@ proptest! {
         }
     }
 
-    /// The hard guarantee, with a clock that jumps anywhere, backwards included.
+    /// The hard guarantee, with a clock that jumps anywhere, backwards included. Grants are
+    /// counted at the bucket's time: a call's `now`, or the newest grant's if that is later;
+    /// a reservation's wait runs from there.
     #[test]
     fn never_grants_more_than_capacity_plus_rate_times_t(
         config in config(),
@@ -265,17 +280,55 @@ proptest! {
     ) {
         let bucket = TokenBucket::new(config).unwrap();
         let mut grants = Vec::new();
+        let mut seen = 0u64;
         for (time, n, max_wait) in calls {
             let now = Nanos::new(time * scale);
-            match max_wait {
-                None => if bucket.try_acquire(n, now).is_ok() { grants.push((now.as_nanos(), n)) },
-                Some(wait) => if let Ok(ready) = bucket.reserve(n, now, Nanos::new(wait * scale)) {
-                    grants.push((ready.as_nanos(), n));
-                },
+            let at = now.as_nanos().max(seen);
+            let granted = match max_wait {
+                None => bucket.try_acquire(n, now).is_ok().then_some(at),
+                Some(wait) => bucket
+                    .reserve(n, now, Nanos::new(wait * scale))
+                    .ok()
+                    .map(|ready| ready.as_nanos() + (at - now.as_nanos())),
+            };
+            if let Some(time) = granted {
+                grants.push((time, n));
+                if n > 0 {
+                    seen = at;
+                }
             }
             prop_assert!(bucket.available(now) <= config.capacity as u64);
         }
         assert_within_bound(config, &mut grants);
+    }
+
+    /// However far the clock steps back after a grant, the bucket reads as it did then, and
+    /// takes tokens as it would have then.
+    #[test]
+    fn an_older_now_is_no_time_passed(
+        config in config(),
+        taken in 1u32..=12,
+        back in prop_oneof![0u64..=1000, any::<u64>()],
+        start in start(),
+    ) {
+        let bucket = TokenBucket::new(config).unwrap();
+        let twin = TokenBucket::new(config).unwrap();
+        let now = Nanos::new(start);
+        let taken = taken.min(config.capacity);
+        for b in [&bucket, &twin] {
+            prop_assert_eq!(b.try_acquire(taken, now), Ok(()));
+        }
+        let older = now - Nanos::new(back);
+        prop_assert_eq!(bucket.available(older), twin.available(now));
+        let snapshot = bucket.snapshot(older);
+        let expected = twin.snapshot(now);
+        prop_assert_eq!(snapshot.available, expected.available);
+        prop_assert_eq!(snapshot.next_token_at, expected.next_token_at);
+        let full = expected.next_token_at.is_none();
+        prop_assert_eq!(snapshot.full_at, if full { older } else { expected.full_at });
+        let rest = config.capacity - taken;
+        prop_assert_eq!(bucket.try_acquire(rest, older), twin.try_acquire(rest, now));
+        prop_assert_eq!(bucket.available(now), 0);
     }
 
     #[test]

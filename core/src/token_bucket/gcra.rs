@@ -323,6 +323,39 @@ impl Gcra {
         })
     }
 
+    /// [`Gcra::decide`] for a request at `now` on a bucket whose newest grant was at `seen`.
+    ///
+    /// A `now` older than `seen` counts as no time passed: the request is decided at `seen`.
+    /// What it reports counts from the `now` given, as deadlines do: a grant's wait (the time
+    /// from `seen` to its ready time) runs from `now`, and a refusal's `retry_after` is how
+    /// long from `now` until the same request would pass, which, for a clock behind `seen`,
+    /// includes the time it takes that clock to reach `seen`.
+    pub(crate) fn decide_seen(
+        self,
+        tat: u128,
+        n: u32,
+        now: Nanos,
+        seen: Nanos,
+        max_wait: Nanos,
+    ) -> Result<Grant, Rejected> {
+        let at = now.max(seen);
+        let behind = at.saturating_sub(now);
+        match self.decide(tat, n, at, max_wait) {
+            // `ready_at >= at`, so this is at least `now`.
+            Ok(grant) => Ok(Grant {
+                ready_at: grant.ready_at.saturating_sub(behind),
+                tat: grant.tat,
+            }),
+            // The wait ends by `u64::MAX`, so adding `behind` does not saturate.
+            Err(refused) => Err(Rejected::new(
+                refused.reason,
+                refused
+                    .retry_after
+                    .map(|after| after.saturating_add(behind)),
+            )),
+        }
+    }
+
     /// Whole tokens available at `now`: `0..=capacity`.
     pub(crate) fn available(self, tat: u128, now: Nanos) -> u64 {
         let now_units = self.scaled(now);
@@ -557,6 +590,54 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_older_now_is_decided_at_the_newest_grant_and_reported_from_itself() {
+        let gcra = Gcra::new(3, 7, Nanos::new(10));
+        let mut refusals = 0;
+        for tat in [0u128, 5, 70, 100, 140, 333, 1000] {
+            for seen in [0u64, 10, 20, 100] {
+                for now in [0u64, 5, 10, 19, 20, 21, 99, 150] {
+                    for n in [0, 1, 2, 3, 4] {
+                        for max_wait in [0u64, 3, 50] {
+                            let (now, seen) = (Nanos::new(now), Nanos::new(seen));
+                            let max_wait = Nanos::new(max_wait);
+                            let got = gcra.decide_seen(tat, n, now, seen, max_wait);
+                            if now >= seen {
+                                assert_eq!(got, gcra.decide(tat, n, now, max_wait));
+                            }
+                            match got {
+                                Ok(grant) => {
+                                    assert!(grant.ready_at >= now);
+                                    assert!(grant.ready_at - now <= max_wait);
+                                    // Decided as at `seen`: the same TAT as a request there.
+                                    let there = gcra.decide(tat, n, now.max(seen), max_wait);
+                                    assert_eq!(there.map(|grant| grant.tat), Ok(grant.tat));
+                                }
+                                Err(Rejected {
+                                    retry_after: Some(after),
+                                    ..
+                                }) => {
+                                    refusals += 1;
+                                    // The same request passes `retry_after` after `now`, and
+                                    // not a nanosecond sooner.
+                                    let then = now + after;
+                                    assert!(gcra.decide_seen(tat, n, then, seen, max_wait).is_ok());
+                                    let sooner = then - Nanos::new(1);
+                                    let sooner = gcra.decide_seen(tat, n, sooner, seen, max_wait);
+                                    assert!(sooner.is_err());
+                                }
+                                Err(refused) => {
+                                    assert_eq!(refused.reason, Reason::InsufficientCapacity)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(refusals > 100, "{refusals}");
     }
 
     #[test]

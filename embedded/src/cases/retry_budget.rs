@@ -122,7 +122,8 @@ tests! {
     fn the_end_of_time_and_time_going_backwards() {
         let b = budget(RetryBudgetConfig::new(0.1).min_retries_per_sec(1));
         assert_eq!(b.try_retry(Nanos::from_secs(10)), Ok(()));
-        // An older `now` sees an emptier floor, never a fuller one.
+        // An older `now` counts as no time passed, and retry_after counts from it: the next
+        // token comes at 11 s.
         assert_eq!(
             b.try_retry(Nanos::from_secs(5)),
             exhausted(Some(6_000_000_000))

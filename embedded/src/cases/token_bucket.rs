@@ -191,7 +191,7 @@ tests! {
         assert!(
             TokenBucket::new(black_box(TokenBucketConfig::new(1).refill(1, Nanos::ZERO))).is_err()
         );
-        assert_eq!(core::mem::size_of::<TokenBucket>(), 32);
+        assert_eq!(core::mem::size_of::<TokenBucket>(), 40);
     }
 
     fn time_zero_the_end_of_time_and_time_going_backwards() {
@@ -205,9 +205,11 @@ tests! {
         );
 
         let b = bucket(2, 1, 1_000_000_000);
-        assert_eq!(b.try_acquire(2, Nanos::from_secs(10)), Ok(()));
-        // An older `now` sees no more tokens than the latest grant left.
-        assert_eq!(b.available(Nanos::from_secs(5)), 0);
+        assert_eq!(b.try_acquire(1, Nanos::from_secs(10)), Ok(()));
+        // An older `now` counts as no time passed: the token left at 10 s is still there.
+        assert_eq!(b.available(Nanos::from_secs(5)), 1);
+        assert_eq!(b.try_acquire(1, Nanos::from_secs(5)), Ok(()));
+        // retry_after counts from the `now` given: the next token comes at 11 s.
         assert_eq!(
             b.try_acquire(1, Nanos::from_secs(5)),
             rate_limited(6_000_000_000)

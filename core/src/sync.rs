@@ -6,11 +6,11 @@
 
 #[allow(unused_imports)]
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 // Not every primitive needs every width.
 #[allow(unused_imports)]
 #[cfg(not(loom))]
-pub(crate) use portable_atomic::{AtomicU32, AtomicU64, Ordering};
+pub(crate) use portable_atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 // Where the target has a 32-bit compare-and-swap but no 64-bit atomics (thumbv7m, thumbv7em,
 // thumbv8m, riscv32imac), portable-atomic's `AtomicU64` is, unless the firmware chose

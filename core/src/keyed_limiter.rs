@@ -274,12 +274,12 @@ impl<const N: usize> KeyedLimiter<N> {
         }
     }
 
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, shuttle)))]
     const fn empty_slots() -> [Slot; N] {
         [const { Slot::new() }; N]
     }
 
-    #[cfg(loom)]
+    #[cfg(any(loom, shuttle))]
     fn empty_slots() -> [Slot; N] {
         core::array::from_fn(|_| Slot::new())
     }

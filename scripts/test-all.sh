@@ -36,6 +36,10 @@ step "loom models (release; their own target dir, since --cfg loom changes every
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
     cargo test -p stanchion --release --locked --test 'loom_*'
 
+step "shuttle tests (release; their own target dir, since --cfg shuttle changes every crate)"
+RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle \
+    cargo test -p stanchion --release --locked --test 'shuttle_*'
+
 step "the failure simulator: its tests and both built-in scenarios end to end"
 scripts/test-sim.sh
 

@@ -16,33 +16,45 @@
 //! `mix(key)`, and a *pending* bit. All zeros is key 0 with a full bucket, so a new table is
 //! simply zeroed and `const`.
 //!
-//! **Who owns a slot** is decided by its CAS word alone: a caller charges a slot only by a
-//! CAS that expects the owner byte of its own key, and takes a full slot for a new key by a CAS
-//! that writes the new owner byte (and the new key's first charge) with the pending bit set.
-//! Only then is the key word published (a CAS from the key seen before) and the pending bit
-//! cleared. A slot matches a key when the owner byte is the key's and either the key word is
-//! the key or the claim is still pending. So:
-//! - a caller charging the old key while another reclaims the slot: one CAS wins; if the
-//!   reclaim wins, the charger's CAS fails on the changed owner and it looks again (the old key
-//!   was full, so a fresh slot is the same bucket); if the charge wins, the slot is no longer
-//!   full and the reclaimer's CAS fails. No charge ever lands in the wrong key's bucket unless
-//!   the two keys' owner bytes collide (1 in 256), and then only while they race;
-//! - callers racing on one key serialize on the slot's CAS word, so the *hard* bound of a
-//!   token bucket holds per key. The one exception is a key's first request racing with another
-//!   first request whose `now` disagrees about which slot in the window is full: the key may
-//!   then briefly hold two slots and be off by one request per racing caller. Lookups use the
-//!   first of the two, the other fills up and is reused;
-//! - nothing panics and no bucket stays wrong: the owner byte is always right for the CAS word
-//!   it sits in, and a stale key word or pending bit disappears when the slot is next claimed.
+//! **Who owns a slot.** A slot is *settled*, held by the key in its key word, or *pending*,
+//! held by one caller that is claiming it:
+//! - a caller charges a slot only by a CAS that expects a settled word with its key's owner
+//!   byte, after reading the key word and finding its key. A settled word never comes back
+//!   once changed (but for a claim that gives up, below), because every charge and every claim
+//!   that settles moves the TAT forward: so the CAS succeeds only if no other key claimed the
+//!   slot since the key word was read, and two keys never share a bucket, owner bytes alike
+//!   or not;
+//! - a caller takes a full slot for a new key by a CAS from its settled word to the same TAT
+//!   with the new owner byte and the pending bit. From then on no one else writes that word:
+//!   chargers and other claimers treat a pending slot as busy, and never wait for it. The
+//!   claimer then looks at the rest of the window (below); if the way is clear it writes the
+//!   key word and stores the settled word with the first request charged, so a claim never
+//!   stays pending longer than its claimer takes to finish it. If not, it stores the old word
+//!   back: nothing was granted or published, and a CAS that expected the old word may as well
+//!   succeed;
+//! - a key holds at most one slot, so the *hard* bound of a token bucket holds per key: callers
+//!   racing on one key serialize on its slot's CAS word, and two first requests of one key
+//!   that pick different slots (their clocks may disagree about which slot is full) each look
+//!   for the other once their own claim is visible. A sequentially consistent fence between
+//!   the claim and the look makes at least one see the other; a claimer that finds the key
+//!   settled elsewhere gives up and charges that slot, one that finds another claim with the
+//!   key's owner byte gives up and goes by the table-full policy, with `retry_after` zero
+//!   (a claim is settled or given up within a few steps of its claimer). So does a request
+//!   that finds such a claim in its scan and no settled slot of its own. Such a refusal is
+//!   one of the "off by the number of racing callers" of concurrent use, never an excess
+//!   grant; under [`TableFullPolicy::Admit`] those requests pass untracked, as the policy says
+//!   of a full table.
 //!
-//! **Memory ordering.** CAS words are loaded with `Acquire` and changed with `Release`; the key
-//! word is published (`Release`) before the pending bit is cleared and read (`Acquire`) after
-//! the CAS word, so whoever sees a settled claim sees its key. High words are `Relaxed`, as in
-//! the token bucket. No 128-bit atomics, no locks, no spinning: a caller retries only after
-//! another caller's CAS succeeded.
+//! **Memory ordering.** CAS words are loaded with `Acquire` and changed with `Release`; a
+//! claimer writes the key word before it stores the settled word (`Release`) and readers load
+//! the key word after the CAS word, so whoever sees a settled claim sees its key. The claim's
+//! CAS is `AcqRel`, so a word stored back on giving up carries the key word behind it. High
+//! words are `Relaxed`, as in the token bucket. No 128-bit atomics, no locks, no spinning: a
+//! caller retries only after another caller's CAS succeeded.
 //!
 //! **Cost.** A request for a key found in its first slot is one `mix`, a multiply, three loads
-//! and one CAS. A new key scans its window once more and adds two RMWs to publish itself.
+//! and one CAS. A new key scans its window once more to claim, and adds a fence, a second scan
+//! and two stores to settle.
 //!
 //! **Size.** `24 × N + 24` bytes: three words per slot, the shared rate (16 bytes) and the
 //! policy.
@@ -73,7 +85,7 @@
 use core::fmt;
 
 use crate::rng::{mix, uniform};
-use crate::sync::{const_fn, AtomicU64, Ordering};
+use crate::sync::{const_fn, fence, AtomicU64, Ordering};
 use crate::token_bucket::{
     config_of, decode, prepare, prepare_u64, Gcra, Grant, OWNER_SHIFT, PENDING, TAT_BITS,
 };
@@ -174,7 +186,7 @@ pub enum TableFullPolicy {
 }
 
 struct Slot {
-    /// The key whose bucket this is, published after the claim of the CAS word.
+    /// The key whose bucket this is; written only by the claimer that holds the slot pending.
     key: AtomicU64,
     /// Owner byte, pending bit, and the TAT's tag and low bits.
     word: AtomicU64,
@@ -204,21 +216,27 @@ struct Probe {
 }
 
 enum Scan<'a> {
-    /// The key's slot and its CAS word; `published` if the key word was seen to be the key.
-    Mine {
-        slot: &'a Slot,
-        word: u64,
-        published: bool,
-    },
+    /// The key's slot and its CAS word.
+    Mine { slot: &'a Slot, word: u64 },
     /// The key has no slot; this one is full and may be claimed.
     Free {
         slot: &'a Slot,
-        key_seen: u64,
         word: u64,
         high: u64,
     },
     /// The key has no slot and none is free; the first time one frees up.
     Full { free_at: Option<u128> },
+    /// The key has no settled slot, but a slot with its owner byte is being claimed, maybe
+    /// for this very key: claiming another slot could give the key two buckets.
+    Claiming,
+}
+
+/// What a claimer finds in the rest of the window once its claim is visible.
+enum Rival {
+    /// The key is settled in another slot: charge that one.
+    Holder,
+    /// Another slot with the key's owner byte is being claimed, maybe for this key.
+    Claiming,
 }
 
 /// `N` token buckets keyed by `u64`, sharing one config (see the [module docs](self)).
@@ -256,12 +274,12 @@ impl<const N: usize> KeyedLimiter<N> {
         }
     }
 
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, shuttle)))]
     const fn empty_slots() -> [Slot; N] {
         [const { Slot::new() }; N]
     }
 
-    #[cfg(loom)]
+    #[cfg(any(loom, shuttle))]
     fn empty_slots() -> [Slot; N] {
         core::array::from_fn(|_| Slot::new())
     }
@@ -402,15 +420,11 @@ impl<const N: usize> KeyedLimiter<N> {
         self.slots.get(index)
     }
 
-    /// Whether the slot whose CAS word is `word` is `probe`'s, and if so whether its key word
-    /// was seen to be the key.
-    fn matches(slot: &Slot, word: u64, probe: Probe) -> Option<bool> {
-        if word & OWNER_MASK != probe.owner {
-            return None;
-        }
-        // Read after the CAS word: a settled claim's key was published before it settled.
-        let published = slot.key.load(Ordering::Acquire) == probe.key;
-        (published || word & PENDING != 0).then_some(published)
+    /// Whether the slot whose CAS word is `word` holds `probe`'s key, settled.
+    fn matches(slot: &Slot, word: u64, probe: Probe) -> bool {
+        // The owner byte settles most misses without touching the key word, which is read
+        // after the CAS word: a settled claim wrote its key before it settled.
+        word & !TAT_BITS == probe.owner && slot.key.load(Ordering::Acquire) == probe.key
     }
 
     /// The key's TAT, or 0 (a full bucket) if it has no slot.
@@ -421,67 +435,63 @@ impl<const N: usize> KeyedLimiter<N> {
                 break;
             };
             let word = slot.word.load(Ordering::Acquire);
-            if Self::matches(slot, word, probe).is_some() {
+            if Self::matches(slot, word, probe) {
                 return decode(word, slot.high.load(Ordering::Relaxed));
             }
         }
+        // A claim in progress for the key has granted nothing yet: its bucket is still full.
         0
     }
 
     fn scan(&self, probe: Probe, now: Nanos) -> Scan<'_> {
         let mut free = None;
         let mut free_at: Option<u128> = None;
+        let mut claiming = false;
         for step in 0..Self::PROBE {
             let Some(slot) = self.slot(probe.start, step) else {
                 break;
             };
             let word = slot.word.load(Ordering::Acquire);
-            if let Some(published) = Self::matches(slot, word, probe) {
-                return Scan::Mine {
-                    slot,
-                    word,
-                    published,
-                };
+            if Self::matches(slot, word, probe) {
+                return Scan::Mine { slot, word };
             }
+            let pending = word & PENDING != 0;
+            claiming |= pending && word & OWNER_MASK == probe.owner;
             if free.is_none() {
                 let high = slot.high.load(Ordering::Relaxed);
                 let tat = decode(word, high);
-                if self.gcra.is_full(tat, now) {
-                    // Read before the claim, so publishing the new key cannot overwrite the
-                    // key of a later claim.
-                    let key_seen = slot.key.load(Ordering::Acquire);
-                    free = Some(Scan::Free {
-                        slot,
-                        key_seen,
-                        word,
-                        high,
-                    });
+                // A pending slot is its claimer's until it settles or gives up: busy,
+                // whatever its TAT, which is still the old key's and says it frees up soon.
+                if !pending && self.gcra.is_full(tat, now) {
+                    free = Some(Scan::Free { slot, word, high });
                 } else {
                     let at = self.gcra.full_at(tat, now);
                     free_at = Some(free_at.map_or(at, |first| first.min(at)));
                 }
             }
         }
+        if claiming {
+            return Scan::Claiming;
+        }
         free.unwrap_or(Scan::Full { free_at })
     }
 
     /// The common request, a key settled in its start slot that passes at once in 64-bit
     /// numbers, in a short loop that may be inlined into the caller: the first step of
-    /// [`KeyedLimiter::scan`] and of [`KeyedLimiter::charge`] with `published` true, decided
-    /// by `Gcra::admit` instead of `Gcra::decide`. Anything else goes to
-    /// [`KeyedLimiter::update_table`], which looks again from the start.
+    /// [`KeyedLimiter::scan`] and of [`KeyedLimiter::charge`], decided by `Gcra::admit`
+    /// instead of `Gcra::decide`. Anything else goes to [`KeyedLimiter::update_table`], which
+    /// looks again from the start.
     #[inline]
     fn update(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
         let probe = Self::probe(key);
         if let (Some(admit), Some(slot)) = (self.gcra.admit(n, now), self.slots.get(probe.start)) {
             let mut word = slot.word.load(Ordering::Acquire);
-            // The key word is read after the CAS word, as in `matches`.
-            while word & OWNER_MASK == probe.owner && slot.key.load(Ordering::Acquire) == key {
+            // `matches`, spelled out: the owner byte and pending bit in one compare.
+            while word & !TAT_BITS == probe.owner && slot.key.load(Ordering::Acquire) == key {
                 let high = slot.high.load(Ordering::Relaxed);
                 let Some(tat) = admit.tat(word, high) else {
                     break;
                 };
-                // The key is published: the claim is settled, so the pending bit goes.
                 let next = prepare_u64(&slot.high, high, tat) | probe.owner;
                 match slot.word.compare_exchange_weak(
                     word,
@@ -516,33 +526,25 @@ impl<const N: usize> KeyedLimiter<N> {
         }
         loop {
             let outcome = match self.scan(probe, now) {
-                Scan::Mine {
-                    slot,
-                    word,
-                    published,
-                } => self.charge(probe, slot, word, published, n, now, max_wait),
-                Scan::Free {
-                    slot,
-                    key_seen,
-                    word,
-                    high,
-                } => self.claim(probe, slot, key_seen, word, high, n, now, max_wait),
+                Scan::Mine { slot, word } => self.charge(probe, slot, word, n, now, max_wait),
+                Scan::Free { slot, word, high } => {
+                    self.claim(probe, slot, word, high, n, now, max_wait)
+                }
                 Scan::Full { free_at } => return self.table_full(now, free_at),
+                Scan::Claiming => return self.claim_in_progress(now),
             };
-            // `None`: another caller's CAS changed the slot's owner; look again.
+            // `None`: another caller's CAS changed the slot under us; look again.
             if let Some(result) = outcome {
                 return result;
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn charge(
         &self,
         probe: Probe,
         slot: &Slot,
         mut word: u64,
-        mut published: bool,
         n: u32,
         now: Nanos,
         max_wait: Nanos,
@@ -557,28 +559,25 @@ impl<const N: usize> KeyedLimiter<N> {
             let Some(tat) = tat else {
                 return Some(Ok(ready_at));
             };
-            // Having seen the key published, settle the claim if its claimer has not yet.
-            let pending = if published { 0 } else { word & PENDING };
-            let next = prepare(&slot.high, high, tat) | probe.owner | pending;
+            let next = prepare(&slot.high, high, tat) | probe.owner;
             match slot
                 .word
                 .compare_exchange_weak(word, next, Ordering::Release, Ordering::Acquire)
             {
                 Ok(_) => return Some(Ok(ready_at)),
-                Err(actual) => {
-                    published = Self::matches(slot, actual, probe)?;
-                    word = actual;
-                }
+                Err(actual) if Self::matches(slot, actual, probe) => word = actual,
+                Err(_) => return None,
             }
         }
     }
 
+    /// Takes the full slot whose CAS word is `word` for `probe`'s key and charges its first
+    /// request, unless the key turns out to hold or be claiming another slot.
     #[allow(clippy::too_many_arguments)]
     fn claim(
         &self,
         probe: Probe,
         slot: &Slot,
-        key_seen: u64,
         word: u64,
         high: u64,
         n: u32,
@@ -593,43 +592,67 @@ impl<const N: usize> KeyedLimiter<N> {
         let Some(tat) = tat else {
             return Some(Ok(ready_at));
         };
-        let next = prepare(&slot.high, high, tat) | probe.owner | PENDING;
+        // Pending with the TAT unchanged: the old key's chargers and other claimers now fail
+        // their CAS on this word, and nobody else touches it until this claimer stores it
+        // again. Acquire, so that whoever reads a restored word sees the key word behind it.
+        let pending = (word & TAT_BITS) | probe.owner | PENDING;
         if slot
             .word
-            .compare_exchange(word, next, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(word, pending, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()
         {
             return None;
         }
-        let published = match slot.key.compare_exchange(
-            key_seen,
-            probe.key,
-            Ordering::Release,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => true,
-            Err(actual) => actual == probe.key,
-        };
-        if published {
-            Self::settle(slot, probe.owner);
-        }
-        Some(Ok(ready_at))
-    }
-
-    /// Clears the pending bit of a claim by `owner` whose key is published.
-    fn settle(slot: &Slot, owner: u64) {
-        let mut word = slot.word.load(Ordering::Relaxed);
-        while word & !TAT_BITS == owner | PENDING {
-            match slot.word.compare_exchange_weak(
-                word,
-                word & !PENDING,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(actual) => word = actual,
+        // Two claims of one key in different slots each look for the other after making their
+        // own visible; the fences order the two, so at least one sees the other and gives up.
+        fence(Ordering::SeqCst);
+        match self.rival(probe, slot) {
+            None => {
+                slot.key.store(probe.key, Ordering::Relaxed);
+                // Release: whoever sees the settled word sees the key stored before it.
+                let next = prepare(&slot.high, high, tat) | probe.owner;
+                slot.word.store(next, Ordering::Release);
+                Some(Ok(ready_at))
+            }
+            Some(rival) => {
+                // Nothing was granted or published: the slot goes back exactly as it was, and
+                // a CAS that expected it before the claim may still succeed.
+                slot.word.store(word, Ordering::Release);
+                match rival {
+                    Rival::Holder => None,
+                    Rival::Claiming => Some(self.claim_in_progress(now)),
+                }
             }
         }
+    }
+
+    /// What the rest of `probe`'s window holds for its key, seen by a claimer of `mine`.
+    fn rival(&self, probe: Probe, mine: &Slot) -> Option<Rival> {
+        for step in 0..Self::PROBE {
+            let Some(slot) = self.slot(probe.start, step) else {
+                break;
+            };
+            if core::ptr::eq(slot, mine) {
+                continue;
+            }
+            let word = slot.word.load(Ordering::Acquire);
+            if word & PENDING != 0 {
+                if word & OWNER_MASK == probe.owner {
+                    return Some(Rival::Claiming);
+                }
+            } else if Self::matches(slot, word, probe) {
+                return Some(Rival::Holder);
+            }
+        }
+        None
+    }
+
+    /// A key that may be mid-claim in another caller's hands has no bucket to judge it by
+    /// yet, and waiting for that caller is not an option: the table-full policy decides, and
+    /// a refusal says to retry at once, since the claim settles or gives up within a few of
+    /// its claimer's steps.
+    fn claim_in_progress(&self, now: Nanos) -> Result<Nanos, Rejected> {
+        self.table_full(now, Some(now.as_nanos() as u128))
     }
 
     fn table_full(&self, now: Nanos, free_at: Option<u128>) -> Result<Nanos, Rejected> {

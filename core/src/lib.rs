@@ -52,6 +52,20 @@
 //!
 //! `embedded/` in the repository runs the primitives' cases on thumbv6m, thumbv7m, thumbv7em
 //! and riscv32imc under QEMU, with these settings, and checks which path each one takes.
+//!
+//! # How the concurrency guarantees are checked
+//!
+//! Every atomic comes from one shim, so a `--cfg` puts the whole crate under a checker, and
+//! `core/tests/` holds three kinds of test that divide the work. The loom models
+//! (`loom_*.rs`, `--cfg loom`) explore every interleaving of two or three threads making a
+//! call or two each, weak memory orderings included, under a preemption bound: exhaustive, so
+//! they are where a race is first pinned down, but only over small models. The shuttle tests
+//! (`shuttle_*.rs`, `--cfg shuttle`) run three or four threads through dozens of random
+//! operations each, over thousands of random and PCT schedules, checking the hard guarantees
+//! after every step: histories far longer than loom can enumerate, at the price of sampling
+//! schedules and treating every ordering as sequentially consistent. The proptest suites
+//! (`*_props.rs`) drive one thread through long random sequences against a sequential model,
+//! which pins the exact single-threaded answers the other two take for granted.
 #![no_std]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]

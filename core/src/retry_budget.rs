@@ -242,7 +242,7 @@ impl RetryBudget {
         /// assert!(RetryBudget::new(RetryBudgetConfig::new(0.1)).is_ok());
         /// assert!(RetryBudget::new(RetryBudgetConfig::new(f64::NAN)).is_err());
         /// ```
-        // A `const fn` can use neither `?` nor `unwrap_or`; under loom this one is not const.
+        // A `const fn` can use neither `?` nor `unwrap_or`; under a checker this one is not const.
         #[allow(
             clippy::question_mark,
             clippy::manual_unwrap_or,

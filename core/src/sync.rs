@@ -1,16 +1,25 @@
-//! The atomics shim: portable-atomic normally, loom's model-checked atomics under `cfg(loom)`.
+//! The atomics shim: portable-atomic normally, a checker's atomics under `cfg(loom)` (loom's
+//! model-checked ones) or `cfg(shuttle)` (shuttle's randomly scheduled ones).
 //!
 //! Every primitive takes its atomics from here and nowhere else, so one `RUSTFLAGS="--cfg loom"`
-//! puts the whole crate under the model checker. loom's constructors are not `const`, so
-//! functions that build atomics are declared through [`const_fn!`], `const` except under loom.
+//! or `"--cfg shuttle"` puts the whole crate under that checker. Their constructors are not
+//! `const` (shuttle's are, but a checker's atomics live in one execution and never in a
+//! `static`), so functions that build atomics are declared through [`const_fn!`], `const` only
+//! outside the checkers.
+
+#[cfg(all(loom, shuttle))]
+compile_error!("`--cfg loom` and `--cfg shuttle` each replace the atomics: use one at a time");
 
 #[allow(unused_imports)]
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+#[allow(unused_imports)]
+#[cfg(all(shuttle, not(loom)))]
+pub(crate) use shuttle::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 // Not every primitive needs every width.
 #[allow(unused_imports)]
-#[cfg(not(loom))]
-pub(crate) use portable_atomic::{AtomicU32, AtomicU64, Ordering};
+#[cfg(not(any(loom, shuttle)))]
+pub(crate) use portable_atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 // Where the target has a 32-bit compare-and-swap but no 64-bit atomics (thumbv7m, thumbv7em,
 // thumbv8m, riscv32imac), portable-atomic's `AtomicU64` is, unless the firmware chose
@@ -20,7 +29,7 @@ pub(crate) use portable_atomic::{AtomicU32, AtomicU64, Ordering};
 // `unsafe-assume-single-core` and false for the locks. Targets without a CAS (thumbv6m,
 // riscv32imc) are left alone: there the critical-section path is the interrupt-safe one.
 #[cfg(all(
-    not(loom),
+    not(any(loom, shuttle)),
     target_has_atomic = "ptr",
     not(target_has_atomic = "64"),
     not(stanchion_allow_lock_fallback)
@@ -35,13 +44,13 @@ const _: () = assert!(
      See \"Embedded targets\" in the stanchion crate docs."
 );
 
-/// Declares a function `const` normally and plain under loom, whose atomics cannot be built in
-/// a const context.
+/// Declares a function `const` normally and plain under the checkers, whose atomics are not
+/// built in a const context.
 macro_rules! const_fn {
     ($(#[$meta:meta])* $vis:vis fn $name:ident $($rest:tt)*) => {
-        #[cfg(not(loom))]
+        #[cfg(not(any(loom, shuttle)))]
         $(#[$meta])* $vis const fn $name $($rest)*
-        #[cfg(loom)]
+        #[cfg(any(loom, shuttle))]
         $(#[$meta])* $vis fn $name $($rest)*
     };
 }

@@ -140,6 +140,8 @@ impl<const W: usize> CircuitBreaker<W> {
         /// assert_eq!(CircuitBreaker::<10>::new(big).err().unwrap().field, "window");
         /// assert!(CircuitBreaker::<32>::new(big).is_ok());
         /// ```
+        // `?` is not allowed in a const fn; under the checkers this one is not const.
+        #[cfg_attr(any(loom, shuttle), allow(clippy::question_mark))]
         pub fn new(config: BreakerConfig) -> Result<Self, ConfigError> {
             let settings = match Self::checked_settings(&config) {
                 Ok(settings) => settings,

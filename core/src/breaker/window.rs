@@ -334,12 +334,12 @@ impl<const W: usize> Window<W> {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 const fn zeroed_words<const W: usize>() -> [AtomicU64; W] {
     [const { AtomicU64::new(0) }; W]
 }
 
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
 fn zeroed_words<const W: usize>() -> [AtomicU64; W] {
     core::array::from_fn(|_| AtomicU64::new(0))
 }

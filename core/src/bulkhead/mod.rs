@@ -151,8 +151,8 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
         /// assert_eq!(POOL.snapshot().max_concurrent, 4);
         /// assert!(Bulkhead::<0>::new(BulkheadConfig::new(0)).is_err());
         /// ```
-        // `?` is not allowed in a const fn; under loom this one is not const.
-        #[cfg_attr(loom, allow(clippy::question_mark))]
+        // `?` is not allowed in a const fn; under the checkers this one is not const.
+        #[cfg_attr(any(loom, shuttle), allow(clippy::question_mark))]
         pub fn new(config: BulkheadConfig) -> Result<Self, ConfigError> {
             const { assert!(WAITERS <= MAX_WAITERS, "WAITERS is above MAX_WAITERS") };
             if let Err(error) = config.validate() {
@@ -459,9 +459,9 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
 
 const_fn! {
     fn empty_slots<const WAITERS: usize>() -> [Slot; WAITERS] {
-        #[cfg(not(loom))]
+        #[cfg(not(any(loom, shuttle)))]
         let slots = [const { Slot::new() }; WAITERS];
-        #[cfg(loom)]
+        #[cfg(any(loom, shuttle))]
         let slots = core::array::from_fn(|_| Slot::new());
         slots
     }

@@ -20,6 +20,9 @@ fi
 step "format"
 cargo fmt --all -- --check
 
+step "no tracked file links outside the repository"
+scripts/check-links.sh
+
 step "lints (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -1,7 +1,7 @@
 'use strict';
-// Policy: one call through every guard, outermost first (DESIGN.md §6): fallback → timeout
-// (one deadline for the whole call) → retry (with its budget) → circuit breaker → bulkhead →
-// rate limiter → the call.
+// Policy: one call through every guard, outermost first (docs/semantics.md §6): fallback →
+// timeout (one deadline for the whole call) → retry (with its budget) → circuit breaker →
+// bulkhead → rate limiter → the call.
 
 const { CircuitBreaker } = require('./breaker');
 const { Bulkhead } = require('./bulkhead');

@@ -1,9 +1,9 @@
 //! `Deadline`: an instant after which no call starts.
 //!
-//! A deadline bounds a whole call, retries and waits included (DESIGN.md section 6: a deadline
-//! that is already past is not called at all). It is a plain instant in the caller's clock, so
-//! it is 8 bytes, `Copy`, and compares and combines without atomics. A deadline counts as
-//! expired from the instant itself on (`now >= at`): at that point no time remains for a call.
+//! A deadline bounds a whole call, retries and waits included (docs/semantics.md section 6: a
+//! deadline that is already past is not called at all). It is a plain instant in the caller's
+//! clock, so it is 8 bytes, `Copy`, and compares and combines without atomics. A deadline counts
+//! as expired from the instant itself on (`now >= at`): at that point no time remains for a call.
 
 use crate::Nanos;
 

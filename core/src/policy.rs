@@ -1,6 +1,6 @@
-//! `policy`: one async call through every primitive, in the order DESIGN.md fixes: deadline →
-//! retry (with budget) → circuit breaker → bulkhead → rate limiter → the call, each attempt
-//! bounded by an optional timeout.
+//! `policy`: one async call through every primitive, in the order docs/semantics.md fixes:
+//! deadline → retry (with budget) → circuit breaker → bulkhead → rate limiter → the call, each
+//! attempt bounded by an optional timeout.
 //!
 //! Like [`retry`](crate::retry), it runs on any executor: the caller supplies the clock and the
 //! timer ([`Clock`], [`Sleep`]). Timeouts race the call against the timer by polling both, with

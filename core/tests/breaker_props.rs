@@ -1,8 +1,8 @@
 //! The circuit breaker against a plain sequential model, and "no input panics".
 //!
-//! The model restates DESIGN.md's rules as directly as possible: a list of recorded calls for
-//! the window, plain fields for the state. Driven from one thread, the breaker must give the
-//! model's answer to every operation.
+//! The model restates the rules of docs/semantics.md as directly as possible: a list of recorded
+//! calls for the window, plain fields for the state. Driven from one thread, the breaker must
+//! give the model's answer to every operation.
 
 use proptest::prelude::*;
 use stanchion::breaker::{
@@ -287,7 +287,7 @@ impl Model {
                 if self.lease_expired(now) {
                     return Some(self.open(now));
                 }
-                // Each probe holds its own lease (DESIGN.md §2): this one's ends.
+                // Each probe holds its own lease (docs/semantics.md §2): this one's ends.
                 let own = p
                     .issued_at()
                     .as_nanos()

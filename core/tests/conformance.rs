@@ -3,8 +3,8 @@
 //! The format is specified in `conformance/README.md`; this runner is the model for the runners
 //! of the bindings. For each file: build the primitive from `config`, run the steps in order,
 //! and compare every field a step's `expect` lists with what the step observed. A file with a
-//! `known_deviation` must fail on a mismatch (it states DESIGN.md where the core disagrees);
-//! when it passes, the deviation is gone and the field must be removed.
+//! `known_deviation` must fail on a mismatch (it states docs/semantics.md where the core
+//! disagrees); when it passes, the deviation is gone and the field must be removed.
 //!
 //! Two kinds of error: a *format* error (unknown op or field, bad value, unknown permit) is
 //! always fatal; a *mismatch* (the core answered differently) fails the file unless it is a
@@ -94,7 +94,7 @@ fn every_scenario_gives_the_expected_answers() {
             (Ok(steps), None) => println!("ok     {name} ({steps} steps)"),
             (Ok(steps), Some(_)) => errors.push(format!(
                 "{name}: passes ({steps} steps) although it has a `known_deviation`: \
-                 the core now follows DESIGN.md, remove the field"
+                 the core now follows docs/semantics.md, remove the field"
             )),
             (Err(Failure::Mismatch(m)), Some(deviation)) => {
                 println!("xfail  {name}: {m}\n       known deviation: {deviation}");
@@ -425,7 +425,7 @@ fn object(v: Value) -> Map<String, Value> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Circuit breaker (DESIGN.md §2, §7).
+// Circuit breaker (docs/semantics.md §2, §7).
 
 struct BreakerSubject {
     breaker: CircuitBreaker,
@@ -611,7 +611,7 @@ fn snapshot_json(s: &BreakerSnapshot) -> Map<String, Value> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Backoff (DESIGN.md §5, §7).
+// Backoff (docs/semantics.md §5, §7).
 
 struct BackoffSubject {
     backoff: Backoff,
@@ -732,7 +732,7 @@ fn jitter(v: &Value) -> Res<Jitter> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Retry budget (DESIGN.md §5, §7).
+// Retry budget (docs/semantics.md §5, §7).
 
 struct RetryBudgetSubject {
     budget: RetryBudget,
@@ -788,7 +788,7 @@ fn retry_budget_config(value: Value) -> Res<RetryBudgetConfig> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Deadline (DESIGN.md §6).
+// Deadline (docs/semantics.md §6).
 
 struct DeadlineSubject {
     deadline: Deadline,
@@ -831,7 +831,7 @@ impl Subject for DeadlineSubject {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Token bucket (DESIGN.md §3, §7).
+// Token bucket (docs/semantics.md §3, §7).
 
 struct TokenBucketSubject {
     bucket: TokenBucket,
@@ -906,7 +906,7 @@ fn bucket_snapshot_json(s: &TokenBucketSnapshot) -> Map<String, Value> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Keyed limiter (DESIGN.md §3).
+// Keyed limiter (docs/semantics.md §3).
 
 /// The table sizes a file may ask for: at most `MAX_PROBE`, so every key may use every slot and
 /// no answer depends on how keys hash.
@@ -992,7 +992,7 @@ impl<const N: usize> Subject for KeyedLimiterSubject<N> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bulkhead (DESIGN.md §4, §7).
+// Bulkhead (docs/semantics.md §4, §7).
 
 /// The waiter table of the bulkhead under test. Files never queue more than this many at once;
 /// where the queue limit matters they set `max_waiting`, so that a binding with another table

@@ -1,4 +1,4 @@
-"""``Policy``: one call through every primitive, in DESIGN.md's order."""
+"""``Policy``: one call through every primitive, in the order of docs/semantics.md §6."""
 
 from __future__ import annotations
 

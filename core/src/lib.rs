@@ -9,6 +9,9 @@
 //! the caller chooses, and jitter draws from a seed. Tests drive a fake clock; production code
 //! passes a monotonic one.
 //!
+//! What every primitive promises (configs, operations, guarantees, sizes) is stated in
+//! `docs/semantics.md` in the repository; the conformance scenarios cite its sections.
+//!
 //! ```
 //! use stanchion::Nanos;
 //! assert_eq!(Nanos::from_millis(1500), Nanos::from_secs(1) + Nanos::from_millis(500));

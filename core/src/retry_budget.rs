@@ -3,7 +3,7 @@
 //! # Algorithm
 //!
 //! The retry budget of Finagle (`RetryBudget`) and gRPC's retry throttling, with the rules of
-//! DESIGN.md sections 5 and 7:
+//! `docs/semantics.md` sections 5 and 7:
 //!
 //! - Each first attempt [deposits](RetryBudget::deposit) `ratio` tokens. Deposits accumulate up
 //!   to `max_balance` tokens and never expire.

@@ -4,7 +4,8 @@ use core::fmt;
 use core::iter::FusedIterator;
 
 use super::{
-    decorrelated_step, exponential_step, linear, whole_nanos, Backoff, Kind, FRACTION_BITS,
+    decorrelated_step, exponential_beyond, exponential_step, linear, whole_nanos, Backoff, Kind,
+    FRACTION_BITS,
 };
 use crate::rng::draw;
 use crate::Nanos;
@@ -39,7 +40,9 @@ impl core::error::Error for Exhausted {}
 ///
 /// Made by [`Backoff::start`]; each [`next_delay`](Retrying::next_delay) takes the backoff it
 /// was started from, so the state stays small (40 bytes), `Copy` and free of lifetimes. Each
-/// wait costs a handful of integer operations whatever the retry number.
+/// wait costs a handful of integer operations whatever the retry number (at most 64 wide
+/// multiplies for an exponential schedule still growing past [`Backoff::REPLAY_LIMIT`]
+/// retries).
 ///
 /// ```
 /// use stanchion::{Backoff, BackoffConfig, Exhausted, Nanos};
@@ -123,10 +126,17 @@ impl Retrying {
             Kind::Linear { initial, step } => linear(initial, step, self.retries, backoff.cap),
             Kind::Exponential { factor, .. } => {
                 let scaled = (u128::from(self.whole) << FRACTION_BITS) | u128::from(self.fraction);
-                let next = exponential_step(scaled, factor, backoff.cap);
-                self.whole = whole_nanos(next);
-                self.fraction = u32::try_from(next & u128::from(u32::MAX)).unwrap_or(0);
-                whole_nanos(scaled)
+                let beyond = self.retries.checked_sub(Backoff::REPLAY_LIMIT);
+                if let Some(steps) = beyond {
+                    // The state stays at step REPLAY_LIMIT: `delay` continues from there in
+                    // closed form, and so must this.
+                    whole_nanos(exponential_beyond(scaled, factor, backoff.cap, steps))
+                } else {
+                    let next = exponential_step(scaled, factor, backoff.cap);
+                    self.whole = whole_nanos(next);
+                    self.fraction = u32::try_from(next & u128::from(u32::MAX)).unwrap_or(0);
+                    whole_nanos(scaled)
+                }
             }
             Kind::Decorrelated { base } => {
                 self.whole = decorrelated_step(bits, base, self.whole, backoff.cap);

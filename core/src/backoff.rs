@@ -38,9 +38,9 @@
 //!
 //! # Cost
 //!
-//! The exponential schedule carries its state from one wait to the next, and the pure form
-//! replays at most [`Backoff::REPLAY_LIMIT`] (4096) of its steps, so its cost is bounded
-//! whatever the attempt number:
+//! Every wait costs a bounded amount of work, whatever the attempt number, so a caller (or a
+//! binding) may pass any `u32`. Two schedules carry state from one wait to the next, and the
+//! pure form replays at most [`Backoff::REPLAY_LIMIT`] (4096) of their steps:
 //!
 //! - **Exponential.** The floor in each step makes the chain differ from
 //!   `⌊initial·factorⁿ⌋`, so no closed form gives the same waits. But the chain stops moving
@@ -54,8 +54,17 @@
 //!   product. The chain, flooring `m` more times, would run below it by at most
 //!   `2⁻³²/((factor − 1)·w)` of it (`w` in nanoseconds: under 10⁻¹² for factor 1.001 and a
 //!   1 ms `w`).
-//! - **Decorrelated.** Each draw depends on the previous wait, so wait `n` replays every draw
-//!   before it: O(attempt).
+//! - **Decorrelated.** Each draw depends on the previous wait, so wait `n` needs every draw
+//!   before it. From retry 4096 on, the pure form replays only the last 4096 draws, starting
+//!   them from the chain's highest value (`max_delay`, or `u64::MAX` when unset; 0 for a zero
+//!   base) instead of the wait before them. Each step is monotone in the previous wait, so that
+//!   chain is never below the unbounded one, and it meets it for good at the first draw whose
+//!   result would be the same from the highest value: a draw that reaches `max_delay`, or, with
+//!   no `max_delay`, one made after a wait of a third of `u64::MAX` or more. Such draws come
+//!   every few retries, so the bounded replay is the unbounded chain unless 4096 draws in a row
+//!   had none; then its wait is the longer one. [`Retrying`] notes the draws that meet, so it
+//!   follows the pure form at the cost of one more step per wait (and of the same replay in
+//!   the case that needs it).
 //!
 //! # Caps
 //!
@@ -116,6 +125,8 @@ pub enum Schedule {
         factor: f64,
     },
     /// AWS "decorrelated jitter": `min(cap, rand(base, prev·3))`, `prev` starting at `base`.
+    /// From retry [`Backoff::REPLAY_LIMIT`] on, [`Backoff::delay`] defines the wait by the last
+    /// `REPLAY_LIMIT` draws only (see the module docs).
     Decorrelated {
         /// The smallest wait, and the first `prev`.
         base: Nanos,
@@ -378,9 +389,10 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// The most exponential steps that [`Backoff::delay`] replays: a schedule still growing
-    /// after this many steps continues in closed form (see the module docs). It keeps the cost
-    /// of one exponential wait to a few microseconds for any attempt number.
+    /// The most steps of a stateful schedule that [`Backoff::delay`] replays: an exponential
+    /// schedule still growing after this many steps continues in closed form, and a decorrelated
+    /// wait replays only this many draws (see the module docs). It keeps the cost of one wait
+    /// to a few microseconds for any attempt number.
     ///
     /// ```
     /// use stanchion::{Backoff, BackoffConfig, Nanos};
@@ -467,16 +479,20 @@ impl Backoff {
     /// Cost, for any `attempt`: constant and linear schedules O(1). Exponential replays its
     /// steps until the wait stops growing (about 45 from 1 ms to an unset cap with factor 2),
     /// at most [`REPLAY_LIMIT`](Self::REPLAY_LIMIT) of them, then at most 64 wide
-    /// multiplies. Decorrelated replays its draws, O(attempt).
+    /// multiplies. Decorrelated replays at most `REPLAY_LIMIT` draws.
     ///
-    /// Bounding the replay defines one case past `REPLAY_LIMIT` (`L`); the module docs under
-    /// [Cost](crate::backoff#cost) say why and how far it is from an unbounded replay:
+    /// Bounding the replay defines two cases past `REPLAY_LIMIT` (`L`); the module docs under
+    /// [Cost](crate::backoff#cost) say why and how far they are from an unbounded replay:
     ///
     /// - Exponential, `attempt > L`, when the chain still grows after `L` steps (`s`, its Q.32
     ///   state then, is not a fixed point of the step): the un-jittered wait is
     ///   `min(cap, ⌊⌊s·p⌋ / 2³²⌋)` with `p` the Q32.32 factor raised to `attempt − L` by
     ///   square-and-multiply, each product truncated to 128 significant bits. Every other
     ///   exponential wait is exactly the step-by-step chain.
+    /// - Decorrelated, `attempt >= L`: the wait is the chain over the last `L` draws,
+    ///   `attempt − L + 1 ..= attempt`, started from `prev = max_delay` (`u64::MAX` when unset;
+    ///   0 when `base` is 0) instead of the wait before them. It is the unbounded chain's wait
+    ///   unless none of those draws would have given the same result from that `prev`.
     ///
     /// ```
     /// use stanchion::{Backoff, BackoffConfig, Jitter, Nanos};
@@ -509,6 +525,9 @@ impl Backoff {
                 }
                 let left = attempt.saturating_sub(replayed);
                 whole_nanos(exponential_beyond(scaled, factor, self.cap, left))
+            }
+            Kind::Decorrelated { base } if attempt >= Self::REPLAY_LIMIT => {
+                decorrelated_window(seed, base, self.cap, attempt)
             }
             Kind::Decorrelated { base } => {
                 let mut prev = base;
@@ -725,6 +744,29 @@ fn mul_wide(a: u128, b: u128) -> (u128, u128) {
         .wrapping_add(high_low >> 64)
         .wrapping_add(middle >> 64);
     (high, low)
+}
+
+/// The `prev` from which a decorrelated step gives the highest result: after its first draw
+/// the chain never exceeds `cap`, and with a zero base it stays at 0.
+#[inline]
+const fn decorrelated_top(base: u64, cap: u64) -> u64 {
+    if base == 0 {
+        0
+    } else {
+        cap
+    }
+}
+
+/// A decorrelated wait from `attempt >= REPLAY_LIMIT` on: the chain over the last
+/// `REPLAY_LIMIT` draws, started from the top.
+fn decorrelated_window(seed: u64, base: u64, cap: u64, attempt: u32) -> u64 {
+    let mut prev = decorrelated_top(base, cap);
+    // attempt >= REPLAY_LIMIT, so the first draw is at least 1.
+    let first = attempt.wrapping_sub(Backoff::REPLAY_LIMIT).wrapping_add(1);
+    for index in first..=attempt {
+        prev = decorrelated_step(draw(seed, u64::from(index)), base, prev, cap);
+    }
+    prev
 }
 
 /// The whole nanoseconds of a Q96.32 value that is at most `u64::MAX << 32`.

@@ -279,6 +279,102 @@ fn powers_keep_128_significant_bits() {
     assert_eq!(Power::of_q32(2 << 32).scale(u128::MAX), None);
 }
 
+fn decorrelated(base: u64, cap: Option<u64>) -> Backoff {
+    let mut config = BackoffConfig::decorrelated(Nanos::new(base)).unlimited_attempts();
+    config.max_delay = cap.map(Nanos::new);
+    Backoff::new(config).unwrap()
+}
+
+/// The documented answer from `REPLAY_LIMIT` on: the last `REPLAY_LIMIT` draws, from the top.
+fn windowed(b: &Backoff, attempt: u32, seed: u64) -> u64 {
+    let Kind::Decorrelated { base } = b.kind else {
+        unreachable!()
+    };
+    let mut prev = if base == 0 { 0 } else { b.cap };
+    for index in attempt + 1 - LIMIT..=attempt {
+        prev = decorrelated_step(draw(seed, u64::from(index)), base, prev, b.cap);
+    }
+    prev
+}
+
+const DECORRELATED: [(u64, Option<u64>); 12] = [
+    (100_000_000, Some(10_000_000_000)),
+    (1_000_000, Some(60_000_000_000)),
+    (1, Some(1_000)),
+    (1, Some(1 << 62)),
+    (1, None),
+    (1_000_000, None),
+    (0, Some(1_000)),
+    (0, None),
+    (100, Some(100)),
+    (100, Some(40)),
+    (u64::MAX, None),
+    (u64::MAX, Some(1)),
+];
+
+#[test]
+fn decorrelated_replays_the_last_draws_from_the_top_and_gives_the_walks_waits() {
+    for (base, cap) in DECORRELATED {
+        let b = decorrelated(base, cap);
+        for seed in [0u64, 1, 0x5eed, u64::MAX] {
+            let attempts = (0..10)
+                .chain(LIMIT - 3..LIMIT + 300)
+                .chain(2 * LIMIT - 1..2 * LIMIT + 3)
+                .chain([u32::MAX - 2, u32::MAX - 1]);
+            for attempt in attempts {
+                let got = b.delay(attempt, seed).unwrap().as_nanos();
+                if attempt >= LIMIT {
+                    assert_eq!(
+                        got,
+                        windowed(&b, attempt, seed),
+                        "{base}, {cap:?}, {attempt}"
+                    );
+                }
+                if attempt < 3 * LIMIT {
+                    // The replay from the top meets the unbounded chain within a few draws,
+                    // so every one of these waits is the unbounded chain's.
+                    let walked = walked_delay(&b, attempt, seed).unwrap().as_nanos();
+                    assert_eq!(
+                        got, walked,
+                        "base {base}, cap {cap:?}, seed {seed}, {attempt}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn draws_that_ignore_the_previous_wait_come_often() {
+    // How many draws in a row the unbounded chain goes without one whose result would be the
+    // same from the top: the bounded replay needs one among the last REPLAY_LIMIT.
+    for (base, cap) in DECORRELATED {
+        let b = decorrelated(base, cap);
+        let top = if base == 0 { 0 } else { b.cap };
+        let mut longest = 0;
+        for seed in 0..20u64 {
+            let mut prev = base;
+            let mut since = 0u32;
+            for index in 0..20_000u64 {
+                let bits = draw(seed, index);
+                let next = decorrelated_step(bits, base, prev, b.cap);
+                let from_top = decorrelated_step(bits, base, top, b.cap);
+                since = if next == from_top { 0 } else { since + 1 };
+                // Only waits from REPLAY_LIMIT on are replayed, but a run still open there
+                // counts whole, the first climb from `base` included.
+                if index >= u64::from(LIMIT) {
+                    longest = longest.max(since);
+                }
+                prev = next;
+            }
+        }
+        assert!(
+            longest < LIMIT / 2,
+            "base {base}, cap {cap:?}: {longest} draws in a row"
+        );
+    }
+}
+
 #[test]
 fn retrying_follows_delay_past_the_limit() {
     let backoffs = [
@@ -286,6 +382,9 @@ fn retrying_follows_delay_past_the_limit() {
         exponential(1_000_000, 1.001, Some(1 << 50), Jitter::Equal),
         exponential(3, 1.0001, None, Jitter::None),
         exponential(1_000, 2.0, Some(60_000_000_000), Jitter::None),
+        decorrelated(100_000_000, Some(10_000_000_000)),
+        decorrelated(1, None),
+        decorrelated(0, Some(5)),
     ];
     for b in backoffs {
         for seed in [7u64, u64::MAX] {

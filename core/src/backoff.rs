@@ -727,14 +727,16 @@ impl Power {
 #[inline]
 fn mul_wide(a: u128, b: u128) -> (u128, u128) {
     const LOW: u128 = u64::MAX as u128;
-    let (a_high, a_low) = (a >> 64, a & LOW);
-    let (b_high, b_low) = (b >> 64, b & LOW);
-    // Each partial product of two 64-bit halves is below 2^128, and `middle` sums three
-    // numbers below 2^64: none of the sums below can wrap.
-    let low_low = a_low.wrapping_mul(b_low);
-    let low_high = a_low.wrapping_mul(b_high);
-    let high_low = a_high.wrapping_mul(b_low);
-    let high_high = a_high.wrapping_mul(b_high);
+    // Halves as `u64`, so that each partial product is one 64-by-64-bit multiply.
+    let (a_high, a_low) = ((a >> 64) as u64, a as u64);
+    let (b_high, b_low) = ((b >> 64) as u64, b as u64);
+    let wide = |x: u64, y: u64| u128::from(x).wrapping_mul(u128::from(y));
+    // Each partial product is below 2^128, and `middle` sums three numbers below 2^64: none of
+    // the sums below can wrap.
+    let low_low = wide(a_low, b_low);
+    let low_high = wide(a_low, b_high);
+    let high_low = wide(a_high, b_low);
+    let high_high = wide(a_high, b_high);
     let middle = (low_low >> 64)
         .wrapping_add(low_high & LOW)
         .wrapping_add(high_low & LOW);

@@ -128,16 +128,20 @@ impl Retrying {
             Kind::Linear { initial, step } => linear(initial, step, self.retries, backoff.cap),
             Kind::Exponential { factor, .. } => {
                 let scaled = (u128::from(self.whole) << FRACTION_BITS) | u128::from(self.fraction);
-                let beyond = self.retries.checked_sub(Backoff::REPLAY_LIMIT);
-                if let Some(steps) = beyond {
+                let next = exponential_step(scaled, factor, backoff.cap);
+                match self.retries.checked_sub(Backoff::REPLAY_LIMIT) {
+                    None => {
+                        self.whole = whole_nanos(next);
+                        self.fraction = u32::try_from(next & u128::from(u32::MAX)).unwrap_or(0);
+                        whole_nanos(scaled)
+                    }
                     // The state stays at step REPLAY_LIMIT: `delay` continues from there in
-                    // closed form, and so must this.
-                    whole_nanos(exponential_beyond(scaled, factor, backoff.cap, steps))
-                } else {
-                    let next = exponential_step(scaled, factor, backoff.cap);
-                    self.whole = whole_nanos(next);
-                    self.fraction = u32::try_from(next & u128::from(u32::MAX)).unwrap_or(0);
-                    whole_nanos(scaled)
+                    // closed form, and so must this, unless the chain has stopped (the common
+                    // case, at the cap), where the closed form is the state itself.
+                    Some(steps) if next != scaled => {
+                        whole_nanos(exponential_beyond(scaled, factor, backoff.cap, steps))
+                    }
+                    Some(_) => whole_nanos(scaled),
                 }
             }
             Kind::Decorrelated { base } => {

@@ -36,6 +36,36 @@
 //! the same waits to the nanosecond. The exponential state keeps 32 fraction bits, so even a
 //! 1 ns start grows by 1.5 per step (1, 1, 2, 3, 5, 7, 11 ns) instead of sticking at 1.
 //!
+//! # Cost
+//!
+//! Every wait costs a bounded amount of work, whatever the attempt number, so a caller (or a
+//! binding) may pass any `u32`. Two schedules carry state from one wait to the next, and the
+//! pure form replays at most [`Backoff::REPLAY_LIMIT`] (4096) of their steps:
+//!
+//! - **Exponential.** The floor in each step makes the chain differ from
+//!   `⌊initial·factorⁿ⌋`, so no closed form gives the same waits. But the chain stops moving
+//!   once it reaches its cap or a wait too small for the factor to raise, and with a factor of
+//!   1.011 or more it gets there within 4096 steps from any start (1 ns to `u64::MAX`). Every
+//!   such schedule, and every schedule's waits up to retry 4096, are exactly the chain. Past
+//!   that, a chain still growing (a factor below 1.011) continues in closed form: its
+//!   wait `w` at step 4096 times `factorᵐ` for the `m` steps left, the power by
+//!   square-and-multiply with 128-bit significands, floored and capped. It never shrinks from
+//!   one retry to the next, and its own rounding keeps it within a nanosecond below the real
+//!   product. The chain, flooring `m` more times, would run below it by at most
+//!   `2⁻³²/((factor − 1)·w)` of it (`w` in nanoseconds: under 10⁻¹² for factor 1.001 and a
+//!   1 ms `w`).
+//! - **Decorrelated.** Each draw depends on the previous wait, so wait `n` needs every draw
+//!   before it. From retry 4096 on, the pure form replays only the last 4096 draws, starting
+//!   them from the chain's highest value (`max_delay`, or `u64::MAX` when unset; 0 for a zero
+//!   base) instead of the wait before them. Each step is monotone in the previous wait, so that
+//!   chain is never below the unbounded one, and it meets it for good at the first draw whose
+//!   result would be the same from the highest value: a draw that reaches `max_delay`, or, with
+//!   no `max_delay`, one made after a wait of a third of `u64::MAX` or more. Such draws come
+//!   every few retries, so the bounded replay is the unbounded chain unless 4096 draws in a row
+//!   had none; then its wait is the longer one. [`Retrying`] notes the draws that meet, so it
+//!   follows the pure form at the cost of one more step per wait (and of the same replay in
+//!   the case that needs it).
+//!
 //! # Caps
 //!
 //! `max_attempts` counts every call, the first included: `max_attempts = 3` gives waits for
@@ -50,6 +80,8 @@
 //! target (Cortex-M0 included) and can be shared or copied freely. It is 136 bytes; a [`Retrying`] (the state of one retried call) is 40 bytes.
 
 mod retrying;
+#[cfg(test)]
+mod tests;
 
 pub use retrying::{Delays, Exhausted, Retrying};
 
@@ -93,6 +125,8 @@ pub enum Schedule {
         factor: f64,
     },
     /// AWS "decorrelated jitter": `min(cap, rand(base, prev·3))`, `prev` starting at `base`.
+    /// From retry [`Backoff::REPLAY_LIMIT`] on, [`Backoff::delay`] defines the wait by the last
+    /// `REPLAY_LIMIT` draws only (see the module docs).
     Decorrelated {
         /// The smallest wait, and the first `prev`.
         base: Nanos,
@@ -355,6 +389,20 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// The most steps of a stateful schedule that [`Backoff::delay`] replays: an exponential
+    /// schedule still growing after this many steps continues in closed form, and a decorrelated
+    /// wait replays only this many draws (see the module docs). It keeps the cost of one wait
+    /// to a few microseconds for any attempt number.
+    ///
+    /// ```
+    /// use stanchion::{Backoff, BackoffConfig, Nanos};
+    /// let b = Backoff::new(BackoffConfig::exponential(Nanos::from_millis(1), 2.0).unlimited_attempts())
+    ///     .unwrap();
+    /// // Long past the limit, at the cap (u64::MAX nanoseconds) since the 54th retry.
+    /// assert_eq!(b.delay(Backoff::REPLAY_LIMIT * 1000, 0), Some(Nanos::MAX));
+    /// ```
+    pub const REPLAY_LIMIT: u32 = 4096;
+
     /// Validates `config` and converts it to integer form.
     ///
     /// ```
@@ -426,9 +474,25 @@ impl Backoff {
     ///
     /// Pure: the same arguments give the same wait, equal to what [`Retrying::next_delay`]
     /// returns for that retry without a hint. `max_elapsed` needs a clock and is applied there,
-    /// not here. Constant and linear schedules cost O(1); exponential costs O(min(attempt,
-    /// steps until the cap)), about 45 steps from 1 ms to an unset cap with factor 2;
-    /// decorrelated replays its draws, O(attempt).
+    /// not here.
+    ///
+    /// Cost, for any `attempt`: constant and linear schedules O(1). Exponential replays its
+    /// steps until the wait stops growing (about 45 from 1 ms to an unset cap with factor 2),
+    /// at most [`REPLAY_LIMIT`](Self::REPLAY_LIMIT) of them, then at most 64 wide
+    /// multiplies. Decorrelated replays at most `REPLAY_LIMIT` draws.
+    ///
+    /// Bounding the replay defines two cases past `REPLAY_LIMIT` (`L`); the module docs under
+    /// [Cost](crate::backoff#cost) say why and how far they are from an unbounded replay:
+    ///
+    /// - Exponential, `attempt > L`, when the chain still grows after `L` steps (`s`, its Q.32
+    ///   state then, is not a fixed point of the step): the un-jittered wait is
+    ///   `min(cap, ⌊⌊s·p⌋ / 2³²⌋)` with `p` the Q32.32 factor raised to `attempt − L` by
+    ///   square-and-multiply, each product truncated to 128 significant bits. Every other
+    ///   exponential wait is exactly the step-by-step chain.
+    /// - Decorrelated, `attempt >= L`: the wait is the chain over the last `L` draws,
+    ///   `attempt − L + 1 ..= attempt`, started from `prev = max_delay` (`u64::MAX` when unset;
+    ///   0 when `base` is 0) instead of the wait before them. It is the unbounded chain's wait
+    ///   unless none of those draws would have given the same result from that `prev`.
     ///
     /// ```
     /// use stanchion::{Backoff, BackoffConfig, Jitter, Nanos};
@@ -450,7 +514,8 @@ impl Backoff {
             Kind::Linear { initial, step } => linear(initial, step, attempt, self.cap),
             Kind::Exponential { initial, factor } => {
                 let mut scaled = u128::from(initial) << FRACTION_BITS;
-                for _ in 0..attempt {
+                let replayed = attempt.min(Self::REPLAY_LIMIT);
+                for _ in 0..replayed {
                     let next = exponential_step(scaled, factor, self.cap);
                     // The step is a function of `scaled` alone: a fixed point stays fixed.
                     if next == scaled {
@@ -458,7 +523,11 @@ impl Backoff {
                     }
                     scaled = next;
                 }
-                whole_nanos(scaled)
+                let left = attempt.saturating_sub(replayed);
+                whole_nanos(exponential_beyond(scaled, factor, self.cap, left))
+            }
+            Kind::Decorrelated { base } if attempt >= Self::REPLAY_LIMIT => {
+                decorrelated_window(seed, base, self.cap, attempt)
             }
             Kind::Decorrelated { base } => {
                 let mut prev = base;
@@ -546,6 +615,160 @@ fn exponential_step(scaled: u128, factor: u64, cap: u64) -> u128 {
         // Above 2^128 is far above any cap (at most 2^96 scaled).
         None => cap_scaled,
     }
+}
+
+/// The exponential state `steps` steps after `scaled`, in closed form: `scaled · factor^steps`,
+/// floored and capped.
+///
+/// It leaves a fixed point where it is, as the steps would. Otherwise `scaled` is at least one
+/// nanosecond (the start is whole nanoseconds and the chain never shrinks), so a power of 2^64
+/// or more takes it past any cap. The power is built by square-and-multiply in [`Power`]s, each
+/// product truncated to 128 significant bits. A truncation costs less than 2^-127 of the
+/// value, and squaring doubles the relative error a value carries, so the power ends below the
+/// real one by less than `(steps + 64) · 2^-127 < 2^-94` of it: far less than the `2^-32` (or
+/// more) by which one more step raises it, so the waits never shrink from one retry to the
+/// next, and less than a nanosecond below the real product.
+fn exponential_beyond(scaled: u128, factor: u64, cap: u64, steps: u32) -> u128 {
+    let cap_scaled = u128::from(cap) << FRACTION_BITS;
+    if steps == 0 || exponential_step(scaled, factor, cap) == scaled {
+        return scaled;
+    }
+    let mut power = Power::ONE;
+    let mut square = Power::of_q32(factor);
+    let mut left = steps;
+    loop {
+        if left & 1 == 1 {
+            power = power.times(square);
+            if power.reaches_2_64() {
+                return cap_scaled;
+            }
+        }
+        left >>= 1;
+        if left == 0 {
+            break;
+        }
+        square = square.times(square);
+        // The power still takes this square at least once more, and every factor is >= 1.
+        if square.reaches_2_64() {
+            return cap_scaled;
+        }
+    }
+    power
+        .scale(scaled)
+        .map_or(cap_scaled, |product| product.min(cap_scaled))
+}
+
+/// A positive number `significand · 2^exponent` with the significand's top bit set: a power
+/// of the exponential factor, kept to 128 significant bits whatever its size.
+#[derive(Clone, Copy)]
+struct Power {
+    significand: u128,
+    exponent: i32,
+}
+
+impl Power {
+    const ONE: Power = Power {
+        significand: 1 << 127,
+        exponent: -127,
+    };
+
+    /// A Q32.32 factor, at least 1.0 (2^32).
+    fn of_q32(factor: u64) -> Power {
+        let factor = u128::from(factor);
+        // The factor is below 2^43 and not zero: the shift is in (85, 127].
+        let shift = factor.leading_zeros();
+        Power {
+            significand: factor << shift,
+            exponent: (shift as i32)
+                .wrapping_add(FRACTION_BITS as i32)
+                .wrapping_neg(),
+        }
+    }
+
+    /// The product, truncated to 128 significant bits.
+    fn times(self, other: Power) -> Power {
+        let (high, low) = mul_wide(self.significand, other.significand);
+        // Both significands are at least 2^127, so the product is at least 2^254 and `high`
+        // keeps at least 127 significant bits. Callers stop once a power reaches 2^64, so both
+        // exponents are in [-127, -64] and the sums stay small.
+        let exponent = self.exponent.wrapping_add(other.exponent);
+        if high >> 127 == 1 {
+            Power {
+                significand: high,
+                exponent: exponent.wrapping_add(128),
+            }
+        } else {
+            Power {
+                significand: (high << 1) | (low >> 127),
+                exponent: exponent.wrapping_add(127),
+            }
+        }
+    }
+
+    /// Whether the value is 2^64 or more.
+    fn reaches_2_64(self) -> bool {
+        self.exponent >= 64 - 127
+    }
+
+    /// `⌊scaled · self⌋` for a value below 2^64, or `None` from 2^128 on.
+    fn scale(self, scaled: u128) -> Option<u128> {
+        let (high, low) = mul_wide(scaled, self.significand);
+        // The value is in [1, 2^64): the exponent is in [-127, -64], so the shift is in
+        // [64, 127].
+        let shift = self.exponent.unsigned_abs();
+        if high >> shift != 0 {
+            return None;
+        }
+        Some((high << 128u32.wrapping_sub(shift)) | (low >> shift))
+    }
+}
+
+/// The 256-bit product `a·b` as its high and low 128-bit halves.
+#[inline]
+fn mul_wide(a: u128, b: u128) -> (u128, u128) {
+    const LOW: u128 = u64::MAX as u128;
+    // Halves as `u64`, so that each partial product is one 64-by-64-bit multiply.
+    let (a_high, a_low) = ((a >> 64) as u64, a as u64);
+    let (b_high, b_low) = ((b >> 64) as u64, b as u64);
+    let wide = |x: u64, y: u64| u128::from(x).wrapping_mul(u128::from(y));
+    // Each partial product is below 2^128, and `middle` sums three numbers below 2^64: none of
+    // the sums below can wrap.
+    let low_low = wide(a_low, b_low);
+    let low_high = wide(a_low, b_high);
+    let high_low = wide(a_high, b_low);
+    let high_high = wide(a_high, b_high);
+    let middle = (low_low >> 64)
+        .wrapping_add(low_high & LOW)
+        .wrapping_add(high_low & LOW);
+    let low = (low_low & LOW) | (middle << 64);
+    let high = high_high
+        .wrapping_add(low_high >> 64)
+        .wrapping_add(high_low >> 64)
+        .wrapping_add(middle >> 64);
+    (high, low)
+}
+
+/// The `prev` from which a decorrelated step gives the highest result: after its first draw
+/// the chain never exceeds `cap`, and with a zero base it stays at 0.
+#[inline]
+const fn decorrelated_top(base: u64, cap: u64) -> u64 {
+    if base == 0 {
+        0
+    } else {
+        cap
+    }
+}
+
+/// A decorrelated wait from `attempt >= REPLAY_LIMIT` on: the chain over the last
+/// `REPLAY_LIMIT` draws, started from the top.
+fn decorrelated_window(seed: u64, base: u64, cap: u64, attempt: u32) -> u64 {
+    let mut prev = decorrelated_top(base, cap);
+    // attempt >= REPLAY_LIMIT, so the first draw is at least 1.
+    let first = attempt.wrapping_sub(Backoff::REPLAY_LIMIT).wrapping_add(1);
+    for index in first..=attempt {
+        prev = decorrelated_step(draw(seed, u64::from(index)), base, prev, cap);
+    }
+    prev
 }
 
 /// The whole nanoseconds of a Q96.32 value that is at most `u64::MAX << 32`.

@@ -183,6 +183,25 @@ proptest! {
     }
 
     #[test]
+    fn retrying_gives_the_pure_waits_past_the_replay_limit(
+        config in config(),
+        seed in any::<u64>(),
+        restarts in 1u32..3,
+    ) {
+        // Where the pure form stops replaying and continues in closed form (exponential) or
+        // restarts its chain (decorrelated), the stateful form must follow.
+        let b = Backoff::new(BackoffConfig { max_elapsed: None, ..config }.unlimited_attempts()).unwrap();
+        let first = restarts * Backoff::REPLAY_LIMIT - 8;
+        let mut r = b.start(seed, Nanos::ZERO);
+        for _ in 0..first {
+            prop_assert!(r.next_delay(&b, Nanos::ZERO, None).is_ok());
+        }
+        for n in first..first + 24 {
+            prop_assert_eq!(r.next_delay(&b, Nanos::ZERO, None).ok(), b.delay(n, seed));
+        }
+    }
+
+    #[test]
     fn every_wait_is_at_most_max_delay(config in config(), seed in any::<u64>(), hint in proptest::option::of(nanos())) {
         let b = Backoff::new(config).unwrap();
         let cap = config.max_delay.unwrap_or(Nanos::MAX);
@@ -299,12 +318,7 @@ proptest! {
             prop_assert!(config.validate().is_err());
             return Ok(());
         };
-        // The pure form replays decorrelated draws and exponential steps (until the cap):
-        // keep their attempt small enough to be quick.
-        let attempt = match config.schedule {
-            Schedule::Decorrelated { .. } | Schedule::Exponential { .. } => attempt.min(100_000),
-            _ => attempt,
-        };
+        // Any attempt: the pure form replays at most `Backoff::REPLAY_LIMIT` steps.
         let _ = b.delay(attempt, seed);
         let mut r = b.start(seed, Nanos::new(seed));
         for (now, hint) in steps {

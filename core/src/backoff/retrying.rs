@@ -4,7 +4,8 @@ use core::fmt;
 use core::iter::FusedIterator;
 
 use super::{
-    decorrelated_step, exponential_step, linear, whole_nanos, Backoff, Kind, FRACTION_BITS,
+    decorrelated_step, decorrelated_top, decorrelated_window, exponential_beyond, exponential_step,
+    linear, whole_nanos, Backoff, Kind, FRACTION_BITS,
 };
 use crate::rng::draw;
 use crate::Nanos;
@@ -39,7 +40,9 @@ impl core::error::Error for Exhausted {}
 ///
 /// Made by [`Backoff::start`]; each [`next_delay`](Retrying::next_delay) takes the backoff it
 /// was started from, so the state stays small (40 bytes), `Copy` and free of lifetimes. Each
-/// wait costs a handful of integer operations whatever the retry number.
+/// wait costs a handful of integer operations whatever the retry number (at most 64 wide
+/// multiplies for an exponential schedule still growing past [`Backoff::REPLAY_LIMIT`]
+/// retries).
 ///
 /// ```
 /// use stanchion::{Backoff, BackoffConfig, Exhausted, Nanos};
@@ -55,7 +58,9 @@ pub struct Retrying {
     started: Nanos,
     seed: u64,
     /// Exponential: the un-jittered wait as Q64.32 nanoseconds, split in two words so the
-    /// struct keeps 8-byte alignment. Decorrelated: `prev` in `whole`. Otherwise unused.
+    /// struct keeps 8-byte alignment. Decorrelated: `prev` in `whole`, and in `fraction` the
+    /// draws since the last one that gave the same result as from the top (see the module
+    /// docs). Otherwise unused.
     whole: u64,
     fraction: u32,
     /// Waits handed out so far: the index of the next retry.
@@ -124,13 +129,39 @@ impl Retrying {
             Kind::Exponential { factor, .. } => {
                 let scaled = (u128::from(self.whole) << FRACTION_BITS) | u128::from(self.fraction);
                 let next = exponential_step(scaled, factor, backoff.cap);
-                self.whole = whole_nanos(next);
-                self.fraction = u32::try_from(next & u128::from(u32::MAX)).unwrap_or(0);
-                whole_nanos(scaled)
+                match self.retries.checked_sub(Backoff::REPLAY_LIMIT) {
+                    None => {
+                        self.whole = whole_nanos(next);
+                        self.fraction = u32::try_from(next & u128::from(u32::MAX)).unwrap_or(0);
+                        whole_nanos(scaled)
+                    }
+                    // The state stays at step REPLAY_LIMIT: `delay` continues from there in
+                    // closed form, and so must this, unless the chain has stopped (the common
+                    // case, at the cap), where the closed form is the state itself.
+                    Some(steps) if next != scaled => {
+                        whole_nanos(exponential_beyond(scaled, factor, backoff.cap, steps))
+                    }
+                    Some(_) => whole_nanos(scaled),
+                }
             }
             Kind::Decorrelated { base } => {
-                self.whole = decorrelated_step(bits, base, self.whole, backoff.cap);
-                self.whole
+                let top = decorrelated_top(base, backoff.cap);
+                let next = decorrelated_step(bits, base, self.whole, backoff.cap);
+                // A draw that gives the same result from the top ties every chain started
+                // higher to this one from here on; `fraction` counts the draws since the last.
+                self.fraction = if next == decorrelated_step(bits, base, top, backoff.cap) {
+                    0
+                } else {
+                    self.fraction.saturating_add(1)
+                };
+                self.whole = next;
+                if self.retries < Backoff::REPLAY_LIMIT || self.fraction < Backoff::REPLAY_LIMIT {
+                    next
+                } else {
+                    // No such draw among the last REPLAY_LIMIT: `delay`'s replay of them from
+                    // the top is not this chain, and this must give what `delay` does.
+                    decorrelated_window(self.seed, base, backoff.cap, self.retries)
+                }
             }
         };
         let mut wait = backoff.jitter(raw, bits);
@@ -230,3 +261,44 @@ impl Iterator for Delays<'_> {
 }
 
 impl FusedIterator for Delays<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BackoffConfig;
+
+    #[test]
+    fn a_chain_that_never_met_the_top_in_the_window_gives_the_replay_from_the_top() {
+        // No seed is known whose chain goes REPLAY_LIMIT draws without meeting the top, so
+        // build that state by hand: the chain at `base`, far below the cap.
+        let base = 100_000_000;
+        let config = BackoffConfig::decorrelated(Nanos::new(base))
+            .max_delay(Nanos::from_secs(10))
+            .unlimited_attempts();
+        let b = Backoff::new(config).unwrap();
+        let retries = Backoff::REPLAY_LIMIT + 5;
+        let state = |since: u32| Retrying {
+            started: Nanos::ZERO,
+            seed: 3,
+            whole: base,
+            fraction: since,
+            retries,
+            stopped: None,
+        };
+        let own = decorrelated_step(draw(3, u64::from(retries)), base, base, b.cap);
+        let window = decorrelated_window(3, base, b.cap, retries);
+        assert_ne!(own, window);
+
+        let mut unmet = state(Backoff::REPLAY_LIMIT);
+        let wait = unmet.next_delay(&b, Nanos::ZERO, None);
+        assert_eq!(wait, Ok(Nanos::new(window)));
+        assert_eq!(wait.ok(), b.delay(retries, 3));
+        assert_eq!(
+            (unmet.whole, unmet.fraction),
+            (own, Backoff::REPLAY_LIMIT + 1)
+        );
+
+        let mut met = state(Backoff::REPLAY_LIMIT - 2);
+        assert_eq!(met.next_delay(&b, Nanos::ZERO, None), Ok(Nanos::new(own)));
+    }
+}

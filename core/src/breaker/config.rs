@@ -68,8 +68,10 @@ pub struct BreakerConfig {
     /// The longest open period when trips repeat without a full recovery. Default: `open_for`
     /// (no growth).
     pub open_for_max: Nanos,
-    /// Each trip in a row multiplies the open period by this factor, up to `open_for_max`.
-    /// Default 2.0 (only matters when `open_for_max > open_for`).
+    /// Each trip in a row multiplies the open period by this factor, up to `open_for_max`
+    /// (counting at most 4096 trips in a row, so a factor barely above 1 cannot make a trip
+    /// cost more than that many steps). Default 2.0 (only matters when `open_for_max >
+    /// open_for`).
     pub open_for_factor: f32,
     /// Proportional jitter of the open period, in `[0, 1]`: the period is shortened by a
     /// random share of up to this much of itself. Default 0 (none).

@@ -220,17 +220,28 @@ fn mul_q16(value: u64, q16: u32) -> u64 {
     (high << 16).saturating_add(low)
 }
 
+/// Trips in a row that grow the open period: past this many, it stays as the last one grew it.
+/// A period that doubles reaches any cap within 64 trips; only a factor barely above 1 grows for
+/// longer, and this keeps the cost of a trip bounded (at most this many multiplies) whatever
+/// the count of trips, which is otherwise unbounded.
+pub(crate) const MAX_GROWTH_TRIPS: u32 = 4096;
+
 /// The open period after `trips` trips in a row (1 for the first), entered as `generation`.
 ///
-/// Grows by the factor per trip up to `open_for_max`, then is shortened by a random share of up
-/// to `jitter` of itself, drawn from the seed and the generation so a replay gives the same
-/// periods.
+/// Grows by the factor per trip up to `open_for_max` (for at most [`MAX_GROWTH_TRIPS`] trips),
+/// then is shortened by a random share of up to `jitter` of itself, drawn from the seed and the
+/// generation so a replay gives the same periods.
 pub(crate) fn open_period(s: &Settings, trips: u32, generation: u32) -> u64 {
     let mut period = s.open_for.min(s.open_for_max);
+    let growing = s.factor_q16 > 1 << 16;
     let mut grown = 1u32;
-    // The loop ends once the cap is reached, so it runs at most ~64 times for any factor > 1.
-    while grown < trips && period < s.open_for_max && s.factor_q16 > 1 << 16 {
-        period = mul_q16(period, s.factor_q16).min(s.open_for_max);
+    while growing && grown < trips.min(MAX_GROWTH_TRIPS) && period < s.open_for_max {
+        let next = mul_q16(period, s.factor_q16).min(s.open_for_max);
+        if next == period {
+            // Too short for the factor to add a whole nanosecond: it never will.
+            break;
+        }
+        period = next;
         grown = grown.saturating_add(1);
     }
     if s.jitter_q16 == 0 {
@@ -438,6 +449,26 @@ mod tests {
             probes,
             successes: 0,
         }
+    }
+
+    #[test]
+    fn growth_stops_where_it_adds_nothing_and_after_its_trip_limit() {
+        let slow = |open_for: u64| {
+            Settings::from_config(
+                &BreakerConfig::new()
+                    .open_for(Nanos::new(open_for))
+                    .open_for_growth(Nanos::new(u64::MAX), 1.000_015_3, 0.0),
+            )
+        };
+        // 1 ns times 1.0000153 floors back to 1 ns: a fixed point, found at once.
+        assert_eq!(open_period(&slow(1), u32::MAX, 0), 1);
+        assert_eq!(open_period(&slow(0), u32::MAX, 0), 0);
+        // Growing by one part in 65 536 per trip: counted for the first trips only.
+        let s = slow(1 << 20);
+        let at_limit = open_period(&s, MAX_GROWTH_TRIPS, 0);
+        assert!(at_limit > open_period(&s, MAX_GROWTH_TRIPS - 1, 0));
+        assert_eq!(open_period(&s, MAX_GROWTH_TRIPS + 1, 0), at_limit);
+        assert_eq!(open_period(&s, u32::MAX, 0), at_limit);
     }
 
     #[test]

@@ -8,15 +8,17 @@
 //! times out, or a whole call whose future is dropped (cancelled), frees its breaker probe
 //! slot, bulkhead permit and queue place.
 //!
-//! Refusals end the call at once ([`AttemptError::Rejected`]): retrying into an open breaker or
-//! a full bulkhead only spends the budget. A fallback is the caller's `match` on the error.
+//! Refusals end the call at once ([`AttemptError::Rejected`], [`StopReason::Refused`]): retrying
+//! into an open breaker or a full bulkhead only spends the budget, unless the policy asks for it
+//! ([`RetryPolicy::retry_refusals`]). Every decision is [`RetryLoop`](crate::retry::RetryLoop)'s,
+//! as in every binding. A fallback is the caller's `match` on the error.
 
 use core::future::{poll_fn, Future};
 use core::pin::pin;
 use core::task::Poll;
 
 use crate::breaker::{CircuitBreaker, Outcome};
-use crate::retry::{retry, Clock, RetryError, RetryPolicy, Retryable, Sleep, StopReason};
+use crate::retry::{run, Clock, Failure, RetryError, RetryPolicy, Retryable, Sleep, StopReason};
 use crate::{Bulkhead, Deadline, Nanos, Rejected, TokenBucket};
 
 /// The primitives each attempt passes through. All optional; share them between calls.
@@ -223,7 +225,7 @@ where
     // attempt judges it and the loop reads the verdict back from a shared cell.
     let last_retry = core::cell::Cell::new(Retryable::No);
     let deadline = policy.deadline;
-    retry(
+    run(
         policy,
         clock,
         sleeper,
@@ -239,9 +241,9 @@ where
             guarded(guards, deadline, clock, sleeper, move || op(attempt), judge)
         },
         |error| match error {
-            AttemptError::Rejected(_) => Retryable::No,
-            AttemptError::TimedOut => Retryable::Yes,
-            AttemptError::Failed(_) => last_retry.get(),
+            AttemptError::Rejected(rejected) => Failure::Refused(*rejected),
+            AttemptError::TimedOut => Failure::Error(Retryable::Yes),
+            AttemptError::Failed(_) => Failure::Error(last_retry.get()),
         },
     )
     .await
@@ -356,7 +358,7 @@ pub fn rejection<E>(error: &PolicyError<E>) -> Option<Rejected> {
             ..
         } => Some(*rejected),
         RetryError::Failed {
-            stop: StopReason::BudgetExhausted(rejected),
+            stop: StopReason::BudgetExhausted(rejected) | StopReason::Refused(rejected),
             ..
         } => Some(*rejected),
         _ => None,

@@ -29,6 +29,9 @@ use crate::deadline::Deadline;
 use crate::retry_budget::RetryBudget;
 use crate::{Nanos, Rejected};
 
+mod step;
+pub use step::{Failure, Next, RetryLoop};
+
 /// A monotonic clock. Any `Fn() -> Nanos` is one.
 ///
 /// ```
@@ -120,6 +123,10 @@ pub struct RetryPolicy<'a> {
     /// The jitter seed. Use a fresh one per call (any random source), or every caller
     /// sharing the backoff waits in lockstep.
     pub seed: u64,
+    /// Whether a guard's refusal (breaker open, bulkhead full, rate limited) is retried, after
+    /// at least its `retry_after`. Default `false`: a refusal ends the call, since retrying
+    /// into an open breaker or a full bulkhead only spends the budget.
+    pub retry_refusals: bool,
 }
 
 impl<'a> RetryPolicy<'a> {
@@ -136,7 +143,20 @@ impl<'a> RetryPolicy<'a> {
             budget: None,
             deadline: None,
             seed,
+            retry_refusals: false,
         }
+    }
+
+    /// Retries a guard's refusals too (see [`retry_refusals`](Self::retry_refusals)).
+    ///
+    /// ```
+    /// use stanchion::{retry::RetryPolicy, Backoff, BackoffConfig, Nanos};
+    /// let backoff = Backoff::new(BackoffConfig::constant(Nanos::ZERO)).unwrap();
+    /// assert!(RetryPolicy::new(&backoff, 1).retry_refusals(true).retry_refusals);
+    /// ```
+    pub const fn retry_refusals(mut self, retry: bool) -> RetryPolicy<'a> {
+        self.retry_refusals = retry;
+        self
     }
 
     /// Uses `budget` for this call.
@@ -185,6 +205,8 @@ pub enum StopReason {
     Deadline,
     /// The retry budget refused the retry.
     BudgetExhausted(Rejected),
+    /// A guard refused the attempt (breaker, bulkhead, limiter), and refusals are not retried.
+    Refused(Rejected),
 }
 
 impl From<Exhausted> for StopReason {
@@ -203,7 +225,9 @@ impl fmt::Display for StopReason {
             StopReason::MaxAttempts => fmt::Display::fmt(&Exhausted::MaxAttempts, f),
             StopReason::MaxElapsed => fmt::Display::fmt(&Exhausted::MaxElapsed, f),
             StopReason::Deadline => f.write_str("deadline"),
-            StopReason::BudgetExhausted(rejected) => fmt::Display::fmt(rejected, f),
+            StopReason::BudgetExhausted(rejected) | StopReason::Refused(rejected) => {
+                fmt::Display::fmt(rejected, f)
+            }
         }
     }
 }
@@ -304,7 +328,7 @@ pub async fn retry<T, E, C, S, F, Fut, K>(
     policy: RetryPolicy<'_>,
     clock: &C,
     sleeper: &S,
-    mut op: F,
+    op: F,
     mut classify: K,
 ) -> Result<T, RetryError<E>>
 where
@@ -314,54 +338,54 @@ where
     Fut: Future<Output = Result<T, E>>,
     K: FnMut(&E) -> Retryable,
 {
-    let started = clock.now();
-    if let Some(deadline) = policy.deadline {
-        if deadline.is_expired(started) {
-            return Err(RetryError::DeadlineExpired);
-        }
-    }
-    if let Some(budget) = policy.budget {
-        budget.deposit();
-    }
-    let mut backoff = policy.backoff.start(policy.seed, started);
-    let mut attempts: u32 = 1;
+    run(policy, clock, sleeper, op, |error: &E| {
+        Failure::Error(classify(error))
+    })
+    .await
+}
+
+/// The loop of [`retry`], with errors judged as [`Failure`]s so a caller that composes guards
+/// inside `op` can report their refusals as such.
+pub(crate) async fn run<T, E, C, S, F, Fut, K>(
+    policy: RetryPolicy<'_>,
+    clock: &C,
+    sleeper: &S,
+    mut op: F,
+    mut judge: K,
+) -> Result<T, RetryError<E>>
+where
+    C: Clock + ?Sized,
+    S: Sleep + ?Sized,
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    K: FnMut(&E) -> Failure,
+{
+    let mut call =
+        RetryLoop::start(&policy, clock.now()).map_err(|_| RetryError::DeadlineExpired)?;
+    let mut attempt = call.attempts();
     loop {
-        let error = match op(attempts).await {
+        let error = match op(attempt).await {
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
-        let failed = |error, stop| RetryError::Failed {
+        let failure = judge(&error);
+        let stop = match call.after_failure(&policy, clock.now(), failure) {
+            Next::Retry(wait) => {
+                sleeper.sleep(wait).await;
+                match call.resume(&policy, clock.now()) {
+                    Ok(next) => {
+                        attempt = next;
+                        continue;
+                    }
+                    Err(stop) => stop,
+                }
+            }
+            Next::Stop(stop) => stop,
+        };
+        return Err(RetryError::Failed {
             error,
-            attempts,
+            attempts: call.attempts(),
             stop,
-        };
-        let hint = match classify(&error) {
-            Retryable::No => return Err(failed(error, StopReason::NotRetryable)),
-            Retryable::Yes => None,
-            Retryable::After(hint) => Some(hint),
-        };
-        let now = clock.now();
-        let wait = match backoff.next_delay(policy.backoff, now, hint) {
-            Ok(wait) => wait,
-            Err(stop) => return Err(failed(error, stop.into())),
-        };
-        if let Some(deadline) = policy.deadline {
-            if deadline.is_expired(now.saturating_add(wait)) {
-                return Err(failed(error, StopReason::Deadline));
-            }
-        }
-        if let Some(budget) = policy.budget {
-            if let Err(rejected) = budget.try_retry(now) {
-                return Err(failed(error, StopReason::BudgetExhausted(rejected)));
-            }
-        }
-        sleeper.sleep(wait).await;
-        if let Some(deadline) = policy.deadline {
-            // A sleeper may overshoot; an attempt never starts past the deadline.
-            if deadline.is_expired(clock.now()) {
-                return Err(failed(error, StopReason::Deadline));
-            }
-        }
-        attempts = attempts.saturating_add(1);
+        });
     }
 }

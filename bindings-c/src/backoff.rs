@@ -15,6 +15,9 @@ use crate::status::{
 ///
 /// ```c
 /// static stanchion_backoff reconnect;
+/// stanchion_backoff_config c;
+/// stanchion_backoff_config_default(&c);
+/// stanchion_backoff_init(&reconnect, &c);
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_backoff {
@@ -298,7 +301,9 @@ pub unsafe extern "C" fn stanchion_backoff_delay(
 ///
 /// ```c
 /// stanchion_retrying r;
-/// stanchion_backoff_start(&reconnect, seed, stanchion_now_ns(), &r);
+/// uint64_t now;
+/// stanchion_now_ns(&now);
+/// stanchion_backoff_start(&reconnect, seed, now, &r);
 /// ```
 #[no_mangle]
 pub unsafe extern "C" fn stanchion_backoff_start(
@@ -329,9 +334,9 @@ pub unsafe extern "C" fn stanchion_backoff_start(
 /// Pointers are NULL or valid for their type.
 ///
 /// ```c
-/// uint64_t wait;
-/// while (call() != 0 &&
-///        stanchion_retrying_next_delay(&r, &reconnect, stanchion_now_ns(), NULL, &wait) == STANCHION_OK)
+/// uint64_t now, wait;
+/// while (call() != 0 && stanchion_now_ns(&now) == STANCHION_OK &&
+///        stanchion_retrying_next_delay(&r, &reconnect, now, NULL, &wait) == STANCHION_OK)
 ///     sleep_ns(wait);
 /// ```
 #[no_mangle]

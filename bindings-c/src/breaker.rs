@@ -76,6 +76,7 @@ const _: () = assert!(
 ///
 /// ```c
 /// stanchion_outcome outcome = ok ? STANCHION_OUTCOME_SUCCESS : STANCHION_OUTCOME_FAILURE;
+/// stanchion_breaker_record(&b, &permit, outcome, now, NULL);
 /// ```
 pub type stanchion_outcome = u32;
 /// The call worked.
@@ -483,7 +484,9 @@ unsafe fn get<'a>(breaker: *const stanchion_breaker) -> Result<&'a Breaker, stan
 /// ```c
 /// stanchion_breaker_permit p;
 /// stanchion_rejection r;
-/// switch (stanchion_breaker_try_acquire(&b, stanchion_now_ns(), &p, &r, NULL)) {
+/// uint64_t now;
+/// stanchion_now_ns(&now);
+/// switch (stanchion_breaker_try_acquire(&b, now, &p, &r, NULL)) {
 /// case STANCHION_OK: do_call(); break;
 /// default: fail_fast(r.retry_after_ns);
 /// }
@@ -534,8 +537,10 @@ pub unsafe extern "C" fn stanchion_breaker_try_acquire(
 /// Pointers are NULL or valid for their type.
 ///
 /// ```c
+/// uint64_t now;
+/// stanchion_now_ns(&now);
 /// stanchion_breaker_record(&b, &p, ok ? STANCHION_OUTCOME_SUCCESS : STANCHION_OUTCOME_FAILURE,
-///                          stanchion_now_ns(), NULL);
+///                          now, NULL);
 /// ```
 #[no_mangle]
 pub unsafe extern "C" fn stanchion_breaker_record(
@@ -570,7 +575,9 @@ pub unsafe extern "C" fn stanchion_breaker_record(
 /// Pointers are NULL or valid for their type.
 ///
 /// ```c
-/// stanchion_breaker_release(&b, &p, stanchion_now_ns(), NULL);
+/// uint64_t now;
+/// stanchion_now_ns(&now);
+/// stanchion_breaker_release(&b, &p, now, NULL);
 /// ```
 #[no_mangle]
 pub unsafe extern "C" fn stanchion_breaker_release(

@@ -16,6 +16,9 @@ use crate::token_bucket::refuse;
 ///
 /// ```c
 /// static stanchion_bulkhead db_pool;
+/// stanchion_bulkhead_config c;
+/// stanchion_bulkhead_config_default(&c);
+/// stanchion_bulkhead_init(&db_pool, &c);
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_bulkhead {

@@ -19,6 +19,9 @@ use crate::token_bucket::{self, stanchion_token_bucket_config, stanchion_token_b
 ///
 /// ```c
 /// static stanchion_keyed_limiter per_client;
+/// stanchion_keyed_limiter_config c;
+/// stanchion_keyed_limiter_config_default(&c);
+/// stanchion_keyed_limiter_init(&per_client, &c);
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_keyed_limiter {
@@ -29,6 +32,10 @@ pub struct stanchion_keyed_limiter {
 ///
 /// ```c
 /// static stanchion_keyed_limiter_1024 per_tenant;
+/// stanchion_keyed_limiter_config c;
+/// stanchion_keyed_limiter_config_default(&c);
+/// c.slots = 1024;
+/// stanchion_keyed_limiter_1024_init(&per_tenant, &c);
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_keyed_limiter_1024 {

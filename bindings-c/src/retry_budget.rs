@@ -14,6 +14,9 @@ use crate::token_bucket::refuse;
 ///
 /// ```c
 /// static stanchion_retry_budget upstream_retries;
+/// stanchion_retry_budget_config c;
+/// stanchion_retry_budget_config_default(&c);
+/// stanchion_retry_budget_init(&upstream_retries, &c);
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_retry_budget {

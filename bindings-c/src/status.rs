@@ -14,7 +14,7 @@ use stanchion_core::{ConfigError, Reason, Rejected};
 ///
 /// ```c
 /// stanchion_status s = stanchion_token_bucket_try_acquire(&bucket, 1, now, &rejection);
-/// if (s == STANCHION_RATE_LIMITED) wait(rejection.retry_after_ns);
+/// if (s == STANCHION_RATE_LIMITED) sleep_ns(rejection.retry_after_ns);
 /// ```
 pub type stanchion_status = u32;
 

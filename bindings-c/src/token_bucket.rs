@@ -13,6 +13,9 @@ use crate::status::{
 ///
 /// ```c
 /// static stanchion_token_bucket uplink;
+/// stanchion_token_bucket_config c;
+/// stanchion_token_bucket_config_default(&c);
+/// stanchion_token_bucket_init(&uplink, &c);
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_token_bucket {
@@ -54,7 +57,7 @@ pub struct stanchion_token_bucket_config {
 ///
 /// ```c
 /// stanchion_token_bucket_snapshot s;
-/// stanchion_token_bucket_snapshot_get(&bucket, now, &s);
+/// stanchion_token_bucket_snapshot_get(&uplink, now, &s);
 /// ```
 #[repr(C)]
 #[derive(Clone, Copy)]

@@ -41,8 +41,8 @@ fi
 step() { printf '\n== %s\n' "$*"; }
 
 cd "$root"
-step "header: regenerate with the pinned cbindgen and compare"
-cargo test --quiet --locked -p stanchion-c --test header
+step "header: regenerate with the pinned cbindgen and compare; the crate's unit tests"
+cargo test --quiet --locked -p stanchion-c --lib --test header
 
 step "build libstanchion.a and libstanchion.so"
 cargo build --quiet --locked -p stanchion-c

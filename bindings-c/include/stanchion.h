@@ -151,12 +151,14 @@ typedef struct {
 // ```c
 // stanchion_config_error e;
 // if (stanchion_breaker_config_validate(&config, &e) == STANCHION_INVALID_CONFIG)
-//     fprintf(stderr, "%s must be in %s\n", e.field, e.allowed);
+//     fprintf(stderr, "invalid %s: allowed %s\n", e.field, e.allowed);
 // ```
 typedef struct {
-  // The field, as named in the config struct (`"failure_rate"`, `"window.count"`).
+  // The field, as C code names it in the config struct (`"failure_rate"`,
+  // `"window_count"`, `"bucket.refill_every_ns"`).
   char field[48];
-  // The allowed range (`"(0, 1]"`).
+  // Every value the field takes (`"(0, 1]"`, `"1..=320 (STANCHION_BREAKER_MAX_WINDOW_COUNT)"`),
+  // whole: no text is cut short.
   char allowed[80];
 } stanchion_config_error;
 
@@ -742,7 +744,7 @@ stanchion_status stanchion_backoff_config_default(stanchion_backoff_config *out)
 //
 // ```c
 // c.factor = 0.5;
-// stanchion_backoff_config_validate(&c, &e); /* e.field: "schedule.factor" */
+// stanchion_backoff_config_validate(&c, &e); /* e.field: "factor" */
 // ```
 stanchion_status stanchion_backoff_config_validate(const stanchion_backoff_config *config,
                                                    stanchion_config_error *error);

@@ -5,6 +5,7 @@ use stanchion_core::{
     Backoff, BackoffConfig, ConfigError, Exhausted, Jitter, Nanos, Retrying, Schedule,
 };
 
+use crate::config_errors::Config;
 use crate::ffi::{self, boundary};
 use crate::status::{
     stanchion_config_error, stanchion_status, STANCHION_INVALID_CONFIG, STANCHION_MAX_ATTEMPTS,
@@ -206,7 +207,7 @@ pub unsafe extern "C" fn stanchion_backoff_config_default(
 ///
 /// ```c
 /// c.factor = 0.5;
-/// stanchion_backoff_config_validate(&c, &e); /* e.field: "schedule.factor" */
+/// stanchion_backoff_config_validate(&c, &e); /* e.field: "factor" */
 /// ```
 #[no_mangle]
 pub unsafe extern "C" fn stanchion_backoff_config_validate(
@@ -214,7 +215,11 @@ pub unsafe extern "C" fn stanchion_backoff_config_validate(
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
     // SAFETY: forwarded from the caller.
-    boundary(|| unsafe { ffi::validate(config, error, |c| to_core(c).and_then(|c| c.validate())) })
+    boundary(|| unsafe {
+        ffi::validate(Config::Backoff, config, error, |c| {
+            to_core(c).and_then(|c| c.validate())
+        })
+    })
 }
 
 /// Builds a schedule in `backoff`'s storage.

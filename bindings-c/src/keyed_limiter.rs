@@ -8,6 +8,7 @@ use stanchion_core::{
     TokenBucketSnapshot,
 };
 
+use crate::config_errors::Config;
 use crate::ffi::{self, boundary};
 use crate::status::{
     stanchion_config_error, stanchion_rejection, stanchion_status, STANCHION_INVALID_CONFIG,
@@ -229,7 +230,7 @@ pub unsafe extern "C" fn stanchion_keyed_limiter_config_validate(
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
     // SAFETY: forwarded from the caller.
-    boundary(|| unsafe { ffi::validate(config, error, parts) })
+    boundary(|| unsafe { ffi::validate(Config::KeyedLimiter, config, error, parts) })
 }
 
 /// Key of a byte string: 64-bit FNV-1a, the same hash every stanchion binding uses, so one

@@ -3,6 +3,7 @@
 
 use stanchion_core::{Nanos, TokenBucket, TokenBucketConfig, TokenBucketSnapshot};
 
+use crate::config_errors::Config;
 use crate::ffi::{self, boundary, Answer};
 use crate::status::{
     rejection, stanchion_config_error, stanchion_rejection, stanchion_status,
@@ -153,7 +154,11 @@ pub unsafe extern "C" fn stanchion_token_bucket_config_validate(
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
     // SAFETY: forwarded from the caller.
-    boundary(|| unsafe { ffi::validate(config, error, |c| to_core(c).validate()) })
+    boundary(|| unsafe {
+        ffi::validate(Config::TokenBucket, config, error, |c| {
+            to_core(c).validate()
+        })
+    })
 }
 
 /// Initialises a full bucket in `bucket`'s storage.

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test of the C ABI (bindings-c/): the header check, the C API tests (plain, under
-# valgrind, with AddressSanitizer + UBSan, through the shared library and pkg-config), the
-# header compiled as C++, the conformance vectors from C, a bounded fuzz run, and the firmware
-# scenario on Cortex-M3 and Cortex-M0 under QEMU. Exits non-zero on any failure.
+# Runs every test of the C ABI (bindings-c/): the header check, the documentation's C examples
+# (compiled; the whole programs run), the C API tests (plain, under valgrind, with
+# AddressSanitizer + UBSan, through the shared library and pkg-config), the header compiled as
+# C++, the conformance vectors from C, a bounded fuzz run, and the firmware scenario on
+# Cortex-M3 and Cortex-M0 under QEMU. Exits non-zero on any failure.
 #
 # usage: scripts/test-c.sh
 #   FUZZ_SECONDS=60   length of the bounded fuzz run (0 skips it)
 #
-# On a fresh Debian machine (as root, or with sudo) it first installs what it needs: C
-# compilers, valgrind, cJSON, the Arm cross toolchain with newlib, QEMU, and Debian's Rust
+# On a fresh Debian machine (as root, or with sudo) it first installs what it needs: Python 3,
+# C compilers, valgrind, cJSON, the Arm cross toolchain with newlib, QEMU, and Debian's Rust
 # toolchain with its sources for the bare-metal build (see bindings-c/README.md).
 set -euo pipefail
 
@@ -17,7 +18,7 @@ crate="$root/bindings-c"
 out="$root/target/c-tests"
 fuzz_seconds=${FUZZ_SECONDS:-60}
 
-packages=(gcc g++ clang libclang-rt-14-dev valgrind pkg-config libcjson-dev
+packages=(python3 gcc g++ clang libclang-rt-14-dev valgrind pkg-config libcjson-dev
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   rustc-web cargo-web rust-web-src lld-22)
 missing=()
@@ -40,8 +41,8 @@ fi
 step() { printf '\n== %s\n' "$*"; }
 
 cd "$root"
-step "header: regenerate with the pinned cbindgen and compare"
-cargo test --quiet --locked -p stanchion-c --test header
+step "header: regenerate with the pinned cbindgen and compare; the crate's unit tests"
+cargo test --quiet --locked -p stanchion-c --lib --test header
 
 step "build libstanchion.a and libstanchion.so"
 cargo build --quiet --locked -p stanchion-c
@@ -56,6 +57,20 @@ export PKG_CONFIG_PATH="$out/prefix/lib/pkgconfig"
 
 cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -g)
 static_libs=("$out/prefix/lib/libstanchion.a" $(pkg-config --libs-only-l --static stanchion | sed 's/-lstanchion//'))
+
+step "documentation examples: every C block of stanchion.h and README.md compiles"
+# Fragments compile inside a function after tests/snippets_prelude.h; whole programs are linked
+# and run, and their output compared with the README's (convention in tests/snippets.py).
+python3 "$crate/tests/snippets.py" --cc gcc --include "$out/prefix/include" \
+  --out "$out/snippets" --libs "${static_libs[*]}"
+# The harness must notice a broken example: one that takes stanchion_now_ns() for the time.
+printf '```c\nuint64_t t = stanchion_now_ns();\n```\n' >"$out/snippets-broken.md"
+if python3 "$crate/tests/snippets.py" --cc gcc --include "$out/prefix/include" \
+  --out "$out/snippets-broken" "$out/snippets-broken.md" >"$out/snippets-broken.log" 2>&1; then
+  echo "test-c.sh: the documentation harness passed a broken example" >&2
+  exit 1
+fi
+grep -q 'too few arguments' "$out/snippets-broken.log"
 
 step "C API tests (static library)"
 gcc "${cflags[@]}" $(pkg-config --cflags stanchion) "$crate/tests/c/test_api.c" \

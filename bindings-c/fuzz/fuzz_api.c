@@ -3,7 +3,7 @@
  * type, with configs bent by the input (any bytes in any field), times that jump back and
  * forth, NULL pointers, unknown enum values and forged permits. It stops (a finding) when a
  * function returns a status outside the documented set, catches a panic, writes an output on
- * an error, or breaks a hard guarantee: a bulkhead never has more than max_concurrent permits
+ * an error, reports a config error without a field or range, or breaks a hard guarantee: a bulkhead never has more than max_concurrent permits
  * out, a breaker never more half-open probes in flight than configured.
  *
  * Build and run: see bindings-c/README.md ("Fuzzing").
@@ -41,6 +41,16 @@ static stanchion_status known(stanchion_status s) {
   check(s <= STANCHION_NOT_INITIALIZED || (s >= STANCHION_BREAKER_OPEN && s <= STANCHION_TABLE_FULL) ||
         s == STANCHION_MAX_ATTEMPTS || s == STANCHION_MAX_ELAPSED);
   return s;
+}
+
+/* A validate's answer: OK, or INVALID_CONFIG with a field name and its range as NUL-terminated
+ * text. (Debug assertions, on in the fuzz build, make a core error missing from the library's
+ * table of C names a panic.) */
+static void validated(stanchion_status s, const stanchion_config_error *e) {
+  check(known(s) == STANCHION_OK || s == STANCHION_INVALID_CONFIG);
+  if (s != STANCHION_INVALID_CONFIG) return;
+  check(e->field[0] != '\0' && memchr(e->field, '\0', sizeof e->field) != NULL);
+  check(e->allowed[0] != '\0' && memchr(e->allowed, '\0', sizeof e->allowed) != NULL);
 }
 
 /* Starts from the defaults and overwrites a few spans of the config with input bytes. */
@@ -99,34 +109,37 @@ static void setup(struct input *in) {
   stanchion_config_error error;
   known(stanchion_breaker_config_default(&breaker_config));
   bend(in, &breaker_config, sizeof breaker_config);
-  known(stanchion_breaker_config_validate(&breaker_config, &error));
+  validated(stanchion_breaker_config_validate(&breaker_config, &error), &error);
   known(stanchion_breaker_init(&breaker, &breaker_config));
   max_probes = breaker_config.half_open_probes;
 
   stanchion_token_bucket_config bucket_config;
   known(stanchion_token_bucket_config_default(&bucket_config));
   bend(in, &bucket_config, sizeof bucket_config);
+  validated(stanchion_token_bucket_config_validate(&bucket_config, &error), &error);
   known(stanchion_token_bucket_init(&bucket, &bucket_config));
 
   stanchion_keyed_limiter_config keyed_config;
   known(stanchion_keyed_limiter_config_default(&keyed_config));
   bend(in, &keyed_config, sizeof keyed_config);
-  known(stanchion_keyed_limiter_config_validate(&keyed_config, &error));
+  validated(stanchion_keyed_limiter_config_validate(&keyed_config, &error), &error);
   known(stanchion_keyed_limiter_init(&keyed, &keyed_config));
 
   known(stanchion_bulkhead_config_default(&bulkhead_config));
   bend(in, &bulkhead_config, sizeof bulkhead_config);
+  validated(stanchion_bulkhead_config_validate(&bulkhead_config, &error), &error);
   known(stanchion_bulkhead_init(&bulkhead, &bulkhead_config));
 
   stanchion_backoff_config backoff_config;
   known(stanchion_backoff_config_default(&backoff_config));
   bend(in, &backoff_config, sizeof backoff_config);
-  known(stanchion_backoff_config_validate(&backoff_config, &error));
+  validated(stanchion_backoff_config_validate(&backoff_config, &error), &error);
   known(stanchion_backoff_init(&backoff, &backoff_config));
 
   stanchion_retry_budget_config budget_config;
   known(stanchion_retry_budget_config_default(&budget_config));
   bend(in, &budget_config, sizeof budget_config);
+  validated(stanchion_retry_budget_config_validate(&budget_config, &error), &error);
   known(stanchion_retry_budget_init(&budget, &budget_config));
 }
 

@@ -89,7 +89,7 @@
 //
 // ```c
 // stanchion_status s = stanchion_token_bucket_try_acquire(&bucket, 1, now, &rejection);
-// if (s == STANCHION_RATE_LIMITED) wait(rejection.retry_after_ns);
+// if (s == STANCHION_RATE_LIMITED) sleep_ns(rejection.retry_after_ns);
 // ```
 typedef uint32_t stanchion_status;
 
@@ -151,12 +151,14 @@ typedef struct {
 // ```c
 // stanchion_config_error e;
 // if (stanchion_breaker_config_validate(&config, &e) == STANCHION_INVALID_CONFIG)
-//     fprintf(stderr, "%s must be in %s\n", e.field, e.allowed);
+//     fprintf(stderr, "invalid %s: allowed %s\n", e.field, e.allowed);
 // ```
 typedef struct {
-  // The field, as named in the config struct (`"failure_rate"`, `"window.count"`).
+  // The field, as C code names it in the config struct (`"failure_rate"`,
+  // `"window_count"`, `"bucket.refill_every_ns"`).
   char field[48];
-  // The allowed range (`"(0, 1]"`).
+  // Every value the field takes (`"(0, 1]"`, `"1..=320 (STANCHION_BREAKER_MAX_WINDOW_COUNT)"`),
+  // whole: no text is cut short.
   char allowed[80];
 } stanchion_config_error;
 
@@ -164,6 +166,9 @@ typedef struct {
 //
 // ```c
 // static stanchion_backoff reconnect;
+// stanchion_backoff_config c;
+// stanchion_backoff_config_default(&c);
+// stanchion_backoff_init(&reconnect, &c);
 // ```
 typedef struct STANCHION_ALIGNED(8) {
   uint64_t _opaque[20];
@@ -324,6 +329,7 @@ typedef struct {
 //
 // ```c
 // stanchion_outcome outcome = ok ? STANCHION_OUTCOME_SUCCESS : STANCHION_OUTCOME_FAILURE;
+// stanchion_breaker_record(&b, &permit, outcome, now, NULL);
 // ```
 typedef uint32_t stanchion_outcome;
 
@@ -405,6 +411,9 @@ typedef struct {
 //
 // ```c
 // static stanchion_bulkhead db_pool;
+// stanchion_bulkhead_config c;
+// stanchion_bulkhead_config_default(&c);
+// stanchion_bulkhead_init(&db_pool, &c);
 // ```
 typedef struct STANCHION_ALIGNED(8) {
   uint64_t _opaque[10];
@@ -499,6 +508,9 @@ typedef struct {
 //
 // ```c
 // static stanchion_keyed_limiter per_client;
+// stanchion_keyed_limiter_config c;
+// stanchion_keyed_limiter_config_default(&c);
+// stanchion_keyed_limiter_init(&per_client, &c);
 // ```
 typedef struct STANCHION_ALIGNED(8) {
   uint64_t _opaque[54];
@@ -508,7 +520,7 @@ typedef struct STANCHION_ALIGNED(8) {
 //
 // ```c
 // stanchion_token_bucket_snapshot s;
-// stanchion_token_bucket_snapshot_get(&bucket, now, &s);
+// stanchion_token_bucket_snapshot_get(&uplink, now, &s);
 // ```
 typedef struct {
   // Whole tokens available now (never negative).
@@ -527,6 +539,10 @@ typedef struct {
 //
 // ```c
 // static stanchion_keyed_limiter_1024 per_tenant;
+// stanchion_keyed_limiter_config c;
+// stanchion_keyed_limiter_config_default(&c);
+// c.slots = 1024;
+// stanchion_keyed_limiter_1024_init(&per_tenant, &c);
 // ```
 typedef struct STANCHION_ALIGNED(8) {
   uint64_t _opaque[3080];
@@ -551,6 +567,9 @@ typedef struct {
 //
 // ```c
 // static stanchion_retry_budget upstream_retries;
+// stanchion_retry_budget_config c;
+// stanchion_retry_budget_config_default(&c);
+// stanchion_retry_budget_init(&upstream_retries, &c);
 // ```
 typedef struct STANCHION_ALIGNED(8) {
   uint64_t _opaque[12];
@@ -579,6 +598,9 @@ typedef struct {
 //
 // ```c
 // static stanchion_token_bucket uplink;
+// stanchion_token_bucket_config c;
+// stanchion_token_bucket_config_default(&c);
+// stanchion_token_bucket_init(&uplink, &c);
 // ```
 typedef struct STANCHION_ALIGNED(8) {
   uint64_t _opaque[6];
@@ -722,7 +744,7 @@ stanchion_status stanchion_backoff_config_default(stanchion_backoff_config *out)
 //
 // ```c
 // c.factor = 0.5;
-// stanchion_backoff_config_validate(&c, &e); /* e.field: "schedule.factor" */
+// stanchion_backoff_config_validate(&c, &e); /* e.field: "factor" */
 // ```
 stanchion_status stanchion_backoff_config_validate(const stanchion_backoff_config *config,
                                                    stanchion_config_error *error);
@@ -773,7 +795,9 @@ stanchion_status stanchion_backoff_delay(const stanchion_backoff *backoff,
 //
 // ```c
 // stanchion_retrying r;
-// stanchion_backoff_start(&reconnect, seed, stanchion_now_ns(), &r);
+// uint64_t now;
+// stanchion_now_ns(&now);
+// stanchion_backoff_start(&reconnect, seed, now, &r);
 // ```
 stanchion_status stanchion_backoff_start(const stanchion_backoff *backoff,
                                          uint64_t seed,
@@ -791,9 +815,9 @@ stanchion_status stanchion_backoff_start(const stanchion_backoff *backoff,
 // Pointers are NULL or valid for their type.
 //
 // ```c
-// uint64_t wait;
-// while (call() != 0 &&
-//        stanchion_retrying_next_delay(&r, &reconnect, stanchion_now_ns(), NULL, &wait) == STANCHION_OK)
+// uint64_t now, wait;
+// while (call() != 0 && stanchion_now_ns(&now) == STANCHION_OK &&
+//        stanchion_retrying_next_delay(&r, &reconnect, now, NULL, &wait) == STANCHION_OK)
 //     sleep_ns(wait);
 // ```
 stanchion_status stanchion_retrying_next_delay(stanchion_retrying *retrying,
@@ -875,7 +899,9 @@ stanchion_status stanchion_breaker_init(stanchion_breaker *breaker,
 // ```c
 // stanchion_breaker_permit p;
 // stanchion_rejection r;
-// switch (stanchion_breaker_try_acquire(&b, stanchion_now_ns(), &p, &r, NULL)) {
+// uint64_t now;
+// stanchion_now_ns(&now);
+// switch (stanchion_breaker_try_acquire(&b, now, &p, &r, NULL)) {
 // case STANCHION_OK: do_call(); break;
 // default: fail_fast(r.retry_after_ns);
 // }
@@ -896,8 +922,10 @@ stanchion_status stanchion_breaker_try_acquire(stanchion_breaker *breaker,
 // Pointers are NULL or valid for their type.
 //
 // ```c
+// uint64_t now;
+// stanchion_now_ns(&now);
 // stanchion_breaker_record(&b, &p, ok ? STANCHION_OUTCOME_SUCCESS : STANCHION_OUTCOME_FAILURE,
-//                          stanchion_now_ns(), NULL);
+//                          now, NULL);
 // ```
 stanchion_status stanchion_breaker_record(stanchion_breaker *breaker,
                                           stanchion_breaker_permit *permit,
@@ -914,7 +942,9 @@ stanchion_status stanchion_breaker_record(stanchion_breaker *breaker,
 // Pointers are NULL or valid for their type.
 //
 // ```c
-// stanchion_breaker_release(&b, &p, stanchion_now_ns(), NULL);
+// uint64_t now;
+// stanchion_now_ns(&now);
+// stanchion_breaker_release(&b, &p, now, NULL);
 // ```
 stanchion_status stanchion_breaker_release(stanchion_breaker *breaker,
                                            stanchion_breaker_permit *permit,

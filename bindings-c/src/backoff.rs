@@ -5,6 +5,7 @@ use stanchion_core::{
     Backoff, BackoffConfig, ConfigError, Exhausted, Jitter, Nanos, Retrying, Schedule,
 };
 
+use crate::config_errors::Config;
 use crate::ffi::{self, boundary};
 use crate::status::{
     stanchion_config_error, stanchion_status, STANCHION_INVALID_CONFIG, STANCHION_MAX_ATTEMPTS,
@@ -15,6 +16,9 @@ use crate::status::{
 ///
 /// ```c
 /// static stanchion_backoff reconnect;
+/// stanchion_backoff_config c;
+/// stanchion_backoff_config_default(&c);
+/// stanchion_backoff_init(&reconnect, &c);
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_backoff {
@@ -203,7 +207,7 @@ pub unsafe extern "C" fn stanchion_backoff_config_default(
 ///
 /// ```c
 /// c.factor = 0.5;
-/// stanchion_backoff_config_validate(&c, &e); /* e.field: "schedule.factor" */
+/// stanchion_backoff_config_validate(&c, &e); /* e.field: "factor" */
 /// ```
 #[no_mangle]
 pub unsafe extern "C" fn stanchion_backoff_config_validate(
@@ -211,7 +215,11 @@ pub unsafe extern "C" fn stanchion_backoff_config_validate(
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
     // SAFETY: forwarded from the caller.
-    boundary(|| unsafe { ffi::validate(config, error, |c| to_core(c).and_then(|c| c.validate())) })
+    boundary(|| unsafe {
+        ffi::validate(Config::Backoff, config, error, |c| {
+            to_core(c).and_then(|c| c.validate())
+        })
+    })
 }
 
 /// Builds a schedule in `backoff`'s storage.
@@ -298,7 +306,9 @@ pub unsafe extern "C" fn stanchion_backoff_delay(
 ///
 /// ```c
 /// stanchion_retrying r;
-/// stanchion_backoff_start(&reconnect, seed, stanchion_now_ns(), &r);
+/// uint64_t now;
+/// stanchion_now_ns(&now);
+/// stanchion_backoff_start(&reconnect, seed, now, &r);
 /// ```
 #[no_mangle]
 pub unsafe extern "C" fn stanchion_backoff_start(
@@ -329,9 +339,9 @@ pub unsafe extern "C" fn stanchion_backoff_start(
 /// Pointers are NULL or valid for their type.
 ///
 /// ```c
-/// uint64_t wait;
-/// while (call() != 0 &&
-///        stanchion_retrying_next_delay(&r, &reconnect, stanchion_now_ns(), NULL, &wait) == STANCHION_OK)
+/// uint64_t now, wait;
+/// while (call() != 0 && stanchion_now_ns(&now) == STANCHION_OK &&
+///        stanchion_retrying_next_delay(&r, &reconnect, now, NULL, &wait) == STANCHION_OK)
 ///     sleep_ns(wait);
 /// ```
 #[no_mangle]

@@ -7,6 +7,7 @@ use stanchion_core::breaker::{
 };
 use stanchion_core::{ConfigError, Nanos};
 
+use crate::config_errors::Config;
 use crate::ffi::{self, boundary};
 use crate::status::{
     rejection, stanchion_config_error, stanchion_rejection, stanchion_status,
@@ -76,6 +77,7 @@ const _: () = assert!(
 ///
 /// ```c
 /// stanchion_outcome outcome = ok ? STANCHION_OUTCOME_SUCCESS : STANCHION_OUTCOME_FAILURE;
+/// stanchion_breaker_record(&b, &permit, outcome, now, NULL);
 /// ```
 pub type stanchion_outcome = u32;
 /// The call worked.
@@ -297,9 +299,15 @@ fn to_core(c: &stanchion_breaker_config) -> Result<BreakerConfig, ConfigError> {
     Ok(config)
 }
 
-/// Builds the breaker, or the config error (the window's fit included).
+/// Builds the breaker, or the config error (the window's fit included). The core calls a
+/// window too large for the breaker's words `window`; in C it is one field, `window_count` or
+/// `window_buckets` by the kind, whose range (1..=320, 1..=10) is this breaker's.
 fn build(c: &stanchion_breaker_config) -> Result<Breaker, ConfigError> {
-    Breaker::new(to_core(c)?)
+    Breaker::new(to_core(c)?).map_err(|e| match (e.field, c.window_kind) {
+        ("window", STANCHION_WINDOW_COUNT) => ConfigError::new("window.count", e.allowed),
+        ("window", _) => ConfigError::new("window.buckets", e.allowed),
+        _ => e,
+    })
 }
 
 fn from_core(c: &BreakerConfig) -> stanchion_breaker_config {
@@ -431,7 +439,7 @@ pub unsafe extern "C" fn stanchion_breaker_config_validate(
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
     // SAFETY: forwarded from the caller.
-    boundary(|| unsafe { ffi::validate(config, error, build) })
+    boundary(|| unsafe { ffi::validate(Config::Breaker, config, error, build) })
 }
 
 /// Initialises a closed breaker in `breaker`'s storage. Re-initialising an object resets it.
@@ -483,7 +491,9 @@ unsafe fn get<'a>(breaker: *const stanchion_breaker) -> Result<&'a Breaker, stan
 /// ```c
 /// stanchion_breaker_permit p;
 /// stanchion_rejection r;
-/// switch (stanchion_breaker_try_acquire(&b, stanchion_now_ns(), &p, &r, NULL)) {
+/// uint64_t now;
+/// stanchion_now_ns(&now);
+/// switch (stanchion_breaker_try_acquire(&b, now, &p, &r, NULL)) {
 /// case STANCHION_OK: do_call(); break;
 /// default: fail_fast(r.retry_after_ns);
 /// }
@@ -534,8 +544,10 @@ pub unsafe extern "C" fn stanchion_breaker_try_acquire(
 /// Pointers are NULL or valid for their type.
 ///
 /// ```c
+/// uint64_t now;
+/// stanchion_now_ns(&now);
 /// stanchion_breaker_record(&b, &p, ok ? STANCHION_OUTCOME_SUCCESS : STANCHION_OUTCOME_FAILURE,
-///                          stanchion_now_ns(), NULL);
+///                          now, NULL);
 /// ```
 #[no_mangle]
 pub unsafe extern "C" fn stanchion_breaker_record(
@@ -570,7 +582,9 @@ pub unsafe extern "C" fn stanchion_breaker_record(
 /// Pointers are NULL or valid for their type.
 ///
 /// ```c
-/// stanchion_breaker_release(&b, &p, stanchion_now_ns(), NULL);
+/// uint64_t now;
+/// stanchion_now_ns(&now);
+/// stanchion_breaker_release(&b, &p, now, NULL);
 /// ```
 #[no_mangle]
 pub unsafe extern "C" fn stanchion_breaker_release(

@@ -5,6 +5,7 @@
 use stanchion_core::bulkhead::{RawPermit, MAX_LANES};
 use stanchion_core::{Bulkhead, BulkheadConfig};
 
+use crate::config_errors::Config;
 use crate::ffi::{self, boundary};
 use crate::status::{
     stanchion_config_error, stanchion_rejection, stanchion_status, STANCHION_INVALID_ARGUMENT,
@@ -16,6 +17,9 @@ use crate::token_bucket::refuse;
 ///
 /// ```c
 /// static stanchion_bulkhead db_pool;
+/// stanchion_bulkhead_config c;
+/// stanchion_bulkhead_config_default(&c);
+/// stanchion_bulkhead_init(&db_pool, &c);
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_bulkhead {
@@ -171,7 +175,9 @@ pub unsafe extern "C" fn stanchion_bulkhead_config_validate(
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
     // SAFETY: forwarded from the caller.
-    boundary(|| unsafe { ffi::validate(config, error, |c| to_core(c).validate()) })
+    boundary(|| unsafe {
+        ffi::validate(Config::Bulkhead, config, error, |c| to_core(c).validate())
+    })
 }
 
 /// Initialises a bulkhead with no permit out.

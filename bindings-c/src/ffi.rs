@@ -3,11 +3,12 @@
 
 use core::mem::{align_of, size_of, MaybeUninit};
 
+use crate::config_errors::{c_error, Config};
 #[cfg(feature = "std")]
 use crate::status::STANCHION_PANIC;
 use crate::status::{
-    config_error, stanchion_config_error, stanchion_status, STANCHION_INVALID_ARGUMENT,
-    STANCHION_INVALID_CONFIG, STANCHION_NOT_INITIALIZED, STANCHION_NULL_POINTER, STANCHION_OK,
+    stanchion_config_error, stanchion_status, STANCHION_INVALID_ARGUMENT, STANCHION_INVALID_CONFIG,
+    STANCHION_NOT_INITIALIZED, STANCHION_NULL_POINTER, STANCHION_OK,
 };
 use stanchion_core::ConfigError;
 
@@ -35,12 +36,13 @@ pub(crate) fn boundary(body: impl FnOnce() -> Answer) -> stanchion_status {
 }
 
 /// The body of every `*_config_validate`: reads the config, asks the core's `check`, and on
-/// an invalid config answers `STANCHION_INVALID_CONFIG` and writes the error where `error` is
-/// not NULL.
+/// an invalid config answers `STANCHION_INVALID_CONFIG` and writes the error, in the C
+/// struct's names (`kind` says which struct), where `error` is not NULL.
 ///
 /// # Safety
 /// `config` is NULL or readable; `error` is NULL or writable.
 pub(crate) unsafe fn validate<T: Copy, U>(
+    kind: Config,
     config: *const T,
     error: *mut stanchion_config_error,
     check: impl FnOnce(&T) -> Result<U, ConfigError>,
@@ -51,7 +53,7 @@ pub(crate) unsafe fn validate<T: Copy, U>(
         Ok(_) => Ok(STANCHION_OK),
         Err(e) => {
             // SAFETY: forwarded from the caller.
-            unsafe { write_optional(error, config_error(e)) };
+            unsafe { write_optional(error, c_error(kind, e)) };
             Ok(STANCHION_INVALID_CONFIG)
         }
     }

@@ -8,6 +8,7 @@ use stanchion_core::{
     TokenBucketSnapshot,
 };
 
+use crate::config_errors::Config;
 use crate::ffi::{self, boundary};
 use crate::status::{
     stanchion_config_error, stanchion_rejection, stanchion_status, STANCHION_INVALID_CONFIG,
@@ -19,6 +20,9 @@ use crate::token_bucket::{self, stanchion_token_bucket_config, stanchion_token_b
 ///
 /// ```c
 /// static stanchion_keyed_limiter per_client;
+/// stanchion_keyed_limiter_config c;
+/// stanchion_keyed_limiter_config_default(&c);
+/// stanchion_keyed_limiter_init(&per_client, &c);
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_keyed_limiter {
@@ -29,6 +33,10 @@ pub struct stanchion_keyed_limiter {
 ///
 /// ```c
 /// static stanchion_keyed_limiter_1024 per_tenant;
+/// stanchion_keyed_limiter_config c;
+/// stanchion_keyed_limiter_config_default(&c);
+/// c.slots = 1024;
+/// stanchion_keyed_limiter_1024_init(&per_tenant, &c);
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_keyed_limiter_1024 {
@@ -222,7 +230,7 @@ pub unsafe extern "C" fn stanchion_keyed_limiter_config_validate(
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
     // SAFETY: forwarded from the caller.
-    boundary(|| unsafe { ffi::validate(config, error, parts) })
+    boundary(|| unsafe { ffi::validate(Config::KeyedLimiter, config, error, parts) })
 }
 
 /// Key of a byte string: 64-bit FNV-1a, the same hash every stanchion binding uses, so one

@@ -25,6 +25,7 @@ mod breaker;
 mod bulkhead;
 #[cfg(feature = "std")]
 mod clock;
+mod config_errors;
 mod deadline;
 mod ffi;
 mod keyed_limiter;

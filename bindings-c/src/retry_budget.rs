@@ -3,6 +3,7 @@
 
 use stanchion_core::{Nanos, RetryBudget, RetryBudgetConfig};
 
+use crate::config_errors::Config;
 use crate::ffi::{self, boundary};
 use crate::status::{
     stanchion_config_error, stanchion_rejection, stanchion_status, STANCHION_INVALID_CONFIG,
@@ -14,6 +15,9 @@ use crate::token_bucket::refuse;
 ///
 /// ```c
 /// static stanchion_retry_budget upstream_retries;
+/// stanchion_retry_budget_config c;
+/// stanchion_retry_budget_config_default(&c);
+/// stanchion_retry_budget_init(&upstream_retries, &c);
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_retry_budget {
@@ -123,7 +127,11 @@ pub unsafe extern "C" fn stanchion_retry_budget_config_validate(
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
     // SAFETY: forwarded from the caller.
-    boundary(|| unsafe { ffi::validate(config, error, |c| to_core(c).validate()) })
+    boundary(|| unsafe {
+        ffi::validate(Config::RetryBudget, config, error, |c| {
+            to_core(c).validate()
+        })
+    })
 }
 
 /// Initialises an empty budget (the floor's bucket full).

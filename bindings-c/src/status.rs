@@ -2,7 +2,7 @@
 
 use core::ffi::c_char;
 
-use stanchion_core::{ConfigError, Reason, Rejected};
+use stanchion_core::{Reason, Rejected};
 
 /// What a function did. The values are fixed: a value never changes meaning in a later version.
 ///
@@ -14,7 +14,7 @@ use stanchion_core::{ConfigError, Reason, Rejected};
 ///
 /// ```c
 /// stanchion_status s = stanchion_token_bucket_try_acquire(&bucket, 1, now, &rejection);
-/// if (s == STANCHION_RATE_LIMITED) wait(rejection.retry_after_ns);
+/// if (s == STANCHION_RATE_LIMITED) sleep_ns(rejection.retry_after_ns);
 /// ```
 pub type stanchion_status = u32;
 
@@ -76,14 +76,16 @@ pub struct stanchion_rejection {
 /// ```c
 /// stanchion_config_error e;
 /// if (stanchion_breaker_config_validate(&config, &e) == STANCHION_INVALID_CONFIG)
-///     fprintf(stderr, "%s must be in %s\n", e.field, e.allowed);
+///     fprintf(stderr, "invalid %s: allowed %s\n", e.field, e.allowed);
 /// ```
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct stanchion_config_error {
-    /// The field, as named in the config struct (`"failure_rate"`, `"window.count"`).
+    /// The field, as C code names it in the config struct (`"failure_rate"`,
+    /// `"window_count"`, `"bucket.refill_every_ns"`).
     pub field: [c_char; 48],
-    /// The allowed range (`"(0, 1]"`).
+    /// Every value the field takes (`"(0, 1]"`, `"1..=320 (STANCHION_BREAKER_MAX_WINDOW_COUNT)"`),
+    /// whole: no text is cut short.
     pub allowed: [c_char; 80],
 }
 
@@ -99,27 +101,6 @@ pub(crate) fn rejection(rejected: Rejected) -> (stanchion_status, stanchion_reje
         retry_after_ns: rejected.retry_after.map_or(0, |after| after.as_nanos()),
     };
     (status, details)
-}
-
-/// Copies `text` into `out` as a NUL-terminated string, cut short if it does not fit.
-fn copy_text(out: &mut [c_char], text: &str) {
-    let len = text.len().min(out.len().saturating_sub(1));
-    for (slot, byte) in out.iter_mut().zip(text.bytes().take(len)) {
-        *slot = byte as c_char;
-    }
-    if let Some(end) = out.get_mut(len) {
-        *end = 0;
-    }
-}
-
-pub(crate) fn config_error(error: ConfigError) -> stanchion_config_error {
-    let mut out = stanchion_config_error {
-        field: [0; 48],
-        allowed: [0; 80],
-    };
-    copy_text(&mut out.field, error.field);
-    copy_text(&mut out.allowed, error.allowed);
-    out
 }
 
 /// Each status's stable name, NUL-terminated.

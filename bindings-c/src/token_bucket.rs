@@ -3,6 +3,7 @@
 
 use stanchion_core::{Nanos, TokenBucket, TokenBucketConfig, TokenBucketSnapshot};
 
+use crate::config_errors::Config;
 use crate::ffi::{self, boundary, Answer};
 use crate::status::{
     rejection, stanchion_config_error, stanchion_rejection, stanchion_status,
@@ -13,6 +14,9 @@ use crate::status::{
 ///
 /// ```c
 /// static stanchion_token_bucket uplink;
+/// stanchion_token_bucket_config c;
+/// stanchion_token_bucket_config_default(&c);
+/// stanchion_token_bucket_init(&uplink, &c);
 /// ```
 #[repr(C, align(8))]
 pub struct stanchion_token_bucket {
@@ -54,7 +58,7 @@ pub struct stanchion_token_bucket_config {
 ///
 /// ```c
 /// stanchion_token_bucket_snapshot s;
-/// stanchion_token_bucket_snapshot_get(&bucket, now, &s);
+/// stanchion_token_bucket_snapshot_get(&uplink, now, &s);
 /// ```
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -150,7 +154,11 @@ pub unsafe extern "C" fn stanchion_token_bucket_config_validate(
     error: *mut stanchion_config_error,
 ) -> stanchion_status {
     // SAFETY: forwarded from the caller.
-    boundary(|| unsafe { ffi::validate(config, error, |c| to_core(c).validate()) })
+    boundary(|| unsafe {
+        ffi::validate(Config::TokenBucket, config, error, |c| {
+            to_core(c).validate()
+        })
+    })
 }
 
 /// Initialises a full bucket in `bucket`'s storage.

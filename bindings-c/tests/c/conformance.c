@@ -5,7 +5,8 @@
  * fail; a format error fails the run in every case.
  *
  * The bulkhead files that use the async queue (acquire_async, poll, cancel) are skipped: the C
- * API has no queue. Keyed limiters take 1, 2, 4 or 8 slots (the small table's sizes).
+ * API has no queue. An expected `error_field` is rewritten into the C struct's name for the
+ * field (c_field_names). Keyed limiters take 1, 2, 4 or 8 slots (the small table's sizes).
  *
  * usage: conformance DIR
  */
@@ -221,6 +222,42 @@ static void admission(cJSON *o, stanchion_status s, const stanchion_rejection *r
 
 static void expect_ok(stanchion_status s, const char *call) {
   if (s != STANCHION_OK) fail(FORMAT, "%s: %s", call, stanchion_status_str(s));
+}
+
+/* The vectors name a config field as the core does (`window.count`, `refill_every`); a C user
+ * sees the C struct's field (`window_count`, `refill_every_ns`). The runner rewrites an expected
+ * `error_field` into C's name before comparing; names not listed are the same in both. */
+static const struct {
+  const char *primitive, *core, *c;
+} c_field_names[] = {
+    {"breaker", "slow_call.duration", "slow_call_duration_ns"},
+    {"breaker", "slow_call.rate", "slow_call_rate"},
+    {"breaker", "window.count", "window_count"},
+    {"breaker", "window.buckets", "window_buckets"},
+    {"breaker", "window.span", "window_span_ns"},
+    {"breaker", "open_for_max", "open_for_max_ns"},
+    {"breaker", "probe_timeout", "probe_timeout_ns"},
+    {"token_bucket", "refill_every", "refill_every_ns"},
+    {"keyed_limiter", "capacity", "bucket.capacity"},
+    {"keyed_limiter", "refill_amount", "bucket.refill_amount"},
+    {"keyed_limiter", "refill_every", "bucket.refill_every_ns"},
+    {"backoff", "schedule.factor", "factor"},
+    {"backoff", "jitter.proportional", "jitter_proportion"},
+};
+
+static void expect_c_field_name(const char *primitive, const cJSON *step) {
+  cJSON *want = get(get(step, "expect"), "error_field");
+  if (!cJSON_IsString(want)) return;
+  const char *c = NULL;
+  if (strcmp(primitive, "breaker") == 0 && strcmp(want->valuestring, "window") == 0) {
+    /* The core's error for a window longer than the breaker holds: in C, the window's length. */
+    c = get(get(get(step, "config"), "window"), "count") ? "window_count" : "window_buckets";
+  }
+  for (size_t i = 0; i < sizeof c_field_names / sizeof c_field_names[0]; i++)
+    if (strcmp(c_field_names[i].primitive, primitive) == 0 &&
+        strcmp(c_field_names[i].core, want->valuestring) == 0)
+      c = c_field_names[i].c;
+  if (c && !cJSON_SetValuestring(want, c)) fail(FORMAT, "out of memory");
 }
 
 static void config_error(cJSON *o, stanchion_status s, const stanchion_config_error *e) {
@@ -945,6 +982,7 @@ static enum verdict run_file(const char *path, const char *folder, const char *n
       if (note && !cJSON_IsString(note)) fail(FORMAT, "`note` must be a string");
       uint64_t repeat = opt_int(step, "repeat", 1);
       if (repeat == 0) fail(FORMAT, "`repeat` must be at least 1");
+      expect_c_field_name(primitive, step);
       for (uint64_t run = 0; run < repeat; run++) {
         observed_now = cJSON_CreateObject();
         subject->run(op, step, observed_now);

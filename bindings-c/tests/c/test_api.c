@@ -4,6 +4,7 @@
  * pointers, invalid values, uninitialised or misaligned storage, outputs untouched on error).
  */
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,29 @@ static int failures;
               stanchion_status_str(expected), stanchion_status_str(got_));                   \
       failures++;                                                                            \
     }                                                                                        \
+  } while (0)
+
+#define CHECK_TEXT(got, expected)                                                         \
+  do {                                                                                    \
+    if (strcmp((got), (expected)) != 0) {                                                 \
+      fprintf(stderr, "%s:%d: expected \"%s\", got \"%s\"\n", __FILE__, __LINE__, (expected), \
+              (got));                                                                     \
+      failures++;                                                                         \
+    }                                                                                     \
+  } while (0)
+
+/* `stanchion_<object>_config_validate(config)` refuses the config, names `member`, which is a
+ * field of `stanchion_<object>_config` (the offsetof does not compile otherwise), and states
+ * `range` whole: nothing cut short. src/config_errors.rs checks that every row of its table
+ * appears here as `object, member, "range")`. */
+#define EXPECT_CONFIG_ERROR(config, object, member, range)                                    \
+  do {                                                                                        \
+    stanchion_config_error e_;                                                                \
+    memset(&e_, 0, sizeof e_);                                                                \
+    (void)offsetof(stanchion_##object##_config, member);                                      \
+    CHECK_STATUS(stanchion_##object##_config_validate((config), &e_), STANCHION_INVALID_CONFIG); \
+    CHECK_TEXT(e_.field, #member);                                                            \
+    CHECK_TEXT(e_.allowed, (range));                                                          \
   } while (0)
 
 /* Zeroed static storage: what firmware has before init. */
@@ -158,7 +182,7 @@ static void test_breaker_config_errors(void) {
   config.window_kind = STANCHION_WINDOW_COUNT;
   config.window_count = STANCHION_BREAKER_MAX_WINDOW_COUNT + 1;
   CHECK_STATUS(stanchion_breaker_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
-  CHECK(strcmp(e.field, "window") == 0);
+  CHECK(strcmp(e.field, "window_count") == 0);
   config.window_count = STANCHION_BREAKER_MAX_WINDOW_COUNT;
   CHECK_STATUS(stanchion_breaker_config_validate(&config, &e), STANCHION_OK);
 
@@ -172,6 +196,187 @@ static void test_breaker_config_errors(void) {
   memset(&b, 0, sizeof b);
   CHECK_STATUS(stanchion_breaker_state_get(&b, &(stanchion_breaker_state){0}),
                STANCHION_NOT_INITIALIZED);
+}
+
+/* Every error each *_config_validate can report names the C struct's field and its whole range
+ * in C, one case per way of provoking it. */
+static void test_config_error_names(void) {
+  stanchion_breaker_config b;
+  stanchion_breaker_config_default(&b);
+  b.has_failure_count = 1;
+  b.failure_count = 0;
+  EXPECT_CONFIG_ERROR(&b, breaker, failure_count, "1..=4294967295, or has_failure_count = 0");
+  stanchion_breaker_config_default(&b);
+  b.has_consecutive_failures = 1;
+  b.consecutive_failures = 0;
+  EXPECT_CONFIG_ERROR(&b, breaker, consecutive_failures,
+                      "1..=4294967295, or has_consecutive_failures = 0");
+  stanchion_breaker_config_default(&b);
+  b.has_failure_rate = 1;
+  b.failure_rate = 1.5f;
+  EXPECT_CONFIG_ERROR(&b, breaker, failure_rate, "(0, 1]");
+  stanchion_breaker_config_default(&b);
+  b.minimum_calls = 0;
+  EXPECT_CONFIG_ERROR(&b, breaker, minimum_calls, "1..=4294967295");
+  stanchion_breaker_config_default(&b);
+  b.has_slow_call = 1;
+  b.slow_call_rate = 0.5f;
+  b.slow_call_duration_ns = 0;
+  EXPECT_CONFIG_ERROR(&b, breaker, slow_call_duration_ns, "at least 1");
+  b.slow_call_duration_ns = SEC;
+  b.slow_call_rate = 0.0f;
+  EXPECT_CONFIG_ERROR(&b, breaker, slow_call_rate, "(0, 1]");
+  stanchion_breaker_config_default(&b);
+  b.window_kind = 2;
+  EXPECT_CONFIG_ERROR(&b, breaker, window_kind,
+                      "STANCHION_WINDOW_COUNT (0) or STANCHION_WINDOW_TIME (1)");
+  /* The count window: too short, longer than the breaker holds, longer than the core's own
+   * limit: one field, one range. */
+  b.window_kind = STANCHION_WINDOW_COUNT;
+  const uint32_t counts[] = {0, STANCHION_BREAKER_MAX_WINDOW_COUNT + 1, 65535, 70000};
+  for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+    b.window_count = counts[i];
+    EXPECT_CONFIG_ERROR(&b, breaker, window_count, "1..=320 (STANCHION_BREAKER_MAX_WINDOW_COUNT)");
+  }
+  b.window_count = STANCHION_BREAKER_MAX_WINDOW_COUNT;
+  CHECK_STATUS(stanchion_breaker_config_validate(&b, NULL), STANCHION_OK);
+  b.window_kind = STANCHION_WINDOW_TIME;
+  b.window_span_ns = 100 * SEC;
+  const uint32_t buckets[] = {0, STANCHION_BREAKER_MAX_WINDOW_BUCKETS + 1, 65535, 70000};
+  for (size_t i = 0; i < sizeof buckets / sizeof buckets[0]; i++) {
+    b.window_buckets = buckets[i];
+    EXPECT_CONFIG_ERROR(&b, breaker, window_buckets,
+                        "1..=10 (STANCHION_BREAKER_MAX_WINDOW_BUCKETS)");
+  }
+  b.window_buckets = STANCHION_BREAKER_MAX_WINDOW_BUCKETS;
+  CHECK_STATUS(stanchion_breaker_config_validate(&b, NULL), STANCHION_OK);
+  b.window_span_ns = STANCHION_BREAKER_MAX_WINDOW_BUCKETS - 1;
+  EXPECT_CONFIG_ERROR(&b, breaker, window_span_ns, "at least window_buckets (1 ns per bucket)");
+  stanchion_breaker_config_default(&b);
+  b.open_for_ns = 10 * SEC;
+  b.open_for_max_ns = 5 * SEC;
+  EXPECT_CONFIG_ERROR(&b, breaker, open_for_max_ns, "at least open_for_ns");
+  stanchion_breaker_config_default(&b);
+  b.open_for_factor = 0.5f;
+  EXPECT_CONFIG_ERROR(&b, breaker, open_for_factor, "[1, 65535]");
+  stanchion_breaker_config_default(&b);
+  b.open_for_jitter = 1.5f;
+  EXPECT_CONFIG_ERROR(&b, breaker, open_for_jitter, "[0, 1]");
+  stanchion_breaker_config_default(&b);
+  b.half_open_probes = 0;
+  EXPECT_CONFIG_ERROR(&b, breaker, half_open_probes, "1..=65535");
+  b.half_open_probes = 65536;
+  EXPECT_CONFIG_ERROR(&b, breaker, half_open_probes, "1..=65535");
+  stanchion_breaker_config_default(&b);
+  b.has_half_open_successes = 1;
+  b.half_open_successes = 0;
+  EXPECT_CONFIG_ERROR(&b, breaker, half_open_successes,
+                      "1..=65535, or has_half_open_successes = 0");
+  stanchion_breaker_config_default(&b);
+  b.has_probe_timeout = 1;
+  b.probe_timeout_ns = 0;
+  EXPECT_CONFIG_ERROR(&b, breaker, probe_timeout_ns, "at least 1, or has_probe_timeout = 0");
+
+  stanchion_token_bucket_config t;
+  stanchion_token_bucket_config_default(&t);
+  t.capacity = 0;
+  EXPECT_CONFIG_ERROR(&t, token_bucket, capacity, "1..=4294967295");
+  stanchion_token_bucket_config_default(&t);
+  t.refill_amount = 0;
+  EXPECT_CONFIG_ERROR(&t, token_bucket, refill_amount,
+                      "1..=refill_every_ns (at most 10^9 tokens per second)");
+  t.refill_amount = 2;
+  t.refill_every_ns = 1;
+  EXPECT_CONFIG_ERROR(&t, token_bucket, refill_amount,
+                      "1..=refill_every_ns (at most 10^9 tokens per second)");
+  stanchion_token_bucket_config_default(&t);
+  t.refill_every_ns = 0;
+  EXPECT_CONFIG_ERROR(&t, token_bucket, refill_every_ns, "at least 1");
+
+  stanchion_keyed_limiter_config k;
+  stanchion_keyed_limiter_config_default(&k);
+  k.bucket.capacity = 0;
+  EXPECT_CONFIG_ERROR(&k, keyed_limiter, bucket.capacity, "1..=4294967295");
+  stanchion_keyed_limiter_config_default(&k);
+  k.bucket.refill_amount = 0;
+  EXPECT_CONFIG_ERROR(&k, keyed_limiter, bucket.refill_amount,
+                      "1..=bucket.refill_every_ns (at most 10^9 tokens per second)");
+  k.bucket.refill_amount = 2;
+  k.bucket.refill_every_ns = 1;
+  EXPECT_CONFIG_ERROR(&k, keyed_limiter, bucket.refill_amount,
+                      "1..=bucket.refill_every_ns (at most 10^9 tokens per second)");
+  stanchion_keyed_limiter_config_default(&k);
+  k.bucket.refill_every_ns = 0;
+  EXPECT_CONFIG_ERROR(&k, keyed_limiter, bucket.refill_every_ns, "at least 1");
+  stanchion_keyed_limiter_config_default(&k);
+  k.slots = 3;
+  EXPECT_CONFIG_ERROR(&k, keyed_limiter, slots, "1, 2, 4, 8, 16 (stanchion_keyed_limiter) or 1024");
+  stanchion_keyed_limiter_config_default(&k);
+  k.policy = 2;
+  EXPECT_CONFIG_ERROR(&k, keyed_limiter, policy,
+                      "STANCHION_TABLE_FULL_REJECT (0) or STANCHION_TABLE_FULL_ADMIT (1)");
+
+  stanchion_bulkhead_config h;
+  stanchion_bulkhead_config_default(&h);
+  h.max_concurrent = 0;
+  EXPECT_CONFIG_ERROR(&h, bulkhead, max_concurrent, "1..=16777215");
+  h.max_concurrent = 16777216;
+  EXPECT_CONFIG_ERROR(&h, bulkhead, max_concurrent, "1..=16777215");
+  stanchion_bulkhead_config_default(&h);
+  h.lanes = 0;
+  EXPECT_CONFIG_ERROR(&h, bulkhead, lanes, "1..=8 (STANCHION_BULKHEAD_MAX_LANES)");
+  h.lanes = STANCHION_BULKHEAD_MAX_LANES + 1;
+  EXPECT_CONFIG_ERROR(&h, bulkhead, lanes, "1..=8 (STANCHION_BULKHEAD_MAX_LANES)");
+  /* Lane 0 neither 0 nor max_concurrent; a later lane at 0; a later lane rising. */
+  stanchion_bulkhead_config_default(&h);
+  h.lanes = 3;
+  h.lane_ceilings[0] = 5;
+  h.lane_ceilings[1] = 4;
+  h.lane_ceilings[2] = 2;
+  EXPECT_CONFIG_ERROR(&h, bulkhead, lane_ceilings,
+                      "[0]: 0 or max_concurrent; [1] to [lanes - 1]: at least 1, non-increasing");
+  h.lane_ceilings[0] = 0;
+  CHECK_STATUS(stanchion_bulkhead_config_validate(&h, NULL), STANCHION_OK);
+  h.lane_ceilings[2] = 0;
+  EXPECT_CONFIG_ERROR(&h, bulkhead, lane_ceilings,
+                      "[0]: 0 or max_concurrent; [1] to [lanes - 1]: at least 1, non-increasing");
+  h.lane_ceilings[2] = 5;
+  EXPECT_CONFIG_ERROR(&h, bulkhead, lane_ceilings,
+                      "[0]: 0 or max_concurrent; [1] to [lanes - 1]: at least 1, non-increasing");
+
+  stanchion_backoff_config f;
+  stanchion_backoff_config_default(&f);
+  f.schedule = 4;
+  EXPECT_CONFIG_ERROR(&f, backoff, schedule, "STANCHION_SCHEDULE_CONSTANT (0) to _DECORRELATED (3)");
+  stanchion_backoff_config_default(&f);
+  f.jitter = 4;
+  EXPECT_CONFIG_ERROR(&f, backoff, jitter,
+                      "STANCHION_JITTER_NONE (0) to _PROPORTIONAL (3); _NONE when decorrelated");
+  f.schedule = STANCHION_SCHEDULE_DECORRELATED;
+  f.jitter = STANCHION_JITTER_EQUAL;
+  EXPECT_CONFIG_ERROR(&f, backoff, jitter,
+                      "STANCHION_JITTER_NONE (0) to _PROPORTIONAL (3); _NONE when decorrelated");
+  stanchion_backoff_config_default(&f);
+  f.factor = 0.5;
+  EXPECT_CONFIG_ERROR(&f, backoff, factor, "[1, 1024]");
+  stanchion_backoff_config_default(&f);
+  f.jitter = STANCHION_JITTER_PROPORTIONAL;
+  f.jitter_proportion = 1.5;
+  EXPECT_CONFIG_ERROR(&f, backoff, jitter_proportion, "[0, 1]");
+  stanchion_backoff_config_default(&f);
+  f.has_max_attempts = 1;
+  f.max_attempts = 0;
+  EXPECT_CONFIG_ERROR(&f, backoff, max_attempts, "1..=4294967295, or has_max_attempts = 0");
+
+  stanchion_retry_budget_config r;
+  stanchion_retry_budget_config_default(&r);
+  r.ratio = -1.0;
+  EXPECT_CONFIG_ERROR(&r, retry_budget, ratio, "[0, 1000]");
+  r.ratio = 1000.5;
+  EXPECT_CONFIG_ERROR(&r, retry_budget, ratio, "[0, 1000]");
+  stanchion_retry_budget_config_default(&r);
+  r.min_retries_per_sec = 1000000001;
+  EXPECT_CONFIG_ERROR(&r, retry_budget, min_retries_per_sec, "0..=1000000000");
 }
 
 static void test_token_bucket(void) {
@@ -215,7 +420,7 @@ static void test_token_bucket(void) {
   stanchion_config_error e;
   config.refill_every_ns = 0;
   CHECK_STATUS(stanchion_token_bucket_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
-  CHECK(strcmp(e.field, "refill_every") == 0);
+  CHECK(strcmp(e.field, "refill_every_ns") == 0);
   CHECK_STATUS(stanchion_token_bucket_init(&bucket, &config), STANCHION_INVALID_CONFIG);
 }
 
@@ -531,6 +736,7 @@ int main(void) {
   test_status_names();
   test_breaker_lifecycle();
   test_breaker_config_errors();
+  test_config_error_names();
   test_token_bucket();
   test_keyed_limiter();
   test_bulkhead();

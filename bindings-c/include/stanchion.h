@@ -768,9 +768,10 @@ stanchion_status stanchion_backoff_init(stanchion_backoff *backoff,
 // `STANCHION_OK` writes it, `STANCHION_MAX_ATTEMPTS` means stop. Ignores `max_elapsed`,
 // which needs a clock (use `stanchion_retrying_next_delay`).
 //
-// Cost: constant and linear schedules O(1); exponential O(min(attempt, steps to the cap));
-// decorrelated replays its draws, O(attempt). In an interrupt handler or a tight loop, keep a
-// `stanchion_retrying` instead, whose next delay is O(1).
+// Cost: constant and linear schedules O(1); exponential and decorrelated replay at most 4096
+// steps whatever `attempt` (about 15 us on a desktop core; see `docs/semantics.md` §5 for
+// the waits past that). In an interrupt handler or a tight loop, keep a `stanchion_retrying`
+// instead, whose next delay costs a few steps.
 //
 // Thread- and interrupt-safe.
 //

@@ -209,6 +209,26 @@ pub enum StopReason {
     Refused(Rejected),
 }
 
+impl StopReason {
+    /// A short, stable, lower-case name (`"max_attempts"`), as bindings and conformance vectors
+    /// spell it.
+    ///
+    /// ```
+    /// use stanchion::retry::StopReason;
+    /// assert_eq!(StopReason::NotRetryable.as_str(), "not_retryable");
+    /// ```
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            StopReason::NotRetryable => "not_retryable",
+            StopReason::MaxAttempts => "max_attempts",
+            StopReason::MaxElapsed => "max_elapsed",
+            StopReason::Deadline => "deadline",
+            StopReason::BudgetExhausted(_) => "budget_exhausted",
+            StopReason::Refused(_) => "refused",
+        }
+    }
+}
+
 impl From<Exhausted> for StopReason {
     fn from(stop: Exhausted) -> StopReason {
         match stop {

@@ -125,8 +125,8 @@ impl RetryLoop {
     /// never spends a token: the failure must be retryable (a refusal is not, unless the
     /// policy allows it); the backoff gives the wait (raised to a server's hint or a refusal's
     /// `retry_after`, within `max_delay`) unless `max_attempts` or `max_elapsed` stops it; the
-    /// wait must end before the deadline; the budget must allow the retry. Once stopped, the
-    /// loop stays stopped.
+    /// wait must end before the deadline; the budget must allow the retry. A stop is final for
+    /// the call: make no further attempt.
     ///
     /// ```
     /// use stanchion::retry::{Failure, Next, RetryLoop, RetryPolicy, Retryable, StopReason};

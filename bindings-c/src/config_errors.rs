@@ -72,7 +72,7 @@ pub(crate) const FIELDS: &[Field] = &[
         Breaker,
         "failure_count",
         "failure_count",
-        "1..=4294967295, or has_failure_count = 0",
+        "1..=4294967295, or has_failure_count = 0 with another trigger set",
     ),
     field(
         Breaker,

@@ -84,6 +84,10 @@ fn config() -> impl Strategy<Value = BreakerConfig> {
                 if let Some((duration, rate)) = slow {
                     c = c.slow_call(Nanos::new(duration), rate);
                 }
+                // A breaker needs a trigger: without one, the count trigger stands in.
+                if (count, consecutive, rate, slow) == (None, None, None, None) {
+                    c = c.failure_count(Some(3));
+                }
                 c
             },
         )

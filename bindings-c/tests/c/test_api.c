@@ -205,7 +205,13 @@ static void test_config_error_names(void) {
   stanchion_breaker_config_default(&b);
   b.has_failure_count = 1;
   b.failure_count = 0;
-  EXPECT_CONFIG_ERROR(&b, breaker, failure_count, "1..=4294967295, or has_failure_count = 0");
+  EXPECT_CONFIG_ERROR(&b, breaker, failure_count,
+                      "1..=4294967295, or has_failure_count = 0 with another trigger set");
+  /* No trigger at all: a breaker that could never open. */
+  stanchion_breaker_config_default(&b);
+  b.has_failure_count = 0;
+  EXPECT_CONFIG_ERROR(&b, breaker, failure_count,
+                      "1..=4294967295, or has_failure_count = 0 with another trigger set");
   stanchion_breaker_config_default(&b);
   b.has_consecutive_failures = 1;
   b.consecutive_failures = 0;

@@ -50,7 +50,10 @@ pub struct SlowCall {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BreakerConfig {
-    /// Trip when the window holds this many failures. Default `Some(5)`.
+    /// Trip when the window holds this many failures. Default `Some(5)`. At least one of
+    /// the four triggers (this, `consecutive_failures`, `failure_rate`, `slow_call`) must be
+    /// set: a breaker with none could never open, and [`validate`](Self::validate) refuses it
+    /// naming this field.
     pub failure_count: Option<u32>,
     /// Trip after this many failures in a row. Default `None`.
     pub consecutive_failures: Option<u32>,
@@ -311,6 +314,18 @@ impl BreakerConfig {
             if !rate_in_range(rate) {
                 return Err(ConfigError::new("failure_rate", "(0, 1]"));
             }
+        }
+        if self.failure_count.is_none()
+            && self.consecutive_failures.is_none()
+            && self.failure_rate.is_none()
+            && self.slow_call.is_none()
+        {
+            // A breaker that can never open is a mistake far more often than a wish; one that
+            // only counts is `disable()`.
+            return Err(ConfigError::new(
+                "failure_count",
+                "1..=4294967295, or none with another trigger set (consecutive_failures, failure_rate, slow_call): a breaker needs one",
+            ));
         }
         if self.minimum_calls == 0 {
             return Err(ConfigError::new("minimum_calls", "1..=4294967295"));

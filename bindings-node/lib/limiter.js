@@ -116,9 +116,10 @@ class RateLimiter extends EventEmitter {
   }
 
   /**
-   * Reserves `n` tokens and resolves when they are due (an unref'd timer). Rejects with a
-   * RateLimitedError if that is more than `maxWait` ms away (default: no limit), or with the
-   * signal's reason on abort (the reserved tokens are spent: the core gives none back).
+   * Reserves `n` tokens and resolves when they are due (on a timer that keeps the process
+   * alive meanwhile). Rejects with a RateLimitedError if that is more than `maxWait` ms away
+   * (default: no limit), or with the signal's reason on abort (the reserved tokens are spent:
+   * the core gives none back).
    */
   acquire(options) {
     const { n, maxWait, signal } = waitOptions(options);

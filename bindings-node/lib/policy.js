@@ -65,7 +65,6 @@ class Policy {
         controller.abort(timeoutError);
         reject(timeoutError);
       }, this.timeout);
-      timer.unref?.();
     });
     const run = this._retried(fn, controller.signal, deadline);
     return Promise.race([run, expired]).finally(() => {

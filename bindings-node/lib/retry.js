@@ -1,6 +1,7 @@
 'use strict';
 // Retry: the core's backoff decides each wait and when to stop, an optional RetryBudget
-// decides whether a retry may happen at all; this loop only sleeps (an unref'd timer).
+// decides whether a retry may happen at all; this loop only sleeps (on a timer that keeps the
+// process alive while the caller awaits the call).
 
 const { EventEmitter } = require('node:events');
 const { Backoff, RetryBudget } = require('./backoff');

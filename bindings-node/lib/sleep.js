@@ -1,9 +1,14 @@
 'use strict';
-// Waiting that never keeps the process alive on its own, and that an AbortSignal cuts short.
+// Waiting that an AbortSignal cuts short. A wait that a caller awaits keeps the process alive,
+// as Node's own timers do: a script whose only pending work is a backoff runs to its end. Only
+// a timer nobody awaits may be unref'd, and this package has none.
 
 const { abortReason } = require('./errors');
 
-/** Resolves after `ms` (an unref'd timer), or rejects with the signal's reason on abort. */
+/**
+ * Resolves after `ms`, or rejects with the signal's reason on abort (which clears the timer,
+ * so an abandoned wait holds the process no longer).
+ */
 function sleep(ms, signal) {
   if (signal?.aborted) return Promise.reject(abortReason(signal));
   if (!(ms > 0)) return Promise.resolve();
@@ -16,7 +21,6 @@ function sleep(ms, signal) {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    timer.unref?.();
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

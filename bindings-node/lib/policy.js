@@ -14,17 +14,24 @@ const { nativeNow } = require('./fast');
 
 function instance(value, Class, name) {
   if (value === undefined) return undefined;
-  if (!(value instanceof Class)) throw opt.typeError(name, `a ${Class.name}`, value);
+  if (!(value instanceof Class)) throw opt.typeError(name, opt.words(name), value);
   return value;
 }
 
+const checkOptions = opt.declare('Policy', ['fallback', 'timeout', 'retry', 'breaker', 'bulkhead', 'limiter', 'limiterMaxWait', 'clock'], {
+  retries: '`retry: new Retry({ backoff: { maxAttempts } })` (every call, the first included)',
+  circuitBreaker: '`breaker`',
+  rateLimiter: '`limiter`',
+});
+
 /**
- * Composes the guards it is given; each is optional. `timeout` (ms) bounds the whole call,
- * retries included; `fallback(error)` answers instead of any error.
+ * Composes the guards it is given; each is optional. `timeout` (ms) bounds the whole
+ * call, retries included; `fallback(error)` answers instead of any error.
  */
 class Policy {
-  constructor(options = {}) {
-    const o = opt.object(options, 'options');
+  constructor(options) {
+    const o = opt.options(options);
+    checkOptions(o);
     this.retry = instance(o.retry, Retry, 'retry');
     this.breaker = instance(o.breaker, CircuitBreaker, 'breaker');
     this.bulkhead = instance(o.bulkhead, Bulkhead, 'bulkhead');

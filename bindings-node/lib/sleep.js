@@ -4,6 +4,7 @@
 // a timer nobody awaits may be unref'd, and this package has none.
 
 const { abortReason } = require('./errors');
+const opt = require('./options');
 
 /**
  * Resolves after `ms`, or rejects with the signal's reason on abort (which clears the timer,
@@ -41,11 +42,19 @@ function onAbort(signal, handler) {
 
 function noop() {}
 
-/** Checks an options object's `signal`. */
-function signalOf(options) {
-  const signal = options?.signal;
+const checkExecute = opt.declare('execute', ['signal']);
+
+/**
+ * The `signal` of a method's options object (undefined and null mean none), after `check`
+ * (a checker from `opt.declare`) has refused any name that is not an option of the method.
+ */
+function signalOf(options, check = checkExecute) {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object') throw opt.typeError('options', 'an object', options);
+  check(options);
+  const signal = options.signal;
   if (signal !== undefined && signal !== null && typeof signal.aborted !== 'boolean') {
-    throw new TypeError('option `signal` must be an AbortSignal');
+    throw opt.typeError('signal', opt.words('signal'), signal);
   }
   return signal ?? undefined;
 }

@@ -393,14 +393,14 @@ export class Retry extends EventEmitter<RetryEvents> {
 export interface PolicyOptions<F = never> {
   /** Answers instead of any error (outermost). */
   fallback?: (error: unknown) => F | PromiseLike<F>;
-  /** One deadline (ms) for the whole call, retries included. */
-  timeout?: number;
+  /** One deadline for the whole call, retries included. */
+  timeout?: Duration;
   retry?: Retry;
   breaker?: CircuitBreaker;
   bulkhead?: Bulkhead;
   limiter?: RateLimiter;
   /** The longest wait for a token. Default Infinity (within the timeout). */
-  limiterMaxWait?: number;
+  limiterMaxWait?: Duration;
   clock?: Clock;
 }
 

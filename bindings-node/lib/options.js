@@ -249,6 +249,13 @@ function duration(value, name) {
   return ns > U64_MAX ? U64_MAX : ns;
 }
 
+/** A duration or Infinity (no limit), as milliseconds (a number): what a timer takes. */
+function millisOrInfinity(value, name) {
+  if (value === undefined || value === Infinity) return value;
+  const ns = duration(value, name);
+  return typeof value === 'bigint' ? Number(ns) / 1e6 : value;
+}
+
 /** A seed: a non-negative safe integer or a bigint u64. */
 function seed(value, name) {
   if (value === undefined) return undefined;
@@ -273,6 +280,11 @@ function seed(value, name) {
  */
 function clock(value) {
   return func(value, 'clock');
+}
+
+/** A clock reading as milliseconds (a bigint reading is nanoseconds). */
+function millis(now) {
+  return typeof now === 'bigint' ? Number(now) / 1e6 : now;
 }
 
 // ---- the core's config errors --------------------------------------------------------------
@@ -351,8 +363,10 @@ module.exports = {
   boolean,
   func,
   duration,
+  millisOrInfinity,
   seed,
   clock,
+  millis,
   construct,
   typeError,
   rangeError,

@@ -25,8 +25,8 @@ const checkOptions = opt.declare('Policy', ['fallback', 'timeout', 'retry', 'bre
 });
 
 /**
- * Composes the guards it is given; each is optional. `timeout` (ms) bounds the whole
- * call, retries included; `fallback(error)` answers instead of any error.
+ * Composes the guards it is given; each is optional. `timeout` (ms, or bigint ns) bounds the
+ * whole call, retries included; `fallback(error)` answers instead of any error.
  */
 class Policy {
   constructor(options) {
@@ -36,11 +36,10 @@ class Policy {
     this.breaker = instance(o.breaker, CircuitBreaker, 'breaker');
     this.bulkhead = instance(o.bulkhead, Bulkhead, 'bulkhead');
     this.limiter = instance(o.limiter, RateLimiter, 'limiter');
-    if (o.timeout !== undefined) opt.duration(o.timeout, 'timeout');
-    if (typeof o.timeout === 'bigint') throw opt.typeError('timeout', 'a number of ms', o.timeout);
-    this.timeout = o.timeout;
-    this.limiterMaxWait = o.limiterMaxWait;
-    if (o.limiterMaxWait !== undefined && o.limiterMaxWait !== Infinity) opt.duration(o.limiterMaxWait, 'limiterMaxWait');
+    // Kept as milliseconds (numbers), what timers and TimeoutError take.
+    this.timeout = opt.millisOrInfinity(o.timeout, 'timeout');
+    if (this.timeout === Infinity) throw opt.rangeError('timeout', opt.words('timeout'), Infinity);
+    this.limiterMaxWait = opt.millisOrInfinity(o.limiterMaxWait, 'limiterMaxWait');
     this.fallback = opt.func(o.fallback, 'fallback');
     this.clock = opt.clock(o.clock) ?? nativeNow;
   }
@@ -61,7 +60,7 @@ class Policy {
     if (this.timeout === undefined) return this._retried(fn, signal, undefined);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (!(this.timeout > 0)) return Promise.reject(new TimeoutError(this.timeout));
-    const deadline = Number(this.clock()) + this.timeout;
+    const deadline = opt.millis(this.clock()) + this.timeout;
     const controller = new AbortController();
     const timeoutError = new TimeoutError(this.timeout);
     const forward = () => controller.abort(abortReason(signal));
@@ -95,7 +94,7 @@ class Policy {
       const inner = call;
       call = async (s) => {
         let maxWait = this.limiterMaxWait;
-        if (deadline !== undefined) maxWait = Math.max(0, Math.min(maxWait ?? Infinity, deadline - Number(this.clock())));
+        if (deadline !== undefined) maxWait = Math.max(0, Math.min(maxWait ?? Infinity, deadline - opt.millis(this.clock())));
         await limiter.acquire({ signal: s, maxWait });
         return inner(s);
       };

@@ -84,7 +84,7 @@ class Retry extends EventEmitter {
           this.emit('giveUp', { error, reason: EXHAUSTED[delay] });
           throw error;
         }
-        if (deadline !== undefined && Number(now) + delay > deadline) {
+        if (deadline !== undefined && opt.millis(now) + delay > deadline) {
           this.emit('giveUp', { error, reason: 'deadline' });
           throw error;
         }

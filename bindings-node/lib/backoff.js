@@ -93,7 +93,7 @@ class Backoff {
 
   /** The core's state for one retried call (used by Retry; exposed for custom loops). */
   start(seed, now) {
-    return this._native.start(opt.seed(seed, 'seed'), now ?? nativeNow());
+    return this._native.start(opt.seed(seed, 'seed'), now === undefined ? nativeNow() : opt.instant(now, 'now'));
   }
 }
 

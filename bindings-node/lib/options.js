@@ -271,6 +271,27 @@ function seed(value, name) {
 
 // ---- clocks --------------------------------------------------------------------------------
 
+function clockError(Kind, value) {
+  const kind = typeof value === 'string' ? ' (a string)' : '';
+  const error = labelled(new Kind(`option \`clock\` returned ${show(value)}${kind}; it must return ${CLOCK_RESULT}`), 'clock');
+  if (Kind === RangeError) error.code = 'ERR_OUT_OF_RANGE';
+  return error;
+}
+
+/** A clock's reading, checked: milliseconds (a number) or nanoseconds (a bigint). */
+function reading(now) {
+  if (typeof now === 'number') {
+    // NaN fails the comparison.
+    if (now >= 0 && now !== Infinity) return now;
+    throw clockError(RangeError, now);
+  }
+  if (typeof now === 'bigint') {
+    if (now >= 0n && now <= U64_MAX) return now;
+    throw clockError(RangeError, now);
+  }
+  throw clockError(TypeError, now);
+}
+
 /**
  * The clock option: `() => number` of milliseconds, or a bigint of nanoseconds. Undefined
  * means the default, a native monotonic clock on performance.now()'s scale, which the hot
@@ -279,7 +300,19 @@ function seed(value, name) {
  * addon would otherwise read NaN as "use the native clock" and clamp a negative to 0.
  */
 function clock(value) {
-  return func(value, 'clock');
+  if (func(value, 'clock') === undefined) return undefined;
+  const read = () => reading(value());
+  read();
+  return read;
+}
+
+/** An instant given as an argument (`now`): checked as a clock's reading is. */
+function instant(value, name) {
+  if (typeof value === 'number' ? value >= 0 && value !== Infinity : typeof value === 'bigint' && value >= 0n && value <= U64_MAX) {
+    return value;
+  }
+  const expected = words(name, CLOCK_RESULT);
+  throw typeof value === 'number' || typeof value === 'bigint' ? rangeError(name, expected, value) : typeError(name, expected, value);
 }
 
 /** A clock reading as milliseconds (a bigint reading is nanoseconds). */
@@ -366,6 +399,7 @@ module.exports = {
   millisOrInfinity,
   seed,
   clock,
+  instant,
   millis,
   construct,
   typeError,

@@ -9,7 +9,7 @@ const { RateLimiter } = require('./limiter');
 const { Retry } = require('./retry');
 const { TimeoutError, abortReason } = require('./errors');
 const opt = require('./options');
-const { signalOf } = require('./sleep');
+const { after, signalOf } = require('./sleep');
 const { nativeNow } = require('./fast');
 
 function instance(value, Class, name) {
@@ -65,16 +65,16 @@ class Policy {
     const timeoutError = new TimeoutError(this.timeout);
     const forward = () => controller.abort(abortReason(signal));
     signal?.addEventListener('abort', forward, { once: true });
-    let timer;
+    let cancel;
     const expired = new Promise((_, reject) => {
-      timer = setTimeout(() => {
+      cancel = after(this.timeout, () => {
         controller.abort(timeoutError);
         reject(timeoutError);
-      }, this.timeout);
+      });
     });
     const run = this._retried(fn, controller.signal, deadline);
     return Promise.race([run, expired]).finally(() => {
-      clearTimeout(timer);
+      cancel();
       signal?.removeEventListener('abort', forward);
       run.catch(() => {});
     });

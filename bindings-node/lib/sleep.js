@@ -6,6 +6,22 @@
 const { abortReason } = require('./errors');
 const opt = require('./options');
 
+// The longest delay setTimeout keeps; it turns a longer one into 1 ms.
+const MAX_TIMER = 2 ** 31 - 1;
+
+/**
+ * Calls `fn` after `ms`, in steps when that is longer than a Node timer can wait; returns the
+ * function that cancels it.
+ */
+function after(ms, fn) {
+  let timer;
+  const step = (left) => {
+    timer = left > MAX_TIMER ? setTimeout(step, MAX_TIMER, left - MAX_TIMER) : setTimeout(fn, left);
+  };
+  step(ms);
+  return () => clearTimeout(timer);
+}
+
 /**
  * Resolves after `ms`, or rejects with the signal's reason on abort (which clears the timer,
  * so an abandoned wait holds the process no longer).
@@ -15,13 +31,13 @@ function sleep(ms, signal) {
   if (!(ms > 0)) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onAbort = () => {
-      clearTimeout(timer);
+      cancel();
       reject(abortReason(signal));
     };
-    const timer = setTimeout(() => {
+    const cancel = after(ms, () => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, ms);
+    });
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -59,4 +75,4 @@ function signalOf(options, check = checkExecute) {
   return signal ?? undefined;
 }
 
-module.exports = { sleep, onAbort, signalOf, noop };
+module.exports = { sleep, after, onAbort, signalOf, noop };

@@ -74,3 +74,22 @@ test("the README's Policy example, run as a script, prints its output and exits 
   assert.equal(result.status, 0, result.stderr);
   assert.equal(result.stdout, "{ price: null, stale: true }\n");
 });
+
+test('a wait longer than a Node timer can hold (2^31-1 ms) is not cut to 1 ms', async () => {
+  // setTimeout turns a longer delay into 1 ms. A 30-day policy timeout must not time a call
+  // out, nor a limiter wait of 30 days resolve, before anything else has happened.
+  const { status, stdout, stderr } = await run(`
+    const { Policy, RateLimiter } = require('stanchion');
+    const days30 = 30 * 24 * 3_600_000;
+    new Policy({ timeout: days30 }).execute(() => new Promise((r) => setTimeout(r, 50, 'call settled')))
+      .then(console.log, (e) => console.log('policy:', e.code));
+    const limiter = new RateLimiter({ capacity: 1, refillEvery: days30 });
+    limiter.tryAcquire();
+    const stop = new AbortController();
+    limiter.acquire({ signal: stop.signal }).then(() => console.log('token early'), () => console.log('wait cancelled'));
+    setTimeout(() => stop.abort(), 100);
+  `);
+  assert.equal(status, 0, stderr);
+  assert.equal(stdout, 'call settled\nwait cancelled\n');
+  assert.doesNotMatch(stderr, /TimeoutOverflowWarning/);
+});

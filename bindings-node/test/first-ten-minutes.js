@@ -3,10 +3,9 @@
 // server on 127.0.0.1 (started here, answering '42'), then with the server stopped, and
 // compares what it prints with the README's two output blocks.
 //
-// test/readme.test.js runs it inside this package; scripts/test-node.sh runs it again in the
-// project where it installed the package from a checkout (`npm install …/bindings-node`):
-//
-//   node test/first-ten-minutes.js <project folder>
+// test/readme.test.js runs it inside this package; scripts/test-node.sh runs it again, through
+// scripts/first-ten-minutes.js, in the project where it installed the package from a checkout
+// (`npm install …/bindings-node`).
 
 const assert = require('node:assert/strict');
 const http = require('node:http');
@@ -53,24 +52,6 @@ function check({ withServer, withoutServer, up, down }) {
     assert.equal(result.status, 0, `dependency ${what}: app.js failed:\n${result.stderr}`);
     assert.equal(result.stdout, expected, `dependency ${what}: app.js printed what the README shows`);
   }
-}
-
-if (require.main === module) {
-  const dir = process.argv[2];
-  if (dir === undefined) {
-    console.error('usage: node test/first-ten-minutes.js <project folder with stanchion installed>');
-    process.exit(2);
-  }
-  run(dir).then(
-    (runs) => {
-      check(runs);
-      console.log('first ten minutes: ok');
-    },
-    (error) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
 }
 
 module.exports = { run, check };

@@ -30,7 +30,8 @@ class Deadline {
     // Checked before the clock is read, so a bad option reads no time.
     const timeout = opt.duration(o.timeout, 'timeout');
     const at = opt.duration(o.at, 'at');
-    this._now = opt.clock(o.clock) ?? nativeNow;
+    // With a timeout the clock is read below, once, and checked there.
+    this._now = opt.clock(o.clock, { readNow: timeout === undefined }) ?? nativeNow;
     this._native = timeout === undefined ? NativeDeadline.at(at) : NativeDeadline.after(this._now(), timeout);
   }
 

@@ -205,18 +205,17 @@ function options(value, name = 'options') {
 /** An optional integer that fits the addon's field ([min, max], u32 by default). */
 function integer(value, name, min = 0, max = U32_MAX) {
   if (value === undefined) return undefined;
-  const expected = words(name, `an integer from ${min} to ${max}`);
-  if (typeof value !== 'number') throw typeError(name, expected, value);
-  if (!Number.isInteger(value) || value < min || value > max) throw rangeError(name, expected, value);
+  // The message is made only for a refusal: these checks run on hot paths (a token count).
+  if (typeof value !== 'number') throw typeError(name, words(name, `an integer from ${min} to ${max}`), value);
+  if (!Number.isInteger(value) || value < min || value > max) throw rangeError(name, words(name, `an integer from ${min} to ${max}`), value);
   return value;
 }
 
 /** An optional finite number (the core checks its range). */
 function finite(value, name) {
   if (value === undefined) return undefined;
-  const expected = words(name, 'a finite number');
-  if (typeof value !== 'number') throw typeError(name, expected, value);
-  if (!Number.isFinite(value)) throw rangeError(name, expected, value);
+  if (typeof value !== 'number') throw typeError(name, words(name, 'a finite number'), value);
+  if (!Number.isFinite(value)) throw rangeError(name, words(name, 'a finite number'), value);
   return value;
 }
 
@@ -238,13 +237,12 @@ function func(value, name) {
  */
 function duration(value, name) {
   if (value === undefined) return undefined;
-  const expected = words(name, DURATION);
   if (typeof value === 'bigint') {
-    if (value < 0n || value > U64_MAX) throw rangeError(name, expected, value);
+    if (value < 0n || value > U64_MAX) throw rangeError(name, words(name, DURATION), value);
     return value;
   }
-  if (typeof value !== 'number') throw typeError(name, expected, value);
-  if (!(value >= 0) || !Number.isFinite(value)) throw rangeError(name, expected, value);
+  if (typeof value !== 'number') throw typeError(name, words(name, DURATION), value);
+  if (!(value >= 0) || !Number.isFinite(value)) throw rangeError(name, words(name, DURATION), value);
   const ns = BigInt(Math.round(value * 1e6));
   return ns > U64_MAX ? U64_MAX : ns;
 }
@@ -259,13 +257,12 @@ function millisOrInfinity(value, name) {
 /** A seed: a non-negative safe integer or a bigint u64. */
 function seed(value, name) {
   if (value === undefined) return undefined;
-  const expected = words(name, WORDS.seed);
   if (typeof value === 'bigint') {
-    if (value < 0n || value > U64_MAX) throw rangeError(name, expected, value);
+    if (value < 0n || value > U64_MAX) throw rangeError(name, words(name, WORDS.seed), value);
     return value;
   }
-  if (typeof value !== 'number') throw typeError(name, expected, value);
-  if (!Number.isSafeInteger(value) || value < 0) throw rangeError(name, expected, value);
+  if (typeof value !== 'number') throw typeError(name, words(name, WORDS.seed), value);
+  if (!Number.isSafeInteger(value) || value < 0) throw rangeError(name, words(name, WORDS.seed), value);
   return BigInt(value);
 }
 
@@ -295,14 +292,15 @@ function reading(now) {
 /**
  * The clock option: `() => number` of milliseconds, or a bigint of nanoseconds. Undefined
  * means the default, a native monotonic clock on performance.now()'s scale, which the hot
- * path reads without a call into JS. A given clock is called once here, so a clock that
- * returns nonsense is refused at construction, and every later reading is checked too: the
- * addon would otherwise read NaN as "use the native clock" and clamp a negative to 0.
+ * path reads without a call into JS. A given clock is called once here (unless the caller reads
+ * it at once itself: `readNow: false`), so a clock that returns nonsense is refused at
+ * construction, and every later reading is checked too: the addon would otherwise read NaN as
+ * "use the native clock" and clamp a negative to 0.
  */
-function clock(value) {
+function clock(value, { readNow = true } = {}) {
   if (func(value, 'clock') === undefined) return undefined;
   const read = () => reading(value());
-  read();
+  if (readNow) read();
   return read;
 }
 

@@ -66,7 +66,7 @@ const checkExecute = opt.declare('execute', ['signal']);
  */
 function signalOf(options, check = checkExecute) {
   if (options === undefined || options === null) return undefined;
-  if (typeof options !== 'object') throw opt.typeError('options', 'an object', options);
+  opt.options(options); // a TypeError unless it is an object
   check(options);
   const signal = options.signal;
   if (signal !== undefined && signal !== null && typeof signal.aborted !== 'boolean') {

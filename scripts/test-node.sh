@@ -57,6 +57,8 @@ mkdir -p "$scratch/checkout" "$scratch/linked"
     # The repository's target folder is reused only to save a second cold build.
     CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}" npm install --no-audit --no-fund "$scratch/checkout/bindings-node"
     node -e "const s = require('stanchion'); if (!new s.Bulkhead({ maxConcurrent: 1 }).tryAcquire().ok) process.exit(1); console.log('linked: ok');"
+    # The README's "First ten minutes" is this install: its app.js, against a local server.
+    node "$repo/bindings-node/scripts/first-ten-minutes.js" "$scratch/linked"
 )
 
 step "all Node tests passed"

@@ -7,38 +7,64 @@ const { refusal } = require('./errors');
 const opt = require('./options');
 const { ADMITTED } = require('./limiter');
 
+// Each schedule's own durations; the other options apply to every schedule.
 const SCHEDULES = {
   constant: ['delay'],
   linear: ['initial', 'step'],
-  exponential: ['initial'],
+  exponential: ['initial', 'factor'],
   decorrelated: ['base'],
 };
+const COMMON = ['schedule', 'jitter', 'maxDelay', 'maxAttempts', 'maxElapsed'];
+const ALL = ['schedule', 'delay', 'initial', 'step', 'factor', 'base', 'jitter', 'maxDelay', 'maxAttempts', 'maxElapsed'];
+const HINTS = {
+  retries: (n) => `\`maxAttempts\` (every call, the first included${Number.isInteger(n) ? `: \`retries: ${n}\` is \`maxAttempts: ${n + 1}\`` : ''})`,
+  minTimeout: '`initial` (or `delay` with schedule \'constant\')',
+  maxTimeout: '`maxDelay`',
+  maxRetryTime: '`maxElapsed`',
+};
+const checkAll = opt.declare('Backoff', ALL, HINTS);
+const checkProportional = opt.declare('`jitter`', ['proportional']);
+
+function scheduleOptions(o) {
+  checkAll(o);
+  const own = SCHEDULES[o.schedule];
+  if (own === undefined) throw opt.typeError('schedule', opt.words('schedule'), o.schedule);
+  for (const name in o) {
+    if (!COMMON.includes(name) && !own.includes(name)) {
+      const takes = own.map((n) => `\`${n}\``).join(' and ');
+      throw opt.typeError(name, `omitted with schedule '${o.schedule}', which takes ${takes}`, o[name]);
+    }
+  }
+  return own;
+}
 
 function backoffConfig(options) {
-  const o = opt.object(options, 'options');
-  const durations = SCHEDULES[o.schedule];
-  if (durations === undefined) {
-    throw opt.typeError('schedule', "'constant', 'linear', 'exponential' or 'decorrelated'", o.schedule);
-  }
+  const o = opt.options(options);
+  const own = scheduleOptions(o);
   const config = { schedule: o.schedule };
-  for (const name of durations) {
+  for (const name of own) {
+    if (name === 'factor') continue;
     config[name] = opt.duration(o[name], name);
-    if (config[name] === undefined) throw opt.typeError(name, 'a duration in ms', undefined);
+    if (config[name] === undefined) {
+      throw opt.missing(name, ` with schedule '${o.schedule}'`);
+    }
   }
   config.factor = opt.finite(o.factor, 'factor');
   if (o.jitter !== undefined && typeof o.jitter === 'object' && o.jitter !== null) {
+    checkProportional(o.jitter, 'jitter.');
     config.jitter = 'proportional';
     config.proportion = opt.finite(o.jitter.proportional, 'jitter.proportional');
+    if (config.proportion === undefined) throw opt.missing('jitter.proportional');
   } else if (o.jitter === undefined || ['none', 'full', 'equal'].includes(o.jitter)) {
     config.jitter = o.jitter;
   } else {
-    throw opt.typeError('jitter', "'none', 'full', 'equal' or { proportional: p }", o.jitter);
+    throw opt.typeError('jitter', opt.words('jitter'), o.jitter);
   }
   config.maxDelay = opt.duration(o.maxDelay, 'maxDelay');
   if (o.maxAttempts === null) config.unlimitedAttempts = true;
   else config.maxAttempts = opt.integer(o.maxAttempts, 'maxAttempts');
   config.maxElapsed = opt.duration(o.maxElapsed, 'maxElapsed');
-  return config;
+  return { config, o };
 }
 
 /**
@@ -48,8 +74,8 @@ function backoffConfig(options) {
  */
 class Backoff {
   constructor(options) {
-    const config = backoffConfig(options);
-    this._native = opt.construct(() => new NativeBackoff(config));
+    const { config, o } = backoffConfig(options);
+    this._native = opt.construct(() => new NativeBackoff(config), o);
     // Only `maxElapsed` reads when the first call started (Retry skips the clock otherwise).
     this._usesStart = config.maxElapsed !== undefined;
   }
@@ -67,9 +93,11 @@ class Backoff {
 
   /** The core's state for one retried call (used by Retry; exposed for custom loops). */
   start(seed, now) {
-    return this._native.start(opt.seed(seed, 'seed'), now ?? nativeNow());
+    return this._native.start(opt.seed(seed, 'seed'), now === undefined ? nativeNow() : opt.instant(now, 'now'));
   }
 }
+
+const checkBudget = opt.declare('RetryBudget', ['ratio', 'minRetriesPerSec', 'maxBalance', 'clock']);
 
 /**
  * Retries earn a share of first attempts: each `deposit()` adds `ratio` tokens, each retry
@@ -78,17 +106,18 @@ class Backoff {
  */
 class RetryBudget {
   constructor(options) {
-    const o = opt.object(options, 'options');
+    const o = opt.options(options);
+    checkBudget(o);
     const ratio = opt.finite(o.ratio, 'ratio');
-    if (ratio === undefined) throw opt.typeError('ratio', 'a number', undefined);
+    if (ratio === undefined) throw opt.missing('ratio');
     const config = {
       ratio,
       minRetriesPerSec: opt.integer(o.minRetriesPerSec, 'minRetriesPerSec'),
       maxBalance: opt.integer(o.maxBalance, 'maxBalance'),
     };
+    this._native = opt.construct(() => new NativeRetryBudget(config), o);
     this._clock = opt.clock(o.clock);
     this._now = this._clock ?? nativeNow;
-    this._native = opt.construct(() => new NativeRetryBudget(config));
     this._handle = this._native.handle;
   }
 

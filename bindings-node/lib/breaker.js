@@ -17,8 +17,40 @@ for (let from = 0; from < 5; from++) {
   for (let to = 0; to < 5; to++) TRANSITIONS[1 + 5 * from + to] = Object.freeze({ from: STATES[from], to: STATES[to] });
 }
 
-function nativeConfig(options) {
-  const o = opt.object(options, 'options');
+// Names other libraries use for these options, and what to write here instead.
+const HINTS = {
+  resetTimeout: '`openFor` (how long a trip keeps the breaker open)',
+  errorThresholdPercentage: '`failureRate` (a share in (0, 1], not a percentage)',
+  volumeThreshold: '`minimumCalls`',
+  timeout: "`timeout` on a `Policy` (a breaker does not time calls out; `slowCall` counts slow ones)",
+};
+const checkOptions = opt.declare(
+  'CircuitBreaker',
+  [
+    'failureCount',
+    'consecutiveFailures',
+    'failureRate',
+    'minimumCalls',
+    'slowCall',
+    'window',
+    'openFor',
+    'openForMax',
+    'openForFactor',
+    'openForJitter',
+    'halfOpenProbes',
+    'halfOpenSuccesses',
+    'probeTimeout',
+    'seed',
+    'classify',
+    'clock',
+  ],
+  HINTS,
+);
+const checkSlowCall = opt.declare('`slowCall`', ['duration', 'rate']);
+const checkWindow = opt.declare('`window`', ['count', 'span', 'buckets']);
+
+function nativeConfig(o) {
+  checkOptions(o);
   const config = {};
   if (o.failureCount === null) config.failureCountOff = true;
   else config.failureCount = opt.integer(o.failureCount, 'failureCount');
@@ -26,16 +58,24 @@ function nativeConfig(options) {
   config.failureRate = opt.finite(o.failureRate ?? undefined, 'failureRate');
   config.minimumCalls = opt.integer(o.minimumCalls, 'minimumCalls');
   if (o.slowCall !== undefined && o.slowCall !== null) {
-    const slow = opt.object(o.slowCall, 'slowCall');
-    config.slowCallDuration = opt.duration(slow.duration, 'slowCall.duration');
-    if (config.slowCallDuration === undefined) throw opt.typeError('slowCall.duration', 'a duration', undefined);
-    config.slowCallRate = opt.finite(slow.rate ?? 1, 'slowCall.rate');
+    if (typeof o.slowCall !== 'object') throw opt.typeError('slowCall', opt.words('slowCall'), o.slowCall);
+    checkSlowCall(o.slowCall, 'slowCall.');
+    config.slowCallDuration = opt.duration(o.slowCall.duration, 'slowCall.duration');
+    if (config.slowCallDuration === undefined) throw opt.missing('slowCall.duration');
+    config.slowCallRate = opt.finite(o.slowCall.rate ?? 1, 'slowCall.rate');
   }
   if (o.window !== undefined) {
-    const w = opt.object(o.window, 'window');
-    if (w.count !== undefined) config.windowCount = opt.integer(w.count, 'window.count');
-    else {
+    const w = o.window;
+    if (w === null || typeof w !== 'object') throw opt.typeError('window', opt.words('window'), w);
+    checkWindow(w, 'window.');
+    if (w.count !== undefined) {
+      if (w.span !== undefined || w.buckets !== undefined) {
+        throw opt.typeError('window', 'either a count window { count } or a time window { span, buckets? }, not both', w);
+      }
+      config.windowCount = opt.integer(w.count, 'window.count');
+    } else {
       config.windowSpan = opt.duration(w.span, 'window.span');
+      if (config.windowSpan === undefined) throw opt.missing('window.span');
       config.windowBuckets = opt.integer(w.buckets, 'window.buckets');
     }
   }
@@ -67,7 +107,9 @@ class BreakerPermit {
   /** Records `'success'`, `'failure'` or `'ignored'`; later calls do nothing. */
   record(outcome) {
     const code = OUTCOMES[outcome];
-    if (code === undefined) throw new TypeError("outcome must be 'success', 'failure' or 'ignored'");
+    if (code === undefined) {
+      throw new TypeError(`argument \`outcome\` must be 'success', 'failure' or 'ignored', got ${opt.show(outcome)}`);
+    }
     if (this._done) return;
     this._done = true;
     this._breaker._record(this._generation, this._issuedAt, code);
@@ -86,13 +128,14 @@ class BreakerPermit {
  * (the refusal) for every refused call.
  */
 class CircuitBreaker extends EventEmitter {
-  constructor(options = {}) {
+  constructor(options) {
     super();
-    const config = nativeConfig(options);
-    this._clock = opt.clock(options.clock);
+    const o = opt.options(options);
+    const config = nativeConfig(o);
+    this._classify = opt.func(o.classify, 'classify') ?? defaultClassify;
+    this._native = opt.construct(() => new NativeBreaker(config), o);
+    this._clock = opt.clock(o.clock);
     this._now = this._clock ?? nativeNow;
-    this._classify = opt.func(options.classify, 'classify') ?? defaultClassify;
-    this._native = opt.construct(() => new NativeBreaker(config));
     this._handle = this._native.handle;
     // Set by every _acquire: the instant the permit was issued at, and a refusal's retryAfter.
     this._issuedAt = 0;
@@ -274,8 +317,10 @@ class CircuitBreaker extends EventEmitter {
 
   /** Changes thresholds and durations in place, keeping state and window where they fit. */
   reconfigure(options) {
-    const config = nativeConfig(options);
-    opt.construct(() => this._native.reconfigure(config, this._now()));
+    const o = opt.options(options);
+    const config = nativeConfig(o);
+    const now = this._now();
+    opt.construct(() => this._native.reconfigure(config, now), o);
   }
 
   /** `'closed'`, `'open'`, `'half_open'`, `'forced_open'` or `'disabled'`. */

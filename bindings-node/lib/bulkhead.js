@@ -34,13 +34,17 @@ class BulkheadPermit {
   }
 }
 
+const checkOptions = opt.declare('Bulkhead', ['maxConcurrent', 'lanes', 'maxWaiting'], {
+  concurrency: '`maxConcurrent`',
+  maxQueue: '`maxWaiting`',
+  queueSize: '`maxWaiting`',
+});
+const checkAcquire = opt.declare('a bulkhead wait', ['lane', 'signal']);
+
 // Every lane past the configured ones is the lowest (the core's rule); 255 is past them all.
-function laneOf(options) {
-  const lane = options?.lane;
+function laneOf(lane) {
   if (lane === undefined) return 0;
-  if (typeof lane !== 'number') throw opt.typeError('lane', 'an integer', lane);
-  if (!Number.isInteger(lane) || lane < 0) throw opt.rangeError('lane', 'integers >= 0', lane);
-  return Math.min(lane, 255);
+  return Math.min(opt.integer(lane, 'lane', 0, Infinity), 255);
 }
 
 /**
@@ -51,16 +55,17 @@ function laneOf(options) {
 class Bulkhead extends EventEmitter {
   constructor(options) {
     super();
-    const o = opt.object(options, 'options');
+    const o = opt.options(options);
+    checkOptions(o);
     const maxConcurrent = opt.integer(o.maxConcurrent, 'maxConcurrent');
-    if (maxConcurrent === undefined) throw opt.typeError('maxConcurrent', 'an integer', undefined);
+    if (maxConcurrent === undefined) throw opt.missing('maxConcurrent');
     let lanes;
     if (o.lanes !== undefined) {
-      if (!Array.isArray(o.lanes)) throw opt.typeError('lanes', 'an array of integers', o.lanes);
+      if (!Array.isArray(o.lanes)) throw opt.typeError('lanes', opt.words('lanes'), o.lanes);
       lanes = o.lanes.map((ceiling, i) => opt.integer(ceiling, `lanes[${i}]`));
     }
     const maxWaiting = opt.integer(o.maxWaiting, 'maxWaiting', 0, 4096);
-    this._native = opt.construct(() => new NativeBulkhead({ maxConcurrent, lanes, maxWaiting }));
+    this._native = opt.construct(() => new NativeBulkhead({ maxConcurrent, lanes, maxWaiting }), o);
     this._handle = this._native.handle;
     this._retryAfter = NaN;
     this._waiters = new Map();
@@ -69,7 +74,7 @@ class Bulkhead extends EventEmitter {
   /** A permit now (`ok: true`), or a refusal (`ok: false`) without throwing. */
   tryAcquire(lane) {
     R[0] = this._handle;
-    R[1] = lane === undefined ? 0 : laneOf({ lane });
+    R[1] = laneOf(lane);
     const id = fastBulkheadAcquire();
     this._retryAfter = R[7];
     return id >= 0 ? new BulkheadPermit(this, id) : this._refused(id, false);
@@ -80,8 +85,8 @@ class Bulkhead extends EventEmitter {
    * it cannot wait, or with the signal's reason on abort (leaving the queue clean).
    */
   acquire(options) {
-    const lane = laneOf(options);
-    const signal = signalOf(options);
+    const signal = signalOf(options, checkAcquire);
+    const lane = laneOf(options?.lane);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     const code = this._enter(lane);
     if (code >= 0) return Promise.resolve(new BulkheadPermit(this, code));
@@ -136,8 +141,8 @@ class Bulkhead extends EventEmitter {
 
   /** Runs `fn(signal)` under a permit (waiting for one if the queue allows) and releases it. */
   execute(fn, options) {
-    const lane = laneOf(options);
-    const signal = signalOf(options);
+    const signal = signalOf(options, checkAcquire);
+    const lane = laneOf(options?.lane);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     const code = this._enter(lane);
     if (code >= 0) {

@@ -7,6 +7,8 @@ const { NativeDeadline } = require('./native');
 const opt = require('./options');
 const { nativeNow } = require('./fast');
 
+const checkOptions = opt.declare('Deadline', ['timeout', 'at', 'clock']);
+
 /**
  * One instant for a whole call, retries and nested calls included: `timeout` after now, or
  * `at` an instant of the clock. A call should not start once it has expired.
@@ -17,18 +19,19 @@ const { nativeNow } = require('./fast');
  */
 class Deadline {
   constructor(options) {
-    const o = opt.object(options, 'options');
-    const clock = opt.clock(o.clock);
+    const o = opt.options(options);
+    checkOptions(o);
     if (o.timeout !== undefined && o.at !== undefined) {
-      throw opt.typeError('at', 'undefined when `timeout` is given', o.at);
+      throw opt.typeError('at', 'omitted when `timeout` is given (a deadline is one or the other)', o.at);
     }
     if (o.timeout === undefined && o.at === undefined) {
-      throw opt.typeError('timeout', 'a number of milliseconds or a bigint of nanoseconds (or give `at`)', undefined);
+      throw opt.missing('timeout', ' (or give `at`, an instant of the clock)');
     }
     // Checked before the clock is read, so a bad option reads no time.
     const timeout = opt.duration(o.timeout, 'timeout');
     const at = opt.duration(o.at, 'at');
-    this._now = clock ?? nativeNow;
+    // With a timeout the clock is read below, once, and checked there.
+    this._now = opt.clock(o.clock, { readNow: timeout === undefined }) ?? nativeNow;
     this._native = timeout === undefined ? NativeDeadline.at(at) : NativeDeadline.after(this._now(), timeout);
   }
 
@@ -49,7 +52,7 @@ class Deadline {
 
   /** The earlier of this deadline and `other`, on this deadline's clock. */
   min(other) {
-    if (!(other instanceof Deadline)) throw new TypeError(`argument \`other\` must be a Deadline, got ${typeof other}`);
+    if (!(other instanceof Deadline)) throw new TypeError(`argument \`other\` must be a Deadline, got ${opt.show(other)}`);
     const earlier = Object.create(Deadline.prototype);
     earlier._now = this._now;
     earlier._native = this._native.min(other._native);

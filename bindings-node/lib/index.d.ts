@@ -247,7 +247,7 @@ export interface BulkheadOptions {
   maxConcurrent: number;
   /** Ceilings per priority lane, lane 0 first, never rising. Default one lane. */
   lanes?: number[];
-  /** Callers that may wait at once, 0..=4096. Default 0 (never wait). */
+  /** Callers that may wait at once, 0 to 4096. Default 0 (never wait). */
   maxWaiting?: number;
 }
 
@@ -393,14 +393,14 @@ export class Retry extends EventEmitter<RetryEvents> {
 export interface PolicyOptions<F = never> {
   /** Answers instead of any error (outermost). */
   fallback?: (error: unknown) => F | PromiseLike<F>;
-  /** One deadline (ms) for the whole call, retries included. */
-  timeout?: number;
+  /** One deadline for the whole call, retries included. */
+  timeout?: Duration;
   retry?: Retry;
   breaker?: CircuitBreaker;
   bulkhead?: Bulkhead;
   limiter?: RateLimiter;
   /** The longest wait for a token. Default Infinity (within the timeout). */
-  limiterMaxWait?: number;
+  limiterMaxWait?: Duration;
   clock?: Clock;
 }
 

@@ -11,9 +11,20 @@ const { sleep, signalOf } = require('./sleep');
 /** What every `tryAcquire` form returns on admission. */
 const ADMITTED = Object.freeze({ ok: true });
 
+const BUCKET = ['capacity', 'refillAmount', 'refillEvery', 'clock'];
+const HINTS = {
+  tokensPerInterval: '`refillAmount` (with `refillEvery`)',
+  interval: '`refillEvery`',
+  burst: '`capacity`',
+  rate: '`refillAmount` per `refillEvery`',
+};
+const checkOptions = opt.declare('RateLimiter', BUCKET, HINTS);
+const checkKeyedOptions = opt.declare('KeyedRateLimiter', [...BUCKET, 'maxKeys', 'whenFull'], HINTS);
+const checkAcquire = opt.declare('a limiter wait', ['n', 'maxWait', 'signal']);
+
 function bucketConfig(o) {
   const capacity = opt.integer(o.capacity, 'capacity');
-  if (capacity === undefined) throw opt.typeError('capacity', 'an integer', undefined);
+  if (capacity === undefined) throw opt.missing('capacity');
   return {
     capacity,
     refillAmount: opt.integer(o.refillAmount, 'refillAmount'),
@@ -39,8 +50,8 @@ function maxWaitNs(value) {
 }
 
 function waitOptions(options) {
-  const o = opt.object(options, 'options');
-  return { n: tokens(o.n), maxWait: maxWaitOf(o.maxWait), signal: signalOf(o) };
+  const signal = signalOf(options, checkAcquire);
+  return { n: tokens(options?.n), maxWait: maxWaitOf(options?.maxWait), signal };
 }
 
 /** Shared by both limiters: a reservation's answer, then the wait until its instant. */
@@ -67,11 +78,12 @@ function refused(limiter, code, asError) {
 class RateLimiter extends EventEmitter {
   constructor(options) {
     super();
-    const o = opt.object(options, 'options');
+    const o = opt.options(options);
+    checkOptions(o);
     const config = bucketConfig(o);
+    this._native = opt.construct(() => new NativeRateLimiter(config), o);
     this._clock = opt.clock(o.clock);
     this._now = this._clock ?? nativeNow;
-    this._native = opt.construct(() => new NativeRateLimiter(config));
     this._handle = this._native.handle;
     this._retryAfter = NaN;
     this._reservedAt = 0;
@@ -116,9 +128,10 @@ class RateLimiter extends EventEmitter {
   }
 
   /**
-   * Reserves `n` tokens and resolves when they are due (an unref'd timer). Rejects with a
-   * RateLimitedError if that is more than `maxWait` ms away (default: no limit), or with the
-   * signal's reason on abort (the reserved tokens are spent: the core gives none back).
+   * Reserves `n` tokens and resolves when they are due (on a timer that keeps the process
+   * alive meanwhile). Rejects with a RateLimitedError if that is more than `maxWait` ms away
+   * (default: no limit), or with the signal's reason on abort (the reserved tokens are spent:
+   * the core gives none back).
    */
   acquire(options) {
     const { n, maxWait, signal } = waitOptions(options);
@@ -157,14 +170,14 @@ class RateLimiter extends EventEmitter {
 function key(value) {
   if (typeof value === 'string') return value;
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0) throw opt.rangeError('key', 'non-negative safe integers', value);
+    if (!Number.isSafeInteger(value) || value < 0) throw opt.rangeError('key', opt.words('key'), value);
     return value;
   }
   if (typeof value === 'bigint') {
-    if (value < 0n || value >= 1n << 64n) throw opt.rangeError('key', '0..=2^64-1', value);
+    if (value < 0n || value >= 1n << 64n) throw opt.rangeError('key', opt.words('key'), value);
     return value;
   }
-  throw opt.typeError('key', 'a string, a number or a bigint', value);
+  throw opt.typeError('key', opt.words('key'), value);
 }
 
 function slots(maxKeys) {
@@ -184,14 +197,15 @@ function slots(maxKeys) {
 class KeyedRateLimiter extends EventEmitter {
   constructor(options) {
     super();
-    const o = opt.object(options, 'options');
+    const o = opt.options(options);
+    checkKeyedOptions(o);
     const bucket = bucketConfig(o);
     if (o.whenFull !== undefined && o.whenFull !== 'reject' && o.whenFull !== 'admit') {
-      throw opt.typeError('whenFull', "'reject' or 'admit'", o.whenFull);
+      throw opt.typeError('whenFull', opt.words('whenFull'), o.whenFull);
     }
     const config = { bucket, slots: slots(o.maxKeys), admitWhenFull: o.whenFull === 'admit' };
+    this._native = opt.construct(() => new NativeKeyedRateLimiter(config), o);
     this._now = opt.clock(o.clock) ?? nativeNow;
-    this._native = opt.construct(() => new NativeKeyedRateLimiter(config));
     this._retryAfter = NaN;
     this.maxKeys = config.slots;
   }

@@ -9,31 +9,37 @@ const { RateLimiter } = require('./limiter');
 const { Retry } = require('./retry');
 const { TimeoutError, abortReason } = require('./errors');
 const opt = require('./options');
-const { signalOf } = require('./sleep');
+const { after, signalOf } = require('./sleep');
 const { nativeNow } = require('./fast');
 
 function instance(value, Class, name) {
   if (value === undefined) return undefined;
-  if (!(value instanceof Class)) throw opt.typeError(name, `a ${Class.name}`, value);
+  if (!(value instanceof Class)) throw opt.typeError(name, opt.words(name), value);
   return value;
 }
 
+const checkOptions = opt.declare('Policy', ['fallback', 'timeout', 'retry', 'breaker', 'bulkhead', 'limiter', 'limiterMaxWait', 'clock'], {
+  retries: '`retry: new Retry({ backoff: { maxAttempts } })` (every call, the first included)',
+  circuitBreaker: '`breaker`',
+  rateLimiter: '`limiter`',
+});
+
 /**
- * Composes the guards it is given; each is optional. `timeout` (ms) bounds the whole call,
- * retries included; `fallback(error)` answers instead of any error.
+ * Composes the guards it is given; each is optional. `timeout` (ms, or bigint ns) bounds the
+ * whole call, retries included; `fallback(error)` answers instead of any error.
  */
 class Policy {
-  constructor(options = {}) {
-    const o = opt.object(options, 'options');
+  constructor(options) {
+    const o = opt.options(options);
+    checkOptions(o);
     this.retry = instance(o.retry, Retry, 'retry');
     this.breaker = instance(o.breaker, CircuitBreaker, 'breaker');
     this.bulkhead = instance(o.bulkhead, Bulkhead, 'bulkhead');
     this.limiter = instance(o.limiter, RateLimiter, 'limiter');
-    if (o.timeout !== undefined) opt.duration(o.timeout, 'timeout');
-    if (typeof o.timeout === 'bigint') throw opt.typeError('timeout', 'a number of ms', o.timeout);
-    this.timeout = o.timeout;
-    this.limiterMaxWait = o.limiterMaxWait;
-    if (o.limiterMaxWait !== undefined && o.limiterMaxWait !== Infinity) opt.duration(o.limiterMaxWait, 'limiterMaxWait');
+    // Kept as milliseconds (numbers), what timers and TimeoutError take.
+    this.timeout = opt.millisOrInfinity(o.timeout, 'timeout');
+    if (this.timeout === Infinity) throw opt.rangeError('timeout', opt.words('timeout'), Infinity);
+    this.limiterMaxWait = opt.millisOrInfinity(o.limiterMaxWait, 'limiterMaxWait');
     this.fallback = opt.func(o.fallback, 'fallback');
     this.clock = opt.clock(o.clock) ?? nativeNow;
   }
@@ -54,22 +60,21 @@ class Policy {
     if (this.timeout === undefined) return this._retried(fn, signal, undefined);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (!(this.timeout > 0)) return Promise.reject(new TimeoutError(this.timeout));
-    const deadline = Number(this.clock()) + this.timeout;
+    const deadline = opt.millis(this.clock()) + this.timeout;
     const controller = new AbortController();
     const timeoutError = new TimeoutError(this.timeout);
     const forward = () => controller.abort(abortReason(signal));
     signal?.addEventListener('abort', forward, { once: true });
-    let timer;
+    let cancel;
     const expired = new Promise((_, reject) => {
-      timer = setTimeout(() => {
+      cancel = after(this.timeout, () => {
         controller.abort(timeoutError);
         reject(timeoutError);
-      }, this.timeout);
-      timer.unref?.();
+      });
     });
     const run = this._retried(fn, controller.signal, deadline);
     return Promise.race([run, expired]).finally(() => {
-      clearTimeout(timer);
+      cancel();
       signal?.removeEventListener('abort', forward);
       run.catch(() => {});
     });
@@ -89,7 +94,7 @@ class Policy {
       const inner = call;
       call = async (s) => {
         let maxWait = this.limiterMaxWait;
-        if (deadline !== undefined) maxWait = Math.max(0, Math.min(maxWait ?? Infinity, deadline - Number(this.clock())));
+        if (deadline !== undefined) maxWait = Math.max(0, Math.min(maxWait ?? Infinity, deadline - opt.millis(this.clock())));
         await limiter.acquire({ signal: s, maxWait });
         return inner(s);
       };

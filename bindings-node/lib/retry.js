@@ -1,6 +1,7 @@
 'use strict';
 // Retry: the core's backoff decides each wait and when to stop, an optional RetryBudget
-// decides whether a retry may happen at all; this loop only sleeps (an unref'd timer).
+// decides whether a retry may happen at all; this loop only sleeps (on a timer that keeps the
+// process alive while the caller awaits the call).
 
 const { EventEmitter } = require('node:events');
 const { Backoff, RetryBudget } = require('./backoff');
@@ -25,14 +26,31 @@ function randomSeed() {
  * (default: exponential from 100 ms, factor 2, full jitter, 3 attempts). Emits `retry`
  * ({ attempt, delay, error }) before each wait and `giveUp` ({ error, reason }) when it stops.
  */
+const attempts = (n) =>
+  `\`backoff: { maxAttempts }\` (every call, the first included${Number.isInteger(n) ? `: \`retries: ${n}\` is \`backoff: { maxAttempts: ${n + 1} }\`` : ''})`;
+const checkOptions = opt.declare('Retry', ['backoff', 'budget', 'retryIf', 'seed', 'clock'], {
+  retries: attempts,
+  maxRetries: attempts,
+  maxAttempts: (n) => `\`backoff: { maxAttempts${n === undefined ? '' : `: ${opt.show(n)}`} }\``,
+  attempts: (n) => `\`backoff: { maxAttempts${n === undefined ? '' : `: ${opt.show(n)}`} }\``,
+  delay: "`backoff: { schedule: 'constant', delay }`",
+  minTimeout: "`backoff: { schedule: 'exponential', initial }`",
+  factor: "`backoff: { schedule: 'exponential', initial, factor }`",
+  shouldRetry: '`retryIf`',
+  retryOn: '`retryIf`',
+});
+
 class Retry extends EventEmitter {
-  constructor(options = {}) {
+  constructor(options) {
     super();
-    const o = opt.object(options, 'options');
+    const o = opt.options(options);
+    checkOptions(o);
     if (o.backoff instanceof Backoff) this._backoff = o.backoff;
-    else this._backoff = new Backoff(o.backoff ?? { schedule: 'exponential', initial: 100, factor: 2, jitter: 'full' });
+    else if (o.backoff === undefined) this._backoff = new Backoff({ schedule: 'exponential', initial: 100, factor: 2, jitter: 'full' });
+    else if (typeof o.backoff === 'object' && o.backoff !== null) this._backoff = new Backoff(o.backoff);
+    else throw opt.typeError('backoff', opt.words('backoff'), o.backoff);
     if (o.budget !== undefined && !(o.budget instanceof RetryBudget)) {
-      throw opt.typeError('budget', 'a RetryBudget', o.budget);
+      throw opt.typeError('budget', opt.words('budget'), o.budget);
     }
     this._budget = o.budget;
     this._retryIf = opt.func(o.retryIf, 'retryIf') ?? defaultRetryIf;
@@ -66,7 +84,7 @@ class Retry extends EventEmitter {
           this.emit('giveUp', { error, reason: EXHAUSTED[delay] });
           throw error;
         }
-        if (deadline !== undefined && Number(now) + delay > deadline) {
+        if (deadline !== undefined && opt.millis(now) + delay > deadline) {
           this.emit('giveUp', { error, reason: 'deadline' });
           throw error;
         }

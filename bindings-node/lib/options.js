@@ -19,7 +19,7 @@ const CLOCK_RESULT =
 /** What each option must be, by its camelCase name (nested ones by their path). */
 const WORDS = {
   // CircuitBreaker
-  failureCount: `an integer from 1 to ${U32_MAX}, or null to turn the trigger off`,
+  failureCount: `an integer from 1 to ${U32_MAX}, or null when another trigger is set`,
   consecutiveFailures: `an integer from 1 to ${U32_MAX} (omit it to leave the trigger off)`,
   failureRate: 'a number in (0, 1] (omit it to leave the trigger off)',
   minimumCalls: `an integer from 1 to ${U32_MAX}`,

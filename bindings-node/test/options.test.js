@@ -83,7 +83,7 @@ test('nested options and method options are checked too', () => {
 const CASES = [
   // Checked in JavaScript (types, integers that fit the addon's fields).
   [() => new s.CircuitBreaker({ consecutiveFailures: 2.5 }), 'RangeError', 'consecutiveFailures', 'an integer from 1 to 4294967295 (omit it to leave the trigger off)', '2.5'],
-  [() => new s.CircuitBreaker({ failureCount: '5' }), 'TypeError', 'failureCount', 'an integer from 1 to 4294967295, or null to turn the trigger off', '"5"'],
+  [() => new s.CircuitBreaker({ failureCount: '5' }), 'TypeError', 'failureCount', 'an integer from 1 to 4294967295, or null when another trigger is set', '"5"'],
   [() => new s.CircuitBreaker({ halfOpenProbes: -1 }), 'RangeError', 'halfOpenProbes', 'an integer from 1 to 65535', '-1'],
   [() => new s.CircuitBreaker({ openFor: '1s' }), 'TypeError', 'openFor', 'a duration: milliseconds as a number ≥ 0, or nanoseconds as a bigint from 0n to 2^64-1', '"1s"'],
   [() => new s.CircuitBreaker({ seed: -1 }), 'RangeError', 'seed', 'an integer from 0 to 2^53-1, or a bigint from 0n to 2^64-1', '-1'],
@@ -99,7 +99,9 @@ const CASES = [
   [() => new s.Deadline({ at: NaN }), 'RangeError', 'at', 'an instant of the clock', 'NaN'],
   // Decided by the core, worded here.
   [() => new s.CircuitBreaker({ consecutiveFailures: 0 }), 'RangeError', 'consecutiveFailures', 'an integer from 1 to 4294967295 (omit it to leave the trigger off)', '0'],
-  [() => new s.CircuitBreaker({ failureCount: 0 }), 'RangeError', 'failureCount', 'an integer from 1 to 4294967295, or null to turn the trigger off', '0'],
+  [() => new s.CircuitBreaker({ failureCount: 0 }), 'RangeError', 'failureCount', 'an integer from 1 to 4294967295, or null when another trigger is set', '0'],
+  // No trigger at all: a breaker that could never open.
+  [() => new s.CircuitBreaker({ failureCount: null }), 'RangeError', 'failureCount', 'an integer from 1 to 4294967295, or null when another trigger is set', 'null'],
   [() => new s.CircuitBreaker({ failureRate: 1.5 }), 'RangeError', 'failureRate', 'a number in (0, 1] (omit it to leave the trigger off)', '1.5'],
   [() => new s.CircuitBreaker({ minimumCalls: 0 }), 'RangeError', 'minimumCalls', 'an integer from 1 to 4294967295', '0'],
   [() => new s.CircuitBreaker({ slowCall: { duration: 0 } }), 'RangeError', 'slowCall.duration', 'a duration of at least 1 ns', '0'],

@@ -30,7 +30,8 @@ test('thousands of concurrent calls through a queued bulkhead end with zero perm
 
 test('thousands of aborted waiters leave the queue empty and the permits free', async () => {
   const bulkhead = new Bulkhead({ maxConcurrent: 4, maxWaiting: 4096 });
-  const breaker = new CircuitBreaker({ failureCount: null });
+  // A count no abort can reach: aborted calls must leave the breaker untouched.
+  const breaker = new CircuitBreaker({ failureCount: 1_000_000 });
   const policy = new Policy({ bulkhead, breaker });
   const controllers = Array.from({ length: 4000 }, () => new AbortController());
   const calls = controllers.map((c) => policy.execute(() => new Promise(() => {}), { signal: c.signal }));

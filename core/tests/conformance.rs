@@ -26,9 +26,13 @@ use stanchion::breaker::{
     Window,
 };
 use stanchion::bulkhead::{Acquire, RawPermit as BulkheadPermit};
+use stanchion::retry::{
+    Failure as RetryFailure, Next, RetryLoop, RetryPolicy, Retryable, StopReason,
+};
 use stanchion::{
-    Bulkhead, BulkheadConfig, ConfigError, Deadline, KeyedLimiter, Nanos, Rejected, RetryBudget,
-    RetryBudgetConfig, TableFullPolicy, TokenBucket, TokenBucketConfig, TokenBucketSnapshot,
+    Bulkhead, BulkheadConfig, ConfigError, Deadline, KeyedLimiter, Nanos, Reason, Rejected,
+    RetryBudget, RetryBudgetConfig, TableFullPolicy, TokenBucket, TokenBucketConfig,
+    TokenBucketSnapshot,
 };
 
 /// The largest integer every JSON reader holds exactly (JavaScript's `Number.MAX_SAFE_INTEGER`).
@@ -258,6 +262,7 @@ fn new_subject(primitive: &str, config: Value) -> Res<Box<dyn Subject>> {
         "token_bucket" => Box::new(TokenBucketSubject::new(config)?),
         "keyed_limiter" => keyed_limiter_subject(config)?,
         "bulkhead" => Box::new(BulkheadSubject::new(config)?),
+        "retry" => Box::new(RetrySubject::new(config)?),
         other => return Err(format!("unknown primitive `{other}`")),
     };
     Ok(subject)
@@ -786,6 +791,127 @@ fn retry_budget_config(value: Value) -> Res<RetryBudgetConfig> {
     f.finish()?;
     Ok(config)
 }
+
+// ---------------------------------------------------------------------------------------------
+// The retry loop's decisions (docs/semantics.md §5, §6).
+
+struct RetrySubject {
+    backoff: Backoff,
+    budget: Option<RetryBudget>,
+    deadline: Option<Deadline>,
+    retry_refusals: bool,
+    seed: u64,
+    /// The call that `start` began; a later `start` begins another (sharing the budget).
+    call: Option<RetryLoop>,
+}
+
+impl RetrySubject {
+    fn new(config: Value) -> Res<RetrySubject> {
+        let mut f = Fields::new(config, "a retry config")?;
+        let backoff = Backoff::new(backoff_config(f.required("backoff")?)?)
+            .map_err(|e| format!("invalid backoff: {e}"))?;
+        let budget = match f.take("budget") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                RetryBudget::new(retry_budget_config(v)?)
+                    .map_err(|e| format!("invalid budget: {e}"))?,
+            ),
+        };
+        let subject = RetrySubject {
+            backoff,
+            budget,
+            deadline: f.nullable("deadline", None, nanos)?.map(Deadline::at),
+            retry_refusals: f.or("retry_refusals", false, boolean)?,
+            seed: f.or("seed", 0, int)?,
+            call: None,
+        };
+        f.finish()?;
+        Ok(subject)
+    }
+}
+
+impl Subject for RetrySubject {
+    fn run(&mut self, op: &str, args: &mut Fields) -> Res<Map<String, Value>> {
+        let mut policy =
+            RetryPolicy::new(&self.backoff, self.seed).retry_refusals(self.retry_refusals);
+        if let Some(budget) = &self.budget {
+            policy = policy.budget(budget);
+        }
+        if let Some(deadline) = self.deadline {
+            policy = policy.deadline(deadline);
+        }
+        let now = args.nanos("now")?;
+        let proceed = |answer: Result<u32, StopReason>| {
+            object(json!({
+                "proceed": answer.is_ok(),
+                "attempt": answer.ok(),
+                "stop": answer.err().map(|stop| stop.as_str()),
+            }))
+        };
+        Ok(match op {
+            "start" => {
+                let started = RetryLoop::start(&policy, now);
+                self.call = started.ok();
+                proceed(started.map(|call| call.attempts()))
+            }
+            "fail" => {
+                let failure = match args.string("error")?.as_str() {
+                    "retryable" => match args.nullable("hint", None, nanos)? {
+                        Some(hint) => RetryFailure::Error(Retryable::After(hint)),
+                        None => RetryFailure::Error(Retryable::Yes),
+                    },
+                    "final" => RetryFailure::Error(Retryable::No),
+                    "refused" => RetryFailure::Refused(Rejected::new(
+                        args.get("reason", reason)?,
+                        args.nullable("retry_after", None, nanos)?,
+                    )),
+                    other => return Err(format!("unknown error `{other}`")),
+                };
+                let call = self.call.as_mut().ok_or("no `start` before `fail`")?;
+                let (next, wait, stop) = match call.after_failure(&policy, now, failure) {
+                    Next::Retry(wait) => ("retry", Some(wait), None),
+                    Next::Stop(stop) => ("stop", None, Some(stop.as_str())),
+                };
+                object(json!({
+                    "next": next,
+                    "wait": nanos_json(wait),
+                    "stop": stop,
+                    "attempts": call.attempts(),
+                }))
+            }
+            "resume" => {
+                let call = self.call.as_mut().ok_or("no `start` before `resume`")?;
+                proceed(call.resume(&policy, now))
+            }
+            _ => return Err(format!("unknown op `{op}` for a retry loop")),
+        })
+    }
+}
+
+fn boolean(v: &Value) -> Res<bool> {
+    v.as_bool()
+        .ok_or_else(|| format!("expected true or false, got {v}"))
+}
+
+fn reason(v: &Value) -> Res<Reason> {
+    let name = string(v)?;
+    ALL_REASONS
+        .into_iter()
+        .find(|r| r.as_str() == name)
+        .ok_or_else(|| format!("unknown reason `{name}`"))
+}
+
+const ALL_REASONS: [Reason; 9] = [
+    Reason::BreakerOpen,
+    Reason::HalfOpenFull,
+    Reason::ForcedOpen,
+    Reason::RateLimited,
+    Reason::InsufficientCapacity,
+    Reason::BulkheadFull,
+    Reason::QueueFull,
+    Reason::RetryBudgetExhausted,
+    Reason::TableFull,
+];
 
 // ---------------------------------------------------------------------------------------------
 // Deadline (docs/semantics.md §6).

@@ -76,7 +76,10 @@
 //!
 //! The one place the fleet limiter differs: an expired key has forgotten its newest grant's
 //! time, so a server clock that steps back past the last grant of a key that has since
-//! expired finds a full bucket, where the core would decide at that grant's time.
+//! expired finds a full bucket, where the core would decide at that grant's time. A changed
+//! config (a deploy) takes over the bucket's TAT, read in whole nanoseconds (rounded up) when
+//! the units change. What Redis itself cannot promise (asynchronous replication, eviction)
+//! is listed in the README's "Honest limits".
 //!
 //! # Timeouts and errors
 //!
@@ -85,8 +88,9 @@
 //! (`AsyncConnectionConfig::set_response_timeout`) and a `ConnectionManager`
 //! (`ConnectionManagerConfig::set_response_timeout`); a cluster connection has none unless
 //! set (`ClusterClientBuilder::response_timeout`), so set one there. The limiter adds no
-//! timer of its own, which keeps it free of any async runtime: it runs on whatever runtime
-//! drives the connection. A timeout, like every other Redis failure, comes back as
+//! timer of its own, so it needs no particular async runtime: it runs on whichever drives
+//! the connection (the `tokio-comp` feature, the default, or `smol-comp` picks the one
+//! redis-rs builds on). A timeout, like every other Redis failure, comes back as
 //! [`Error::Redis`], whose [`source`](std::error::Error::source) is the Redis error.
 //!
 //! # Planned
@@ -101,6 +105,11 @@
 
 mod error;
 mod limiter;
+
+/// The README's example, compiled with the other doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub use error::{Error, Refused};
 pub use limiter::{

@@ -13,17 +13,49 @@ use crate::{Error, Refused};
 pub(crate) const GCRA_LUA: &str = include_str!("../scripts/gcra.lua");
 
 /// The prefix of every Redis key unless configured otherwise.
+///
+/// ```
+/// use stanchion::TokenBucketConfig;
+/// use stanchion_redis::{FleetLimiter, FleetLimiterConfig, DEFAULT_PREFIX};
+/// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(1))).unwrap();
+/// assert!(limiter.redis_key("a").unwrap().starts_with(DEFAULT_PREFIX));
+/// ```
 pub const DEFAULT_PREFIX: &str = "stanchion:";
 
 /// The longest limiter key accepted, in bytes.
+///
+/// ```
+/// use stanchion::TokenBucketConfig;
+/// use stanchion_redis::{FleetLimiter, FleetLimiterConfig, MAX_KEY_LEN};
+/// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(1))).unwrap();
+/// assert!(limiter.redis_key(&"k".repeat(MAX_KEY_LEN)).is_ok());
+/// assert!(limiter.redis_key(&"k".repeat(MAX_KEY_LEN + 1)).is_err());
+/// ```
 pub const MAX_KEY_LEN: usize = 1024;
 
 /// The longest prefix accepted, in bytes.
+///
+/// ```
+/// use stanchion::TokenBucketConfig;
+/// use stanchion_redis::{FleetLimiterConfig, MAX_PREFIX_LEN};
+/// let config = FleetLimiterConfig::new(TokenBucketConfig::new(1));
+/// assert!(config.clone().prefix("p".repeat(MAX_PREFIX_LEN)).validate().is_ok());
+/// assert!(config.prefix("p".repeat(MAX_PREFIX_LEN + 1)).validate().is_err());
+/// ```
 pub const MAX_PREFIX_LEN: usize = 256;
 
 /// The largest burst the script computes exactly: `capacity × refill_every`, with the rate in
 /// lowest terms, in units of `1 / refill_amount` ns. Every number the script handles then
 /// stays an integer a double holds exactly (below 2^53).
+///
+/// ```
+/// use stanchion::{Nanos, TokenBucketConfig};
+/// use stanchion_redis::{FleetLimiterConfig, MAX_BURST_UNITS};
+/// // One token per second: 10^9 units each.
+/// let most = (MAX_BURST_UNITS / 1_000_000_000) as u32;
+/// assert!(FleetLimiterConfig::new(TokenBucketConfig::new(most)).validate().is_ok());
+/// assert!(FleetLimiterConfig::new(TokenBucketConfig::new(most + 1)).validate().is_err());
+/// ```
 pub const MAX_BURST_UNITS: u64 = 1 << 52;
 
 /// Configuration of a [`FleetLimiter`]: the core's [`TokenBucketConfig`] and the prefix of its
@@ -31,7 +63,8 @@ pub const MAX_BURST_UNITS: u64 = 1 << 52;
 ///
 /// Limiters that share a Redis share their keys' names: give each limiter its own prefix
 /// (`"stanchion:login:"`, `"stanchion:api:"`), or two of them limiting the same name would
-/// share one bucket.
+/// share one bucket. Every caller of a key should use the same config; when it changes (a
+/// deploy), the new config takes over the moment the bucket would be full again.
 ///
 /// ```
 /// use stanchion::{Nanos, TokenBucketConfig};
@@ -297,6 +330,17 @@ impl FleetLimiter {
     ///
     /// The key still expires on the server's clock, at the `now` given plus `reset_after`,
     /// so a timeline in the server's past leaves no state behind.
+    ///
+    /// ```no_run
+    /// # async fn run(conn: &mut redis::aio::MultiplexedConnection) {
+    /// use stanchion::{Nanos, TokenBucketConfig};
+    /// use stanchion_redis::{FleetLimiter, FleetLimiterConfig};
+    /// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(1))).unwrap();
+    /// let year_2096 = Nanos::new(4_000_000_000_000_000_000);
+    /// assert!(limiter.try_acquire_at(conn, "k", 1, year_2096).await.is_ok());
+    /// assert!(limiter.try_acquire_at(conn, "k", 1, year_2096).await.is_err());
+    /// # }
+    /// ```
     #[doc(hidden)]
     pub async fn try_acquire_at<C>(
         &self,
@@ -312,6 +356,16 @@ impl FleetLimiter {
     }
 
     /// [`peek`](FleetLimiter::peek) at `now`, for conformance tests (see `try_acquire_at`).
+    ///
+    /// ```no_run
+    /// # async fn run(conn: &mut redis::aio::MultiplexedConnection) {
+    /// use stanchion::{Nanos, TokenBucketConfig};
+    /// use stanchion_redis::{FleetLimiter, FleetLimiterConfig};
+    /// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(1))).unwrap();
+    /// let now = Nanos::new(4_000_000_000_000_000_000);
+    /// assert_eq!(limiter.peek_at(conn, "k", 1, now).await.unwrap().remaining, 1);
+    /// # }
+    /// ```
     #[doc(hidden)]
     pub async fn peek_at<C>(
         &self,

@@ -27,10 +27,11 @@ step "lints (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "unit, behaviour, property, conformance and doc tests"
-cargo test --workspace --locked
+# stanchion-redis needs Redis servers: scripts/test-redis.sh starts them and runs its tests.
+cargo test --workspace --exclude stanchion-redis --locked
 
 step "docs build without broken links"
-RUSTDOCFLAGS="-D warnings" cargo doc -p stanchion --no-deps --locked
+RUSTDOCFLAGS="-D warnings" cargo doc -p stanchion -p stanchion-redis --no-deps --locked
 
 step "the core without std builds on its own"
 cargo build -p stanchion --no-default-features --locked
@@ -42,6 +43,9 @@ RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
 step "shuttle tests (release; their own target dir, since --cfg shuttle changes every crate)"
 RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle \
     cargo test -p stanchion --release --locked --test 'shuttle_*'
+
+step "the fleet tier on real Redis servers (standalone and a 3-primary cluster, stopped on exit)"
+scripts/test-redis.sh
 
 step "the failure simulator: its tests and both built-in scenarios end to end"
 scripts/test-sim.sh

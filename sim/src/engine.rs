@@ -2,8 +2,9 @@
 //! workers and calls its dependencies through the run's policies, all in simulated time driven
 //! by the event queue.
 
+use stanchion::retry::{Failure, Next, RetryLoop, Retryable, StopReason};
 use stanchion::rng::{mix, SplitMix64, GOLDEN_GAMMA};
-use stanchion::{Deadline, Nanos, Retrying};
+use stanchion::{Deadline, Nanos};
 
 use crate::distribution::unit;
 use crate::metrics::{Answer, Metrics, Occupancy};
@@ -40,7 +41,8 @@ struct Call {
     callee: usize,
     origin: Origin,
     deadline: Deadline,
-    retrying: Option<Retrying>,
+    /// The core's retry loop, when the policy retries: it makes every retry decision.
+    retry: Option<RetryLoop>,
     /// The attempt in flight (0: none), so late answers and stale timeouts are ignored.
     token: u64,
     attempts: u32,
@@ -200,7 +202,7 @@ impl<'a> Sim<'a> {
                         self.attempt_end(call, Answer::Error, now);
                     }
                 }
-                Event::Retry { call } => self.attempt(call, now),
+                Event::Retry { call } => self.retry(call, now),
             }
         }
         progress(now);
@@ -237,7 +239,7 @@ impl<'a> Sim<'a> {
             callee,
             origin,
             deadline: Deadline::NEVER,
-            retrying: None,
+            retry: None,
             token: 0,
             attempts: 0,
             permits: Permits::default(),
@@ -246,13 +248,33 @@ impl<'a> Sim<'a> {
             if let Some(timeout) = guard.spec.timeout {
                 call.deadline = Deadline::after(now, timeout);
             }
-            call.retrying = guard.backoff.as_ref().map(|b| b.start(call_seed, now));
-            if let Some(budget) = &guard.budget {
+            // The loop's start deposits the first attempt into the budget; a budget with no
+            // retries to pay for is still fed, as every caller feeds a shared one.
+            call.retry = guard
+                .retry_policy(call_seed, call.deadline)
+                .and_then(|policy| RetryLoop::start(&policy, now).ok());
+            if let (None, Some(budget)) = (call.retry, &guard.budget) {
                 budget.deposit();
             }
         }
         let id = self.calls.insert(call);
         self.attempt(id, now);
+    }
+
+    /// A backoff wait is over: the loop says whether the attempt may still start.
+    fn retry(&mut self, id: u32, now: Nanos) {
+        let mut call = self.calls.get(id).expect("a live call");
+        let resumed = match (&self.guards[call.callee], call.retry.as_mut()) {
+            (Some(guard), Some(retry)) => guard
+                .retry_policy(0, call.deadline)
+                .map(|policy| retry.resume(&policy, now).is_ok()),
+            _ => None,
+        };
+        self.calls.set(id, call);
+        match resumed {
+            Some(false) => self.end_call(id, Answer::Error, now),
+            _ => self.attempt(id, now),
+        }
     }
 
     fn attempt(&mut self, id: u32, now: Nanos) {
@@ -408,28 +430,25 @@ impl<'a> Sim<'a> {
         };
         guard.finish(call.permits, ok, now);
         call.permits = Permits::default();
-        let retry_at = match (&guard.backoff, &mut call.retrying) {
-            (Some(backoff), Some(retrying)) if !ok => retrying
-                .next_delay(backoff, now, None)
-                .ok()
-                .map(|wait| now + wait)
-                .filter(|&at| at < call.deadline.expires_at()),
+        // The simulated dependency's errors are all worth retrying; refusals never got here
+        // (they end the call in `attempt`).
+        let next = match (guard.retry_policy(0, call.deadline), call.retry.as_mut()) {
+            (Some(policy), Some(retry)) if !ok => {
+                Some(retry.after_failure(&policy, now, Failure::Error(Retryable::Yes)))
+            }
             _ => None,
-        };
-        let allowed = match (&guard.budget, retry_at) {
-            (Some(budget), Some(_)) => budget.try_retry(now).is_ok(),
-            _ => true,
         };
         self.calls.set(id, call);
         self.observe(callee, now);
-        match retry_at {
-            Some(at) if allowed => self.queue.push(at, Event::Retry { call: id }),
-            _ => {
-                if retry_at.is_some() {
+        match next {
+            Some(Next::Retry(wait)) => self.queue.push(now + wait, Event::Retry { call: id }),
+            Some(Next::Stop(stop)) => {
+                if matches!(stop, StopReason::BudgetExhausted(_)) {
                     self.metrics.budget_refused += 1;
                 }
                 self.end_call(id, answer, now);
             }
+            None => self.end_call(id, answer, now),
         }
     }
 

@@ -1,10 +1,12 @@
 //! The core's primitives guarding calls to one service, built from a [`PolicySpec`]. The
 //! simulator asks them every question and never decides in their place: admission, the
-//! breaker's verdict on each outcome, the backoff's waits and the budget's yes or no.
+//! breaker's verdict on each outcome, and every retry decision (the core's `RetryLoop`: the
+//! backoff's waits, the deadline, the budget's yes or no).
 
 use stanchion::breaker::{CircuitBreaker, Outcome, RawPermit as BreakerPermit, State};
 use stanchion::bulkhead::RawPermit as BulkheadPermit;
-use stanchion::{Backoff, Bulkhead, Reason, RetryBudget, TokenBucket};
+use stanchion::retry::RetryPolicy;
+use stanchion::{Backoff, Bulkhead, Deadline, Reason, RetryBudget, TokenBucket};
 
 use crate::scenario::PolicySpec;
 
@@ -55,6 +57,17 @@ impl Guard {
             bulkhead: spec.bulkhead.map(|c| Bulkhead::new(c).expect(CHECKED)),
             limiter: spec.rate_limit.map(|c| TokenBucket::new(c).expect(CHECKED)),
         }
+    }
+
+    /// The retry rules of one call, if the policy retries: the core's `RetryLoop` decides
+    /// every retry with them. `seed` matters only when the loop starts.
+    pub fn retry_policy(&self, seed: u64, deadline: Deadline) -> Option<RetryPolicy<'_>> {
+        let backoff = self.backoff.as_ref()?;
+        let policy = RetryPolicy::new(backoff, seed).deadline(deadline);
+        Some(match &self.budget {
+            Some(budget) => policy.budget(budget),
+            None => policy,
+        })
     }
 
     /// Asks breaker, bulkhead and rate limiter, in that order, to admit one attempt. A refusal

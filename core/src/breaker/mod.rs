@@ -424,7 +424,7 @@ impl<const W: usize> CircuitBreaker<W> {
                 current = actual;
                 continue;
             }
-            if plan.answer {
+            if plan.answer == state::Report::Counted {
                 if let Some(counted @ (Outcome::Success | Outcome::Failure)) = outcome {
                     let failure = counted == Outcome::Failure;
                     self.window.roll(Counts {

@@ -287,6 +287,15 @@ pub(crate) struct Leases {
     pub newest: u64,
 }
 
+/// Whether a probe's report counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Report {
+    /// The probe reported within its lease: its outcome counts.
+    Counted,
+    /// Its lease had run out first: the probe was already taken for lost.
+    Stale,
+}
+
 /// `try_acquire`: admit (answer `Ok(())`) or refuse, and whether the state moves. `until` is
 /// the deadline in force, `None` while it is still being stored.
 pub(crate) fn decide_acquire(
@@ -352,7 +361,8 @@ pub(crate) fn refused_open(until: u64, now: u64) -> Rejected {
 }
 
 /// What a record or release from a permit of the current half-open generation does.
-/// `answer` is true when the outcome counts (false when an overdue lease made it stale).
+/// The answer says whether the report counts ([`Report::Stale`] when an overdue lease made it
+/// stale: the probe was already taken for lost).
 ///
 /// The lease deadline in the word's partner is the oldest probe's. When that probe reports and
 /// others are still out, the next oldest is unknown (there is no per-probe storage), so the
@@ -366,10 +376,10 @@ pub(crate) fn decide_probe_report(
     trips: u32,
     outcome: Option<super::Outcome>,
     leases: Leases,
-) -> Plan<bool> {
+) -> Plan<Report> {
     use super::Outcome;
     if lease_expired(w, until, now) {
-        return plan_open(w, now, s, trips, false);
+        return plan_open(w, now, s, trips, Report::Stale);
     }
     let freed = w.with_probes(w.probes.saturating_sub(1));
     // The reporter held the deadline in force: it was the oldest probe out (or tied with it).
@@ -381,11 +391,11 @@ pub(crate) fn decide_probe_report(
         None
     };
     match outcome {
-        Some(Outcome::Failure) => plan_open(w, now, s, trips, true),
+        Some(Outcome::Failure) => plan_open(w, now, s, trips, Report::Counted),
         Some(Outcome::Success) if w.successes.saturating_add(1) >= s.half_open_successes => Plan {
             next: Some(w.next(State::Closed)),
             until: None,
-            answer: true,
+            answer: Report::Counted,
             transition: Some(Transition {
                 from: State::HalfOpen,
                 to: State::Closed,
@@ -397,13 +407,13 @@ pub(crate) fn decide_probe_report(
                 ..freed
             }),
             until: next_until,
-            answer: true,
+            answer: Report::Counted,
             transition: None,
         },
         Some(Outcome::Ignored) | None => Plan {
             next: Some(freed),
             until: next_until,
-            answer: true,
+            answer: Report::Counted,
             transition: None,
         },
     }
@@ -507,7 +517,7 @@ mod tests {
             newest: 9,
         };
         let report = decide_probe_report(w, None, u64::MAX - 1, &s, 1, None, leases);
-        assert!(report.answer, "a report was taken as stale");
+        assert_eq!(report.answer, Report::Counted, "a report was taken as stale");
         assert_eq!(report.next.map(|n| n.probes), Some(1));
     }
 

@@ -1,0 +1,118 @@
+//! # stanchion-redis
+//!
+//! stanchion's fleet tier (`docs/semantics.md` §9 in the repository): limits that one process
+//! cannot keep alone, kept in Redis 7 (or a server that speaks its protocol) and decided by one
+//! script call each. This release has the fleet rate limiter, [`FleetLimiter`]: the core's
+//! token bucket (§3), shared by every process that names the same key.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use stanchion::{Nanos, Reason, TokenBucketConfig};
+//! use stanchion_redis::{Error, FleetLimiter, FleetLimiterConfig};
+//!
+//! // 100 requests per second per tenant across the fleet, in bursts of up to 200.
+//! let limiter = FleetLimiter::new(
+//!     FleetLimiterConfig::new(TokenBucketConfig::new(200).refill(100, Nanos::from_secs(1)))
+//!         .prefix("myapp:tenants:"),
+//! )?;
+//! let client = redis::Client::open("redis://127.0.0.1/")?;
+//! let mut conn = client.get_multiplexed_async_connection().await?;
+//! match limiter.try_acquire(&mut conn, "tenant-7", 1).await {
+//!     Ok(admitted) => println!("admitted; {} left", admitted.remaining),
+//!     Err(Error::Refused(refused)) => {
+//!         assert_eq!(refused.rejected.reason, Reason::RateLimited);
+//!         println!("retry in {:?}", refused.rejected.retry_after);
+//!     }
+//!     Err(error) => eprintln!("Redis could not decide: {error}"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How a decision is made
+//!
+//! Every decision is one call of `scripts/gcra.lua`, the file every binding ships: `EVALSHA`,
+//! and when the server answers `NOSCRIPT`, `SCRIPT LOAD` and `EVALSHA` again (redis-rs's
+//! [`redis::Script`]). The script reads one key, `<prefix>{<key>}:limiter`, and writes it on a
+//! grant; the braces make the key its own cluster hash tag, so keys spread over a cluster's
+//! slots and no call ever spans two (no `CROSSSLOT`). It answers
+//! `{allowed, remaining, retry_after, reset_after}`, which the limiter returns as the core
+//! does: [`Admitted`], or [`Error::Refused`] holding the core's [`stanchion::Rejected`]
+//! (`RateLimited` with the exact `retry_after`, or `InsufficientCapacity` for `n > capacity`).
+//!
+//! **Time** is the Redis server's `TIME` (microseconds), so clients' clocks never matter and
+//! the answers are the core's for a timeline of whole microseconds. An older `now` follows the
+//! core's rule (§1): the bucket keeps the newest grant's time, and a request made before it
+//! is decided as at that time, with `retry_after` counted from the `now` given.
+//!
+//! **Expiry.** A grant sets the key to expire when the bucket would be full again (`PXAT`,
+//! rounded up to the millisecond): an idle key leaves nothing behind, and a key never
+//! vanishes while its bucket still owes tokens. Refusals and peeks write nothing.
+//!
+//! # Exactness
+//!
+//! Lua numbers are doubles, which hold integers exactly only below 2^53, while the core keeps
+//! its theoretical arrival time (TAT) in units of `1 / refill_amount` ns with the rate in
+//! lowest terms, so that no emission interval is rounded (1 per 3 s, 7 per 10 ns). The script
+//! keeps the same units and stays exact by two rules:
+//!
+//! - no absolute time is ever one number: an instant is a pair (seconds, nanoseconds);
+//! - the TAT is stored relative to the newest grant's time, in the core's units, and a grant
+//!   leaves it at most one burst ahead: `capacity × refill_every` units, with the rate in
+//!   lowest terms. [`FleetLimiterConfig::validate`] refuses a burst above 2^52 units
+//!   ([`MAX_BURST_UNITS`]), so every sum, difference and product the script forms is an
+//!   integer of at most 2^53, and each division is checked and corrected.
+//!
+//! So the accepted rates are those with `capacity × refill_every / gcd(refill_amount,
+//! refill_every) ≤ 2^52` (and, as in the core, at most one token per nanosecond). Where a
+//! token takes whole nanoseconds that reads: a full burst refills within 2^52 ns, about 52
+//! days. The largest capacity is 4 503 599 at one or three tokens per second (both reduce to
+//! a period of 10⁹ ns), 1 501 199 at one per 3 s, 75 059 at one per minute, 1 250 at one per
+//! hour and 52 at one per day; when the period in lowest terms is at most 2^20 ns (1 000 or
+//! 10⁶ tokens per second, say), every `u32` capacity fits.
+//! The answers then equal the core `TokenBucket`'s for the same timeline, to the nanosecond:
+//! the conformance scenarios in `redis/conformance/` and a randomized side-by-side test check
+//! it against a live server.
+//!
+//! The one place the fleet limiter differs: an expired key has forgotten its newest grant's
+//! time, so a server clock that steps back past the last grant of a key that has since
+//! expired finds a full bucket, where the core would decide at that grant's time. A changed
+//! config (a deploy) takes over the bucket's TAT, read in whole nanoseconds (rounded up) when
+//! the units change. What Redis itself cannot promise (asynchronous replication, eviction)
+//! is listed in the README's "Honest limits".
+//!
+//! # Timeouts and errors
+//!
+//! Each call is bounded by the connection's response timeout, which redis-rs applies to
+//! every request: 500 ms by default for a `MultiplexedConnection`
+//! (`AsyncConnectionConfig::set_response_timeout`) and a `ConnectionManager`
+//! (`ConnectionManagerConfig::set_response_timeout`); a cluster connection has none unless
+//! set (`ClusterClientBuilder::response_timeout`), so set one there. The limiter adds no
+//! timer of its own, so it needs no particular async runtime: it runs on whichever drives
+//! the connection (the `tokio-comp` feature, the default, or `smol-comp` picks the one
+//! redis-rs builds on). A timeout, like every other Redis failure, comes back as
+//! [`Error::Redis`], whose [`source`](std::error::Error::source) is the Redis error.
+//!
+//! # Planned
+//!
+//! The rest of §9 comes in later releases: a core `CircuitBreaker` around each connection, so
+//! a dead Redis costs microseconds per call instead of a timeout each; an explicit
+//! `on_unavailable` policy per limiter (`local`, falling back to an in-process `TokenBucket`
+//! holding a share of the fleet rate, `allow`, `deny` or `raise`); a quota with idempotent,
+//! bucketed `take`; a fleet bulkhead of leases; and the same scripts in the Python and Node
+//! bindings.
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod error;
+mod limiter;
+
+/// The README's example, compiled with the other doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+pub use error::{Error, Refused};
+pub use limiter::{
+    Admitted, FleetLimiter, FleetLimiterConfig, DEFAULT_PREFIX, MAX_BURST_UNITS, MAX_KEY_LEN,
+    MAX_PREFIX_LEN,
+};

@@ -1,0 +1,432 @@
+//! The fleet rate limiter: the core's token bucket, kept in Redis and decided by one call of
+//! `scripts/gcra.lua`.
+
+use std::borrow::Cow;
+
+use redis::aio::ConnectionLike;
+use redis::{ErrorKind, RedisError, Script};
+use stanchion::{ConfigError, Nanos, Reason, Rejected, TokenBucket, TokenBucketConfig};
+
+use crate::{Error, Refused};
+
+/// The GCRA script, the same file every binding ships.
+pub(crate) const GCRA_LUA: &str = include_str!("../scripts/gcra.lua");
+
+/// The prefix of every Redis key unless configured otherwise.
+///
+/// ```
+/// use stanchion::TokenBucketConfig;
+/// use stanchion_redis::{FleetLimiter, FleetLimiterConfig, DEFAULT_PREFIX};
+/// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(1))).unwrap();
+/// assert!(limiter.redis_key("a").unwrap().starts_with(DEFAULT_PREFIX));
+/// ```
+pub const DEFAULT_PREFIX: &str = "stanchion:";
+
+/// The longest limiter key accepted, in bytes.
+///
+/// ```
+/// use stanchion::TokenBucketConfig;
+/// use stanchion_redis::{FleetLimiter, FleetLimiterConfig, MAX_KEY_LEN};
+/// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(1))).unwrap();
+/// assert!(limiter.redis_key(&"k".repeat(MAX_KEY_LEN)).is_ok());
+/// assert!(limiter.redis_key(&"k".repeat(MAX_KEY_LEN + 1)).is_err());
+/// ```
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// The longest prefix accepted, in bytes.
+///
+/// ```
+/// use stanchion::TokenBucketConfig;
+/// use stanchion_redis::{FleetLimiterConfig, MAX_PREFIX_LEN};
+/// let config = FleetLimiterConfig::new(TokenBucketConfig::new(1));
+/// assert!(config.clone().prefix("p".repeat(MAX_PREFIX_LEN)).validate().is_ok());
+/// assert!(config.prefix("p".repeat(MAX_PREFIX_LEN + 1)).validate().is_err());
+/// ```
+pub const MAX_PREFIX_LEN: usize = 256;
+
+/// The largest burst the script computes exactly: `capacity × refill_every`, with the rate in
+/// lowest terms, in units of `1 / refill_amount` ns. Every number the script handles then
+/// stays an integer a double holds exactly (below 2^53).
+///
+/// ```
+/// use stanchion::{Nanos, TokenBucketConfig};
+/// use stanchion_redis::{FleetLimiterConfig, MAX_BURST_UNITS};
+/// // One token per second: 10^9 units each.
+/// let most = (MAX_BURST_UNITS / 1_000_000_000) as u32;
+/// assert!(FleetLimiterConfig::new(TokenBucketConfig::new(most)).validate().is_ok());
+/// assert!(FleetLimiterConfig::new(TokenBucketConfig::new(most + 1)).validate().is_err());
+/// ```
+pub const MAX_BURST_UNITS: u64 = 1 << 52;
+
+/// Configuration of a [`FleetLimiter`]: the core's [`TokenBucketConfig`] and the prefix of its
+/// Redis keys.
+///
+/// Limiters that share a Redis share their keys' names: give each limiter its own prefix
+/// (`"stanchion:login:"`, `"stanchion:api:"`), or two of them limiting the same name would
+/// share one bucket. Every caller of a key should use the same config; when it changes (a
+/// deploy), the new config takes over the moment the bucket would be full again.
+///
+/// ```
+/// use stanchion::{Nanos, TokenBucketConfig};
+/// use stanchion_redis::FleetLimiterConfig;
+/// let config = FleetLimiterConfig::new(TokenBucketConfig::new(100).refill(10, Nanos::from_secs(1)))
+///     .prefix("stanchion:api:");
+/// assert!(config.validate().is_ok());
+/// // A burst of 10^7 tokens at one per second refills in 116 days: too long to be exact.
+/// let slow = FleetLimiterConfig::new(TokenBucketConfig::new(10_000_000));
+/// assert_eq!(slow.validate().unwrap_err().field, "capacity");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetLimiterConfig {
+    /// The burst and the refill rate, as for the core's `TokenBucket`.
+    pub bucket: TokenBucketConfig,
+    /// Put before every key: `<prefix>{<key>}:limiter`. At most [`MAX_PREFIX_LEN`] bytes,
+    /// without `{` or `}`. Default [`DEFAULT_PREFIX`].
+    pub prefix: Cow<'static, str>,
+}
+
+impl FleetLimiterConfig {
+    /// A limiter with the bucket `bucket` and the default prefix.
+    ///
+    /// ```
+    /// use stanchion::TokenBucketConfig;
+    /// use stanchion_redis::FleetLimiterConfig;
+    /// let config = FleetLimiterConfig::new(TokenBucketConfig::new(5));
+    /// assert_eq!(config.prefix, "stanchion:");
+    /// ```
+    pub const fn new(bucket: TokenBucketConfig) -> FleetLimiterConfig {
+        FleetLimiterConfig {
+            bucket,
+            prefix: Cow::Borrowed(DEFAULT_PREFIX),
+        }
+    }
+
+    /// The same config with another key prefix.
+    ///
+    /// ```
+    /// use stanchion::TokenBucketConfig;
+    /// use stanchion_redis::FleetLimiterConfig;
+    /// let config = FleetLimiterConfig::new(TokenBucketConfig::new(5)).prefix("app:login:");
+    /// assert_eq!(config.prefix, "app:login:");
+    /// ```
+    pub fn prefix(self, prefix: impl Into<Cow<'static, str>>) -> FleetLimiterConfig {
+        FleetLimiterConfig {
+            prefix: prefix.into(),
+            ..self
+        }
+    }
+
+    /// Checks every field, returning the first one out of range: the core's token-bucket
+    /// checks, then the bound that keeps the script exact (see the [crate docs](crate)), then
+    /// the prefix.
+    ///
+    /// ```
+    /// use stanchion::{Nanos, TokenBucketConfig};
+    /// use stanchion_redis::FleetLimiterConfig;
+    /// let too_fast = FleetLimiterConfig::new(TokenBucketConfig::new(1).refill(2, Nanos::new(1)));
+    /// assert_eq!(too_fast.validate().unwrap_err().field, "refill_amount");
+    /// let braced = FleetLimiterConfig::new(TokenBucketConfig::new(1)).prefix("a{b}:");
+    /// assert_eq!(braced.validate().unwrap_err().field, "prefix");
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let reduced = reduced(self.bucket)?;
+        let every = reduced.refill_every.as_nanos();
+        if every > MAX_BURST_UNITS {
+            return Err(ConfigError::new(
+                "refill_every",
+                "at most 2^52 ns once the rate is in lowest terms (refill_every / gcd(refill_amount, refill_every))",
+            ));
+        }
+        if u128::from(reduced.capacity) * u128::from(every) > u128::from(MAX_BURST_UNITS) {
+            return Err(ConfigError::new(
+                "capacity",
+                "1..=2^52 / refill_every, with the rate in lowest terms (capacity × refill_every / gcd(refill_amount, refill_every) ≤ 2^52 ns)",
+            ));
+        }
+        if self.prefix.len() > MAX_PREFIX_LEN || self.prefix.contains(['{', '}']) {
+            return Err(ConfigError::new(
+                "prefix",
+                "at most 256 bytes, without `{` or `}`",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The bucket config with its rate in lowest terms, as the core keeps it.
+fn reduced(bucket: TokenBucketConfig) -> Result<TokenBucketConfig, ConfigError> {
+    Ok(TokenBucket::new(bucket)?.config())
+}
+
+/// A request the limiter admitted (or, from [`FleetLimiter::peek`], would admit).
+///
+/// ```
+/// use stanchion::Nanos;
+/// use stanchion_redis::Admitted;
+/// let admitted = Admitted { remaining: 4, reset_after: Nanos::from_secs(1) };
+/// assert_eq!(admitted.remaining, 4);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    /// Whole tokens left in the bucket after the request (before it, for a peek).
+    pub remaining: u64,
+    /// How long until the bucket is full again; zero when it is full. The Redis key expires
+    /// then (rounded up to the millisecond).
+    pub reset_after: Nanos,
+}
+
+/// A token bucket shared by every process that uses the same Redis and key: the core's
+/// [`TokenBucket`], decided in Redis by one script call per request.
+///
+/// Holds no connection: each call takes one, so a `MultiplexedConnection`, a
+/// `ConnectionManager` or a cluster connection all work, and one limiter serves them all.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use stanchion::{Nanos, TokenBucketConfig};
+/// use stanchion_redis::{Error, FleetLimiter, FleetLimiterConfig};
+///
+/// let limiter = FleetLimiter::new(FleetLimiterConfig::new(
+///     TokenBucketConfig::new(20).refill(10, Nanos::from_secs(1)),
+/// ))?;
+/// let client = redis::Client::open("redis://127.0.0.1/")?;
+/// let mut conn = client.get_multiplexed_async_connection().await?;
+/// match limiter.try_acquire(&mut conn, "user:42", 1).await {
+///     Ok(admitted) => println!("go ahead, {} left", admitted.remaining),
+///     Err(Error::Refused(refused)) => println!("slow down: {}", refused.rejected),
+///     Err(error) => return Err(error.into()),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct FleetLimiter {
+    config: FleetLimiterConfig,
+    /// The arguments the script takes for this config, formatted once.
+    capacity: String,
+    amount: String,
+    every: String,
+    script: Script,
+}
+
+impl FleetLimiter {
+    /// A limiter with `config`, or the first field out of range.
+    ///
+    /// ```
+    /// use stanchion::{Nanos, TokenBucketConfig};
+    /// use stanchion_redis::{FleetLimiter, FleetLimiterConfig};
+    /// let limiter = FleetLimiter::new(FleetLimiterConfig::new(
+    ///     TokenBucketConfig::new(10).refill(1, Nanos::from_secs(3)),
+    /// ))
+    /// .unwrap();
+    /// assert_eq!(limiter.config().bucket.capacity, 10);
+    /// assert!(FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(0))).is_err());
+    /// ```
+    pub fn new(config: FleetLimiterConfig) -> Result<FleetLimiter, ConfigError> {
+        config.validate()?;
+        let bucket = reduced(config.bucket)?;
+        Ok(FleetLimiter {
+            capacity: bucket.capacity.to_string(),
+            amount: bucket.refill_amount.to_string(),
+            every: bucket.refill_every.as_nanos().to_string(),
+            config: FleetLimiterConfig { bucket, ..config },
+            script: Script::new(GCRA_LUA),
+        })
+    }
+
+    /// The config, with the rate in lowest terms (`refill(10, 20 ns)` reads back as
+    /// `refill(1, 2 ns)`).
+    ///
+    /// ```
+    /// use stanchion::{Nanos, TokenBucketConfig};
+    /// use stanchion_redis::{FleetLimiter, FleetLimiterConfig};
+    /// let limiter = FleetLimiter::new(FleetLimiterConfig::new(
+    ///     TokenBucketConfig::new(5).refill(10, Nanos::new(20)),
+    /// ))
+    /// .unwrap();
+    /// assert_eq!(limiter.config().bucket, TokenBucketConfig::new(5).refill(1, Nanos::new(2)));
+    /// ```
+    pub fn config(&self) -> &FleetLimiterConfig {
+        &self.config
+    }
+
+    /// The Redis key that holds `key`'s bucket: `<prefix>{<key>}:limiter`. The braces make
+    /// `key` the cluster hash tag, so every key of one call lives in one slot and different
+    /// keys spread over the cluster.
+    ///
+    /// ```
+    /// use stanchion::TokenBucketConfig;
+    /// use stanchion_redis::{Error, FleetLimiter, FleetLimiterConfig};
+    /// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(5))).unwrap();
+    /// assert_eq!(limiter.redis_key("user:42").unwrap(), "stanchion:{user:42}:limiter");
+    /// assert!(matches!(limiter.redis_key("a{b}"), Err(Error::InvalidKey { .. })));
+    /// assert!(matches!(limiter.redis_key(""), Err(Error::InvalidKey { .. })));
+    /// ```
+    pub fn redis_key(&self, key: &str) -> Result<String, Error> {
+        if key.is_empty() {
+            return Err(Error::InvalidKey { reason: "empty" });
+        }
+        if key.len() > MAX_KEY_LEN {
+            return Err(Error::InvalidKey {
+                reason: "longer than 1024 bytes",
+            });
+        }
+        if key.contains(['{', '}']) {
+            return Err(Error::InvalidKey {
+                reason: "contains `{` or `}`",
+            });
+        }
+        Ok(format!("{}{{{key}}}:limiter", self.config.prefix))
+    }
+
+    /// Takes `n` tokens from `key`'s bucket now (by the Redis server's clock), or says why
+    /// not and when to retry.
+    ///
+    /// The answers are the core's `TokenBucket::try_acquire`: `n == 0` always passes;
+    /// `n > capacity` never can (`InsufficientCapacity`, `retry_after: None`); otherwise a
+    /// refusal is `RateLimited` with the exact wait after which the same request passes, and
+    /// takes nothing. One `EVALSHA` (loading the script first if the server answers
+    /// `NOSCRIPT`), bounded by the connection's response timeout.
+    ///
+    /// ```no_run
+    /// # async fn run(conn: &mut redis::aio::MultiplexedConnection) {
+    /// use stanchion::TokenBucketConfig;
+    /// use stanchion_redis::{FleetLimiter, FleetLimiterConfig};
+    /// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(3))).unwrap();
+    /// let admitted = limiter.try_acquire(conn, "tenant-7", 2).await.unwrap();
+    /// assert!(admitted.remaining <= 1);
+    /// # }
+    /// ```
+    pub async fn try_acquire<C>(&self, conn: &mut C, key: &str, n: u32) -> Result<Admitted, Error>
+    where
+        C: ConnectionLike,
+    {
+        self.decide(conn, key, n, false, None).await
+    }
+
+    /// What [`try_acquire`](FleetLimiter::try_acquire) would answer now, taking nothing.
+    /// `remaining` and `reset_after` describe the bucket as it is.
+    ///
+    /// ```no_run
+    /// # async fn run(conn: &mut redis::aio::MultiplexedConnection) {
+    /// use stanchion::TokenBucketConfig;
+    /// use stanchion_redis::{FleetLimiter, FleetLimiterConfig};
+    /// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(3))).unwrap();
+    /// if limiter.peek(conn, "tenant-7", 3).await.is_ok() {
+    ///     println!("a burst of 3 would pass now");
+    /// }
+    /// # }
+    /// ```
+    pub async fn peek<C>(&self, conn: &mut C, key: &str, n: u32) -> Result<Admitted, Error>
+    where
+        C: ConnectionLike,
+    {
+        self.decide(conn, key, n, true, None).await
+    }
+
+    /// [`try_acquire`](FleetLimiter::try_acquire) at `now` (nanoseconds on the server's Unix
+    /// clock) instead of the server's `TIME`: for conformance tests that replay a timeline.
+    /// Production code must not pass client clocks, which disagree across a fleet.
+    ///
+    /// The key still expires on the server's clock, at the `now` given plus `reset_after`,
+    /// so a timeline in the server's past leaves no state behind.
+    ///
+    /// ```no_run
+    /// # async fn run(conn: &mut redis::aio::MultiplexedConnection) {
+    /// use stanchion::{Nanos, TokenBucketConfig};
+    /// use stanchion_redis::{FleetLimiter, FleetLimiterConfig};
+    /// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(1))).unwrap();
+    /// let year_2096 = Nanos::new(4_000_000_000_000_000_000);
+    /// assert!(limiter.try_acquire_at(conn, "k", 1, year_2096).await.is_ok());
+    /// assert!(limiter.try_acquire_at(conn, "k", 1, year_2096).await.is_err());
+    /// # }
+    /// ```
+    #[doc(hidden)]
+    pub async fn try_acquire_at<C>(
+        &self,
+        conn: &mut C,
+        key: &str,
+        n: u32,
+        now: Nanos,
+    ) -> Result<Admitted, Error>
+    where
+        C: ConnectionLike,
+    {
+        self.decide(conn, key, n, false, Some(now)).await
+    }
+
+    /// [`peek`](FleetLimiter::peek) at `now`, for conformance tests (see `try_acquire_at`).
+    ///
+    /// ```no_run
+    /// # async fn run(conn: &mut redis::aio::MultiplexedConnection) {
+    /// use stanchion::{Nanos, TokenBucketConfig};
+    /// use stanchion_redis::{FleetLimiter, FleetLimiterConfig};
+    /// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(1))).unwrap();
+    /// let now = Nanos::new(4_000_000_000_000_000_000);
+    /// assert_eq!(limiter.peek_at(conn, "k", 1, now).await.unwrap().remaining, 1);
+    /// # }
+    /// ```
+    #[doc(hidden)]
+    pub async fn peek_at<C>(
+        &self,
+        conn: &mut C,
+        key: &str,
+        n: u32,
+        now: Nanos,
+    ) -> Result<Admitted, Error>
+    where
+        C: ConnectionLike,
+    {
+        self.decide(conn, key, n, true, Some(now)).await
+    }
+
+    async fn decide<C>(
+        &self,
+        conn: &mut C,
+        key: &str,
+        n: u32,
+        peek: bool,
+        now: Option<Nanos>,
+    ) -> Result<Admitted, Error>
+    where
+        C: ConnectionLike,
+    {
+        let key = self.redis_key(key)?;
+        let mut invocation = self.script.key(key);
+        invocation
+            .arg(&self.capacity)
+            .arg(&self.amount)
+            .arg(&self.every)
+            .arg(n.to_string())
+            .arg(if peek { "1" } else { "0" });
+        if let Some(now) = now {
+            invocation.arg(now.as_nanos().to_string());
+        }
+        let reply: (i64, u64, Option<u64>, u64) = invocation.invoke_async(conn).await?;
+        let (allowed, remaining, retry_after, reset_after) = reply;
+        let reset_after = Nanos::new(reset_after);
+        match allowed {
+            1 => Ok(Admitted {
+                remaining,
+                reset_after,
+            }),
+            0 => {
+                let reason = if n > self.config.bucket.capacity {
+                    Reason::InsufficientCapacity
+                } else {
+                    Reason::RateLimited
+                };
+                Err(Error::Refused(Refused {
+                    rejected: Rejected::new(reason, retry_after.map(Nanos::new)),
+                    remaining,
+                    reset_after,
+                }))
+            }
+            _ => Err(Error::Redis(RedisError::from((
+                ErrorKind::UnexpectedReturnType,
+                "the limiter script answered neither 1 nor 0",
+                allowed.to_string(),
+            )))),
+        }
+    }
+}

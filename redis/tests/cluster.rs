@@ -1,0 +1,118 @@
+//! The limiter through a cluster connection on a 3-primary Redis Cluster: keys of different
+//! names land on different slots and nodes, and every call runs (no CROSSSLOT, no MOVED left
+//! to the caller), the script loaded on each node the first time it is needed there.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use redis::cluster::ClusterClient;
+use redis::Value;
+use stanchion::{Nanos, Reason, TokenBucketConfig};
+use stanchion_redis::Error;
+
+/// The primary serving each slot range, from `CLUSTER SLOTS`: (first, last, "host:port").
+fn slot_owners(reply: Value) -> Vec<(i64, i64, String)> {
+    let Value::Array(ranges) = reply else {
+        panic!("CLUSTER SLOTS answered {reply:?}");
+    };
+    ranges
+        .into_iter()
+        .map(|range| {
+            let Value::Array(fields) = range else {
+                panic!("a slot range {range:?}");
+            };
+            let (Value::Int(first), Value::Int(last), Value::Array(primary)) =
+                (&fields[0], &fields[1], &fields[2])
+            else {
+                panic!("a slot range {fields:?}");
+            };
+            let (Value::BulkString(host), Value::Int(port)) = (&primary[0], &primary[1]) else {
+                panic!("a primary {primary:?}");
+            };
+            let host = String::from_utf8_lossy(host);
+            (*first, *last, format!("{host}:{port}"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_limiter_runs_on_a_cluster_with_keys_on_every_primary() {
+    let urls = common::cluster_urls();
+    // A cluster connection has no response timeout unless one is set (see the crate docs).
+    let client = ClusterClient::builder(urls.clone())
+        .response_timeout(Duration::from_secs(2))
+        .build()
+        .expect("a cluster client");
+    let mut conn = client
+        .get_async_connection()
+        .await
+        .expect("a connection to the test cluster");
+    let limiter = common::limiter(
+        TokenBucketConfig::new(3).refill(1, Nanos::from_secs(1)),
+        "cluster",
+    );
+
+    let owners = slot_owners(
+        redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await
+            .expect("CLUSTER SLOTS answers"),
+    );
+    let mut slots = BTreeSet::new();
+    let mut nodes: HashMap<String, usize> = HashMap::new();
+    for i in 0..16 {
+        let name = format!("tenant-{i}");
+        for left in (0..3).rev() {
+            let admitted = limiter.try_acquire(&mut conn, &name, 1).await.unwrap();
+            assert_eq!(admitted.remaining, left, "{name}");
+        }
+        match limiter.try_acquire(&mut conn, &name, 1).await {
+            Err(Error::Refused(refused)) => {
+                assert_eq!(refused.rejected.reason, Reason::RateLimited);
+                let after = refused.rejected.retry_after.unwrap();
+                assert!(
+                    after > Nanos::ZERO && after <= Nanos::from_secs(1),
+                    "{after}"
+                );
+            }
+            other => panic!("{name}: expected a refusal, got {other:?}"),
+        }
+        assert!(limiter.peek(&mut conn, &name, 1).await.is_err());
+
+        let key = limiter.redis_key(&name).unwrap();
+        let slot: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let (_, _, node) = owners
+            .iter()
+            .find(|(first, last, _)| (*first..=*last).contains(&slot))
+            .expect("every slot is served");
+        // The key is on the node that owns its slot: ask that node alone, no redirection.
+        let mut direct = redis::Client::open(format!("redis://{node}/"))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(&key)
+            .query_async(&mut direct)
+            .await
+            .unwrap();
+        assert!(exists, "{key} is not on {node}, the owner of slot {slot}");
+        slots.insert(slot);
+        *nodes.entry(node.clone()).or_default() += 1;
+    }
+    assert!(slots.len() >= 12, "16 names on only {} slots", slots.len());
+    assert_eq!(
+        nodes.len(),
+        3,
+        "the names did not reach every primary: {nodes:?}"
+    );
+    assert_eq!(urls.len(), 3);
+}

@@ -101,17 +101,34 @@ step "conformance vectors through the C API"
 gcc "${cflags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all \
   $(pkg-config --cflags stanchion) "$crate/tests/c/conformance.c" "${static_libs[@]}" -lcjson \
   -o "$out/conformance"
-"$out/conformance" "$root/conformance"
-# The runner must notice a wrong answer: one changed expectation makes it fail.
-rm -rf "$out/conformance-altered" && mkdir -p "$out/conformance-altered"
-cp -r "$root/conformance/token_bucket" "$out/conformance-altered/"
-sed -i 's/"retry_after": 1000000000/"retry_after": 1000000001/' \
-  "$out/conformance-altered/token_bucket/retry_after.json"
-if "$out/conformance" "$out/conformance-altered" >"$out/conformance-altered.log"; then
-  echo "test-c.sh: the conformance runner passed an altered vector" >&2
-  exit 1
-fi
-grep -a 'FAIL   token_bucket/retry_after.json' "$out/conformance-altered.log"
+"$out/conformance" "$root/conformance" | tee "$out/conformance.log"
+# The runner must notice a wrong answer (one changed expectation makes it fail, in a retry
+# loop's file and in a step of a bulkhead file it runs in part) and an unknown step field.
+conformance_must_fail() { # NAME FILE SED-EXPRESSION LOG-PATTERN
+  rm -rf "$out/conformance-$1" && mkdir -p "$out/conformance-$1/$(dirname "$2")"
+  cp "$root/conformance/$2" "$out/conformance-$1/$2"
+  sed -i "$3" "$out/conformance-$1/$2"
+  if cmp -s "$root/conformance/$2" "$out/conformance-$1/$2"; then
+    echo "test-c.sh: $1: the sed expression changed nothing in $2" >&2
+    exit 1
+  fi
+  if "$out/conformance" "$out/conformance-$1" >"$out/conformance-$1.log"; then
+    echo "test-c.sh: the conformance runner passed $2 with $1" >&2
+    exit 1
+  fi
+  grep -a "$4" "$out/conformance-$1.log"
+}
+conformance_must_fail altered token_bucket/retry_after.json \
+  's/"retry_after": 1000000000/"retry_after": 1000000001/' 'FAIL   token_bucket/retry_after.json'
+conformance_must_fail altered-wait retry/attempts.json \
+  '0,/"wait": 100000000/s//"wait": 100000001/' 'FAIL   retry/attempts.json: step 1:'
+conformance_must_fail unknown-field retry/hint.json \
+  's/"hint": 200000000/"hint": 200000000, "hnt": 1/' 'FAIL   retry/hint.json: step 1: format: .*unknown field `hnt`'
+conformance_must_fail altered-lane bulkhead/lane_out_of_range.json \
+  '0,/"lane": 1}/s//"lane": 0}/' 'FAIL   bulkhead/lane_out_of_range.json: step 0:'
+# A bulkhead file runs up to its first queue step, and no step that reads what it changed.
+grep -a -x 'part   bulkhead/snapshot.json: 2 of 20 steps run; .*then the rest of the file, 17 steps from step 3 (`snapshot`).*' \
+  "$out/conformance.log"
 
 step "firmware: the scenario on Cortex-M3 and Cortex-M0 under QEMU (semihosting)"
 # Exit status: 0 passed, 1 a check failed, 101 a fault (a Rust panic included), 124 a hang.

@@ -281,7 +281,13 @@ typedef struct STANCHION_ALIGNED(8) {
 
 // A permit: proof that a call was admitted. Report it once, with `stanchion_breaker_record`
 // or `stanchion_breaker_release`; a permit already reported is refused
-// (`STANCHION_INVALID_ARGUMENT`). It is plain data: copy it, but report only one copy.
+// (`STANCHION_INVALID_ARGUMENT`).
+//
+// A permit belongs where `stanchion_breaker_try_acquire` wrote it: it records its own
+// address, and a report through a copy at another address is refused
+// (`STANCHION_INVALID_ARGUMENT`), so that one call is never counted twice, nor frees two
+// half-open probe slots. To keep a permit elsewhere, move it with
+// `stanchion_breaker_permit_move`, or acquire it where it will live.
 //
 // ```c
 // stanchion_breaker_permit permit;
@@ -289,7 +295,7 @@ typedef struct STANCHION_ALIGNED(8) {
 //     stanchion_breaker_record(&b, &permit, STANCHION_OUTCOME_SUCCESS, later, NULL);
 // ```
 typedef struct STANCHION_ALIGNED(8) {
-  uint64_t _opaque[2];
+  uint64_t _opaque[3];
 } stanchion_breaker_permit;
 
 // Why a call was refused and when to try again.
@@ -430,6 +436,11 @@ typedef struct STANCHION_ALIGNED(8) {
 // A bulkhead permit. Give it back once with `stanchion_bulkhead_release`; releasing it again
 // is a no-op (`released` false).
 //
+// A permit belongs where `stanchion_bulkhead_try_acquire` wrote it: it records its own
+// address, and a release through a copy at another address is refused
+// (`STANCHION_INVALID_ARGUMENT`), so that one slot is never given back twice. To keep a permit
+// elsewhere, move it with `stanchion_bulkhead_permit_move`, or acquire it where it will live.
+//
 // ```c
 // stanchion_bulkhead_permit p;
 // if (stanchion_bulkhead_try_acquire(&db_pool, 0, &p, NULL) == STANCHION_OK) {
@@ -438,7 +449,7 @@ typedef struct STANCHION_ALIGNED(8) {
 // }
 // ```
 typedef struct STANCHION_ALIGNED(8) {
-  uint64_t _opaque[1];
+  uint64_t _opaque[2];
 } stanchion_bulkhead_permit;
 
 // A bulkhead's counters.
@@ -1000,6 +1011,8 @@ stanchion_status stanchion_breaker_try_acquire(stanchion_breaker *breaker,
 // Reports how the call of `permit` ended, at `now_ns` (the call's duration is measured from
 // the permit's admission). Marks the permit reported. `transition` (may be NULL) is the change
 // the report caused. A permit from before a transition is stale: it changes no counters.
+// `STANCHION_INVALID_ARGUMENT` for a permit already reported, garbage, a copy of a permit
+// (`copy = p;`, `memcpy`) or one moved away with `stanchion_breaker_permit_move`.
 //
 // Thread- and interrupt-safe, lock-free (the permit itself belongs to one caller).
 //
@@ -1019,7 +1032,8 @@ stanchion_status stanchion_breaker_record(stanchion_breaker *breaker,
                                           stanchion_breaker_transition *transition_out);
 
 // Abandons the call of `permit` (cancelled, or timed out by the caller's choice): frees its
-// probe slot, records nothing. Marks the permit reported.
+// probe slot, records nothing. Marks the permit reported. The permit is checked as by
+// `stanchion_breaker_record`.
 //
 // Thread- and interrupt-safe, lock-free.
 //
@@ -1035,6 +1049,25 @@ stanchion_status stanchion_breaker_release(stanchion_breaker *breaker,
                                            stanchion_breaker_permit *permit,
                                            uint64_t now_ns,
                                            stanchion_breaker_transition *transition_out);
+
+// Moves the permit at `from` to `to` (a struct of another object, a queue's slot): `to` is
+// then the permit, and `from` no longer is (reporting it answers
+// `STANCHION_INVALID_ARGUMENT`). `STANCHION_INVALID_ARGUMENT` if `from` is not an unreported
+// permit at its address or the two overlap; `from == to` changes nothing. Plain assignment
+// makes a copy that cannot be reported; this is how a permit changes place.
+//
+// Thread- and interrupt-safe: touches only the two permits, which belong to the caller.
+//
+// # Safety
+// Pointers are NULL or valid for their type.
+//
+// ```c
+// struct request { stanchion_breaker_permit permit; int fd; } req;
+// stanchion_breaker_permit_move(&p, &req.permit);
+// stanchion_breaker_record(&b, &req.permit, STANCHION_OUTCOME_SUCCESS, now, NULL);
+// ```
+stanchion_status stanchion_breaker_permit_move(stanchion_breaker_permit *from,
+                                               stanchion_breaker_permit *to);
 
 // Forces the breaker open: every call is refused (`STANCHION_FORCED_OPEN`) until
 // `stanchion_breaker_reset`. `transition` (may be NULL) is the change, if any.
@@ -1190,6 +1223,11 @@ stanchion_status stanchion_bulkhead_try_acquire(stanchion_bulkhead *bulkhead,
 
 // Gives a permit back. `released` (may be NULL) is false when this permit was already
 // released, which changes nothing. A permit must go back to the bulkhead it came from.
+// `STANCHION_INVALID_ARGUMENT` for anything but a permit at the address it was acquired or
+// moved to: garbage, a copy (`copy = p;`, `memcpy`), or a permit moved away with
+// `stanchion_bulkhead_permit_move`. So a slot comes back once, however many copies are
+// released. (What cannot be told from the permit: its own old bytes written back over it after
+// its release. Do not keep copies.)
 //
 // Thread- and interrupt-safe, lock-free (the permit itself belongs to one caller).
 //
@@ -1204,8 +1242,28 @@ stanchion_status stanchion_bulkhead_release(stanchion_bulkhead *bulkhead,
                                             stanchion_bulkhead_permit *permit,
                                             bool *released);
 
+// Moves the permit at `from` to `to` (a struct of another object, a queue's slot): `to` is
+// then the permit, and `from` no longer is (releasing it answers
+// `STANCHION_INVALID_ARGUMENT`). `STANCHION_INVALID_ARGUMENT` if `from` is not a permit at its
+// address (as `stanchion_bulkhead_release` judges) or the two overlap; `from == to` changes
+// nothing. Plain assignment makes a copy that cannot be released; this is how a permit
+// changes place.
+//
+// Thread- and interrupt-safe: touches only the two permits, which belong to the caller.
+//
+// # Safety
+// Pointers are NULL or valid for their type.
+//
+// ```c
+// struct job { stanchion_bulkhead_permit permit; int id; } job;
+// stanchion_bulkhead_permit_move(&p, &job.permit);
+// stanchion_bulkhead_release(&db_pool, &job.permit, NULL);
+// ```
+stanchion_status stanchion_bulkhead_permit_move(stanchion_bulkhead_permit *from,
+                                                stanchion_bulkhead_permit *to);
+
 // The lane a permit was taken in (a lane past the configured ones reads as the lowest
-// configured lane).
+// configured lane). Reads any permit, a copy included.
 //
 // Thread- and interrupt-safe: reads only the permit.
 //

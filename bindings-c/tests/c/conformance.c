@@ -287,33 +287,43 @@ static cJSON *transition_json(const stanchion_breaker_transition *t) {
 
 /* ---- named permits -------------------------------------------------------------------- */
 
+/* A permit stays where the library wrote it (a copy is refused on release), so each name has a
+ * fixed slot: an op acquires into a free slot, binds it if admitted, and unbinding frees it. A
+ * bulkhead permit taken without a name keeps its slot, unnamed, for the rest of the file. */
 struct names {
   char name[MAX_NAMES][64];
+  bool used[MAX_NAMES];
   union {
     stanchion_breaker_permit breaker;
     stanchion_bulkhead_permit bulkhead;
   } permit[MAX_NAMES];
-  int count;
 };
 
 static int find_name(struct names *n, const char *name) {
-  for (int i = 0; i < n->count; i++)
-    if (strcmp(n->name[i], name) == 0) return i;
+  for (int i = 0; i < MAX_NAMES; i++)
+    if (n->used[i] && n->name[i][0] && strcmp(n->name[i], name) == 0) return i;
   return -1;
 }
 
-static int bind_name(struct names *n, const char *name) {
-  if (find_name(n, name) >= 0) fail(FORMAT, "name `%s` is still in use", name);
-  if (n->count == MAX_NAMES || strlen(name) >= sizeof n->name[0]) fail(FORMAT, "too many names");
-  snprintf(n->name[n->count], sizeof n->name[0], "%s", name);
-  return n->count++;
+/* A free slot to acquire into. */
+static int free_slot(struct names *n) {
+  for (int i = 0; i < MAX_NAMES; i++)
+    if (!n->used[i]) return i;
+  fail(FORMAT, "too many names");
+  return -1;
 }
 
-static void unbind(struct names *n, int i) {
-  n->count--;
-  memmove(&n->name[i], &n->name[i + 1], sizeof n->name[0] * (size_t)(n->count - i));
-  memmove(&n->permit[i], &n->permit[i + 1], sizeof n->permit[0] * (size_t)(n->count - i));
+/* Binds `as` (optional: absent or null binds nothing) to the permit in slot `i`. */
+static void bind_name(struct names *n, int i, const cJSON *as) {
+  if (!as || cJSON_IsNull(as)) return;
+  if (!cJSON_IsString(as)) fail(FORMAT, "`as` is not a string");
+  if (find_name(n, as->valuestring) >= 0) fail(FORMAT, "name `%s` is still in use", as->valuestring);
+  if (strlen(as->valuestring) >= sizeof n->name[0]) fail(FORMAT, "name `%s` is too long", as->valuestring);
+  snprintf(n->name[i], sizeof n->name[0], "%s", as->valuestring);
+  n->used[i] = true;
 }
+
+static void unbind(struct names *n, int i) { n->used[i] = false; }
 
 /* ---- circuit breaker ------------------------------------------------------------------ */
 
@@ -380,7 +390,7 @@ static struct names names;
 static void breaker_new(const cJSON *config) {
   stanchion_breaker_config c = breaker_config(config);
   expect_ok(stanchion_breaker_init(&breaker, &c), "invalid config");
-  names.count = 0;
+  memset(names.used, 0, sizeof names.used);
 }
 
 static int take_permit(const cJSON *step) {
@@ -398,12 +408,9 @@ static void breaker_run(const char *op, const cJSON *step, cJSON *o) {
   if (strcmp(op, "acquire") == 0) {
     ALLOW(step, "acquire", "op", "expect", "repeat", "note", "now", "as");
     uint64_t now = req_int(step, "now");
-    const cJSON *as = get(step, "as");
-    stanchion_status s = stanchion_breaker_try_acquire(b, now, &p, &r, &t);
-    if (s == STANCHION_OK && as && !cJSON_IsNull(as)) {
-      if (!cJSON_IsString(as)) fail(FORMAT, "`as` is not a string");
-      names.permit[bind_name(&names, as->valuestring)].breaker = p;
-    }
+    int slot = free_slot(&names);
+    stanchion_status s = stanchion_breaker_try_acquire(b, now, &names.permit[slot].breaker, &r, &t);
+    if (s == STANCHION_OK) bind_name(&names, slot, get(step, "as"));
     admission(o, s, &r);
     put(o, "transition", transition_json(&t));
   } else if (strcmp(op, "call") == 0) {
@@ -941,25 +948,29 @@ static stanchion_bulkhead_config bulkhead_config(const cJSON *j) {
 static void bulkhead_new(const cJSON *config) {
   stanchion_bulkhead_config c = bulkhead_config(config);
   expect_ok(stanchion_bulkhead_init(&bulkhead, &c), "invalid config");
-  names.count = 0;
+  memset(names.used, 0, sizeof names.used);
 }
 
 static void bulkhead_run(const char *op, const cJSON *step, cJSON *o) {
   if (strcmp(op, "try_acquire") == 0) {
     ALLOW(step, "try_acquire", "op", "expect", "repeat", "note", "lane", "as");
     uint64_t lane = opt_int(step, "lane", 0);
-    stanchion_bulkhead_permit p;
+    int slot = free_slot(&names);
+    stanchion_bulkhead_permit *p = &names.permit[slot].bulkhead;
     stanchion_rejection r;
-    stanchion_status s = stanchion_bulkhead_try_acquire(&bulkhead, lane > UINT32_MAX ? UINT32_MAX : (uint32_t)lane, &p, &r);
+    stanchion_status s = stanchion_bulkhead_try_acquire(&bulkhead, lane > UINT32_MAX ? UINT32_MAX : (uint32_t)lane, p, &r);
     admission(o, s, &r);
     if (s == STANCHION_OK) {
       uint32_t taken;
-      expect_ok(stanchion_bulkhead_permit_lane(&p, &taken), "permit_lane");
+      expect_ok(stanchion_bulkhead_permit_lane(p, &taken), "permit_lane");
       put_int(o, "lane", taken);
+      /* Without `as`, the permit is held for the rest of the file: its slot stays taken. */
       const cJSON *as = get(step, "as");
       if (as && !cJSON_IsNull(as)) {
-        if (!cJSON_IsString(as)) fail(FORMAT, "`as` is not a string");
-        names.permit[bind_name(&names, as->valuestring)].bulkhead = p;
+        bind_name(&names, slot, as);
+      } else {
+        names.used[slot] = true;
+        names.name[slot][0] = '\0';
       }
     } else {
       put(o, "lane", cJSON_CreateNull());

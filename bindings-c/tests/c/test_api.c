@@ -559,6 +559,131 @@ static void test_bulkhead(void) {
   CHECK(strcmp(e.field, "lanes") == 0);
 }
 
+/* A copied bulkhead permit gives back one slot, not two: the copy is refused (issue 11). Before,
+ * both releases counted, in-flight fell below the permits really out, and a third permit passed
+ * a cap of 2. */
+static void test_bulkhead_copied_permit(void) {
+  stanchion_bulkhead_config config;
+  stanchion_bulkhead_config_default(&config);
+  config.max_concurrent = 2;
+  stanchion_bulkhead bulkhead;
+  CHECK_STATUS(stanchion_bulkhead_init(&bulkhead, &config), STANCHION_OK);
+  stanchion_bulkhead_permit a, b, copy, third, fourth;
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 0, &a, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 0, &b, NULL), STANCHION_OK);
+  copy = a; /* the mistake: a second permit value for one slot */
+  bool released = false;
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &a, &released), STANCHION_OK);
+  CHECK(released);
+  released = false;
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &copy, &released), STANCHION_INVALID_ARGUMENT);
+  stanchion_bulkhead_snapshot s;
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 1); /* b is out */
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 0, &third, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 0, &fourth, NULL), STANCHION_BULKHEAD_FULL);
+
+  /* The copy released first: refused, and the permit itself still gives its slot back. */
+  copy = b;
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &copy, &released), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 2);
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &b, &released), STANCHION_OK);
+  CHECK(released);
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &third, &released), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 0 && s.peak == 2);
+
+  /* A permit changes place with permit_move: the new place releases, the old one is refused. */
+  struct job {
+    int id;
+    stanchion_bulkhead_permit permit;
+  } job = {7, {{0}}};
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 0, &a, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_permit_move(&a, &a), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_permit_move(&a, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_bulkhead_permit_move(NULL, &a), STANCHION_NULL_POINTER);
+  copy = a;
+  CHECK_STATUS(stanchion_bulkhead_permit_move(&copy, &job.permit), STANCHION_INVALID_ARGUMENT);
+  unsigned char overlapping[sizeof(stanchion_bulkhead_permit) + 8];
+  stanchion_bulkhead_permit *left = (stanchion_bulkhead_permit *)(void *)overlapping;
+  CHECK_STATUS(stanchion_bulkhead_permit_move(&a, left), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_permit_move(left, (stanchion_bulkhead_permit *)(void *)(overlapping + 3)),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_bulkhead_permit_move(left, &job.permit), STANCHION_OK);
+  uint32_t lane = 9;
+  CHECK_STATUS(stanchion_bulkhead_permit_lane(&job.permit, &lane), STANCHION_OK);
+  CHECK(lane == 0);
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &a, &released), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, left, &released), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 1);
+  released = false;
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &job.permit, &released), STANCHION_OK);
+  CHECK(released && job.id == 7);
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 0);
+}
+
+/* A copied breaker permit reports once: the copy is refused. Before, a half-open breaker freed
+ * two probe slots for one probe and let more probes in than half_open_probes; a closed one
+ * counted one failure twice. */
+static void test_breaker_copied_permit(void) {
+  stanchion_breaker_config config;
+  stanchion_breaker_config_default(&config);
+  config.failure_count = 2;
+  config.open_for_ns = SEC;
+  config.open_for_max_ns = SEC;
+  config.half_open_probes = 2;
+  stanchion_breaker b;
+  CHECK_STATUS(stanchion_breaker_init(&b, &config), STANCHION_OK);
+  stanchion_breaker_permit p, copy, p2, p3, p4;
+  stanchion_breaker_transition t;
+  stanchion_breaker_snapshot s;
+
+  /* Closed: one failed call, reported through two copies, is one failure. */
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, 0, &p, NULL, NULL), STANCHION_OK);
+  copy = p;
+  CHECK_STATUS(stanchion_breaker_record(&b, &p, STANCHION_OUTCOME_FAILURE, 0, &t), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_record(&b, &copy, STANCHION_OUTCOME_FAILURE, 0, &t),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_snapshot_get(&b, 0, &s), STANCHION_OK);
+  CHECK(s.state == STANCHION_STATE_CLOSED && s.failures == 1);
+
+  /* Half-open with two probe slots: a copy of a probe's permit frees no second slot. */
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, 0, &p, NULL, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_record(&b, &p, STANCHION_OUTCOME_FAILURE, 0, &t), STANCHION_OK);
+  CHECK(t.occurred && t.to == STANCHION_STATE_OPEN);
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, SEC, &p, NULL, &t), STANCHION_OK);
+  CHECK(t.occurred && t.to == STANCHION_STATE_HALF_OPEN);
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, SEC, &p2, NULL, NULL), STANCHION_OK);
+  copy = p;
+  CHECK_STATUS(stanchion_breaker_release(&b, &p, SEC, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_release(&b, &copy, SEC, NULL), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_snapshot_get(&b, SEC, &s), STANCHION_OK);
+  CHECK(s.state == STANCHION_STATE_HALF_OPEN && s.probes_in_flight == 1); /* p2 */
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, SEC, &p3, NULL, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, SEC, &p4, NULL, NULL), STANCHION_HALF_OPEN_FULL);
+  CHECK_STATUS(stanchion_breaker_release(&b, &p2, SEC, NULL), STANCHION_OK);
+
+  /* permit_move: the new place reports, the old one is refused; a reported permit stays put. */
+  stanchion_breaker_permit moved[2];
+  CHECK_STATUS(stanchion_breaker_permit_move(&p3, &p3), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_permit_move(&p3, NULL), STANCHION_NULL_POINTER);
+  copy = p3;
+  CHECK_STATUS(stanchion_breaker_permit_move(&copy, &moved[0]), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_permit_move(&p3, &moved[1]), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_permit_move(&moved[1], (stanchion_breaker_permit *)(void *)((char *)&moved[1] - 8)),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_release(&b, &p3, SEC, NULL), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_snapshot_get(&b, SEC, &s), STANCHION_OK);
+  CHECK(s.probes_in_flight == 1);
+  CHECK_STATUS(stanchion_breaker_record(&b, &moved[1], STANCHION_OUTCOME_SUCCESS, SEC, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_permit_move(&moved[1], &moved[0]), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_snapshot_get(&b, SEC, &s), STANCHION_OK);
+  CHECK(s.probes_in_flight == 0 && s.half_open_successes == 1);
+}
+
 static void test_backoff(void) {
   stanchion_backoff_config config;
   CHECK_STATUS(stanchion_backoff_config_default(&config), STANCHION_OK);
@@ -947,6 +1072,8 @@ int main(void) {
   test_token_bucket();
   test_keyed_limiter();
   test_bulkhead();
+  test_bulkhead_copied_permit();
+  test_breaker_copied_permit();
   test_backoff();
   test_retry_budget();
   test_retry_loop();

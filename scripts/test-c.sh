@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the C ABI (bindings-c/): the header check, the documentation's C examples
 # (compiled; the whole programs run), the C API tests (plain, under valgrind, with
-# AddressSanitizer + UBSan, through the shared library and pkg-config), the header compiled as
-# C++, the conformance vectors from C, a bounded fuzz run, and the firmware scenario on
-# Cortex-M3 and Cortex-M0 under QEMU. Exits non-zero on any failure.
+# AddressSanitizer + UBSan, through the shared library and pkg-config), the threaded stress test
+# (plain, with ASan + UBSan, with ThreadSanitizer), the header compiled as C++, the conformance
+# vectors from C, a bounded fuzz run, and the firmware scenario on Cortex-M3 and Cortex-M0 under
+# QEMU. Exits non-zero on any failure.
 #
 # usage: scripts/test-c.sh
 #   FUZZ_SECONDS=60   length of the bounded fuzz run (0 skips it)
+#   STRESS_SECONDS=3  length of each of the three stress runs
 #
 # On a fresh Debian machine (as root, or with sudo) it first installs what it needs: Python 3,
 # C compilers, valgrind, cJSON, the Arm cross toolchain with newlib, QEMU, and Debian's Rust
@@ -17,6 +19,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 crate="$root/bindings-c"
 out="$root/target/c-tests"
 fuzz_seconds=${FUZZ_SECONDS:-60}
+stress_seconds=${STRESS_SECONDS:-3}
 
 packages=(python3 gcc g++ clang libclang-rt-14-dev valgrind pkg-config libcjson-dev
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
@@ -91,6 +94,17 @@ gcc "${cflags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all \
   $(pkg-config --cflags stanchion) "$crate/tests/c/test_api.c" "${static_libs[@]}" \
   -o "$out/test_api_asan"
 ASAN_OPTIONS=detect_leaks=1 "$out/test_api_asan"
+
+step "stress: 8 threads on one bulkhead, breaker and retry budget, ${stress_seconds} s a run"
+# Random acquires, releases, copies, moves and aborted retried calls; in flight never above the
+# cap at any sample, everything given back at the end (tests/c/stress.c). ThreadSanitizer sees
+# the C side only: the library is not instrumented.
+for sanitize in "" "-fsanitize=address,undefined -fno-sanitize-recover=all" "-fsanitize=thread"; do
+  gcc "${cflags[@]}" -O1 -pthread $sanitize $(pkg-config --cflags stanchion) \
+    "$crate/tests/c/stress.c" "${static_libs[@]}" -o "$out/stress"
+  printf '%s: ' "${sanitize:-no sanitizer}"
+  "$out/stress" "$stress_seconds" 8
+done
 
 step "the header as C++"
 g++ -std=c++11 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags stanchion) \

@@ -3,8 +3,10 @@
  * type, with configs bent by the input (any bytes in any field), times that jump back and
  * forth, NULL pointers, unknown enum values and forged permits. It stops (a finding) when a
  * function returns a status outside the documented set, catches a panic, writes an output on
- * an error, reports a config error without a field or range, or breaks a hard guarantee: a bulkhead never has more than max_concurrent permits
- * out, a breaker never more half-open probes in flight than configured.
+ * an error, reports a config error without a field or range, or breaks a hard guarantee: a
+ * bulkhead never has more than max_concurrent permits out, nor counts fewer than the permits
+ * really out (permits are also copied and moved: a copy must not give a slot back twice), a
+ * breaker never more half-open probes in flight than configured.
  *
  * Build and run: see bindings-c/README.md ("Fuzzing").
  */
@@ -39,7 +41,7 @@ static void check(int ok) {
 /* Every status is documented, and a panic is a bug the boundary caught. */
 static stanchion_status known(stanchion_status s) {
   check(s <= STANCHION_NOT_INITIALIZED || (s >= STANCHION_BREAKER_OPEN && s <= STANCHION_TABLE_FULL) ||
-        s == STANCHION_MAX_ATTEMPTS || s == STANCHION_MAX_ELAPSED);
+        (s >= STANCHION_MAX_ATTEMPTS && s <= STANCHION_REFUSED));
   return s;
 }
 
@@ -91,6 +93,19 @@ static stanchion_retry_budget budget;
 #define PERMITS 8
 static stanchion_breaker_permit breaker_permits[PERMITS];
 static stanchion_bulkhead_permit bulkhead_permits[PERMITS];
+/* A model of the bulkhead permits, kept from what the harness did, not from the library's
+ * answers: the permits really out (admitted, not yet released through the slot that holds
+ * them), which slots hold one (acquired or moved there; a copy holds none), and for which slot
+ * a slot's bytes were written. The bulkhead's in-flight count must equal the model's, unless the
+ * input forged a permit or wrote a permit's own old bytes back over it (copied it away and
+ * back), which no check can tell from the real one. */
+static uint32_t bulkhead_out;
+static int bulkhead_held[PERMITS];
+static int bulkhead_origin[PERMITS];
+static int bulkhead_untracked;
+
+static stanchion_retry_loop retry_call;
+static stanchion_retry_policy retry_policy;
 
 /* Maybe NULL: the input decides. */
 #define MAYBE(in, p) (byte(in) == 0xFF ? NULL : (p))
@@ -105,6 +120,13 @@ static void setup(struct input *in) {
   memset(&budget, 0, sizeof budget);
   memset(breaker_permits, 0, sizeof breaker_permits);
   memset(bulkhead_permits, 0, sizeof bulkhead_permits);
+  memset(&retry_call, 0, sizeof retry_call);
+  bulkhead_out = 0;
+  bulkhead_untracked = 0;
+  for (int i = 0; i < PERMITS; i++) {
+    bulkhead_held[i] = 0;
+    bulkhead_origin[i] = -1;
+  }
 
   stanchion_config_error error;
   known(stanchion_breaker_config_default(&breaker_config));
@@ -141,12 +163,23 @@ static void setup(struct input *in) {
   bend(in, &budget_config, sizeof budget_config);
   validated(stanchion_retry_budget_config_validate(&budget_config, &error), &error);
   known(stanchion_retry_budget_init(&budget, &budget_config));
+
+  /* The retry policy: its flags and the deadline from the input, the budget maybe left out. */
+  memset(&retry_policy, 0, sizeof retry_policy);
+  retry_policy.backoff = &backoff;
+  retry_policy.budget = byte(in) & 1 ? &budget : NULL;
+  retry_policy.seed = bytes(in, 8);
+  retry_policy.has_deadline = byte(in) & 1;
+  retry_policy.deadline_ns = bytes(in, 8);
+  retry_policy.retry_refusals = byte(in);
 }
 
 static void invariants(uint64_t now) {
   stanchion_bulkhead_snapshot b;
-  if (stanchion_bulkhead_snapshot_get(&bulkhead, &b) == STANCHION_OK)
+  if (stanchion_bulkhead_snapshot_get(&bulkhead, &b) == STANCHION_OK) {
     check(b.in_flight <= b.max_concurrent && b.peak <= b.max_concurrent);
+    check(bulkhead_untracked || b.in_flight == bulkhead_out);
+  }
   stanchion_breaker_snapshot s;
   if (stanchion_breaker_snapshot_get(&breaker, now, &s) == STANCHION_OK)
     check(s.probes_in_flight <= max_probes);
@@ -161,10 +194,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     stanchion_rejection r;
     stanchion_breaker_transition t;
     uint64_t out = 0x5a5a5a5a5a5a5a5aull;
-    stanchion_breaker_permit *bp = &breaker_permits[byte(&in) % PERMITS];
-    stanchion_bulkhead_permit *hp = &bulkhead_permits[byte(&in) % PERMITS];
+    int bi = byte(&in) % PERMITS, hi = byte(&in) % PERMITS, other = byte(&in) % PERMITS;
+    stanchion_breaker_permit *bp = &breaker_permits[bi];
+    stanchion_bulkhead_permit *hp = &bulkhead_permits[hi];
     stanchion_status s;
-    switch (byte(&in) % 24) {
+    switch (byte(&in) % 30) {
       case 0: known(stanchion_breaker_try_acquire(&breaker, now, MAYBE(&in, bp), MAYBE(&in, &r), MAYBE(&in, &t))); break;
       case 1: known(stanchion_breaker_record(&breaker, MAYBE(&in, bp), byte(&in) % 4, now, MAYBE(&in, &t))); break;
       case 2: known(stanchion_breaker_release(&breaker, bp, now, &t)); break;
@@ -200,14 +234,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         known(stanchion_keyed_limiter_active_keys(&keyed, now, &active));
         break;
       }
-      case 14: known(stanchion_bulkhead_try_acquire(&bulkhead, (uint32_t)bytes(&in, 4), MAYBE(&in, hp), &r)); break;
+      case 14:
+        if (known(stanchion_bulkhead_try_acquire(&bulkhead, (uint32_t)bytes(&in, 4), MAYBE(&in, hp), &r)) ==
+            STANCHION_OK) {
+          bulkhead_out++; /* a permit the slot held before is lost: still out */
+          bulkhead_held[hi] = 1;
+          bulkhead_origin[hi] = hi;
+        }
+        break;
       case 15: {
-        bool released;
-        known(stanchion_bulkhead_release(&bulkhead, MAYBE(&in, hp), &released));
+        bool released = false;
+        s = known(stanchion_bulkhead_release(&bulkhead, MAYBE(&in, hp), &released));
+        /* Only a slot that holds a permit gives one back, and it does. */
+        check(bulkhead_untracked || s != STANCHION_OK || released == (bool)bulkhead_held[hi]);
+        if (s == STANCHION_OK && bulkhead_held[hi]) {
+          bulkhead_out--;
+          bulkhead_held[hi] = 0;
+        }
         break;
       }
       case 16: /* a forged bulkhead permit */
         for (size_t i = 0; i < sizeof *hp; i++) ((uint8_t *)hp)[i] = byte(&in);
+        bulkhead_untracked = 1;
         break;
       case 17:
         /* Up to 65535: `delay` walks the schedule attempt by attempt (decorrelated, exponential). */
@@ -229,6 +277,54 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         known(stanchion_deadline_at(bytes(&in, 8), &e));
         known(stanchion_deadline_min(&d, &e, &d));
         known(stanchion_deadline_remaining(&d, now, &out));
+        break;
+      }
+      case 24: /* a copy of a permit, as `a = b;` makes: it must not count */
+        if (byte(&in) & 1) {
+          breaker_permits[other] = *bp;
+        } else {
+          if (bulkhead_origin[hi] == other && hi != other) bulkhead_untracked = 1; /* its old bytes back */
+          bulkhead_permits[other] = *hp;
+          bulkhead_origin[other] = bulkhead_origin[hi];
+          bulkhead_held[other] = hi == other && bulkhead_held[hi];
+        }
+        break;
+      case 25: /* a permit moved, as it should be */
+        if (byte(&in) & 1) {
+          known(stanchion_breaker_permit_move(bp, MAYBE(&in, &breaker_permits[other])));
+        } else if (known(stanchion_bulkhead_permit_move(hp, MAYBE(&in, &bulkhead_permits[other]))) ==
+                       STANCHION_OK &&
+                   hi != other) {
+          bulkhead_held[other] = bulkhead_held[hi];
+          bulkhead_held[hi] = 0;
+          bulkhead_origin[other] = other;
+          bulkhead_origin[hi] = -1;
+        }
+        break;
+      case 26: {
+        uint32_t attempt = 0x5a5a5a5a;
+        s = known(stanchion_retry_loop_start(&retry_call, &retry_policy, now, MAYBE(&in, &attempt)));
+        check(s == STANCHION_OK ? attempt == 1 || attempt == 0x5a5a5a5a : attempt == 0x5a5a5a5a);
+        break;
+      }
+      case 27: {
+        /* Any kind, any hint, any refusal bytes (the flag included). */
+        uint64_t hint = bytes(&in, 8);
+        stanchion_rejection refusal;
+        for (size_t i = 0; i < sizeof refusal; i++) ((uint8_t *)&refusal)[i] = byte(&in);
+        if (byte(&in) & 1) refusal.reason = STANCHION_BREAKER_OPEN + byte(&in) % 10;
+        s = known(stanchion_retry_loop_after_failure(&retry_call, &retry_policy, now, byte(&in) % 4,
+                                                     MAYBE(&in, &hint), MAYBE(&in, &refusal), &out));
+        check(s == STANCHION_OK || out == 0x5a5a5a5a5a5a5a5aull);
+        check(s == STANCHION_OK || s <= STANCHION_PANIC || s >= STANCHION_MAX_ATTEMPTS);
+        break;
+      }
+      case 28: {
+        uint32_t attempt = 0x5a5a5a5a;
+        s = known(stanchion_retry_loop_resume(&retry_call, MAYBE(&in, &retry_policy), now, &attempt));
+        check(s == STANCHION_OK || attempt == 0x5a5a5a5a);
+        check(s == STANCHION_OK || s <= STANCHION_PANIC || s == STANCHION_DEADLINE);
+        known(stanchion_retry_loop_attempts_get(&retry_call, &attempt));
         break;
       }
       default: {

@@ -73,6 +73,12 @@
 // `_Alignof(stanchion_retry_budget)` in bytes.
 #define STANCHION_RETRY_BUDGET_ALIGN 8
 
+// `sizeof(stanchion_retry_loop)` in bytes.
+#define STANCHION_RETRY_LOOP_SIZE 64
+
+// `_Alignof(stanchion_retry_loop)` in bytes.
+#define STANCHION_RETRY_LOOP_ALIGN 8
+
 // `sizeof(stanchion_token_bucket)` in bytes.
 #define STANCHION_TOKEN_BUCKET_SIZE 48
 
@@ -85,7 +91,9 @@
 // - 1..=99: errors. Nothing was written and no object changed.
 // - 101..=109: refusals, one per reason (`100 + reason`); only the `rejection` and
 //   `transition` outputs are written.
-// - 201, 202: a retry schedule is exhausted.
+// - 201..=206: stop retrying: a retry schedule is exhausted (201, 202), or a retry loop stops
+//   for another reason (203..=206, from `stanchion_retry_loop_*`). The names are the core's
+//   `StopReason::as_str`.
 //
 // ```c
 // stanchion_status s = stanchion_token_bucket_try_acquire(&bucket, 1, now, &rejection);
@@ -273,7 +281,13 @@ typedef struct STANCHION_ALIGNED(8) {
 
 // A permit: proof that a call was admitted. Report it once, with `stanchion_breaker_record`
 // or `stanchion_breaker_release`; a permit already reported is refused
-// (`STANCHION_INVALID_ARGUMENT`). It is plain data: copy it, but report only one copy.
+// (`STANCHION_INVALID_ARGUMENT`).
+//
+// A permit belongs where `stanchion_breaker_try_acquire` wrote it: it records its own
+// address, and a report through a copy at another address is refused
+// (`STANCHION_INVALID_ARGUMENT`), so that one call is never counted twice, nor frees two
+// half-open probe slots. To keep a permit elsewhere, move it with
+// `stanchion_breaker_permit_move`, or acquire it where it will live.
 //
 // ```c
 // stanchion_breaker_permit permit;
@@ -281,7 +295,7 @@ typedef struct STANCHION_ALIGNED(8) {
 //     stanchion_breaker_record(&b, &permit, STANCHION_OUTCOME_SUCCESS, later, NULL);
 // ```
 typedef struct STANCHION_ALIGNED(8) {
-  uint64_t _opaque[2];
+  uint64_t _opaque[3];
 } stanchion_breaker_permit;
 
 // Why a call was refused and when to try again.
@@ -422,6 +436,11 @@ typedef struct STANCHION_ALIGNED(8) {
 // A bulkhead permit. Give it back once with `stanchion_bulkhead_release`; releasing it again
 // is a no-op (`released` false).
 //
+// A permit belongs where `stanchion_bulkhead_try_acquire` wrote it: it records its own
+// address, and a release through a copy at another address is refused
+// (`STANCHION_INVALID_ARGUMENT`), so that one slot is never given back twice. To keep a permit
+// elsewhere, move it with `stanchion_bulkhead_permit_move`, or acquire it where it will live.
+//
 // ```c
 // stanchion_bulkhead_permit p;
 // if (stanchion_bulkhead_try_acquire(&db_pool, 0, &p, NULL) == STANCHION_OK) {
@@ -430,7 +449,7 @@ typedef struct STANCHION_ALIGNED(8) {
 // }
 // ```
 typedef struct STANCHION_ALIGNED(8) {
-  uint64_t _opaque[1];
+  uint64_t _opaque[2];
 } stanchion_bulkhead_permit;
 
 // A bulkhead's counters.
@@ -594,6 +613,58 @@ typedef struct {
   uint64_t retries_refused;
 } stanchion_retry_budget_snapshot;
 
+// Storage for one retried call's loop. Opaque; owned by that call. Fill it with
+// `stanchion_retry_loop_start`.
+//
+// ```c
+// stanchion_retry_loop call;
+// uint32_t attempt;
+// if (stanchion_retry_loop_start(&call, &policy, now, &attempt) == STANCHION_OK) try_once(attempt);
+// ```
+typedef struct STANCHION_ALIGNED(8) {
+  uint64_t _opaque[8];
+} stanchion_retry_loop;
+
+// What a retried call follows: plain data the caller fills and passes to every
+// `stanchion_retry_loop_*` call of that call. Zeroed fields mean no budget, no deadline, seed
+// 0, refusals not retried, so a designated initialiser names only what it uses.
+//
+// ```c
+// stanchion_retry_policy policy = {
+//     .backoff = &reconnect,         /* the schedule: required */
+//     .budget = &upstream_retries,   /* or NULL: no budget */
+//     .has_deadline = 1,
+//     .deadline_ns = now + 2000000000, /* no attempt starts 2 s from now or later */
+//     .seed = 42,                    /* the jitter's seed, for this call */
+// };
+// stanchion_retry_loop_start(&call, &policy, now, NULL);
+// ```
+typedef struct {
+  // The backoff schedule (required): the waits, `max_attempts`, `max_elapsed`, `max_delay`.
+  // Shared, read only.
+  const stanchion_backoff *backoff;
+  // A retry budget that pays for every retry and takes a deposit at every start, or NULL for
+  // none. Shared: many calls may use one budget at once.
+  stanchion_retry_budget *budget;
+  // The seed of the backoff's jitter for this call.
+  uint64_t seed;
+  // See `has_deadline`: the instant from which no attempt starts.
+  uint64_t deadline_ns;
+  // Whether `deadline_ns` applies (0: no deadline).
+  uint32_t has_deadline;
+  // Whether a refusal (`STANCHION_FAILURE_REFUSED`) is retried (0: it ends the call, the
+  // default). When retried, the wait is at least the refusal's `retry_after_ns`.
+  uint32_t retry_refusals;
+} stanchion_retry_policy;
+
+// How an attempt failed: `STANCHION_FAILURE_RETRYABLE`, `_FINAL` or `_REFUSED`.
+//
+// ```c
+// stanchion_failure failure = timed_out ? STANCHION_FAILURE_RETRYABLE : STANCHION_FAILURE_FINAL;
+// stanchion_retry_loop_after_failure(&call, &policy, now, failure, NULL, NULL, &wait);
+// ```
+typedef uint32_t stanchion_failure;
+
 // Storage for a token bucket. Opaque; see `stanchion_breaker` for how storage works.
 //
 // ```c
@@ -666,6 +737,15 @@ typedef struct STANCHION_ALIGNED(8) {
 // Admit a new key untracked when the table is full.
 #define STANCHION_TABLE_FULL_ADMIT 1
 
+// The call failed and may succeed if tried again (a timeout, a 503), with an optional hint.
+#define STANCHION_FAILURE_RETRYABLE 0
+
+// The call failed for good (a 400, a parse error): retrying cannot help.
+#define STANCHION_FAILURE_FINAL 1
+
+// A guard refused the attempt (breaker, bulkhead, rate limiter): pass its `stanchion_rejection`.
+#define STANCHION_FAILURE_REFUSED 2
+
 // Done: every output was written.
 #define STANCHION_OK 0
 
@@ -716,6 +796,21 @@ typedef struct STANCHION_ALIGNED(8) {
 
 // Stop retrying: the next wait would end past `max_elapsed`.
 #define STANCHION_MAX_ELAPSED 202
+
+// Stop retrying: the attempt failed with an error that is not retryable
+// (`STANCHION_FAILURE_FINAL`).
+#define STANCHION_NOT_RETRYABLE 203
+
+// Stop retrying: the deadline has passed, or the next wait would end at or past it.
+#define STANCHION_DEADLINE 204
+
+// Stop retrying: the retry budget refused the retry. (A retry loop's stop; the budget's own
+// refusal, from `stanchion_retry_budget_try_retry`, is `STANCHION_RETRY_BUDGET_EXHAUSTED`.)
+#define STANCHION_BUDGET_EXHAUSTED 205
+
+// Stop retrying: a guard refused the attempt (`STANCHION_FAILURE_REFUSED`), and refusals are
+// not retried (or no wait can help).
+#define STANCHION_REFUSED 206
 
 #ifdef __cplusplus
 extern "C" {
@@ -916,6 +1011,8 @@ stanchion_status stanchion_breaker_try_acquire(stanchion_breaker *breaker,
 // Reports how the call of `permit` ended, at `now_ns` (the call's duration is measured from
 // the permit's admission). Marks the permit reported. `transition` (may be NULL) is the change
 // the report caused. A permit from before a transition is stale: it changes no counters.
+// `STANCHION_INVALID_ARGUMENT` for a permit already reported, garbage, a copy of a permit
+// (`copy = p;`, `memcpy`) or one moved away with `stanchion_breaker_permit_move`.
 //
 // Thread- and interrupt-safe, lock-free (the permit itself belongs to one caller).
 //
@@ -935,7 +1032,8 @@ stanchion_status stanchion_breaker_record(stanchion_breaker *breaker,
                                           stanchion_breaker_transition *transition_out);
 
 // Abandons the call of `permit` (cancelled, or timed out by the caller's choice): frees its
-// probe slot, records nothing. Marks the permit reported.
+// probe slot, records nothing. Marks the permit reported. The permit is checked as by
+// `stanchion_breaker_record`.
 //
 // Thread- and interrupt-safe, lock-free.
 //
@@ -951,6 +1049,25 @@ stanchion_status stanchion_breaker_release(stanchion_breaker *breaker,
                                            stanchion_breaker_permit *permit,
                                            uint64_t now_ns,
                                            stanchion_breaker_transition *transition_out);
+
+// Moves the permit at `from` to `to` (a struct of another object, a queue's slot): `to` is
+// then the permit, and `from` no longer is (reporting it answers
+// `STANCHION_INVALID_ARGUMENT`). `STANCHION_INVALID_ARGUMENT` if `from` is not an unreported
+// permit at its address or the two overlap; `from == to` changes nothing. Plain assignment
+// makes a copy that cannot be reported; this is how a permit changes place.
+//
+// Thread- and interrupt-safe: touches only the two permits, which belong to the caller.
+//
+// # Safety
+// Pointers are NULL or valid for their type.
+//
+// ```c
+// struct request { stanchion_breaker_permit permit; int fd; } req;
+// stanchion_breaker_permit_move(&p, &req.permit);
+// stanchion_breaker_record(&b, &req.permit, STANCHION_OUTCOME_SUCCESS, now, NULL);
+// ```
+stanchion_status stanchion_breaker_permit_move(stanchion_breaker_permit *from,
+                                               stanchion_breaker_permit *to);
 
 // Forces the breaker open: every call is refused (`STANCHION_FORCED_OPEN`) until
 // `stanchion_breaker_reset`. `transition` (may be NULL) is the change, if any.
@@ -1106,6 +1223,11 @@ stanchion_status stanchion_bulkhead_try_acquire(stanchion_bulkhead *bulkhead,
 
 // Gives a permit back. `released` (may be NULL) is false when this permit was already
 // released, which changes nothing. A permit must go back to the bulkhead it came from.
+// `STANCHION_INVALID_ARGUMENT` for anything but a permit at the address it was acquired or
+// moved to: garbage, a copy (`copy = p;`, `memcpy`), or a permit moved away with
+// `stanchion_bulkhead_permit_move`. So a slot comes back once, however many copies are
+// released. (What cannot be told from the permit: its own old bytes written back over it after
+// its release. Do not keep copies.)
 //
 // Thread- and interrupt-safe, lock-free (the permit itself belongs to one caller).
 //
@@ -1120,8 +1242,28 @@ stanchion_status stanchion_bulkhead_release(stanchion_bulkhead *bulkhead,
                                             stanchion_bulkhead_permit *permit,
                                             bool *released);
 
+// Moves the permit at `from` to `to` (a struct of another object, a queue's slot): `to` is
+// then the permit, and `from` no longer is (releasing it answers
+// `STANCHION_INVALID_ARGUMENT`). `STANCHION_INVALID_ARGUMENT` if `from` is not a permit at its
+// address (as `stanchion_bulkhead_release` judges) or the two overlap; `from == to` changes
+// nothing. Plain assignment makes a copy that cannot be released; this is how a permit
+// changes place.
+//
+// Thread- and interrupt-safe: touches only the two permits, which belong to the caller.
+//
+// # Safety
+// Pointers are NULL or valid for their type.
+//
+// ```c
+// struct job { stanchion_bulkhead_permit permit; int id; } job;
+// stanchion_bulkhead_permit_move(&p, &job.permit);
+// stanchion_bulkhead_release(&db_pool, &job.permit, NULL);
+// ```
+stanchion_status stanchion_bulkhead_permit_move(stanchion_bulkhead_permit *from,
+                                                stanchion_bulkhead_permit *to);
+
 // The lane a permit was taken in (a lane past the configured ones reads as the lowest
-// configured lane).
+// configured lane). Reads any permit, a copy included.
 //
 // Thread- and interrupt-safe: reads only the permit.
 //
@@ -1553,6 +1695,110 @@ stanchion_status stanchion_retry_budget_try_retry(stanchion_retry_budget *budget
 stanchion_status stanchion_retry_budget_snapshot_get(const stanchion_retry_budget *budget,
                                                      uint64_t now_ns,
                                                      stanchion_retry_budget_snapshot *out);
+
+// Starts a retried call at `now_ns`: `STANCHION_OK` writes the loop to `call` and 1 to
+// `attempt` (may be NULL), and deposits the first attempt into the policy's budget;
+// `STANCHION_DEADLINE` if the deadline has already passed (make no attempt at all; `call`
+// is not written).
+//
+// Not thread-safe for `call`, which belongs to the one retried call; thread- and
+// interrupt-safe for the policy's backoff (read only) and budget (lock-free), which any number
+// of calls share.
+//
+// # Safety
+// Pointers are NULL or valid for their type, the policy's included.
+//
+// ```c
+// stanchion_retry_loop call;
+// uint32_t attempt;
+// stanchion_status s = stanchion_retry_loop_start(&call, &policy, now, &attempt);
+// if (s == STANCHION_DEADLINE) give_up(); /* too late to try at all */
+// ```
+stanchion_status stanchion_retry_loop_start(stanchion_retry_loop *call,
+                                            const stanchion_retry_policy *policy,
+                                            uint64_t now_ns,
+                                            uint32_t *attempt_out);
+
+// The attempt failed at `now_ns`: `STANCHION_OK` writes the wait before the next attempt to
+// `wait_ns` (sleep that long, then call `stanchion_retry_loop_resume`; the budget has already
+// paid for the retry); any other answer from 201 on is a stop, final for the call:
+// `STANCHION_NOT_RETRYABLE`, `_MAX_ATTEMPTS`, `_MAX_ELAPSED`, `_DEADLINE` (the wait would end
+// at or past it), `_BUDGET_EXHAUSTED`, `_REFUSED`.
+//
+// `failure` says how the attempt failed. For `STANCHION_FAILURE_RETRYABLE`, `hint_ns` (may be
+// NULL) is a server's Retry-After: the wait is at least that, within `max_delay`. For
+// `STANCHION_FAILURE_REFUSED`, `refusal` is the `stanchion_rejection` the guard wrote (its
+// `reason` a refusal status, else `STANCHION_INVALID_ARGUMENT`): it ends the call unless the
+// policy's `retry_refusals` is set, and always when the reason is
+// `STANCHION_INSUFFICIENT_CAPACITY`. Each is read only for its kind, so the other may be NULL.
+// The checks run in the core's order and stop at the first that fails, so a retry that will
+// not be made never spends the budget. Pass the policy the call was started with.
+//
+// Not thread-safe for `call`; thread- and interrupt-safe for the backoff and the budget.
+//
+// # Safety
+// Pointers are NULL or valid for their type, the policy's included.
+//
+// ```c
+// uint64_t wait;
+// stanchion_status s = stanchion_retry_loop_after_failure(
+//     &call, &policy, now, STANCHION_FAILURE_RETRYABLE, NULL, NULL, &wait);
+// if (s == STANCHION_OK) sleep_ns(wait);
+// else fprintf(stderr, "giving up: %s\n", stanchion_status_str(s));
+// ```
+//
+// ```c
+// /* The breaker refused the attempt: retried (after at least r.retry_after_ns) only if the
+//    policy says retry_refusals. */
+// stanchion_rejection r;
+// stanchion_breaker_permit permit;
+// uint64_t wait;
+// if (stanchion_breaker_try_acquire(&b, now, &permit, &r, NULL) != STANCHION_OK &&
+//     stanchion_retry_loop_after_failure(&call, &policy, now, STANCHION_FAILURE_REFUSED, NULL,
+//                                        &r, &wait) == STANCHION_OK)
+//     sleep_ns(wait);
+// ```
+stanchion_status stanchion_retry_loop_after_failure(stanchion_retry_loop *call,
+                                                    const stanchion_retry_policy *policy,
+                                                    uint64_t now_ns,
+                                                    stanchion_failure failure,
+                                                    const uint64_t *hint_ns,
+                                                    const stanchion_rejection *refusal,
+                                                    uint64_t *wait_ns);
+
+// The wait is over at `now_ns`: `STANCHION_OK` writes the number of the attempt to make now
+// to `attempt` (may be NULL), or `STANCHION_DEADLINE` if the deadline passed meanwhile (a
+// sleep may overshoot; no attempt starts at or past the deadline).
+//
+// Not thread-safe for `call`.
+//
+// # Safety
+// Pointers are NULL or valid for their type, the policy's included.
+//
+// ```c
+// uint32_t attempt;
+// sleep_ns(wait);
+// stanchion_now_ns(&now);
+// if (stanchion_retry_loop_resume(&call, &policy, now, &attempt) == STANCHION_OK) try_once(attempt);
+// ```
+stanchion_status stanchion_retry_loop_resume(stanchion_retry_loop *call,
+                                             const stanchion_retry_policy *policy,
+                                             uint64_t now_ns,
+                                             uint32_t *attempt_out);
+
+// The attempts made so far (the one in progress included), counting from 1.
+//
+// Not thread-safe for `call`.
+//
+// # Safety
+// Pointers are NULL or valid for their type.
+//
+// ```c
+// uint32_t attempts;
+// stanchion_retry_loop_attempts_get(&call, &attempts);
+// ```
+stanchion_status stanchion_retry_loop_attempts_get(const stanchion_retry_loop *call,
+                                                   uint32_t *attempts);
 
 // The stable lower-case name of a status (`"breaker_open"`), or `"unknown"`; refusals use the
 // core's reason names. The string is static and NUL-terminated; never free it.

@@ -253,7 +253,9 @@ pub unsafe extern "C" fn stanchion_backoff_init(
 
 /// # Safety
 /// `backoff` is NULL or points to storage that outlives the call.
-unsafe fn get<'a>(backoff: *const stanchion_backoff) -> Result<&'a Backoff, stanchion_status> {
+pub(crate) unsafe fn get<'a>(
+    backoff: *const stanchion_backoff,
+) -> Result<&'a Backoff, stanchion_status> {
     // SAFETY: forwarded from the caller.
     unsafe { ffi::object(backoff, TAG) }
 }

@@ -46,7 +46,13 @@ const _: () = assert!(core::mem::align_of::<stanchion_breaker>() == STANCHION_BR
 
 /// A permit: proof that a call was admitted. Report it once, with `stanchion_breaker_record`
 /// or `stanchion_breaker_release`; a permit already reported is refused
-/// (`STANCHION_INVALID_ARGUMENT`). It is plain data: copy it, but report only one copy.
+/// (`STANCHION_INVALID_ARGUMENT`).
+///
+/// A permit belongs where `stanchion_breaker_try_acquire` wrote it: it records its own
+/// address, and a report through a copy at another address is refused
+/// (`STANCHION_INVALID_ARGUMENT`), so that one call is never counted twice, nor frees two
+/// half-open probe slots. To keep a permit elsewhere, move it with
+/// `stanchion_breaker_permit_move`, or acquire it where it will live.
 ///
 /// ```c
 /// stanchion_breaker_permit permit;
@@ -56,15 +62,22 @@ const _: () = assert!(core::mem::align_of::<stanchion_breaker>() == STANCHION_BR
 #[repr(C, align(8))]
 #[derive(Clone, Copy)]
 pub struct stanchion_breaker_permit {
-    _opaque: [u64; 2],
+    _opaque: [u64; 3],
 }
 
+/// A permit's bytes: the core's permit, and the address it was written to.
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct PermitParts {
     issued_at: u64,
+    home: u64,
     generation: u32,
     held: u32,
+}
+
+/// The address a permit at `permit` records: a copy elsewhere records another.
+fn home(permit: *const stanchion_breaker_permit) -> u64 {
+    permit as usize as u64
 }
 
 /// The `held` word of a permit not yet reported.
@@ -368,7 +381,8 @@ fn outcome(value: stanchion_outcome) -> Result<Outcome, u32> {
     }
 }
 
-/// Reads a permit that has not been reported yet.
+/// Reads a permit that has not been reported yet, at the address it was written to (not a
+/// copy, nor a permit moved away from there).
 ///
 /// # Safety
 /// `permit` is NULL or points to a readable permit.
@@ -377,7 +391,7 @@ unsafe fn held_permit(
 ) -> Result<RawPermit, stanchion_status> {
     // SAFETY: forwarded from the caller.
     let parts: PermitParts = unsafe { ffi::read(permit.cast::<PermitParts>()) }?;
-    if parts.held != PERMIT_HELD {
+    if parts.held != PERMIT_HELD || parts.home != home(permit) {
         return Err(STANCHION_INVALID_ARGUMENT);
     }
     Ok(RawPermit::from_parts(
@@ -517,6 +531,7 @@ pub unsafe extern "C" fn stanchion_breaker_try_acquire(
             Ok(raw) => {
                 let parts = PermitParts {
                     issued_at: raw.issued_at().as_nanos(),
+                    home: home(permit),
                     generation: raw.generation(),
                     held: PERMIT_HELD,
                 };
@@ -537,6 +552,8 @@ pub unsafe extern "C" fn stanchion_breaker_try_acquire(
 /// Reports how the call of `permit` ended, at `now_ns` (the call's duration is measured from
 /// the permit's admission). Marks the permit reported. `transition` (may be NULL) is the change
 /// the report caused. A permit from before a transition is stale: it changes no counters.
+/// `STANCHION_INVALID_ARGUMENT` for a permit already reported, garbage, a copy of a permit
+/// (`copy = p;`, `memcpy`) or one moved away with `stanchion_breaker_permit_move`.
 ///
 /// Thread- and interrupt-safe, lock-free (the permit itself belongs to one caller).
 ///
@@ -574,7 +591,8 @@ pub unsafe extern "C" fn stanchion_breaker_record(
 }
 
 /// Abandons the call of `permit` (cancelled, or timed out by the caller's choice): frees its
-/// probe slot, records nothing. Marks the permit reported.
+/// probe slot, records nothing. Marks the permit reported. The permit is checked as by
+/// `stanchion_breaker_record`.
 ///
 /// Thread- and interrupt-safe, lock-free.
 ///
@@ -603,6 +621,47 @@ pub unsafe extern "C" fn stanchion_breaker_release(
         unsafe {
             spend(permit);
             ffi::write_optional(transition_out, transition(t));
+        }
+        Ok(STANCHION_OK)
+    })
+}
+
+/// Moves the permit at `from` to `to` (a struct of another object, a queue's slot): `to` is
+/// then the permit, and `from` no longer is (reporting it answers
+/// `STANCHION_INVALID_ARGUMENT`). `STANCHION_INVALID_ARGUMENT` if `from` is not an unreported
+/// permit at its address or the two overlap; `from == to` changes nothing. Plain assignment
+/// makes a copy that cannot be reported; this is how a permit changes place.
+///
+/// Thread- and interrupt-safe: touches only the two permits, which belong to the caller.
+///
+/// # Safety
+/// Pointers are NULL or valid for their type.
+///
+/// ```c
+/// struct request { stanchion_breaker_permit permit; int fd; } req;
+/// stanchion_breaker_permit_move(&p, &req.permit);
+/// stanchion_breaker_record(&b, &req.permit, STANCHION_OUTCOME_SUCCESS, now, NULL);
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn stanchion_breaker_permit_move(
+    from: *mut stanchion_breaker_permit,
+    to: *mut stanchion_breaker_permit,
+) -> stanchion_status {
+    boundary(|| {
+        // SAFETY: forwarded from the caller.
+        unsafe { held_permit(from) }?;
+        ffi::non_null(to)?;
+        if from == to {
+            return Ok(STANCHION_OK);
+        }
+        ffi::disjoint(from, to)?;
+        // SAFETY: checked by `held_permit`: readable, not NULL.
+        let mut parts: PermitParts = unsafe { ffi::read(from.cast::<PermitParts>()) }?;
+        parts.home = home(to);
+        // SAFETY: both checked not NULL, disjoint, and writable by the caller's promise.
+        unsafe {
+            ffi::write(to.cast::<PermitParts>(), parts);
+            spend(from);
         }
         Ok(STANCHION_OK)
     })

@@ -42,6 +42,11 @@ const _: () = assert!(STANCHION_BULKHEAD_MAX_LANES as usize == MAX_LANES);
 /// A bulkhead permit. Give it back once with `stanchion_bulkhead_release`; releasing it again
 /// is a no-op (`released` false).
 ///
+/// A permit belongs where `stanchion_bulkhead_try_acquire` wrote it: it records its own
+/// address, and a release through a copy at another address is refused
+/// (`STANCHION_INVALID_ARGUMENT`), so that one slot is never given back twice. To keep a permit
+/// elsewhere, move it with `stanchion_bulkhead_permit_move`, or acquire it where it will live.
+///
 /// ```c
 /// stanchion_bulkhead_permit p;
 /// if (stanchion_bulkhead_try_acquire(&db_pool, 0, &p, NULL) == STANCHION_OK) {
@@ -52,13 +57,15 @@ const _: () = assert!(STANCHION_BULKHEAD_MAX_LANES as usize == MAX_LANES);
 #[repr(C, align(8))]
 #[derive(Clone, Copy)]
 pub struct stanchion_bulkhead_permit {
-    _opaque: [u64; 1],
+    _opaque: [u64; 2],
 }
 
-/// A permit's bytes: a mark that tells a permit from garbage, then the core's permit.
+/// A permit's bytes: the address it was written to, a mark that tells a permit from garbage,
+/// then the core's permit.
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct PermitParts {
+    home: u64,
     mark: u32,
     lane: u8,
     held: u8,
@@ -69,6 +76,27 @@ const PERMIT_MARK: u32 = 0x6275_6c6b;
 const _: () = assert!(
     core::mem::size_of::<PermitParts>() == core::mem::size_of::<stanchion_bulkhead_permit>()
 );
+
+/// The address a permit at `permit` records: a copy elsewhere records another.
+fn home(permit: *const stanchion_bulkhead_permit) -> u64 {
+    permit as usize as u64
+}
+
+/// Reads the permit at `permit`: `STANCHION_INVALID_ARGUMENT` unless it is a permit this
+/// library wrote there (garbage, a copy, or a permit moved away from there is not).
+///
+/// # Safety
+/// `permit` is NULL or readable.
+unsafe fn read_permit(
+    permit: *const stanchion_bulkhead_permit,
+) -> Result<PermitParts, stanchion_status> {
+    // SAFETY: forwarded from the caller.
+    let parts: PermitParts = unsafe { ffi::read(permit.cast::<PermitParts>()) }?;
+    if parts.mark != PERMIT_MARK || parts.held > 1 || parts.home != home(permit) {
+        return Err(STANCHION_INVALID_ARGUMENT);
+    }
+    Ok(parts)
+}
 
 /// A bulkhead's config.
 ///
@@ -245,6 +273,7 @@ pub unsafe extern "C" fn stanchion_bulkhead_try_acquire(
             Ok(held) => {
                 let raw = held.into_raw();
                 let parts = PermitParts {
+                    home: home(permit),
                     mark: PERMIT_MARK,
                     // The lane fits: at most MAX_LANES - 1.
                     lane: raw.lane() as u8,
@@ -263,6 +292,11 @@ pub unsafe extern "C" fn stanchion_bulkhead_try_acquire(
 
 /// Gives a permit back. `released` (may be NULL) is false when this permit was already
 /// released, which changes nothing. A permit must go back to the bulkhead it came from.
+/// `STANCHION_INVALID_ARGUMENT` for anything but a permit at the address it was acquired or
+/// moved to: garbage, a copy (`copy = p;`, `memcpy`), or a permit moved away with
+/// `stanchion_bulkhead_permit_move`. So a slot comes back once, however many copies are
+/// released. (What cannot be told from the permit: its own old bytes written back over it after
+/// its release. Do not keep copies.)
 ///
 /// Thread- and interrupt-safe, lock-free (the permit itself belongs to one caller).
 ///
@@ -283,10 +317,7 @@ pub unsafe extern "C" fn stanchion_bulkhead_release(
         // SAFETY: forwarded from the caller.
         let b = unsafe { get(bulkhead) }?;
         // SAFETY: forwarded from the caller.
-        let mut parts: PermitParts = unsafe { ffi::read(permit.cast::<PermitParts>()) }?;
-        if parts.mark != PERMIT_MARK || parts.held > 1 {
-            return Err(STANCHION_INVALID_ARGUMENT);
-        }
+        let mut parts = unsafe { read_permit(permit) }?;
         let mut raw = RawPermit::from_parts(usize::from(parts.lane), parts.held == 1)
             .ok_or(STANCHION_INVALID_ARGUMENT)?;
         let done = b.release(&mut raw);
@@ -300,8 +331,50 @@ pub unsafe extern "C" fn stanchion_bulkhead_release(
     })
 }
 
+/// Moves the permit at `from` to `to` (a struct of another object, a queue's slot): `to` is
+/// then the permit, and `from` no longer is (releasing it answers
+/// `STANCHION_INVALID_ARGUMENT`). `STANCHION_INVALID_ARGUMENT` if `from` is not a permit at its
+/// address (as `stanchion_bulkhead_release` judges) or the two overlap; `from == to` changes
+/// nothing. Plain assignment makes a copy that cannot be released; this is how a permit
+/// changes place.
+///
+/// Thread- and interrupt-safe: touches only the two permits, which belong to the caller.
+///
+/// # Safety
+/// Pointers are NULL or valid for their type.
+///
+/// ```c
+/// struct job { stanchion_bulkhead_permit permit; int id; } job;
+/// stanchion_bulkhead_permit_move(&p, &job.permit);
+/// stanchion_bulkhead_release(&db_pool, &job.permit, NULL);
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn stanchion_bulkhead_permit_move(
+    from: *mut stanchion_bulkhead_permit,
+    to: *mut stanchion_bulkhead_permit,
+) -> stanchion_status {
+    boundary(|| {
+        // SAFETY: forwarded from the caller.
+        let mut parts = unsafe { read_permit(from) }?;
+        ffi::non_null(to)?;
+        if from == to {
+            return Ok(STANCHION_OK);
+        }
+        ffi::disjoint(from, to)?;
+        let mut stale = parts;
+        stale.home = 0;
+        parts.home = home(to);
+        // SAFETY: both checked not NULL, disjoint, and writable by the caller's promise.
+        unsafe {
+            ffi::write(to.cast::<PermitParts>(), parts);
+            ffi::write(from.cast::<PermitParts>(), stale);
+        }
+        Ok(STANCHION_OK)
+    })
+}
+
 /// The lane a permit was taken in (a lane past the configured ones reads as the lowest
-/// configured lane).
+/// configured lane). Reads any permit, a copy included.
 ///
 /// Thread- and interrupt-safe: reads only the permit.
 ///

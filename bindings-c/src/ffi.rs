@@ -69,6 +69,16 @@ pub(crate) fn non_null<T>(ptr: *const T) -> Result<(), stanchion_status> {
     }
 }
 
+/// `STANCHION_INVALID_ARGUMENT` if the two `T`s at `a` and `b` share a byte.
+pub(crate) fn disjoint<T>(a: *const T, b: *const T) -> Result<(), stanchion_status> {
+    let (a, b) = (a as usize, b as usize);
+    if a.abs_diff(b) < size_of::<T>() {
+        Err(STANCHION_INVALID_ARGUMENT)
+    } else {
+        Ok(())
+    }
+}
+
 /// Reads a caller's value, aligned or not.
 ///
 /// # Safety

@@ -30,6 +30,7 @@ mod deadline;
 mod ffi;
 mod keyed_limiter;
 mod retry_budget;
+mod retry_loop;
 mod status;
 mod token_bucket;
 
@@ -41,6 +42,7 @@ pub use clock::*;
 pub use deadline::*;
 pub use keyed_limiter::*;
 pub use retry_budget::*;
+pub use retry_loop::*;
 pub use status::*;
 pub use token_bucket::*;
 

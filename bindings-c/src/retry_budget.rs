@@ -163,7 +163,7 @@ pub unsafe extern "C" fn stanchion_retry_budget_init(
 
 /// # Safety
 /// `budget` is NULL or points to storage that outlives the call.
-unsafe fn get<'a>(
+pub(crate) unsafe fn get<'a>(
     budget: *const stanchion_retry_budget,
 ) -> Result<&'a RetryBudget, stanchion_status> {
     // SAFETY: forwarded from the caller.

@@ -10,7 +10,9 @@ use stanchion_core::{Reason, Rejected};
 /// - 1..=99: errors. Nothing was written and no object changed.
 /// - 101..=109: refusals, one per reason (`100 + reason`); only the `rejection` and
 ///   `transition` outputs are written.
-/// - 201, 202: a retry schedule is exhausted.
+/// - 201..=206: stop retrying: a retry schedule is exhausted (201, 202), or a retry loop stops
+///   for another reason (203..=206, from `stanchion_retry_loop_*`). The names are the core's
+///   `StopReason::as_str`.
 ///
 /// ```c
 /// stanchion_status s = stanchion_token_bucket_try_acquire(&bucket, 1, now, &rejection);
@@ -52,6 +54,17 @@ pub const STANCHION_TABLE_FULL: stanchion_status = 109;
 pub const STANCHION_MAX_ATTEMPTS: stanchion_status = 201;
 /// Stop retrying: the next wait would end past `max_elapsed`.
 pub const STANCHION_MAX_ELAPSED: stanchion_status = 202;
+/// Stop retrying: the attempt failed with an error that is not retryable
+/// (`STANCHION_FAILURE_FINAL`).
+pub const STANCHION_NOT_RETRYABLE: stanchion_status = 203;
+/// Stop retrying: the deadline has passed, or the next wait would end at or past it.
+pub const STANCHION_DEADLINE: stanchion_status = 204;
+/// Stop retrying: the retry budget refused the retry. (A retry loop's stop; the budget's own
+/// refusal, from `stanchion_retry_budget_try_retry`, is `STANCHION_RETRY_BUDGET_EXHAUSTED`.)
+pub const STANCHION_BUDGET_EXHAUSTED: stanchion_status = 205;
+/// Stop retrying: a guard refused the attempt (`STANCHION_FAILURE_REFUSED`), and refusals are
+/// not retried (or no wait can help).
+pub const STANCHION_REFUSED: stanchion_status = 206;
 
 /// Why a call was refused and when to try again.
 ///
@@ -93,6 +106,22 @@ pub(crate) const fn status_of(reason: Reason) -> stanchion_status {
     100 + reason as stanchion_status
 }
 
+/// The reason a refusal status stands for (`status_of` undone); `None` for any other status.
+pub(crate) const fn reason_of(status: stanchion_status) -> Option<Reason> {
+    Some(match status {
+        STANCHION_BREAKER_OPEN => Reason::BreakerOpen,
+        STANCHION_HALF_OPEN_FULL => Reason::HalfOpenFull,
+        STANCHION_FORCED_OPEN => Reason::ForcedOpen,
+        STANCHION_RATE_LIMITED => Reason::RateLimited,
+        STANCHION_INSUFFICIENT_CAPACITY => Reason::InsufficientCapacity,
+        STANCHION_BULKHEAD_FULL => Reason::BulkheadFull,
+        STANCHION_QUEUE_FULL => Reason::QueueFull,
+        STANCHION_RETRY_BUDGET_EXHAUSTED => Reason::RetryBudgetExhausted,
+        STANCHION_TABLE_FULL => Reason::TableFull,
+        _ => return None,
+    })
+}
+
 pub(crate) fn rejection(rejected: Rejected) -> (stanchion_status, stanchion_rejection) {
     let status = status_of(rejected.reason);
     let details = stanchion_rejection {
@@ -122,6 +151,10 @@ const NAMES: &[(stanchion_status, &str)] = &[
     (STANCHION_TABLE_FULL, "table_full\0"),
     (STANCHION_MAX_ATTEMPTS, "max_attempts\0"),
     (STANCHION_MAX_ELAPSED, "max_elapsed\0"),
+    (STANCHION_NOT_RETRYABLE, "not_retryable\0"),
+    (STANCHION_DEADLINE, "deadline\0"),
+    (STANCHION_BUDGET_EXHAUSTED, "budget_exhausted\0"),
+    (STANCHION_REFUSED, "refused\0"),
 ];
 
 /// The stable lower-case name of a status (`"breaker_open"`), or `"unknown"`; refusals use the
@@ -151,4 +184,57 @@ pub extern "C" fn stanchion_status_str(status: stanchion_status) -> *const c_cha
 #[no_mangle]
 pub extern "C" fn stanchion_status_is_refusal(status: stanchion_status) -> bool {
     (STANCHION_BREAKER_OPEN..=STANCHION_TABLE_FULL).contains(&status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stanchion_core::retry::StopReason;
+
+    fn name(status: stanchion_status) -> &'static str {
+        let name = NAMES.iter().find(|(value, _)| *value == status).unwrap().1;
+        name.strip_suffix('\0').unwrap()
+    }
+
+    #[test]
+    fn every_refusal_maps_back_to_its_reason_with_the_core_name() {
+        for status in 0..=1000 {
+            match reason_of(status) {
+                Some(reason) => {
+                    assert_eq!(status_of(reason), status);
+                    assert_eq!(name(status), reason.as_str());
+                    assert!(stanchion_status_is_refusal(status));
+                }
+                None => assert!(!stanchion_status_is_refusal(status)),
+            }
+        }
+    }
+
+    #[test]
+    fn the_stop_statuses_are_named_as_the_core_names_stop_reasons() {
+        let rejected = Rejected::new(Reason::BreakerOpen, None);
+        let stops = [
+            (STANCHION_NOT_RETRYABLE, StopReason::NotRetryable),
+            (STANCHION_MAX_ATTEMPTS, StopReason::MaxAttempts),
+            (STANCHION_MAX_ELAPSED, StopReason::MaxElapsed),
+            (STANCHION_DEADLINE, StopReason::Deadline),
+            (
+                STANCHION_BUDGET_EXHAUSTED,
+                StopReason::BudgetExhausted(rejected),
+            ),
+            (STANCHION_REFUSED, StopReason::Refused(rejected)),
+        ];
+        for (status, stop) in stops {
+            assert_eq!(name(status), stop.as_str());
+            assert!(!stanchion_status_is_refusal(status));
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_nul_terminated() {
+        for (i, (value, text)) in NAMES.iter().enumerate() {
+            assert!(text.ends_with('\0') && !text[..text.len() - 1].contains('\0'));
+            assert!(NAMES[i + 1..].iter().all(|(v, t)| v != value && t != text));
+        }
+    }
 }

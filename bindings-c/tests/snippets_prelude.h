@@ -60,6 +60,17 @@ extern stanchion_retry_budget_config c;
 extern stanchion_config_error e;
 void retry(void);
 
+#elif defined(SNIPPETS_RETRY_LOOP)
+extern stanchion_backoff reconnect;
+extern stanchion_retry_budget upstream_retries;
+extern stanchion_retry_policy policy;
+extern stanchion_retry_loop call;
+extern stanchion_breaker b;
+extern uint64_t wait;
+extern bool timed_out;
+void try_once(uint32_t attempt);
+void give_up(void);
+
 #elif defined(SNIPPETS_STATUS)
 extern stanchion_token_bucket bucket;
 extern stanchion_breaker b;

@@ -21,6 +21,8 @@ _Static_assert(sizeof(stanchion_bulkhead) == STANCHION_BULKHEAD_SIZE, "bulkhead 
 _Static_assert(sizeof(stanchion_backoff) == STANCHION_BACKOFF_SIZE, "backoff size");
 _Static_assert(sizeof(stanchion_retrying) == STANCHION_RETRYING_SIZE, "retrying size");
 _Static_assert(sizeof(stanchion_retry_budget) == STANCHION_RETRY_BUDGET_SIZE, "budget size");
+_Static_assert(sizeof(stanchion_retry_loop) == STANCHION_RETRY_LOOP_SIZE, "retry loop size");
+_Static_assert(alignof(stanchion_retry_loop) == STANCHION_RETRY_LOOP_ALIGN, "retry loop align");
 
 #define SEC 1000000000ull
 #define MS 1000000ull
@@ -76,14 +78,24 @@ static void test_status_names(void) {
   CHECK(strcmp(stanchion_status_str(STANCHION_BREAKER_OPEN), "breaker_open") == 0);
   CHECK(strcmp(stanchion_status_str(STANCHION_TABLE_FULL), "table_full") == 0);
   CHECK(strcmp(stanchion_status_str(STANCHION_MAX_ELAPSED), "max_elapsed") == 0);
+  CHECK(strcmp(stanchion_status_str(STANCHION_NOT_RETRYABLE), "not_retryable") == 0);
+  CHECK(strcmp(stanchion_status_str(STANCHION_DEADLINE), "deadline") == 0);
+  CHECK(strcmp(stanchion_status_str(STANCHION_BUDGET_EXHAUSTED), "budget_exhausted") == 0);
+  CHECK(strcmp(stanchion_status_str(STANCHION_REFUSED), "refused") == 0);
+  CHECK(strcmp(stanchion_status_str(STANCHION_RETRY_BUDGET_EXHAUSTED), "retry_budget_exhausted") == 0);
   CHECK(strcmp(stanchion_status_str(12345), "unknown") == 0);
   /* The values are part of the ABI. */
   CHECK(STANCHION_OK == 0 && STANCHION_NULL_POINTER == 1 && STANCHION_PANIC == 5);
   CHECK(STANCHION_BREAKER_OPEN == 101 && STANCHION_TABLE_FULL == 109);
+  CHECK(STANCHION_MAX_ATTEMPTS == 201 && STANCHION_MAX_ELAPSED == 202);
+  CHECK(STANCHION_NOT_RETRYABLE == 203 && STANCHION_DEADLINE == 204);
+  CHECK(STANCHION_BUDGET_EXHAUSTED == 205 && STANCHION_REFUSED == 206);
+  CHECK(strcmp(stanchion_status_str(207), "unknown") == 0);
   CHECK(stanchion_status_is_refusal(STANCHION_RATE_LIMITED));
   CHECK(!stanchion_status_is_refusal(STANCHION_OK));
   CHECK(!stanchion_status_is_refusal(STANCHION_INVALID_CONFIG));
   CHECK(!stanchion_status_is_refusal(STANCHION_MAX_ATTEMPTS));
+  CHECK(!stanchion_status_is_refusal(STANCHION_REFUSED));
 }
 
 static void test_breaker_lifecycle(void) {
@@ -547,6 +559,131 @@ static void test_bulkhead(void) {
   CHECK(strcmp(e.field, "lanes") == 0);
 }
 
+/* A copied bulkhead permit gives back one slot, not two: the copy is refused (issue 11). Before,
+ * both releases counted, in-flight fell below the permits really out, and a third permit passed
+ * a cap of 2. */
+static void test_bulkhead_copied_permit(void) {
+  stanchion_bulkhead_config config;
+  stanchion_bulkhead_config_default(&config);
+  config.max_concurrent = 2;
+  stanchion_bulkhead bulkhead;
+  CHECK_STATUS(stanchion_bulkhead_init(&bulkhead, &config), STANCHION_OK);
+  stanchion_bulkhead_permit a, b, copy, third, fourth;
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 0, &a, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 0, &b, NULL), STANCHION_OK);
+  copy = a; /* the mistake: a second permit value for one slot */
+  bool released = false;
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &a, &released), STANCHION_OK);
+  CHECK(released);
+  released = false;
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &copy, &released), STANCHION_INVALID_ARGUMENT);
+  stanchion_bulkhead_snapshot s;
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 1); /* b is out */
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 0, &third, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 0, &fourth, NULL), STANCHION_BULKHEAD_FULL);
+
+  /* The copy released first: refused, and the permit itself still gives its slot back. */
+  copy = b;
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &copy, &released), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 2);
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &b, &released), STANCHION_OK);
+  CHECK(released);
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &third, &released), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 0 && s.peak == 2);
+
+  /* A permit changes place with permit_move: the new place releases, the old one is refused. */
+  struct job {
+    int id;
+    stanchion_bulkhead_permit permit;
+  } job = {7, {{0}}};
+  CHECK_STATUS(stanchion_bulkhead_try_acquire(&bulkhead, 0, &a, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_permit_move(&a, &a), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_permit_move(&a, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_bulkhead_permit_move(NULL, &a), STANCHION_NULL_POINTER);
+  copy = a;
+  CHECK_STATUS(stanchion_bulkhead_permit_move(&copy, &job.permit), STANCHION_INVALID_ARGUMENT);
+  unsigned char overlapping[sizeof(stanchion_bulkhead_permit) + 8];
+  stanchion_bulkhead_permit *left = (stanchion_bulkhead_permit *)(void *)overlapping;
+  CHECK_STATUS(stanchion_bulkhead_permit_move(&a, left), STANCHION_OK);
+  CHECK_STATUS(stanchion_bulkhead_permit_move(left, (stanchion_bulkhead_permit *)(void *)(overlapping + 3)),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_bulkhead_permit_move(left, &job.permit), STANCHION_OK);
+  uint32_t lane = 9;
+  CHECK_STATUS(stanchion_bulkhead_permit_lane(&job.permit, &lane), STANCHION_OK);
+  CHECK(lane == 0);
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &a, &released), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, left, &released), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 1);
+  released = false;
+  CHECK_STATUS(stanchion_bulkhead_release(&bulkhead, &job.permit, &released), STANCHION_OK);
+  CHECK(released && job.id == 7);
+  CHECK_STATUS(stanchion_bulkhead_snapshot_get(&bulkhead, &s), STANCHION_OK);
+  CHECK(s.in_flight == 0);
+}
+
+/* A copied breaker permit reports once: the copy is refused. Before, a half-open breaker freed
+ * two probe slots for one probe and let more probes in than half_open_probes; a closed one
+ * counted one failure twice. */
+static void test_breaker_copied_permit(void) {
+  stanchion_breaker_config config;
+  stanchion_breaker_config_default(&config);
+  config.failure_count = 2;
+  config.open_for_ns = SEC;
+  config.open_for_max_ns = SEC;
+  config.half_open_probes = 2;
+  stanchion_breaker b;
+  CHECK_STATUS(stanchion_breaker_init(&b, &config), STANCHION_OK);
+  stanchion_breaker_permit p, copy, p2, p3, p4;
+  stanchion_breaker_transition t;
+  stanchion_breaker_snapshot s;
+
+  /* Closed: one failed call, reported through two copies, is one failure. */
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, 0, &p, NULL, NULL), STANCHION_OK);
+  copy = p;
+  CHECK_STATUS(stanchion_breaker_record(&b, &p, STANCHION_OUTCOME_FAILURE, 0, &t), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_record(&b, &copy, STANCHION_OUTCOME_FAILURE, 0, &t),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_snapshot_get(&b, 0, &s), STANCHION_OK);
+  CHECK(s.state == STANCHION_STATE_CLOSED && s.failures == 1);
+
+  /* Half-open with two probe slots: a copy of a probe's permit frees no second slot. */
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, 0, &p, NULL, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_record(&b, &p, STANCHION_OUTCOME_FAILURE, 0, &t), STANCHION_OK);
+  CHECK(t.occurred && t.to == STANCHION_STATE_OPEN);
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, SEC, &p, NULL, &t), STANCHION_OK);
+  CHECK(t.occurred && t.to == STANCHION_STATE_HALF_OPEN);
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, SEC, &p2, NULL, NULL), STANCHION_OK);
+  copy = p;
+  CHECK_STATUS(stanchion_breaker_release(&b, &p, SEC, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_release(&b, &copy, SEC, NULL), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_snapshot_get(&b, SEC, &s), STANCHION_OK);
+  CHECK(s.state == STANCHION_STATE_HALF_OPEN && s.probes_in_flight == 1); /* p2 */
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, SEC, &p3, NULL, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_try_acquire(&b, SEC, &p4, NULL, NULL), STANCHION_HALF_OPEN_FULL);
+  CHECK_STATUS(stanchion_breaker_release(&b, &p2, SEC, NULL), STANCHION_OK);
+
+  /* permit_move: the new place reports, the old one is refused; a reported permit stays put. */
+  stanchion_breaker_permit moved[2];
+  CHECK_STATUS(stanchion_breaker_permit_move(&p3, &p3), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_permit_move(&p3, NULL), STANCHION_NULL_POINTER);
+  copy = p3;
+  CHECK_STATUS(stanchion_breaker_permit_move(&copy, &moved[0]), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_permit_move(&p3, &moved[1]), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_permit_move(&moved[1], (stanchion_breaker_permit *)(void *)((char *)&moved[1] - 8)),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_release(&b, &p3, SEC, NULL), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_snapshot_get(&b, SEC, &s), STANCHION_OK);
+  CHECK(s.probes_in_flight == 1);
+  CHECK_STATUS(stanchion_breaker_record(&b, &moved[1], STANCHION_OUTCOME_SUCCESS, SEC, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_permit_move(&moved[1], &moved[0]), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_breaker_snapshot_get(&b, SEC, &s), STANCHION_OK);
+  CHECK(s.probes_in_flight == 0 && s.half_open_successes == 1);
+}
+
 static void test_backoff(void) {
   stanchion_backoff_config config;
   CHECK_STATUS(stanchion_backoff_config_default(&config), STANCHION_OK);
@@ -625,6 +762,195 @@ static void test_retry_budget(void) {
   config.ratio = -1.0;
   CHECK_STATUS(stanchion_retry_budget_config_validate(&config, &e), STANCHION_INVALID_CONFIG);
   CHECK(strcmp(e.field, "ratio") == 0);
+}
+
+/* A retry loop on a fake clock: each decision, each stop status, and the conventions. */
+static void test_retry_loop(void) {
+  stanchion_backoff_config bc;
+  stanchion_backoff_config_default(&bc);
+  bc.schedule = STANCHION_SCHEDULE_CONSTANT;
+  bc.initial_ns = 100 * MS;
+  bc.max_attempts = 3;
+  stanchion_backoff backoff;
+  CHECK_STATUS(stanchion_backoff_init(&backoff, &bc), STANCHION_OK);
+  stanchion_retry_policy policy = {.backoff = &backoff, .seed = 7};
+  stanchion_retry_loop call;
+  uint32_t attempt = 0, attempts = 0;
+  uint64_t wait = 0;
+
+  /* Retryable failures: the backoff's waits, then max_attempts. */
+  CHECK_STATUS(stanchion_retry_loop_start(&call, &policy, 0, &attempt), STANCHION_OK);
+  CHECK(attempt == 1);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 10 * MS, STANCHION_FAILURE_RETRYABLE,
+                                                  NULL, NULL, &wait),
+               STANCHION_OK);
+  CHECK(wait == 100 * MS);
+  CHECK_STATUS(stanchion_retry_loop_resume(&call, &policy, 110 * MS, &attempt), STANCHION_OK);
+  CHECK(attempt == 2);
+  /* A server's hint raises the wait. */
+  uint64_t hint = 250 * MS;
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 120 * MS, STANCHION_FAILURE_RETRYABLE,
+                                                  &hint, NULL, &wait),
+               STANCHION_OK);
+  CHECK(wait == 250 * MS);
+  CHECK_STATUS(stanchion_retry_loop_resume(&call, &policy, 370 * MS, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_attempts_get(&call, &attempts), STANCHION_OK);
+  CHECK(attempts == 3);
+  wait = 42;
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 380 * MS, STANCHION_FAILURE_RETRYABLE,
+                                                  NULL, NULL, &wait),
+               STANCHION_MAX_ATTEMPTS);
+  CHECK(wait == 42); /* outputs are written only on OK */
+
+  /* A final error stops at once. */
+  CHECK_STATUS(stanchion_retry_loop_start(&call, &policy, 0, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 0, STANCHION_FAILURE_FINAL, NULL,
+                                                  NULL, &wait),
+               STANCHION_NOT_RETRYABLE);
+
+  /* Refusals end the call unless the policy retries them; then the wait is at least their
+   * retry_after, and insufficient capacity still ends it. */
+  stanchion_rejection open = {STANCHION_BREAKER_OPEN, true, 500 * MS};
+  CHECK_STATUS(stanchion_retry_loop_start(&call, &policy, 0, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 0, STANCHION_FAILURE_REFUSED, NULL,
+                                                  &open, &wait),
+               STANCHION_REFUSED);
+  policy.retry_refusals = 1;
+  CHECK_STATUS(stanchion_retry_loop_start(&call, &policy, 0, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 0, STANCHION_FAILURE_REFUSED, NULL,
+                                                  &open, &wait),
+               STANCHION_OK);
+  CHECK(wait == 500 * MS);
+  stanchion_rejection full = {STANCHION_BULKHEAD_FULL, false, 0};
+  CHECK_STATUS(stanchion_retry_loop_resume(&call, &policy, 500 * MS, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 500 * MS, STANCHION_FAILURE_REFUSED,
+                                                  NULL, &full, &wait),
+               STANCHION_OK);
+  CHECK(wait == 100 * MS);
+  stanchion_rejection never = {STANCHION_INSUFFICIENT_CAPACITY, false, 0};
+  CHECK_STATUS(stanchion_retry_loop_start(&call, &policy, 0, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 0, STANCHION_FAILURE_REFUSED, NULL,
+                                                  &never, &wait),
+               STANCHION_REFUSED);
+  /* A flag holding any byte reads as yes, without undefined behaviour. */
+  stanchion_rejection odd = open;
+  memset((unsigned char *)&odd + offsetof(stanchion_rejection, has_retry_after), 0x7F, 1);
+  odd.retry_after_ns = 700 * MS;
+  CHECK_STATUS(stanchion_retry_loop_start(&call, &policy, 0, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 0, STANCHION_FAILURE_REFUSED, NULL,
+                                                  &odd, &wait),
+               STANCHION_OK);
+  CHECK(wait == 700 * MS);
+  policy.retry_refusals = 0;
+
+  /* The deadline: no wait that ends at or past it, no attempt at or past it. */
+  policy.has_deadline = 1;
+  policy.deadline_ns = SEC;
+  CHECK_STATUS(stanchion_retry_loop_start(&call, &policy, 900 * MS, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 900 * MS, STANCHION_FAILURE_RETRYABLE,
+                                                  NULL, NULL, &wait),
+               STANCHION_DEADLINE);
+  CHECK_STATUS(stanchion_retry_loop_start(&call, &policy, 0, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 0, STANCHION_FAILURE_RETRYABLE, NULL,
+                                                  NULL, &wait),
+               STANCHION_OK);
+  attempt = 99;
+  CHECK_STATUS(stanchion_retry_loop_resume(&call, &policy, SEC, &attempt), STANCHION_DEADLINE);
+  CHECK(attempt == 99);
+  stanchion_retry_loop late;
+  memset(&late, 0, sizeof late);
+  CHECK_STATUS(stanchion_retry_loop_start(&late, &policy, SEC, &attempt), STANCHION_DEADLINE);
+  CHECK(attempt == 99);
+  CHECK_STATUS(stanchion_retry_loop_attempts_get(&late, &attempts), STANCHION_NOT_INITIALIZED);
+  policy.has_deadline = 0;
+
+  /* The budget: a deposit per start, a token per retry, and nothing spent on a stop. */
+  stanchion_retry_budget_config rc;
+  stanchion_retry_budget_config_default(&rc);
+  rc.ratio = 1.0;
+  rc.min_retries_per_sec = 0;
+  stanchion_retry_budget budget;
+  CHECK_STATUS(stanchion_retry_budget_init(&budget, &rc), STANCHION_OK);
+  policy.budget = &budget;
+  stanchion_retry_budget_snapshot bs;
+  CHECK_STATUS(stanchion_retry_loop_start(&call, &policy, 0, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_budget_snapshot_get(&budget, 0, &bs), STANCHION_OK);
+  CHECK(bs.balance == 1000000);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 0, STANCHION_FAILURE_FINAL, NULL,
+                                                  NULL, &wait),
+               STANCHION_NOT_RETRYABLE);
+  CHECK_STATUS(stanchion_retry_budget_snapshot_get(&budget, 0, &bs), STANCHION_OK);
+  CHECK(bs.balance == 1000000 && bs.retries_allowed == 0);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 0, STANCHION_FAILURE_RETRYABLE, NULL,
+                                                  NULL, &wait),
+               STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_resume(&call, &policy, 100 * MS, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 100 * MS, STANCHION_FAILURE_RETRYABLE,
+                                                  NULL, NULL, &wait),
+               STANCHION_BUDGET_EXHAUSTED);
+  CHECK_STATUS(stanchion_retry_budget_snapshot_get(&budget, 0, &bs), STANCHION_OK);
+  CHECK(bs.retries_allowed == 1 && bs.retries_refused == 1);
+
+  /* max_elapsed. */
+  bc.has_max_attempts = 0;
+  bc.has_max_elapsed = 1;
+  bc.max_elapsed_ns = 150 * MS;
+  stanchion_backoff short_backoff;
+  CHECK_STATUS(stanchion_backoff_init(&short_backoff, &bc), STANCHION_OK);
+  stanchion_retry_policy brief = {.backoff = &short_backoff};
+  CHECK_STATUS(stanchion_retry_loop_start(&call, &brief, 0, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &brief, 0, STANCHION_FAILURE_RETRYABLE, NULL,
+                                                  NULL, &wait),
+               STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_resume(&call, &brief, 100 * MS, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &brief, 100 * MS, STANCHION_FAILURE_RETRYABLE,
+                                                  NULL, NULL, &wait),
+               STANCHION_MAX_ELAPSED);
+
+  /* Errors change nothing: not the loop, not the budget, not the outputs. */
+  CHECK_STATUS(stanchion_retry_loop_start(&call, &policy, 0, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_retry_budget_snapshot_get(&budget, 0, &bs), STANCHION_OK);
+  uint64_t balance = bs.balance, allowed = bs.retries_allowed;
+  wait = 42;
+  stanchion_rejection not_a_refusal = {STANCHION_MAX_ATTEMPTS, false, 0};
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 0, 3, NULL, NULL, &wait),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 0, STANCHION_FAILURE_REFUSED, NULL,
+                                                  NULL, &wait),
+               STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 0, STANCHION_FAILURE_REFUSED, NULL,
+                                                  &not_a_refusal, &wait),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, &policy, 0, STANCHION_FAILURE_RETRYABLE, NULL,
+                                                  NULL, NULL),
+               STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(&call, NULL, 0, STANCHION_FAILURE_RETRYABLE, NULL,
+                                                  NULL, &wait),
+               STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_retry_loop_after_failure(NULL, &policy, 0, STANCHION_FAILURE_RETRYABLE, NULL,
+                                                  NULL, &wait),
+               STANCHION_NULL_POINTER);
+  stanchion_retry_policy no_backoff = {.budget = &budget};
+  CHECK_STATUS(stanchion_retry_loop_start(&late, &no_backoff, 0, NULL), STANCHION_NULL_POINTER);
+  stanchion_retry_policy wrong_budget = {.backoff = &backoff,
+                                         .budget = (stanchion_retry_budget *)(void *)&backoff};
+  CHECK_STATUS(stanchion_retry_loop_start(&late, &wrong_budget, 0, NULL), STANCHION_NOT_INITIALIZED);
+  stanchion_retry_policy wrong_backoff = {.backoff = (const stanchion_backoff *)(const void *)&budget};
+  CHECK_STATUS(stanchion_retry_loop_resume(&call, &wrong_backoff, 0, NULL), STANCHION_NOT_INITIALIZED);
+  CHECK(wait == 42);
+  CHECK_STATUS(stanchion_retry_budget_snapshot_get(&budget, 0, &bs), STANCHION_OK);
+  CHECK(bs.balance == balance && bs.retries_allowed == allowed);
+  CHECK_STATUS(stanchion_retry_loop_attempts_get(&call, &attempts), STANCHION_OK);
+  CHECK(attempts == 1);
+  CHECK_STATUS(stanchion_retry_loop_attempts_get(&call, NULL), STANCHION_NULL_POINTER);
+  static union {
+    stanchion_retry_loop loop;
+    unsigned char bytes[sizeof(stanchion_retry_loop) + 8];
+  } raw;
+  CHECK_STATUS(stanchion_retry_loop_start((stanchion_retry_loop *)(void *)(raw.bytes + 4), &policy, 0, NULL),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_retry_budget_snapshot_get(&budget, 0, &bs), STANCHION_OK);
+  CHECK(bs.balance == balance);
 }
 
 static void test_deadline(void) {
@@ -746,8 +1072,11 @@ int main(void) {
   test_token_bucket();
   test_keyed_limiter();
   test_bulkhead();
+  test_bulkhead_copied_permit();
+  test_breaker_copied_permit();
   test_backoff();
   test_retry_budget();
+  test_retry_loop();
   test_deadline();
   test_null_pointers();
   test_storage_checks();

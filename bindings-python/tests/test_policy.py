@@ -68,7 +68,7 @@ def test_inner_refusal_releases_the_breaker_probe(clock: FakeClock) -> None:
     breaker = CircuitBreaker(half_open_probes=1, clock=clock)
     breaker.force_open()
     breaker.reset()
-    bulkhead = Bulkhead(max_concurrent=1)
+    bulkhead = Bulkhead(max_concurrent=1, max_waiting=0)  # refuses rather than waits
     policy = Policy(breaker=breaker, bulkhead=bulkhead, clock=clock)
     held = bulkhead.try_acquire()
     with pytest.raises(BulkheadFullError):

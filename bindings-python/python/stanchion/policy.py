@@ -12,7 +12,7 @@ from ._classify import FAILURE, SUCCESS
 from ._clock import Clock, clock_of
 from ._errors import TimeoutExceededError
 from .breaker import CircuitBreaker
-from .bulkhead import Bulkhead
+from .bulkhead import Bulkhead, _timed_out
 from .limiter import RateLimiter
 from .retry import Retry
 
@@ -34,8 +34,11 @@ class Policy:
     not made, and ``TimeoutExceededError`` (a ``TimeoutError``) is raised. A coroutine is
     cancelled at the deadline; a running ``def`` cannot be interrupted, so its deadline is
     checked between attempts. ``fallback(exc)`` turns any ``Exception`` that escapes into a
-    value. Inside the breaker, a refusal by the bulkhead or the limiter releases the breaker's
-    permit without recording an outcome. Cancellation releases every permit and probe slot.
+    value. Each attempt waits for a bulkhead slot in its queue (a thread parked, a coroutine
+    awaiting), no longer than the bulkhead's ``timeout`` and the deadline. Inside the breaker,
+    a refusal by the bulkhead or the limiter, or the deadline passing while waiting, releases
+    the breaker's permit without recording an outcome. Cancellation releases every permit and
+    probe slot.
 
     >>> policy = Policy(breaker=CircuitBreaker(), bulkhead=Bulkhead(max_concurrent=4),
     ...                 fallback=lambda exc: "cached")
@@ -91,9 +94,28 @@ class Policy:
 
     # Sync ---------------------------------------------------------------------------------
 
-    def _inner(self, func: Callable[[], R]) -> R:
+    def _enter_bulkhead(
+        self, bulkhead: Bulkhead, deadline: Optional[_stanchion.Deadline]
+    ) -> _stanchion.BulkheadPermit:
+        """A slot, this thread waiting in the bulkhead's queue no longer than its timeout and
+        the time left to the deadline."""
+        timeout_ns = bulkhead._timeout_ns
+        cut = False  # whether the deadline bounds the wait more than the bulkhead's timeout
+        if deadline is not None:
+            left = deadline.remaining_ns(self._clock())
+            if timeout_ns is None or left < timeout_ns:
+                timeout_ns, cut = left, True
+        permit = bulkhead._core.wait(bulkhead._lane, timeout_ns)
+        if permit is not None:
+            return permit
+        if cut:
+            raise TimeoutExceededError("the policy's deadline passed while waiting for the bulkhead")
+        raise _timed_out()
+
+    def _inner(self, func: Callable[[], R], deadline: Optional[_stanchion.Deadline]) -> R:
         """Bulkhead → limiter → the call."""
-        permit = None if self.bulkhead is None else self.bulkhead.try_acquire()
+        bulkhead = self.bulkhead
+        permit = None if bulkhead is None else self._enter_bulkhead(bulkhead, deadline)
         try:
             if self.limiter is not None:
                 self.limiter._take()
@@ -106,7 +128,7 @@ class Policy:
         self._check(deadline)
         breaker = self.breaker
         if breaker is None:
-            return self._inner(func)
+            return self._inner(func, deadline)
         permit = breaker._core.acquire()
         called = False
 
@@ -116,7 +138,7 @@ class Policy:
             return func()
 
         try:
-            result = self._inner(call)
+            result = self._inner(call, deadline)
         except Exception as exc:
             if called:
                 breaker._core.record(permit, breaker._classifier.exception(exc))

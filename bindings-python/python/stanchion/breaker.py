@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import weakref
 from types import TracebackType
@@ -12,7 +11,7 @@ from . import _stanchion
 from ._classify import FAILURE, IGNORED, SUCCESS, Classifier, ExceptionFilter, ResultFilter
 from ._clock import Clock
 from ._held import Held, new_held
-from ._wrap import wrap
+from ._wrap import is_async, wrap
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -232,7 +231,7 @@ class CircuitBreaker:
             "_stanchion_done": lambda permit, result: _classified(permit, classifier.result, result),
         }
         template = _SYNC if classifier.failure_result is None else _SYNC_CHECKED
-        if inspect.iscoroutinefunction(func):
+        if is_async(func):
             template = _ASYNC
         return cast("Callable[P, R]", wrap(func, template, env))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
@@ -20,7 +19,7 @@ from typing import (
 
 from . import _stanchion
 from ._errors import BulkheadFullError
-from ._wrap import wrap
+from ._wrap import is_async, wrap
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -189,7 +188,7 @@ class Bulkhead:
             "_stanchion_try_enter": functools.partial(core.try_enter, lane),
             "_stanchion_acquire": self.acquire,
         }
-        template = _ASYNC if inspect.iscoroutinefunction(func) else _SYNC
+        template = _ASYNC if is_async(func) else _SYNC
         return cast("Callable[P, R]", wrap(func, template, env))
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Type, TypeVar, Union, cast
 
 from . import _stanchion
 from ._clock import Clock
-from ._wrap import wrap
+from ._wrap import is_async, wrap
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -42,7 +41,7 @@ def _wrap(
     atake: Callable[[], Awaitable[None]],
 ) -> Callable[..., Any]:
     env = {"_stanchion_take": take, "_stanchion_atake": atake}
-    return wrap(func, _ASYNC if inspect.iscoroutinefunction(func) else _SYNC, env)
+    return wrap(func, _ASYNC if is_async(func) else _SYNC, env)
 
 
 _SYNC = """
@@ -254,9 +253,7 @@ class KeyedRateLimiter:
             raise TypeError("`key` must be a callable computing the key from the arguments")
 
         def decorate(func: Callable[P, R]) -> Callable[P, R]:
-            is_async = inspect.iscoroutinefunction(func)
-
-            if is_async:
+            if is_async(func):
                 afunc = cast(Callable[..., Awaitable[Any]], func)
 
                 @functools.wraps(func)

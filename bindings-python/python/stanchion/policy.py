@@ -5,7 +5,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, TypeVar, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Awaitable,
+    Callable,
+    NoReturn,
+    Optional,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from . import _stanchion
 from ._classify import FAILURE, SUCCESS
@@ -15,13 +25,54 @@ from .breaker import CircuitBreaker
 from .bulkhead import Bulkhead, _timed_out
 from .limiter import RateLimiter
 from .retry import Retry
+from ._wrap import is_async
 
 if TYPE_CHECKING:
-    from typing_extensions import ParamSpec
+    from typing_extensions import ParamSpec, deprecated
 
     P = ParamSpec("P")
+else:
+
+    def deprecated(message: str) -> Callable[[Any], Any]:
+        """Typing only: marks the overload of ``call`` that type checkers report."""
+        return lambda func: func
+
+
 R = TypeVar("R")
 Fallback = Callable[[Exception], Any]
+
+# The same words as the deprecated overload of `call` (which type checkers need as a literal).
+_USE_ACALL = (
+    "Policy.call() runs a sync function; for a coroutine function use "
+    "`await policy.acall(func, ...)`, or decorate the `async def` with the policy"
+)
+
+
+class _AwaitableResult(BaseException):
+    """A sync call through the policy returned an awaitable: a ``BaseException`` so that no
+    layer records it as the dependency's outcome, retries it or falls back; ``call`` turns it
+    into a ``TypeError``."""
+
+
+def _name(func: object) -> str:
+    return str(getattr(func, "__qualname__", None) or repr(func))
+
+
+def _sync_only(func: Callable[..., R], args: Any, kwargs: Any) -> Callable[[], R]:
+    """``func(*args, **kwargs)``, refusing an awaitable result (closed, so that no "never
+    awaited" warning follows): the policy would otherwise count the coroutine object as the
+    call's success."""
+
+    def call() -> R:
+        result = func(*args, **kwargs)
+        if inspect.isawaitable(result):
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            raise _AwaitableResult(type(result).__name__)
+        return result
+
+    return call
 
 
 class Policy:
@@ -151,18 +202,36 @@ class Policy:
         breaker._core.record(permit, FAILURE if breaker._classifier.result(result) else SUCCESS)
         return result
 
-    def call(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        """Calls ``func(*args, **kwargs)`` through the policy."""
+    @overload
+    @deprecated(
+        "Policy.call() runs a sync function; for a coroutine function use "
+        "`await policy.acall(func, ...)`, or decorate the `async def` with the policy"
+    )
+    def call(self, func: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> NoReturn: ...
+
+    @overload
+    def call(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> R: ...
+
+    def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Calls ``func(*args, **kwargs)`` through the policy. ``func`` must be a sync
+        function: a coroutine function, or a call that returns an awaitable, raises
+        ``TypeError`` (use ``acall``), with nothing recorded, retried or falling back."""
+        if is_async(func):
+            raise TypeError(f"{_name(func)} is a coroutine function: {_USE_ACALL}")
         try:
             deadline = self._deadline()
-            attempt = functools.partial(self._attempt, lambda: func(*args, **kwargs), deadline)
+            attempt = functools.partial(self._attempt, _sync_only(func, args, kwargs), deadline)
             if self.retry is None:
                 return attempt()
             return self.retry.run(attempt, deadline)
+        except _AwaitableResult as returned:
+            raise TypeError(
+                f"{_name(func)} returned an awaitable ({returned.args[0]}): {_USE_ACALL}"
+            ) from None
         except Exception as exc:
             if self.fallback is None:
                 raise
-            return cast(R, self.fallback(exc))
+            return self.fallback(exc)
 
     # Async --------------------------------------------------------------------------------
 
@@ -230,7 +299,7 @@ class Policy:
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Runs ``func`` (``def`` or ``async def``) through the policy."""
-        if inspect.iscoroutinefunction(func):
+        if is_async(func):
             afunc = cast(Callable[..., Awaitable[Any]], func)
 
             @functools.wraps(func)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import time
 from typing import (
     TYPE_CHECKING,
@@ -22,6 +21,7 @@ from ._classify import FAILURE, Classifier, ExceptionFilter, ResultFilter
 from ._clock import Clock, clock_of
 from ._errors import RefusedError, RetryBudgetExhaustedError
 from .backoff import Backoff, RetryBudget
+from ._wrap import is_async
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -230,7 +230,7 @@ class Retry:
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Retries ``func`` (``def`` or ``async def``); its signature is kept."""
-        if inspect.iscoroutinefunction(func):
+        if is_async(func):
             afunc = cast(Callable[..., Awaitable[Any]], func)
 
             @functools.wraps(func)

@@ -20,33 +20,41 @@ use crate::errors;
 pub const WAITERS: usize = 1024;
 type Core = stanchion::Bulkhead<WAITERS>;
 
-fn rename(field: &str) -> Option<(&'static str, Option<&'static str>)> {
+const MAX_CONCURRENT: &str = "an int from 1 to 16777215";
+
+/// The core's bulkhead fields as Python parameters, with their allowed values.
+fn describe(field: &str) -> Option<(&'static str, &'static str)> {
     Some(match field {
+        "max_concurrent" => ("max_concurrent", MAX_CONCURRENT),
         "lane_ceilings" => (
             "lanes",
-            Some("ceilings from max_concurrent down, non-increasing, each at least 1"),
+            "a list of ceilings that starts at max_concurrent and never rises, each ≥ 1",
         ),
-        "lanes" => ("lanes", Some("1 to 8 ceilings")),
+        "lanes" => ("lanes", "a list of 1 to 8 ceilings, or None"),
         _ => return None,
     })
 }
 
-fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BulkheadConfig> {
+fn config_of(obj: &Bound<'_, PyAny>) -> PyResult<BulkheadConfig> {
     let c = Config::new(obj)?;
-    let max = c.required("max_concurrent", "1..=16777215")?;
-    let max = args::core_count(&max, "max_concurrent", "1..=16777215")?;
+    let max = c.required("max_concurrent", MAX_CONCURRENT)?;
+    let max = args::core_count(&max, "max_concurrent", MAX_CONCURRENT)?;
     let waiting = c.count("max_waiting", 0, WAITERS as u32, WAITERS as u32)?;
     let mut config = BulkheadConfig::new(max).max_waiting(waiting);
     if let Some(lanes) = c.get("lanes")? {
         let mut ceilings = Vec::new();
         for lane in lanes.try_iter()? {
-            ceilings.push(args::core_count(&lane?, "lanes", "1..=16777215")?);
+            ceilings.push(args::core_count(
+                &lane?,
+                "lanes",
+                "a list of ints from 1 to 16777215",
+            )?);
         }
         config = config.lanes(&ceilings);
     }
     config
         .validate()
-        .map_err(|e| core_config_error(py, e, rename))?;
+        .map_err(|e| core_config_error(obj, e, describe))?;
     Ok(config)
 }
 
@@ -202,9 +210,9 @@ impl BulkheadWaiter {
 #[pymethods]
 impl Bulkhead {
     #[new]
-    fn new(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let config = config_of(py, config)?;
-        let core = Core::new(config).map_err(|e| core_config_error(py, e, rename))?;
+    fn new(config: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let parsed = config_of(config)?;
+        let core = Core::new(parsed).map_err(|e| core_config_error(config, e, describe))?;
         Ok(Bulkhead {
             core: Arc::new(core),
         })
@@ -319,8 +327,8 @@ impl Bulkhead {
 
     /// Checks a config without building a bulkhead.
     #[staticmethod]
-    fn validate(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<()> {
-        config_of(py, config).map(drop)
+    fn validate(config: &Bound<'_, PyAny>) -> PyResult<()> {
+        config_of(config).map(drop)
     }
 }
 

@@ -22,6 +22,7 @@ __all__ = [
     "RetryBudgetSnapshot",
     "Deadline",
     "monotonic_ns",
+    "check_clock",
     "key_of",
     "random_seed",
     "KEYED_SIZES",
@@ -30,6 +31,7 @@ __all__ = [
 KEYED_SIZES: Final[List[int]]
 
 def monotonic_ns() -> int: ...
+def check_clock(clock: object) -> None: ...
 def key_of(key: _Key) -> int: ...
 def random_seed() -> int: ...
 @final

@@ -1,4 +1,4 @@
-"""``Bulkhead``: the core's concurrency limit, with its FIFO wait queue under asyncio."""
+"""``Bulkhead``: the core's concurrency limit, with its FIFO wait queue for threads and asyncio."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import (
 )
 
 from . import _stanchion
-from ._errors import BulkheadFullError
+from ._errors import BulkheadFullError, described
 from ._wrap import is_async, wrap
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class Bulkhead:
         }
         self._core = _stanchion.Bulkhead(config)
         if not isinstance(lane, int):
-            raise TypeError("`lane` must be an int")
+            raise TypeError(f"lane must be an int, got {described(lane)}")
         self._timeout = timeout
         self._timeout_ns = _nanoseconds(timeout)
         self._lane = lane

@@ -20,7 +20,7 @@ from typing import (
 from . import _stanchion
 from ._classify import FAILURE, SUCCESS
 from ._clock import Clock, clock_of
-from ._errors import TimeoutExceededError
+from ._errors import TimeoutExceededError, described
 from .breaker import CircuitBreaker
 from .bulkhead import Bulkhead, _timed_out
 from .limiter import RateLimiter
@@ -119,11 +119,18 @@ class Policy:
             ("bulkhead", bulkhead, Bulkhead),
         ):
             if value is not None and not isinstance(value, kind):
-                raise TypeError(f"`{name}` must be a stanchion.{kind.__name__} or None")
+                raise TypeError(
+                    f"{name} must be a stanchion.{kind.__name__} or None, got {described(value)}"
+                )
         if limiter is not None and not hasattr(limiter, "acquire_nowait"):
-            raise TypeError("`limiter` must be a stanchion.RateLimiter (or a key's view) or None")
+            raise TypeError(
+                "limiter must be a stanchion.RateLimiter (or a key's view) or None, "
+                f"got {described(limiter)}"
+            )
         if fallback is not None and not callable(fallback):
-            raise TypeError("`fallback` must be a callable taking the exception")
+            raise TypeError(
+                f"fallback must be a callable taking the exception, got {described(fallback)}"
+            )
         if timeout is not None:
             _stanchion.Deadline.after(0, timeout)  # checks the value now
         self.fallback = fallback

@@ -8,16 +8,27 @@ use stanchion::{ConfigError, Nanos};
 
 use crate::errors;
 
-/// The range of a duration in seconds, as error messages state it.
-pub const SECONDS: &str = "finite seconds in [0, 18446744073.709551615]";
+/// A duration in seconds, as error messages state it (values past `u64::MAX` nanoseconds,
+/// about 584 years, saturate).
+pub const SECONDS: &str = "a finite number of seconds ≥ 0";
 
-fn type_error(name: &str, expected: &str, got: &Bound<'_, PyAny>) -> PyErr {
-    let got = got
+/// What a value is, for a message: its repr and its type, `'5' (str)`.
+pub fn described(got: &Bound<'_, PyAny>) -> String {
+    let repr = got
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "?".to_owned());
+    let kind = got
         .get_type()
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "?".to_owned());
-    PyTypeError::new_err(format!("`{name}` must be {expected}, not {got}"))
+    format!("{repr} ({kind})")
+}
+
+/// `TypeError: <name> must be <expected>, got <repr> (<type>)`.
+pub fn type_error(name: &str, expected: &str, got: &Bound<'_, PyAny>) -> PyErr {
+    PyTypeError::new_err(format!("{name} must be {expected}, got {}", described(got)))
 }
 
 /// An integer in `min..=max`.
@@ -29,7 +40,12 @@ pub fn integer(obj: &Bound<'_, PyAny>, name: &str, min: u64, max: u64) -> PyResu
     let value = obj.extract::<i128>().ok();
     match value.and_then(|v| u64::try_from(v).ok()) {
         Some(v) if (min..=max).contains(&v) => Ok(v),
-        _ => Err(errors::config(py, name, &format!("{min}..={max}"))),
+        _ => Err(errors::config(
+            py,
+            name,
+            &format!("an int from {min} to {max}"),
+            Some(obj),
+        )),
     }
 }
 
@@ -47,7 +63,7 @@ pub fn core_count(obj: &Bound<'_, PyAny>, name: &str, allowed: &str) -> PyResult
         return Err(type_error(name, "an int", obj));
     }
     obj.extract::<u32>()
-        .map_err(|_| errors::config(py, name, allowed))
+        .map_err(|_| errors::config(py, name, allowed, Some(obj)))
 }
 
 /// A real number (range checked by the core's `validate`).
@@ -68,7 +84,7 @@ pub fn seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Nanos> {
     if obj.is_instance_of::<PyFloat>() {
         let s: f64 = obj.extract()?;
         if !s.is_finite() || s < 0.0 {
-            return Err(errors::config(py, name, SECONDS));
+            return Err(errors::config(py, name, SECONDS, Some(obj)));
         }
         let ns = (s * 1e9).round();
         // `as` saturates at u64::MAX, which is the intent for "practically never".
@@ -84,9 +100,9 @@ pub fn seconds(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Nanos> {
         .map_err(|_| type_error(name, "a number of seconds", obj))?;
     let ns: i128 = scaled
         .extract()
-        .map_err(|_| errors::config(py, name, SECONDS))?;
+        .map_err(|_| errors::config(py, name, SECONDS, Some(obj)))?;
     if ns < 0 {
-        return Err(errors::config(py, name, SECONDS));
+        return Err(errors::config(py, name, SECONDS, Some(obj)));
     }
     Ok(Nanos::new(u64::try_from(ns).unwrap_or(u64::MAX)))
 }
@@ -101,7 +117,7 @@ impl<'py> Config<'py> {
     pub fn new(obj: &Bound<'py, PyAny>) -> PyResult<Config<'py>> {
         let dict = obj
             .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err("the config must be a dict"))?;
+            .map_err(|_| type_error("config", "a dict", obj))?;
         Ok(Config { dict: dict.clone() })
     }
 
@@ -119,7 +135,7 @@ impl<'py> Config<'py> {
     pub fn required(&self, key: &str, allowed: &str) -> PyResult<Bound<'py, PyAny>> {
         self.dict
             .get_item(key)?
-            .ok_or_else(|| errors::config(self.dict.py(), key, allowed))
+            .ok_or_else(|| errors::config(self.dict.py(), key, allowed, None))
     }
 
     /// A count the core validates, `default` when absent.
@@ -170,16 +186,15 @@ impl<'py> Config<'py> {
     }
 }
 
-/// A core config error with its field renamed to the Python parameter by `rename`.
+/// A core config error in Python's words: `describe` gives the Python parameter of the core's
+/// field and its allowed values (the core's own text for a field it does not know), and the
+/// value received is looked up in `config`, the dict of Python parameters.
 pub fn core_config_error(
-    py: Python<'_>,
+    config: &Bound<'_, PyAny>,
     err: ConfigError,
-    rename: impl Fn(&str) -> Option<(&'static str, Option<&'static str>)>,
+    describe: impl Fn(&str) -> Option<(&'static str, &'static str)>,
 ) -> PyErr {
-    match rename(err.field) {
-        Some((name, allowed)) => {
-            errors::config_of_field(py, name, allowed.unwrap_or(err.allowed), err.field)
-        }
-        None => errors::config(py, err.field, err.allowed),
-    }
+    let (name, allowed) = describe(err.field).unwrap_or((err.field, err.allowed));
+    let got = config.get_item(name).ok();
+    errors::config_of_field(config.py(), name, allowed, err.field, got.as_ref())
 }

@@ -10,32 +10,31 @@ use stanchion::{BackoffConfig, Jitter, Nanos};
 use crate::args::{self, core_config_error, Config};
 use crate::errors;
 
-fn rename(field: &str) -> Option<(&'static str, Option<&'static str>)> {
+const SCHEDULES: &str = "\"constant\", \"linear\", \"exponential\" or \"decorrelated\"";
+const JITTERS: &str = "\"none\", \"full\", \"equal\" or a number in [0, 1]";
+const MAX_ATTEMPTS: &str = "an int from 1 to 4294967295, or None for no limit";
+
+/// The core's backoff fields as Python parameters, with their allowed values.
+fn describe(field: &str) -> Option<(&'static str, &'static str)> {
     Some(match field {
-        "schedule.factor" => ("factor", None),
-        "jitter.proportional" => (
-            "jitter",
-            Some("\"none\", \"full\", \"equal\" or a float in [0, 1]"),
-        ),
+        "schedule.factor" => ("factor", "a number in [1, 1024]"),
+        "jitter.proportional" => ("jitter", JITTERS),
         "jitter" => (
             "jitter",
-            Some("\"none\" with a decorrelated schedule (its jitter is built in)"),
+            "\"none\" with a decorrelated schedule (its jitter is built in)",
         ),
-        "max_attempts" => ("max_attempts", Some("1..=4294967295, or None for no limit")),
+        "max_attempts" => ("max_attempts", MAX_ATTEMPTS),
         _ => return None,
     })
 }
 
 fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BackoffConfig> {
     let c = Config::new(obj)?;
-    let schedule: String = match c.get("schedule")? {
-        Some(s) => s.extract().map_err(|_| {
-            errors::config(
-                py,
-                "schedule",
-                "constant, linear, exponential or decorrelated",
-            )
-        })?,
+    let given = c.get("schedule")?;
+    let schedule: String = match &given {
+        Some(s) => s
+            .extract()
+            .map_err(|_| errors::config(py, "schedule", SCHEDULES, Some(s)))?,
         None => "exponential".to_owned(),
     };
     let mut config = match schedule.as_str() {
@@ -49,13 +48,7 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BackoffConfig> 
             c.real("factor", 2.0)?,
         ),
         "decorrelated" => BackoffConfig::decorrelated(c.seconds("base", Nanos::from_millis(100))?),
-        _ => {
-            return Err(errors::config(
-                py,
-                "schedule",
-                "constant, linear, exponential or decorrelated",
-            ))
-        }
+        _ => return Err(errors::config(py, "schedule", SCHEDULES, given.as_ref())),
     };
     let jitter = match c.get("jitter")? {
         None => Jitter::None,
@@ -63,13 +56,7 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BackoffConfig> 
             Some("none") => Jitter::None,
             Some("full") => Jitter::Full,
             Some("equal") => Jitter::Equal,
-            Some(_) => {
-                return Err(errors::config(
-                    py,
-                    "jitter",
-                    "\"none\", \"full\", \"equal\" or a float in [0, 1]",
-                ))
-            }
+            Some(_) => return Err(errors::config(py, "jitter", JITTERS, Some(&j))),
             None => Jitter::Proportional(args::real(&j, "jitter")?),
         },
     };
@@ -77,11 +64,7 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BackoffConfig> 
     if let Some(cap) = c.opt_seconds("max_delay")? {
         config = config.max_delay(cap);
     }
-    config = match c.core_opt_count(
-        "max_attempts",
-        "1..=4294967295, or None for no limit",
-        Some(3),
-    )? {
+    config = match c.core_opt_count("max_attempts", MAX_ATTEMPTS, Some(3))? {
         Some(n) => config.max_attempts(n),
         None => config.unlimited_attempts(),
     };
@@ -101,8 +84,9 @@ pub struct Backoff {
 impl Backoff {
     #[new]
     fn new(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let config = config_of(py, config)?;
-        let core = stanchion::Backoff::new(config).map_err(|e| core_config_error(py, e, rename))?;
+        let parsed = config_of(py, config)?;
+        let core =
+            stanchion::Backoff::new(parsed).map_err(|e| core_config_error(config, e, describe))?;
         Ok(Backoff { core })
     }
 

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use stanchion::breaker::{
     BreakerConfig, CircuitBreaker as Core, Outcome, RawPermit, Transition, Window,
 };
-use stanchion::Nanos;
+use stanchion::{ConfigError, Nanos};
 
 use crate::args::{core_config_error, Config};
 use crate::clock::Clock;
@@ -108,21 +108,40 @@ impl BreakerPermit {
     }
 }
 
-/// The range of a count the core checks, for values past `u32`.
-const ANY: &str = "1..=4294967295";
+const COUNT: &str = "an int from 1 to 4294967295";
+const COUNT_OR_NONE: &str = "an int from 1 to 4294967295, or None";
+const PROBES: &str = "an int from 1 to 65535";
+const PROBES_OR_NONE: &str = "an int from 1 to 65535, or None";
+const RATE: &str = "a number in (0, 1]";
+const WINDOW_CALLS: &str = "an int from 1 to 320, or None for a time window";
+const WINDOW_BUCKETS: &str = "an int from 1 to 10";
 
-fn rename(field: &str) -> Option<(&'static str, Option<&'static str>)> {
+/// The core's breaker fields as Python parameters, with their allowed values. The window
+/// limits are the default breaker's (`W = 10`), tighter than the config's own.
+fn describe(field: &str) -> Option<(&'static str, &'static str)> {
     Some(match field {
-        "slow_call.duration" => ("slow_call_duration", Some("> 0 seconds")),
-        "slow_call.rate" => ("slow_call_rate", None),
-        "window.count" => ("window_calls", None),
-        "window.buckets" => ("window_buckets", None),
-        "window.span" => ("window_seconds", Some("at least 1 ns per bucket")),
-        "open_for_max" => (
-            "open_for_max",
-            Some("open_for..=18446744073.709551615 seconds"),
+        "failure_count" => ("failure_count", COUNT_OR_NONE),
+        "consecutive_failures" => ("consecutive_failures", COUNT_OR_NONE),
+        "failure_rate" => ("failure_rate", "a number in (0, 1], or None"),
+        "minimum_calls" => ("minimum_calls", COUNT),
+        "slow_call.duration" => ("slow_call_duration", "a number of seconds > 0"),
+        "slow_call.rate" => ("slow_call_rate", RATE),
+        "window.count" => ("window_calls", WINDOW_CALLS),
+        "window.buckets" => ("window_buckets", WINDOW_BUCKETS),
+        "window.span" => (
+            "window_seconds",
+            "a number of seconds of at least 1 ns per bucket (window_buckets nanoseconds)",
         ),
-        "probe_timeout" => ("probe_timeout", Some("> 0 seconds, or None")),
+        "open_for_max" => ("open_for_max", "a number of seconds ≥ open_for, or None"),
+        "open_for_factor" => ("open_for_factor", "a number in [1, 65535]"),
+        "open_for_jitter" => ("open_for_jitter", "a number in [0, 1]"),
+        "half_open_probes" => ("half_open_probes", PROBES),
+        "half_open_successes" => ("half_open_successes", PROBES_OR_NONE),
+        "probe_timeout" => ("probe_timeout", "a number of seconds > 0, or None"),
+        "config" => (
+            "reconfigure",
+            "called once at a time (another reconfigure is half done: try again)",
+        ),
         _ => return None,
     })
 }
@@ -132,10 +151,10 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BreakerConfig> 
     let c = Config::new(obj)?;
     let open_for = c.seconds("open_for", Nanos::from_secs(30))?;
     let mut config = BreakerConfig::new()
-        .failure_count(c.core_opt_count("failure_count", ANY, Some(5))?)
-        .consecutive_failures(c.core_opt_count("consecutive_failures", ANY, None)?)
+        .failure_count(c.core_opt_count("failure_count", COUNT_OR_NONE, Some(5))?)
+        .consecutive_failures(c.core_opt_count("consecutive_failures", COUNT_OR_NONE, None)?)
         .failure_rate(c.opt_real("failure_rate")?.map(|r| r as f32))
-        .minimum_calls(c.core_count("minimum_calls", ANY, 10)?)
+        .minimum_calls(c.core_count("minimum_calls", COUNT, 10)?)
         .open_for(open_for)
         .open_for_growth(
             c.opt_seconds("open_for_max")?.unwrap_or(open_for),
@@ -143,8 +162,8 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BreakerConfig> 
             c.real("open_for_jitter", 0.0)? as f32,
         )
         .half_open(
-            c.core_count("half_open_probes", "1..=65535", 1)?,
-            c.core_opt_count("half_open_successes", "1..=65535", None)?,
+            c.core_count("half_open_probes", PROBES, 1)?,
+            c.core_opt_count("half_open_successes", PROBES_OR_NONE, None)?,
         )
         .probe_timeout(c.opt_seconds("probe_timeout")?)
         .seed(
@@ -161,37 +180,41 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BreakerConfig> 
             return Err(errors::config(
                 py,
                 "slow_call_rate",
-                "(0, 1], given with slow_call_duration",
+                "a number in (0, 1] when slow_call_duration is given",
+                obj.get_item("slow_call_rate").ok().as_ref(),
             ))
         }
         (None, Some(_)) => {
             return Err(errors::config(
                 py,
                 "slow_call_duration",
-                "> 0 seconds, given with slow_call_rate",
+                "a number of seconds > 0 when slow_call_rate is given",
+                obj.get_item("slow_call_duration").ok().as_ref(),
             ))
         }
     }
-    config = match c.core_opt_count("window_calls", "1..=320", None)? {
+    config = match c.core_opt_count("window_calls", WINDOW_CALLS, None)? {
         Some(n) => config.window(Window::Count(n)),
         None => config.window(Window::Time {
             span: c.seconds("window_seconds", Nanos::from_secs(10))?,
-            buckets: c.core_count("window_buckets", "1..=10", 10)?,
+            buckets: c.core_count("window_buckets", WINDOW_BUCKETS, 10)?,
         }),
     };
     Ok(config)
 }
 
-fn core_error(py: Python<'_>, config: &BreakerConfig, err: stanchion::ConfigError) -> PyErr {
+/// A core config error in Python's words; `obj` is the dict of Python parameters.
+fn core_error(obj: &Bound<'_, PyAny>, config: &BreakerConfig, err: ConfigError) -> PyErr {
     if err.field == "window" {
-        return match config.window {
-            Window::Count(_) => errors::config_of_field(py, "window_calls", "1..=320", "window"),
-            Window::Time { .. } => {
-                errors::config_of_field(py, "window_buckets", "1..=10", "window")
-            }
+        // The window does not fit the default breaker's `W = 10` words.
+        let (name, allowed) = match config.window {
+            Window::Count(_) => ("window_calls", WINDOW_CALLS),
+            Window::Time { .. } => ("window_buckets", WINDOW_BUCKETS),
         };
+        let got = obj.get_item(name).ok();
+        return errors::config_of_field(obj.py(), name, allowed, "window", got.as_ref());
     }
-    core_config_error(py, err, rename)
+    core_config_error(obj, err, describe)
 }
 
 impl CircuitBreaker {
@@ -242,8 +265,8 @@ impl CircuitBreaker {
         clock: Option<Bound<'_, PyAny>>,
         on_transition: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let config = config_of(py, config)?;
-        let core = Core::new(config).map_err(|e| core_error(py, &config, e))?;
+        let parsed = config_of(py, config)?;
+        let core = Core::new(parsed).map_err(|e| core_error(config, &parsed, e))?;
         Ok(CircuitBreaker {
             core,
             clock: Clock::from_arg(clock)?,
@@ -271,7 +294,11 @@ impl CircuitBreaker {
             0 => Outcome::Success,
             1 => Outcome::Failure,
             2 => Outcome::Ignored,
-            _ => return Err(PyValueError::new_err("`outcome` must be 0, 1 or 2")),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "outcome must be 0 (SUCCESS), 1 (FAILURE) or 2 (IGNORED), got {outcome}"
+                )))
+            }
         };
         self.check_owner(permit)?;
         permit.report(py, Some(outcome))
@@ -303,20 +330,20 @@ impl CircuitBreaker {
 
     /// Changes the config in place (a whole config: missing keys take the defaults).
     fn reconfigure(&self, py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<()> {
-        let config = config_of(py, config)?;
+        let parsed = config_of(py, config)?;
         let now = self.clock.now(py)?;
         self.core
-            .reconfigure(config, now)
-            .map_err(|e| core_error(py, &config, e))
+            .reconfigure(parsed, now)
+            .map_err(|e| core_error(config, &parsed, e))
     }
 
     /// Checks a config without building a breaker.
     #[staticmethod]
     fn validate(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<()> {
-        let config = config_of(py, config)?;
-        <Core>::new(config)
+        let parsed = config_of(py, config)?;
+        <Core>::new(parsed)
             .map(drop)
-            .map_err(|e| core_error(py, &config, e))
+            .map_err(|e| core_error(config, &parsed, e))
     }
 
     /// The state as stored: `closed`, `open`, `half_open`, `forced_open` or `disabled`.

@@ -7,18 +7,29 @@ use crate::args::{self, core_config_error, Config};
 use crate::clock::Clock;
 use crate::errors;
 
-fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<RetryBudgetConfig> {
+const PER_SEC: &str = "an int from 0 to 1000000000";
+
+/// The core's retry budget fields as Python parameters, with their allowed values.
+fn describe(field: &str) -> Option<(&'static str, &'static str)> {
+    Some(match field {
+        "ratio" => ("ratio", "a number in [0, 1000]"),
+        "min_retries_per_sec" => ("min_retries_per_sec", PER_SEC),
+        _ => return None,
+    })
+}
+
+fn config_of(obj: &Bound<'_, PyAny>) -> PyResult<RetryBudgetConfig> {
     let c = Config::new(obj)?;
     let ratio = match c.get("ratio")? {
         Some(r) => args::real(&r, "ratio")?,
         None => 0.1,
     };
     let config = RetryBudgetConfig::new(ratio)
-        .min_retries_per_sec(c.core_count("min_retries_per_sec", "0..=1000000000", 10)?)
-        .max_balance(c.core_count("max_balance", "0..=4294967295", 100)?);
+        .min_retries_per_sec(c.core_count("min_retries_per_sec", PER_SEC, 10)?)
+        .max_balance(c.core_count("max_balance", "an int from 0 to 4294967295", 100)?);
     config
         .validate()
-        .map_err(|e| core_config_error(py, e, |_| None))?;
+        .map_err(|e| core_config_error(obj, e, describe))?;
     Ok(config)
 }
 
@@ -33,14 +44,10 @@ pub struct RetryBudget {
 impl RetryBudget {
     #[new]
     #[pyo3(signature = (config, clock = None))]
-    fn new(
-        py: Python<'_>,
-        config: &Bound<'_, PyAny>,
-        clock: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        let config = config_of(py, config)?;
-        let core =
-            stanchion::RetryBudget::new(config).map_err(|e| core_config_error(py, e, |_| None))?;
+    fn new(config: &Bound<'_, PyAny>, clock: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
+        let parsed = config_of(config)?;
+        let core = stanchion::RetryBudget::new(parsed)
+            .map_err(|e| core_config_error(config, e, describe))?;
         Ok(RetryBudget {
             core,
             clock: Clock::from_arg(clock)?,
@@ -78,8 +85,8 @@ impl RetryBudget {
 
     /// Checks a config without building a budget.
     #[staticmethod]
-    fn validate(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<()> {
-        config_of(py, config).map(drop)
+    fn validate(config: &Bound<'_, PyAny>) -> PyResult<()> {
+        config_of(config).map(drop)
     }
 }
 

@@ -1,11 +1,13 @@
 //! `Bulkhead`: the core's bulkhead with a table of 1024 waiters, its permits, and the waiting
-//! future driven from asyncio through a waker that calls back into Python.
+//! future driven two ways: from asyncio through a waker that calls back into Python, and from
+//! a thread that parks (without the GIL) until a waker wakes it.
 
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use stanchion::bulkhead::{Acquire, RawPermit};
@@ -18,33 +20,41 @@ use crate::errors;
 pub const WAITERS: usize = 1024;
 type Core = stanchion::Bulkhead<WAITERS>;
 
-fn rename(field: &str) -> Option<(&'static str, Option<&'static str>)> {
+const MAX_CONCURRENT: &str = "an int from 1 to 16777215";
+
+/// The core's bulkhead fields as Python parameters, with their allowed values.
+fn describe(field: &str) -> Option<(&'static str, &'static str)> {
     Some(match field {
+        "max_concurrent" => ("max_concurrent", MAX_CONCURRENT),
         "lane_ceilings" => (
             "lanes",
-            Some("ceilings from max_concurrent down, non-increasing, each at least 1"),
+            "a list of ceilings that starts at max_concurrent and never rises, each ≥ 1",
         ),
-        "lanes" => ("lanes", Some("1 to 8 ceilings")),
+        "lanes" => ("lanes", "a list of 1 to 8 ceilings, or None"),
         _ => return None,
     })
 }
 
-fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BulkheadConfig> {
+fn config_of(obj: &Bound<'_, PyAny>) -> PyResult<BulkheadConfig> {
     let c = Config::new(obj)?;
-    let max = c.required("max_concurrent", "1..=16777215")?;
-    let max = args::core_count(&max, "max_concurrent", "1..=16777215")?;
+    let max = c.required("max_concurrent", MAX_CONCURRENT)?;
+    let max = args::core_count(&max, "max_concurrent", MAX_CONCURRENT)?;
     let waiting = c.count("max_waiting", 0, WAITERS as u32, WAITERS as u32)?;
     let mut config = BulkheadConfig::new(max).max_waiting(waiting);
     if let Some(lanes) = c.get("lanes")? {
         let mut ceilings = Vec::new();
         for lane in lanes.try_iter()? {
-            ceilings.push(args::core_count(&lane?, "lanes", "1..=16777215")?);
+            ceilings.push(args::core_count(
+                &lane?,
+                "lanes",
+                "a list of ints from 1 to 16777215",
+            )?);
         }
         config = config.lanes(&ceilings);
     }
     config
         .validate()
-        .map_err(|e| core_config_error(py, e, rename))?;
+        .map_err(|e| core_config_error(obj, e, describe))?;
     Ok(config)
 }
 
@@ -116,6 +126,41 @@ impl Wake for PyWake {
     }
 }
 
+/// Wakes a thread parked in `Bulkhead.wait`: a flag and a condition variable, so a wake that
+/// comes before the thread parks is not lost. Waking needs no GIL.
+#[derive(Default)]
+struct Parker {
+    woken: Mutex<bool>,
+    ready: Condvar,
+}
+
+impl Parker {
+    /// Blocks until woken or `limit` has passed, then clears the flag.
+    fn park(&self, limit: Duration) {
+        let woken = self.woken.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut woken, _) = self
+            .ready
+            .wait_timeout_while(woken, limit, |woken| !*woken)
+            .unwrap_or_else(PoisonError::into_inner);
+        *woken = false;
+    }
+}
+
+impl Wake for Parker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        *self.woken.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.ready.notify_one();
+    }
+}
+
+/// The longest a parked thread waits before it takes the GIL back to run signal handlers
+/// (`KeyboardInterrupt`), then parks again.
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
 /// A place in a bulkhead's wait queue (the core's `acquire` future).
 #[pyclass(frozen, module = "stanchion._stanchion")]
 pub struct BulkheadWaiter {
@@ -165,9 +210,9 @@ impl BulkheadWaiter {
 #[pymethods]
 impl Bulkhead {
     #[new]
-    fn new(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let config = config_of(py, config)?;
-        let core = Core::new(config).map_err(|e| core_config_error(py, e, rename))?;
+    fn new(config: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let parsed = config_of(config)?;
+        let core = Core::new(parsed).map_err(|e| core_config_error(config, e, describe))?;
         Ok(Bulkhead {
             core: Arc::new(core),
         })
@@ -192,6 +237,59 @@ impl Bulkhead {
         let mut future = self.core.acquire(lane);
         let mut cx = Context::from_waker(Waker::noop());
         match Pin::new(&mut future).poll(&mut cx) {
+            Poll::Ready(Ok(permit)) => Ok(Some(BulkheadPermit::new(&self.core, permit.into_raw()))),
+            Poll::Ready(Err(rejected)) => Err(errors::refused(py, rejected)),
+            Poll::Pending => Ok(None),
+        }
+    }
+
+    /// A permit in `lane`, waiting for it in the queue if need be: the core's `acquire` future
+    /// driven from this thread, which parks without the GIL between polls. `None` when
+    /// `timeout_ns` passed first (the future is dropped, which leaves the queue clean and
+    /// passes on a permit handed to it meanwhile); `BulkheadFullError` (`queue_full`) when it
+    /// could not wait. A signal handler that raises (`KeyboardInterrupt`) ends the wait the
+    /// same way, with its exception.
+    #[pyo3(signature = (lane = 0, timeout_ns = None))]
+    fn wait(
+        &self,
+        py: Python<'_>,
+        lane: usize,
+        timeout_ns: Option<u64>,
+    ) -> PyResult<Option<BulkheadPermit>> {
+        let mut future = pin!(self.core.acquire(lane));
+        // The first poll needs no waker of its own: a free slot costs no allocation.
+        let mut polled = future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+        if polled.is_pending() {
+            let started = Instant::now();
+            // `None` inside: a timeout past what `Instant` can hold, which is never.
+            let deadline = timeout_ns.map(|ns| started.checked_add(Duration::from_nanos(ns)));
+            let parker = Arc::new(Parker::default());
+            let waker = Waker::from(Arc::clone(&parker));
+            let mut cx = Context::from_waker(&waker);
+            loop {
+                // Polling again registers this thread's waker and sees a permit handed over
+                // since the last poll.
+                polled = future.as_mut().poll(&mut cx);
+                if polled.is_ready() {
+                    break;
+                }
+                let limit = match deadline {
+                    Some(Some(deadline)) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            return Ok(None);
+                        }
+                        left.min(SIGNAL_CHECK)
+                    }
+                    _ => SIGNAL_CHECK,
+                };
+                py.detach(|| parker.park(limit));
+                py.check_signals()?;
+            }
+        }
+        match polled {
             Poll::Ready(Ok(permit)) => Ok(Some(BulkheadPermit::new(&self.core, permit.into_raw()))),
             Poll::Ready(Err(rejected)) => Err(errors::refused(py, rejected)),
             Poll::Pending => Ok(None),
@@ -229,8 +327,8 @@ impl Bulkhead {
 
     /// Checks a config without building a bulkhead.
     #[staticmethod]
-    fn validate(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<()> {
-        config_of(py, config).map(drop)
+    fn validate(config: &Bound<'_, PyAny>) -> PyResult<()> {
+        config_of(config).map(drop)
     }
 }
 

@@ -2,7 +2,14 @@
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyFloat, PyInt};
 use stanchion::Nanos;
+
+use crate::args;
+use crate::errors;
+
+/// What a clock must return, in the words of every clock error.
+const RETURNS: &str = "integer nanoseconds, e.g. time.monotonic_ns";
 
 /// A primitive's clock.
 pub enum Clock {
@@ -12,17 +19,61 @@ pub enum Clock {
     Call(Py<PyAny>),
 }
 
+/// A clock's reading as nanoseconds, or the error that says what a clock must return: a
+/// `TypeError` for anything but an int (a float of seconds gets a hint), a `ConfigError` for
+/// an int out of `0..=u64::MAX`.
+pub fn reading(value: &Bound<'_, PyAny>) -> PyResult<Nanos> {
+    let py = value.py();
+    if !value.is_instance_of::<PyInt>() || value.is_instance_of::<PyBool>() {
+        let hint = if value.is_instance_of::<PyFloat>() {
+            " (time.monotonic returns float seconds)"
+        } else {
+            ""
+        };
+        return Err(PyTypeError::new_err(format!(
+            "clock must return {RETURNS}{hint}, got {}",
+            args::described(value)
+        )));
+    }
+    value.extract::<u64>().map(Nanos::new).map_err(|_| {
+        errors::config(
+            py,
+            "clock",
+            "a callable returning integer nanoseconds from 0 to 18446744073709551615, \
+             e.g. time.monotonic_ns",
+            Some(value),
+        )
+    })
+}
+
+/// Checks a `clock=` argument as the primitives take it: `None`, or a callable whose reading
+/// (it is called once, now) is integer nanoseconds. Shared with the pure Python classes.
+#[pyfunction]
+pub fn check_clock(clock: &Bound<'_, PyAny>) -> PyResult<()> {
+    if clock.is_none() {
+        return Ok(());
+    }
+    if !clock.is_callable() {
+        return Err(args::type_error(
+            "clock",
+            &format!("a callable returning {RETURNS}"),
+            clock,
+        ));
+    }
+    reading(&clock.call0()?).map(drop)
+}
+
 impl Clock {
-    /// The clock of a `clock=` argument: `None` is the monotonic clock.
+    /// The clock of a `clock=` argument: `None` is the monotonic clock; a callable is read
+    /// once, so that one returning the wrong thing is refused here rather than at first use.
     pub fn from_arg(clock: Option<Bound<'_, PyAny>>) -> PyResult<Clock> {
         match clock {
             None => Ok(Clock::Monotonic),
             Some(c) if c.is_none() => Ok(Clock::Monotonic),
-            Some(c) if c.is_callable() => Ok(Clock::Call(c.unbind())),
-            Some(c) => Err(PyTypeError::new_err(format!(
-                "`clock` must be a callable returning nanoseconds, not {}",
-                c.get_type().name()?
-            ))),
+            Some(c) => {
+                check_clock(&c)?;
+                Ok(Clock::Call(c.unbind()))
+            }
         }
     }
 
@@ -31,14 +82,7 @@ impl Clock {
     pub fn now(&self, py: Python<'_>) -> PyResult<Nanos> {
         match self {
             Clock::Monotonic => monotonic(py),
-            Clock::Call(call) => {
-                let value = call.call0(py)?;
-                value.extract::<u64>(py).map(Nanos::new).map_err(|_| {
-                    PyTypeError::new_err(
-                        "`clock` must return an int of nanoseconds in 0..=18446744073709551615",
-                    )
-                })
-            }
+            Clock::Call(call) => reading(call.bind(py).call0()?.as_any()),
         }
     }
 }

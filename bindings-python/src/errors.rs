@@ -34,15 +34,31 @@ pub fn refused(py: Python<'_>, rejected: Rejected) -> PyErr {
     }
 }
 
-/// A `ConfigError` (also a `ValueError`) naming the Python parameter and its allowed range.
-pub fn config(py: Python<'_>, parameter: &str, allowed: &str) -> PyErr {
-    config_of_field(py, parameter, allowed, parameter)
+/// A `ConfigError` (also a `ValueError`) naming the Python parameter, its allowed values in
+/// Python's words and the value received (`None` when there was none).
+pub fn config(
+    py: Python<'_>,
+    parameter: &str,
+    allowed: &str,
+    got: Option<&Bound<'_, PyAny>>,
+) -> PyErr {
+    config_of_field(py, parameter, allowed, parameter, got)
 }
 
 /// A `ConfigError` that also carries the core's name of the field (`window.count`), the name
 /// conformance files use.
-pub fn config_of_field(py: Python<'_>, parameter: &str, allowed: &str, field: &str) -> PyErr {
-    match class(py, "ConfigError").and_then(|cls| cls.call1((parameter, allowed, field))) {
+pub fn config_of_field(
+    py: Python<'_>,
+    parameter: &str,
+    allowed: &str,
+    field: &str,
+    got: Option<&Bound<'_, PyAny>>,
+) -> PyErr {
+    let made = class(py, "ConfigError").and_then(|cls| match got {
+        Some(got) => cls.call1((parameter, allowed, field, got)),
+        None => cls.call1((parameter, allowed, field)),
+    });
+    match made {
         Ok(err) => PyErr::from_value(err),
         Err(err) => err,
     }

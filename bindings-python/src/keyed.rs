@@ -86,14 +86,29 @@ pub fn key_of(key: &Bound<'_, PyAny>) -> PyResult<u64> {
         return Ok(key_of_bytes(b.as_bytes()));
     }
     if key.is_instance_of::<PyInt>() {
-        return key
-            .extract::<u64>()
-            .map_err(|_| errors::config(key.py(), "key", "an int in 0..=18446744073709551615"));
+        return key.extract::<u64>().map_err(|_| {
+            errors::config(
+                key.py(),
+                "key",
+                "a str, bytes, or an int from 0 to 18446744073709551615",
+                Some(key),
+            )
+        });
     }
-    Err(PyTypeError::new_err(format!(
-        "`key` must be str, bytes or int, not {}",
-        key.get_type().name()?
-    )))
+    Err(args::type_error("key", "a str, bytes or int", key))
+}
+
+/// What `max_keys` accepts, and what the table does with it (the README says the same).
+pub const MAX_KEYS: &str =
+    "an int from 1 to 65536 (the table rounds it up to a power of two, at least 16)";
+
+/// A `max_keys` out of range says how the table rounds; a wrong type stays a `TypeError`.
+fn max_keys_error(py: Python<'_>, err: PyErr, keys: &Bound<'_, PyAny>) -> PyErr {
+    if err.is_instance_of::<PyTypeError>(py) {
+        err
+    } else {
+        errors::config(py, "max_keys", MAX_KEYS, Some(keys))
+    }
 }
 
 /// A rate limiter per key, in a fixed table.
@@ -107,8 +122,9 @@ pub struct KeyedRateLimiter {
 #[pymethods]
 impl KeyedRateLimiter {
     /// `config` holds the bucket (`capacity`, `refill_amount`, `refill_every`), `max_keys`
-    /// (rounded up to a power of two in 16..=65536, default 1024), `slots` (an exact table
-    /// size from `KEYED_SIZES`, overriding `max_keys`) and `on_full` (`"reject"`/`"admit"`).
+    /// (1 to 65536, rounded up to a power of two, at least 16; default 1024), `slots` (an
+    /// exact table size from `KEYED_SIZES`, overriding `max_keys`) and `on_full`
+    /// (`"reject"`/`"admit"`).
     #[new]
     #[pyo3(signature = (config, clock = None))]
     fn new(
@@ -116,36 +132,44 @@ impl KeyedRateLimiter {
         config: &Bound<'_, PyAny>,
         clock: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let bucket = limiter::config_of(py, config)?;
+        const SLOTS: &str = "a power of two from 1 to 65536";
+        let bucket = limiter::config_of(config)?;
         let c = Config::new(config)?;
         let slots = match c.get("slots")? {
             Some(s) => {
-                let s = usize::try_from(args::integer(&s, "slots", 1, 65536)?).unwrap_or(0);
-                if !SIZES.contains(&s) {
-                    return Err(errors::config(
-                        py,
-                        "slots",
-                        "1, 2, 4, 8, ..., 65536 (a power of two)",
-                    ));
+                let n = usize::try_from(args::integer(&s, "slots", 1, 65536)?).unwrap_or(0);
+                if !SIZES.contains(&n) {
+                    return Err(errors::config(py, "slots", SLOTS, Some(&s)));
                 }
-                s
+                n
             }
-            None => {
-                let keys = c.count("max_keys", 1, 65536, 1024)?;
-                usize::try_from(keys.next_power_of_two().max(16)).unwrap_or(65536)
-            }
+            None => match c.get("max_keys")? {
+                None => 1024,
+                Some(keys) => {
+                    let keys = args::integer(&keys, "max_keys", 1, 65536)
+                        .map_err(|e| max_keys_error(py, e, &keys))?;
+                    usize::try_from(keys.next_power_of_two().max(16)).unwrap_or(65536)
+                }
+            },
         };
         let policy = match c.get("on_full")? {
             None => TableFullPolicy::Reject,
             Some(p) => match p.extract::<String>().ok().as_deref() {
                 Some("reject") => TableFullPolicy::Reject,
                 Some("admit") => TableFullPolicy::Admit,
-                _ => return Err(errors::config(py, "on_full", "\"reject\" or \"admit\"")),
+                _ => {
+                    return Err(errors::config(
+                        py,
+                        "on_full",
+                        "\"reject\" or \"admit\"",
+                        Some(&p),
+                    ))
+                }
             },
         };
         let table = Table::new(slots, bucket, policy)
-            .ok_or_else(|| errors::config(py, "slots", "a power of two in 1..=65536"))?
-            .map_err(|e| core_config_error(py, e, limiter::rename))?;
+            .ok_or_else(|| errors::config(py, "slots", SLOTS, None))?
+            .map_err(|e| core_config_error(config, e, limiter::describe))?;
         Ok(KeyedRateLimiter {
             table,
             clock: Clock::from_arg(clock)?,

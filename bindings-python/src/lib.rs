@@ -38,6 +38,7 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<budget::RetryBudgetSnapshot>()?;
     m.add_class::<deadline::Deadline>()?;
     m.add_function(wrap_pyfunction!(clock::monotonic_ns, m)?)?;
+    m.add_function(wrap_pyfunction!(clock::check_clock, m)?)?;
     m.add_function(wrap_pyfunction!(keyed::key_of, m)?)?;
     m.add_function(wrap_pyfunction!(backoff::random_seed, m)?)?;
     m.add("KEYED_SIZES", keyed::SIZES.to_vec())?;

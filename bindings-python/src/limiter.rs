@@ -7,30 +7,34 @@ use crate::args::{self, core_config_error, Config};
 use crate::clock::Clock;
 use crate::errors;
 
-/// Renames the core's token bucket fields to the Python parameters.
-pub fn rename(field: &str) -> Option<(&'static str, Option<&'static str>)> {
+/// The allowed values of an int in `1..=u32::MAX`, in Python's words.
+pub const COUNT: &str = "an int from 1 to 4294967295";
+
+/// The core's token bucket fields as Python parameters, with their allowed values.
+pub fn describe(field: &str) -> Option<(&'static str, &'static str)> {
     Some(match field {
-        "refill_every" => ("refill_every", Some("> 0 seconds")),
+        "capacity" => ("capacity", COUNT),
+        "refill_every" => ("refill_every", "a number of seconds > 0"),
         "refill_amount" => (
             "refill_amount",
-            Some("1..=4294967295 and at most refill_every in nanoseconds (10^9 tokens per second)"),
+            "an int from 1 to 4294967295, and at most one token per nanosecond of refill_every \
+             (10^9 tokens per second)",
         ),
         _ => return None,
     })
 }
 
 /// A `TokenBucketConfig` from `capacity`, `refill_amount` and `refill_every` (seconds).
-pub fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<TokenBucketConfig> {
+pub fn config_of(obj: &Bound<'_, PyAny>) -> PyResult<TokenBucketConfig> {
     let c = Config::new(obj)?;
-    let capacity = c.required("capacity", "1..=4294967295")?;
-    let config = TokenBucketConfig::new(args::core_count(&capacity, "capacity", "1..=4294967295")?)
-        .refill(
-            c.core_count("refill_amount", "1..=4294967295", 1)?,
-            c.seconds("refill_every", Nanos::from_secs(1))?,
-        );
+    let capacity = c.required("capacity", COUNT)?;
+    let config = TokenBucketConfig::new(args::core_count(&capacity, "capacity", COUNT)?).refill(
+        c.core_count("refill_amount", COUNT, 1)?,
+        c.seconds("refill_every", Nanos::from_secs(1))?,
+    );
     config
         .validate()
-        .map_err(|e| core_config_error(py, e, rename))?;
+        .map_err(|e| core_config_error(obj, e, describe))?;
     Ok(config)
 }
 
@@ -87,13 +91,9 @@ pub struct RateLimiter {
 impl RateLimiter {
     #[new]
     #[pyo3(signature = (config, clock = None))]
-    fn new(
-        py: Python<'_>,
-        config: &Bound<'_, PyAny>,
-        clock: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        let config = config_of(py, config)?;
-        let core = TokenBucket::new(config).map_err(|e| core_config_error(py, e, rename))?;
+    fn new(config: &Bound<'_, PyAny>, clock: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
+        let parsed = config_of(config)?;
+        let core = TokenBucket::new(parsed).map_err(|e| core_config_error(config, e, describe))?;
         Ok(RateLimiter {
             core,
             clock: Clock::from_arg(clock)?,
@@ -142,7 +142,7 @@ impl RateLimiter {
 
     /// Checks a config without building a limiter.
     #[staticmethod]
-    fn validate(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<()> {
-        config_of(py, config).map(drop)
+    fn validate(config: &Bound<'_, PyAny>) -> PyResult<()> {
+        config_of(config).map(drop)
     }
 }

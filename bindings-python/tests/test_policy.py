@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
+from typing import Any
 
 import pytest
 
@@ -68,7 +71,7 @@ def test_inner_refusal_releases_the_breaker_probe(clock: FakeClock) -> None:
     breaker = CircuitBreaker(half_open_probes=1, clock=clock)
     breaker.force_open()
     breaker.reset()
-    bulkhead = Bulkhead(max_concurrent=1)
+    bulkhead = Bulkhead(max_concurrent=1, max_waiting=0)  # refuses rather than waits
     policy = Policy(breaker=breaker, bulkhead=bulkhead, clock=clock)
     held = bulkhead.try_acquire()
     with pytest.raises(BulkheadFullError):
@@ -128,3 +131,59 @@ def test_policy_rejects_bad_parts() -> None:
         Policy(breaker=Bulkhead(max_concurrent=1))  # type: ignore[arg-type]
     with pytest.raises(stanchion.ConfigError, match="timeout"):
         Policy(timeout=-1)
+
+
+def test_call_refuses_a_coroutine_function_and_records_nothing() -> None:
+    breaker = CircuitBreaker()
+    policy = Policy(breaker=breaker, fallback=lambda exc: "fallback")
+
+    async def always_fails() -> str:
+        raise ConnectionError("down")
+
+    with pytest.raises(TypeError, match=r"always_fails is a coroutine function.*acall"):
+        policy.call(always_fails)  # type: ignore[deprecated]
+    with pytest.raises(TypeError, match="acall"):
+        policy.call(functools.partial(always_fails))  # type: ignore[deprecated]
+    assert breaker.snapshot().calls == 0
+    assert asyncio.run(policy.acall(always_fails)) == "fallback"  # the right entry point
+
+
+def test_call_refuses_an_awaitable_result_without_recording_or_retrying(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(clock=clock)
+    retry = Retry(Backoff.constant(0.0, max_attempts=3), clock=clock, sleep=clock.sleep)
+    policy = Policy(breaker=breaker, retry=retry, fallback=lambda exc: "fallback", clock=clock)
+    calls: list[int] = []
+
+    async def fetch() -> str:
+        raise ConnectionError("down")
+
+    def hidden() -> Any:  # a sync function that hands back a coroutine
+        calls.append(1)
+        return fetch()
+
+    with pytest.raises(TypeError, match=r"hidden returned an awaitable \(coroutine\).*acall"):
+        policy.call(hidden)
+    assert calls == [1], "not retried"
+    snap = breaker.snapshot()
+    assert (snap.calls, snap.successes, snap.probes_in_flight) == (0, 0, 0)
+
+    @policy
+    def decorated() -> Any:
+        return fetch()
+
+    with pytest.raises(TypeError, match="acall"):
+        decorated()
+
+
+def test_decorators_see_an_async_callable_object(clock: FakeClock) -> None:
+    class Client:
+        async def __call__(self) -> str:
+            raise ConnectionError("down")
+
+    breaker = CircuitBreaker(consecutive_failures=1, failure_count=None, clock=clock)
+    policy = Policy(breaker=breaker, clock=clock)
+    for protected in (breaker(Client()), policy(Client())):
+        assert inspect.iscoroutinefunction(protected)
+    with pytest.raises(ConnectionError):
+        asyncio.run(breaker(Client())())
+    assert breaker.snapshot().failures == 1

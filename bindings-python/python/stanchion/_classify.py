@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple, Type, Union, cast
 
+from ._errors import described
+
 SUCCESS = 0
 FAILURE = 1
 IGNORED = 2
@@ -23,15 +25,18 @@ def _matcher(spec: Optional[ExceptionFilter], name: str) -> Callable[[BaseExcept
     if isinstance(spec, tuple):
         for item in spec:
             if not (isinstance(item, type) and issubclass(item, BaseException)):
-                raise TypeError(f"`{name}` must hold exception types, not {type(item).__name__}")
+                raise TypeError(
+                    f"{name} must be an exception type, a tuple of them, or a predicate; "
+                    f"the tuple holds {described(item)}"
+                )
         types = spec
         return lambda exc: isinstance(exc, types)
     if callable(spec):
         predicate = cast(Callable[[BaseException], object], spec)
         return lambda exc: bool(predicate(exc))
     raise TypeError(
-        f"`{name}` must be an exception type, a tuple of them, or a predicate, "
-        f"not {type(spec).__name__}"
+        f"{name} must be an exception type, a tuple of them, or a predicate, "
+        f"got {described(spec)}"
     )
 
 
@@ -51,7 +56,9 @@ class Classifier:
         self._failure = _matcher(failure_on, "failure_on")
         self._ignore = _matcher(ignore_on, "ignore_on")
         if failure_result is not None and not callable(failure_result):
-            raise TypeError("`failure_result` must be a callable or None")
+            raise TypeError(
+                f"failure_result must be a callable or None, got {described(failure_result)}"
+            )
         self.failure_result = failure_result
 
     def exception(self, exc: BaseException) -> int:

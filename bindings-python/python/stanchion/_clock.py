@@ -10,9 +10,10 @@ Clock = Callable[[], int]
 
 
 def clock_of(clock: Optional[Clock]) -> Clock:
-    """The callable to read: ``clock``, or ``time.monotonic_ns`` (read natively)."""
+    """The callable to read: ``clock``, or ``time.monotonic_ns`` (read natively). A clock is
+    read once, now, and refused as the native classes refuse it (``TypeError`` unless it
+    returns an int, ``ConfigError`` for a negative one)."""
     if clock is None:
         return _stanchion.monotonic_ns
-    if not callable(clock):
-        raise TypeError(f"`clock` must be a callable returning nanoseconds, not {type(clock).__name__}")
+    _stanchion.check_clock(clock)
     return clock

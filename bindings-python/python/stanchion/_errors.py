@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 __all__ = [
     "StanchionError",
@@ -67,20 +67,40 @@ class TimeoutExceededError(StanchionError, TimeoutError):
     """A policy's deadline passed before the call completed (or before it started)."""
 
 
+_NOTHING: Any = object()
+
+
+def described(value: object) -> str:
+    """A value as messages show what they got: ``'5' (str)``."""
+    return f"{value!r} ({type(value).__name__})"
+
+
 class ConfigError(StanchionError, ValueError):
-    """An option is out of range. ``parameter`` names it, ``allowed`` gives the range and
-    ``field`` is the core's name of the setting (``window.count``), as in the conformance
-    files."""
+    """An option is out of range: ``"timeout must be a finite number of seconds ≥ 0, got
+    -1"``. ``parameter`` names it, ``allowed`` says what it accepts, ``got`` is the value
+    received (when there was one) and ``field`` is the core's name of the setting
+    (``window.count``), as in the conformance files."""
 
     parameter: str
     allowed: str
     field: str
+    got: Any
 
-    def __init__(self, parameter: str, allowed: str, field: Optional[str] = None) -> None:
-        super().__init__(f"invalid `{parameter}`: must be in {allowed}")
+    def __init__(
+        self, parameter: str, allowed: str, field: Optional[str] = None, got: Any = _NOTHING
+    ) -> None:
+        message = f"{parameter} must be {allowed}"
+        if got is not _NOTHING:
+            message += f", got {got!r}"
+        super().__init__(message)
         self.parameter = parameter
         self.allowed = allowed
         self.field = parameter if field is None else field
+        self.got = None if got is _NOTHING else got
+        self._has_got = got is not _NOTHING
 
-    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
-        return (type(self), (self.parameter, self.allowed, self.field))
+    def __reduce__(self) -> Tuple[Any, ...]:
+        args: Tuple[Any, ...] = (self.parameter, self.allowed, self.field)
+        if self._has_got:
+            args += (self.got,)
+        return (type(self), args)

@@ -17,6 +17,17 @@ from typing import Any, Callable, Dict, Optional, Tuple
 _PREFIX = "_stanchion_"
 
 
+def is_async(func: object) -> bool:
+    """Whether ``func`` is known, before any call, to return an awaitable: a coroutine
+    function (or a ``functools.partial`` of one), or an object whose class defines
+    ``async def __call__``. Decorators give such callables their ``async`` wrapper."""
+    if inspect.iscoroutinefunction(func):
+        return True
+    if isinstance(func, type):
+        return False  # calling a class makes an instance
+    return inspect.iscoroutinefunction(getattr(type(func), "__call__", None))
+
+
 def _parts(func: Callable[..., Any]) -> Optional[Tuple[str, str, Dict[str, Any]]]:
     try:
         signature = inspect.signature(func)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import weakref
 from types import TracebackType
@@ -11,8 +10,9 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Type, Ty
 from . import _stanchion
 from ._classify import FAILURE, IGNORED, SUCCESS, Classifier, ExceptionFilter, ResultFilter
 from ._clock import Clock
+from ._errors import described
 from ._held import Held, new_held
-from ._wrap import wrap
+from ._wrap import is_async, wrap
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -120,7 +120,9 @@ class CircuitBreaker:
         """Calls ``listener(old_state, new_state)`` on every transition; usable as a
         decorator. A listener that raises is logged and does not affect the call."""
         if not callable(listener):
-            raise TypeError("`on_state_change` must be a callable taking (old, new)")
+            raise TypeError(
+                f"on_state_change must be a callable taking (old, new), got {described(listener)}"
+            )
         self._listeners.append(listener)
         return listener
 
@@ -182,7 +184,9 @@ class CircuitBreaker:
         keeping the state and, where its shape is unchanged, the window."""
         unknown = set(changes) - set(self._config)
         if unknown:
-            raise TypeError(f"reconfigure() got unexpected options: {sorted(unknown)}")
+            raise TypeError(
+                f"reconfigure() takes the constructor's config options; unknown: {sorted(unknown)}"
+            )
         config = {**self._config, **changes}
         self._core.reconfigure(config)
         self._config = config
@@ -232,7 +236,7 @@ class CircuitBreaker:
             "_stanchion_done": lambda permit, result: _classified(permit, classifier.result, result),
         }
         template = _SYNC if classifier.failure_result is None else _SYNC_CHECKED
-        if inspect.iscoroutinefunction(func):
+        if is_async(func):
             template = _ASYNC
         return cast("Callable[P, R]", wrap(func, template, env))
 

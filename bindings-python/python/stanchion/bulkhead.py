@@ -1,10 +1,9 @@
-"""``Bulkhead``: the core's concurrency limit, with its FIFO wait queue under asyncio."""
+"""``Bulkhead``: the core's concurrency limit, with its FIFO wait queue for threads and asyncio."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
@@ -19,8 +18,8 @@ from typing import (
 )
 
 from . import _stanchion
-from ._errors import BulkheadFullError
-from ._wrap import wrap
+from ._errors import BulkheadFullError, described
+from ._wrap import is_async, wrap
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -30,15 +29,17 @@ R = TypeVar("R")
 
 
 class Bulkhead:
-    """At most ``max_concurrent`` calls at once.
+    """At most ``max_concurrent`` calls at once, the others waiting in the core's FIFO queue.
 
-    ``with`` and sync decorated calls take a slot or raise ``BulkheadFullError`` at once.
-    ``async with``, ``await acquire()`` and decorated coroutines wait in the core's FIFO queue
-    (at most ``max_waiting`` at once, up to 1024; ``0``: never wait), optionally up to
-    ``timeout`` seconds. ``lanes`` gives priority lanes their ceilings, lane 0 first (it must
-    equal ``max_concurrent``): a lower lane runs only while fewer than its ceiling are in
-    flight, so the top lane keeps reserved room. A cancelled waiter leaves the queue clean, and
-    a slot handed to it passes on.
+    Threads (``with``, sync decorated calls, ``acquire_blocking``) and asyncio tasks
+    (``async with``, decorated coroutines, ``await acquire()``) wait in the same queue: at most
+    ``max_waiting`` at once (up to 1024), each up to ``timeout`` seconds (``None``: as long as
+    it takes). ``max_waiting=0`` or ``timeout=0`` never waits: a full bulkhead raises
+    ``BulkheadFullError`` at once. A waiting thread does not hold the GIL. ``lanes`` gives
+    priority lanes their ceilings, lane 0 first (it must equal ``max_concurrent``): a lower
+    lane runs only while fewer than its ceiling are in flight, so the top lane keeps reserved
+    room. A waiter that times out or is cancelled leaves the queue clean, and a slot handed to
+    it passes on.
 
     >>> pool = Bulkhead(max_concurrent=2)
     >>> with pool:
@@ -46,7 +47,7 @@ class Bulkhead:
     1
     """
 
-    __slots__ = ("_core", "_held", "_timeout", "_lane")
+    __slots__ = ("_core", "_held", "_timeout", "_timeout_ns", "_lane")
 
     def __init__(
         self,
@@ -63,17 +64,30 @@ class Bulkhead:
             "lanes": None if lanes is None else list(lanes),
         }
         self._core = _stanchion.Bulkhead(config)
-        if timeout is not None:
-            _stanchion.Deadline.after(0, timeout)
         if not isinstance(lane, int):
-            raise TypeError("`lane` must be an int")
+            raise TypeError(f"lane must be an int, got {described(lane)}")
         self._timeout = timeout
+        self._timeout_ns = _nanoseconds(timeout)
         self._lane = lane
         self._held: List[_stanchion.BulkheadPermit] = []
 
     def try_acquire(self, lane: Optional[int] = None) -> _stanchion.BulkheadPermit:
-        """A slot now, or ``BulkheadFullError``. Give it back with ``permit.release()``."""
+        """A slot now, or ``BulkheadFullError``; never waits. Give it back with
+        ``permit.release()``."""
         return self._core.try_acquire(self._lane if lane is None else lane)
+
+    def acquire_blocking(
+        self, lane: Optional[int] = None, *, timeout: Optional[float] = None
+    ) -> _stanchion.BulkheadPermit:
+        """A slot, this thread waiting in the queue if need be (up to ``timeout`` seconds,
+        default the bulkhead's; without the GIL). Raises ``BulkheadFullError`` when the queue
+        is full or the wait times out, leaving the queue clean. Give the slot back with
+        ``permit.release()``."""
+        timeout_ns = self._timeout_ns if timeout is None else _nanoseconds(timeout)
+        permit = self._core.wait(self._lane if lane is None else lane, timeout_ns)
+        if permit is None:
+            raise _timed_out()
+        return permit
 
     async def acquire(
         self, lane: Optional[int] = None, *, timeout: Optional[float] = None
@@ -114,9 +128,7 @@ class Bulkhead:
                     await asyncio.wait_for(ready.wait(), max(0.0, end - loop.time()))
         except asyncio.TimeoutError:
             waiter.cancel()
-            raise BulkheadFullError(
-                "bulkhead_full: no slot within the timeout", "bulkhead_full", None
-            ) from None
+            raise _timed_out() from None
         except BaseException:
             waiter.cancel()
             raise
@@ -136,7 +148,10 @@ class Bulkhead:
     # its block's entry added, which needs no per-context storage.
 
     def __enter__(self) -> Bulkhead:
-        self._held.append(self._core.try_acquire(self._lane))
+        permit = self._core.wait(self._lane, self._timeout_ns)
+        if permit is None:
+            raise _timed_out()
+        self._held.append(permit)
         return self
 
     def __exit__(
@@ -164,21 +179,36 @@ class Bulkhead:
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Runs ``func`` (``def`` or ``async def``) inside the bulkhead; its signature is
-        kept. Sync calls never wait; coroutines wait in the queue."""
+        kept. Calls wait in the queue: a thread parked, a coroutine awaiting."""
         core = self._core
         lane = self._lane
         env = {
-            "_stanchion_try_acquire": functools.partial(core.try_acquire, lane),
+            "_stanchion_wait": functools.partial(core.wait, lane, self._timeout_ns),
+            "_stanchion_timed_out": _timed_out,
             "_stanchion_try_enter": functools.partial(core.try_enter, lane),
             "_stanchion_acquire": self.acquire,
         }
-        template = _ASYNC if inspect.iscoroutinefunction(func) else _SYNC
+        template = _ASYNC if is_async(func) else _SYNC
         return cast("Callable[P, R]", wrap(func, template, env))
+
+
+def _nanoseconds(timeout: Optional[float]) -> Optional[int]:
+    """``timeout`` seconds in nanoseconds (checked: a bad value raises here), or ``None``."""
+    if timeout is None:
+        return None
+    return _stanchion.Deadline.after(0, timeout).expires_at_ns
+
+
+def _timed_out() -> BulkheadFullError:
+    """The refusal of a wait whose timeout passed (the core's reason: a full bulkhead)."""
+    return BulkheadFullError("bulkhead_full: no slot within the timeout", "bulkhead_full", None)
 
 
 _SYNC = """
 def _stanchion_wrapper({params}):
-    _stanchion_permit = _stanchion_try_acquire()
+    _stanchion_permit = _stanchion_wait()
+    if _stanchion_permit is None:
+        raise _stanchion_timed_out()
     try:
         return _stanchion_func({call})
     finally:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Type, TypeVar, Union, cast
 
 from . import _stanchion
 from ._clock import Clock
-from ._wrap import wrap
+from ._errors import described
+from ._wrap import is_async, wrap
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -42,7 +42,7 @@ def _wrap(
     atake: Callable[[], Awaitable[None]],
 ) -> Callable[..., Any]:
     env = {"_stanchion_take": take, "_stanchion_atake": atake}
-    return wrap(func, _ASYNC if inspect.iscoroutinefunction(func) else _SYNC, env)
+    return wrap(func, _ASYNC if is_async(func) else _SYNC, env)
 
 
 _SYNC = """
@@ -170,7 +170,7 @@ class RateLimiter:
 
 class KeyedRateLimiter:
     """A token bucket per key (``str``, ``bytes`` or ``int``) in a fixed table of
-    ``max_keys`` slots (rounded up to a power of two in 16..=65536). A key whose bucket is
+    ``max_keys`` slots (1 to 65536, rounded up to a power of two, at least 16). A key whose bucket is
     full again frees its slot. When every slot a new key may use is active, ``on_full``
     decides: ``"reject"`` (``RateLimitedError``, reason ``table_full``) or ``"admit"``.
 
@@ -251,12 +251,12 @@ class KeyedRateLimiter:
     def limit(self, key: Callable[..., Key]) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """A decorator taking a token of ``key(*args, **kwargs)`` before each call."""
         if not callable(key):
-            raise TypeError("`key` must be a callable computing the key from the arguments")
+            raise TypeError(
+                f"key must be a callable computing the key from the arguments, got {described(key)}"
+            )
 
         def decorate(func: Callable[P, R]) -> Callable[P, R]:
-            is_async = inspect.iscoroutinefunction(func)
-
-            if is_async:
+            if is_async(func):
                 afunc = cast(Callable[..., Awaitable[Any]], func)
 
                 @functools.wraps(func)

@@ -5,23 +5,74 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, TypeVar, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Awaitable,
+    Callable,
+    NoReturn,
+    Optional,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from . import _stanchion
 from ._classify import FAILURE, SUCCESS
 from ._clock import Clock, clock_of
-from ._errors import TimeoutExceededError
+from ._errors import TimeoutExceededError, described
 from .breaker import CircuitBreaker
-from .bulkhead import Bulkhead
+from .bulkhead import Bulkhead, _timed_out
 from .limiter import RateLimiter
 from .retry import Retry
+from ._wrap import is_async
 
 if TYPE_CHECKING:
-    from typing_extensions import ParamSpec
+    from typing_extensions import ParamSpec, deprecated
 
     P = ParamSpec("P")
+else:
+
+    def deprecated(message: str) -> Callable[[Any], Any]:
+        """Typing only: marks the overload of ``call`` that type checkers report."""
+        return lambda func: func
+
+
 R = TypeVar("R")
 Fallback = Callable[[Exception], Any]
+
+# The same words as the deprecated overload of `call` (which type checkers need as a literal).
+_USE_ACALL = (
+    "Policy.call() runs a sync function; for a coroutine function use "
+    "`await policy.acall(func, ...)`, or decorate the `async def` with the policy"
+)
+
+
+class _AwaitableResult(BaseException):
+    """A sync call through the policy returned an awaitable: a ``BaseException`` so that no
+    layer records it as the dependency's outcome, retries it or falls back; ``call`` turns it
+    into a ``TypeError``."""
+
+
+def _name(func: object) -> str:
+    return str(getattr(func, "__qualname__", None) or repr(func))
+
+
+def _sync_only(func: Callable[..., R], args: Any, kwargs: Any) -> Callable[[], R]:
+    """``func(*args, **kwargs)``, refusing an awaitable result (closed, so that no "never
+    awaited" warning follows): the policy would otherwise count the coroutine object as the
+    call's success."""
+
+    def call() -> R:
+        result = func(*args, **kwargs)
+        if inspect.isawaitable(result):
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            raise _AwaitableResult(type(result).__name__)
+        return result
+
+    return call
 
 
 class Policy:
@@ -34,8 +85,11 @@ class Policy:
     not made, and ``TimeoutExceededError`` (a ``TimeoutError``) is raised. A coroutine is
     cancelled at the deadline; a running ``def`` cannot be interrupted, so its deadline is
     checked between attempts. ``fallback(exc)`` turns any ``Exception`` that escapes into a
-    value. Inside the breaker, a refusal by the bulkhead or the limiter releases the breaker's
-    permit without recording an outcome. Cancellation releases every permit and probe slot.
+    value. Each attempt waits for a bulkhead slot in its queue (a thread parked, a coroutine
+    awaiting), no longer than the bulkhead's ``timeout`` and the deadline. Inside the breaker,
+    a refusal by the bulkhead or the limiter, or the deadline passing while waiting, releases
+    the breaker's permit without recording an outcome. Cancellation releases every permit and
+    probe slot.
 
     >>> policy = Policy(breaker=CircuitBreaker(), bulkhead=Bulkhead(max_concurrent=4),
     ...                 fallback=lambda exc: "cached")
@@ -65,11 +119,18 @@ class Policy:
             ("bulkhead", bulkhead, Bulkhead),
         ):
             if value is not None and not isinstance(value, kind):
-                raise TypeError(f"`{name}` must be a stanchion.{kind.__name__} or None")
+                raise TypeError(
+                    f"{name} must be a stanchion.{kind.__name__} or None, got {described(value)}"
+                )
         if limiter is not None and not hasattr(limiter, "acquire_nowait"):
-            raise TypeError("`limiter` must be a stanchion.RateLimiter (or a key's view) or None")
+            raise TypeError(
+                "limiter must be a stanchion.RateLimiter (or a key's view) or None, "
+                f"got {described(limiter)}"
+            )
         if fallback is not None and not callable(fallback):
-            raise TypeError("`fallback` must be a callable taking the exception")
+            raise TypeError(
+                f"fallback must be a callable taking the exception, got {described(fallback)}"
+            )
         if timeout is not None:
             _stanchion.Deadline.after(0, timeout)  # checks the value now
         self.fallback = fallback
@@ -91,9 +152,28 @@ class Policy:
 
     # Sync ---------------------------------------------------------------------------------
 
-    def _inner(self, func: Callable[[], R]) -> R:
+    def _enter_bulkhead(
+        self, bulkhead: Bulkhead, deadline: Optional[_stanchion.Deadline]
+    ) -> _stanchion.BulkheadPermit:
+        """A slot, this thread waiting in the bulkhead's queue no longer than its timeout and
+        the time left to the deadline."""
+        timeout_ns = bulkhead._timeout_ns
+        cut = False  # whether the deadline bounds the wait more than the bulkhead's timeout
+        if deadline is not None:
+            left = deadline.remaining_ns(self._clock())
+            if timeout_ns is None or left < timeout_ns:
+                timeout_ns, cut = left, True
+        permit = bulkhead._core.wait(bulkhead._lane, timeout_ns)
+        if permit is not None:
+            return permit
+        if cut:
+            raise TimeoutExceededError("the policy's deadline passed while waiting for the bulkhead")
+        raise _timed_out()
+
+    def _inner(self, func: Callable[[], R], deadline: Optional[_stanchion.Deadline]) -> R:
         """Bulkhead → limiter → the call."""
-        permit = None if self.bulkhead is None else self.bulkhead.try_acquire()
+        bulkhead = self.bulkhead
+        permit = None if bulkhead is None else self._enter_bulkhead(bulkhead, deadline)
         try:
             if self.limiter is not None:
                 self.limiter._take()
@@ -106,7 +186,7 @@ class Policy:
         self._check(deadline)
         breaker = self.breaker
         if breaker is None:
-            return self._inner(func)
+            return self._inner(func, deadline)
         permit = breaker._core.acquire()
         called = False
 
@@ -116,7 +196,7 @@ class Policy:
             return func()
 
         try:
-            result = self._inner(call)
+            result = self._inner(call, deadline)
         except Exception as exc:
             if called:
                 breaker._core.record(permit, breaker._classifier.exception(exc))
@@ -129,18 +209,36 @@ class Policy:
         breaker._core.record(permit, FAILURE if breaker._classifier.result(result) else SUCCESS)
         return result
 
-    def call(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        """Calls ``func(*args, **kwargs)`` through the policy."""
+    @overload
+    @deprecated(
+        "Policy.call() runs a sync function; for a coroutine function use "
+        "`await policy.acall(func, ...)`, or decorate the `async def` with the policy"
+    )
+    def call(self, func: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> NoReturn: ...
+
+    @overload
+    def call(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> R: ...
+
+    def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Calls ``func(*args, **kwargs)`` through the policy. ``func`` must be a sync
+        function: a coroutine function, or a call that returns an awaitable, raises
+        ``TypeError`` (use ``acall``), with nothing recorded, retried or falling back."""
+        if is_async(func):
+            raise TypeError(f"{_name(func)} is a coroutine function: {_USE_ACALL}")
         try:
             deadline = self._deadline()
-            attempt = functools.partial(self._attempt, lambda: func(*args, **kwargs), deadline)
+            attempt = functools.partial(self._attempt, _sync_only(func, args, kwargs), deadline)
             if self.retry is None:
                 return attempt()
             return self.retry.run(attempt, deadline)
+        except _AwaitableResult as returned:
+            raise TypeError(
+                f"{_name(func)} returned an awaitable ({returned.args[0]}): {_USE_ACALL}"
+            ) from None
         except Exception as exc:
             if self.fallback is None:
                 raise
-            return cast(R, self.fallback(exc))
+            return self.fallback(exc)
 
     # Async --------------------------------------------------------------------------------
 
@@ -208,7 +306,7 @@ class Policy:
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Runs ``func`` (``def`` or ``async def``) through the policy."""
-        if inspect.iscoroutinefunction(func):
+        if is_async(func):
             afunc = cast(Callable[..., Awaitable[Any]], func)
 
             @functools.wraps(func)

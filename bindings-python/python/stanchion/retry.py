@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import time
 from typing import (
     TYPE_CHECKING,
@@ -20,8 +19,9 @@ from typing import (
 from . import _stanchion
 from ._classify import FAILURE, Classifier, ExceptionFilter, ResultFilter
 from ._clock import Clock, clock_of
-from ._errors import RefusedError, RetryBudgetExhaustedError
+from ._errors import RefusedError, RetryBudgetExhaustedError, described
 from .backoff import Backoff, RetryBudget
+from ._wrap import is_async
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -85,11 +85,13 @@ class Retry:
         if backoff is None:
             backoff = Backoff.exponential(0.1, 2.0, jitter="full", max_delay=10.0)
         if not isinstance(backoff, Backoff):
-            raise TypeError("`backoff` must be a stanchion.Backoff")
+            raise TypeError(f"backoff must be a stanchion.Backoff, got {described(backoff)}")
         if budget is not None and not isinstance(budget, RetryBudget):
-            raise TypeError("`budget` must be a stanchion.RetryBudget or None")
+            raise TypeError(
+                f"budget must be a stanchion.RetryBudget or None, got {described(budget)}"
+            )
         if seed is not None and not isinstance(seed, int):
-            raise TypeError("`seed` must be an int or None")
+            raise TypeError(f"seed must be an int or None, got {described(seed)}")
         self.backoff = backoff
         self.budget = budget
         self._classifier = Classifier(failure_on, ignore_on, failure_result)
@@ -105,7 +107,10 @@ class Retry:
         """Calls ``listener(retry_number, wait_seconds, exception_or_None)`` before each
         wait; usable as a decorator."""
         if not callable(listener):
-            raise TypeError("`on_retry` must be a callable")
+            raise TypeError(
+                "on_retry must be a callable taking (retry_number, wait_seconds, exception), "
+                f"got {described(listener)}"
+            )
         self._listeners.append(listener)
         return listener
 
@@ -230,7 +235,7 @@ class Retry:
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Retries ``func`` (``def`` or ``async def``); its signature is kept."""
-        if inspect.iscoroutinefunction(func):
+        if is_async(func):
             afunc = cast(Callable[..., Awaitable[Any]], func)
 
             @functools.wraps(func)

@@ -517,7 +517,11 @@ mod tests {
             newest: 9,
         };
         let report = decide_probe_report(w, None, u64::MAX - 1, &s, 1, None, leases);
-        assert_eq!(report.answer, Report::Counted, "a report was taken as stale");
+        assert_eq!(
+            report.answer,
+            Report::Counted,
+            "a report was taken as stale"
+        );
         assert_eq!(report.next.map(|n| n.probes), Some(1));
     }
 

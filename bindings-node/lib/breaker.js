@@ -43,6 +43,7 @@ const checkOptions = opt.declare(
     'seed',
     'classify',
     'clock',
+    'unit',
   ],
   HINTS,
 );
@@ -136,6 +137,7 @@ class CircuitBreaker extends EventEmitter {
     this._native = opt.construct(() => new NativeBreaker(config), o);
     this._clock = opt.clock(o.clock);
     this._now = this._clock ?? nativeNow;
+    this._ns = opt.unit(o.unit);
     this._handle = this._native.handle;
     // Set by every _acquire: the instant the permit was issued at, and a refusal's retryAfter.
     this._issuedAt = 0;
@@ -145,10 +147,11 @@ class CircuitBreaker extends EventEmitter {
   /** The core's try_acquire: the packed answer (see src/code.rs). */
   _acquire() {
     const now = this._clock === undefined ? NaN : this._clock();
-    if (typeof now === 'bigint') {
-      const code = this._native.tryAcquire(now);
-      this._issuedAt = now;
-      this._retryAfter = this._native.retryAfter;
+    if (typeof now === 'bigint' || this._ns) {
+      const at = typeof now === 'number' && Number.isNaN(now) ? nativeNow() : now;
+      const code = this._native.tryAcquire(at);
+      this._issuedAt = at;
+      this._retryAfter = this._ns ? this._native.retryAfterNs : this._native.retryAfter;
       return code;
     }
     R[0] = this._handle;
@@ -318,6 +321,7 @@ class CircuitBreaker extends EventEmitter {
   /** Changes thresholds and durations in place, keeping state and window where they fit. */
   reconfigure(options) {
     const o = opt.options(options);
+    if (o.unit !== undefined) throw opt.typeError('unit', 'omitted: an instance keeps the unit it was made with', o.unit);
     const config = nativeConfig(o);
     const now = this._now();
     opt.construct(() => this._native.reconfigure(config, now), o);
@@ -328,9 +332,12 @@ class CircuitBreaker extends EventEmitter {
     return STATES[this._native.state()];
   }
 
-  /** The state and counters now, as a plain object (instants in ms on the clock's scale). */
+  /** The state and counters now, as a plain object (instants in ms on the clock's scale, or ns). */
   snapshot() {
-    return this._native.snapshot(this._now());
+    const now = this._now();
+    const snapshot = this._native.snapshot(now);
+    if (this._ns) snapshot.openUntil = this._native.openUntilNs(now);
+    return snapshot;
   }
 }
 

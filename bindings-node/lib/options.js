@@ -87,6 +87,10 @@ const WORDS = {
   limiter: 'a RateLimiter',
   at: 'an instant of the clock: milliseconds as a number ≥ 0, or nanoseconds as a bigint from 0n to 2^64-1',
   signal: 'an AbortSignal',
+  // Every class that gives times back
+  unit: "'ms' (milliseconds as numbers) or 'ns' (exact nanoseconds as bigints)",
+  retryRefusals: 'a boolean',
+  deadline: 'a Deadline',
 };
 
 /** What `name` must be: its entry above (`lanes[3]` reads `lanes[i]`), else `fallback`. */
@@ -223,6 +227,13 @@ function boolean(value, name) {
   if (value === undefined) return undefined;
   if (typeof value !== 'boolean') throw typeError(name, words(name, 'a boolean'), value);
   return value;
+}
+
+/** The `unit` option: true for 'ns' (times out as exact bigint nanoseconds), false for 'ms'. */
+function unit(value) {
+  if (value === undefined || value === 'ms') return false;
+  if (value === 'ns') return true;
+  throw typeError('unit', WORDS.unit, value);
 }
 
 function func(value, name) {
@@ -392,6 +403,7 @@ module.exports = {
   integer,
   finite,
   boolean,
+  unit,
   func,
   duration,
   millisOrInfinity,

@@ -367,42 +367,83 @@ export class RetryBudget<U extends Unit = 'ms'> {
 // ---- deadline ------------------------------------------------------------------------------
 
 /** A deadline `timeout` after now, or `at` an instant of the clock: exactly one of the two. */
-export type DeadlineOptions =
-  | { /** How long from now. */ timeout: Duration; at?: undefined; clock?: Clock }
-  | { /** The instant, on the clock's scale (milliseconds, or nanoseconds as a bigint). */ at: number | bigint; timeout?: undefined; clock?: Clock };
+export type DeadlineOptions<U extends Unit = 'ms'> = UnitOption<U> &
+  (
+    | { /** How long from now. */ timeout: Duration; at?: undefined; clock?: Clock }
+    | { /** The instant, on the clock's scale (milliseconds, or nanoseconds as a bigint). */ at: number | bigint; timeout?: undefined; clock?: Clock }
+  );
 
 /** One instant for a whole call; a call should not start once it has expired. */
-export class Deadline {
-  constructor(options: DeadlineOptions);
-  /** When it expires, in milliseconds on the clock's scale. */
-  readonly expiresAt: number;
-  /** Milliseconds left now; 0 once expired. */
-  remaining(): number;
+export class Deadline<U extends Unit = 'ms'> {
+  constructor(options: DeadlineOptions<U>);
+  /** When it expires, in milliseconds (or ns) on the clock's scale. */
+  readonly expiresAt: Time<U>;
+  /** Milliseconds (or ns) left now; 0 once expired. */
+  remaining(): Time<U>;
   /** Whether it has expired now (from the instant `expiresAt` itself on). */
   isExpired(): boolean;
   /** The earlier of the two, on this deadline's clock. */
-  min(other: Deadline): Deadline;
+  min(other: Deadline<Unit>): Deadline<U>;
 }
 
-export interface RetryOptions {
+export interface RetryOptions<U extends Unit = 'ms'> extends UnitOption<U> {
   /** Default: exponential from 100 ms, factor 2, full jitter, 3 attempts. */
-  backoff?: Backoff | BackoffOptions;
-  budget?: RetryBudget;
-  /** Which errors to retry. Default: all but refusals and aborts. */
+  backoff?: Backoff<Unit> | BackoffOptions<Unit>;
+  budget?: RetryBudget<Unit>;
+  /** Which errors are worth another attempt (a refusal of stanchion's guards is the core's to judge). Default: all but aborts. */
   retryIf?: (error: unknown, attempt: number) => boolean;
+  /** Retry a guard's refusal (breaker, bulkhead, limiter) after at least its `retryAfter`. Default false: a refusal ends the call. */
+  retryRefusals?: boolean;
   /** Seed of the jitter; random per call by default. */
   seed?: number | bigint;
   clock?: Clock;
 }
 
-export interface RetryEvents {
-  retry: [{ attempt: number; delay: number; error: unknown }];
-  giveUp: [{ error: unknown; reason: 'max_attempts' | 'max_elapsed' | 'deadline' | 'retry_budget_exhausted' }];
+/** Why a retried call made no further attempt, as the core names it (`StopReason::as_str`). */
+export type StopReason = 'not_retryable' | 'max_attempts' | 'max_elapsed' | 'deadline' | 'budget_exhausted' | 'refused';
+
+export interface RetryEvents<U extends Unit = 'ms'> {
+  /** Before each wait: the attempts made so far, the wait, the error. */
+  retry: [{ attempt: number; delay: Time<U>; error: unknown }];
+  /** When a failed call stops: its last error, why, and the attempts made. */
+  giveUp: [{ error: unknown; reason: StopReason; attempts: number }];
 }
 
-export class Retry extends EventEmitter<RetryEvents> {
-  constructor(options?: RetryOptions);
+/** The core's answer after a failed attempt. */
+export interface RetryDecision<U extends Unit = 'ms'> {
+  next: 'retry' | 'stop';
+  /** Sleep this long, then `resume()`; null when stopping. */
+  wait: Time<U> | null;
+  stop: StopReason | null;
+  /** Attempts made so far, the first included. */
+  attempts: number;
+  /** When stopping: what `execute` rejects with (the last error, or a RetryBudgetExhaustedError whose `cause` it is). */
+  error: unknown;
+}
+
+/** The core's answer when a wait is over. */
+export interface RetryResumed {
+  proceed: boolean;
+  /** The attempt to make (from 2), or null. */
+  attempt: number | null;
+  stop: 'deadline' | null;
+}
+
+/** One call's retry decisions, step by step (the core's `RetryLoop`): what `execute` runs. */
+export class RetryCall<U extends Unit = 'ms'> {
+  /** Attempts made or begun so far, the first included; 0 when the deadline stopped the first. */
+  readonly attempts: number;
+  /** Why no further attempt is made, or null while the call goes on. */
+  readonly stop: StopReason | null;
+  failed(error: unknown): RetryDecision<U>;
+  resume(): RetryResumed;
+}
+
+export class Retry<U extends Unit = 'ms'> extends EventEmitter<RetryEvents<U>> {
+  constructor(options?: RetryOptions<U>);
   execute<T>(fn: (signal: AbortSignal | undefined, attempt: number) => T | PromiseLike<T>, options?: ExecuteOptions): Promise<T>;
+  /** Begins one call's decisions, for a loop of your own; `deadline` (on this retry's clock) bounds it. */
+  start(options?: { deadline?: Deadline<Unit> }): RetryCall<U>;
 }
 
 // ---- policy ---------------------------------------------------------------------------------
@@ -412,10 +453,10 @@ export interface PolicyOptions<F = never> {
   fallback?: (error: unknown) => F | PromiseLike<F>;
   /** One deadline for the whole call, retries included. */
   timeout?: Duration;
-  retry?: Retry;
-  breaker?: CircuitBreaker;
+  retry?: Retry<Unit>;
+  breaker?: CircuitBreaker<Unit>;
   bulkhead?: Bulkhead;
-  limiter?: RateLimiter;
+  limiter?: RateLimiter<Unit>;
   /** The longest wait for a token. Default Infinity (within the timeout). */
   limiterMaxWait?: Duration;
   clock?: Clock;

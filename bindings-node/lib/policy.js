@@ -57,10 +57,11 @@ class Policy {
   }
 
   _timed(fn, signal) {
-    if (this.timeout === undefined) return this._retried(fn, signal, undefined);
+    if (this.timeout === undefined) return this._retried(fn, signal, undefined, undefined, undefined);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (!(this.timeout > 0)) return Promise.reject(new TimeoutError(this.timeout));
-    const deadline = opt.millis(this.clock()) + this.timeout;
+    const now = this.clock();
+    const deadline = opt.millis(now) + this.timeout;
     const controller = new AbortController();
     const timeoutError = new TimeoutError(this.timeout);
     const forward = () => controller.abort(abortReason(signal));
@@ -72,7 +73,7 @@ class Policy {
         reject(timeoutError);
       });
     });
-    const run = this._retried(fn, controller.signal, deadline);
+    const run = this._retried(fn, controller.signal, deadline, now, timeoutError);
     return Promise.race([run, expired]).finally(() => {
       cancel();
       signal?.removeEventListener('abort', forward);
@@ -80,10 +81,15 @@ class Policy {
     });
   }
 
-  _retried(fn, signal, deadline) {
+  /**
+   * The retry layer: the core's retry loop bounded by `deadline` (ms), the call having started
+   * at `startedAt` (the policy's clock reading, when it took one); `expired` is the error if
+   * the deadline has already passed.
+   */
+  _retried(fn, signal, deadline, startedAt, expired) {
     const attempt = (attemptSignal) => this._guarded(fn, attemptSignal, deadline);
     if (this.retry === undefined) return attempt(signal);
-    return this.retry._execute(attempt, signal, deadline);
+    return this.retry._execute(attempt, signal, deadline, startedAt, expired);
   }
 
   _guarded(fn, signal, deadline) {

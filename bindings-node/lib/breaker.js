@@ -95,6 +95,11 @@ function defaultClassify() {
   return 'failure';
 }
 
+// A permit from `tryAcquire` dropped without `record` or `release` is released when it is
+// garbage-collected, as the core's permit is when dropped: at the instant it was issued,
+// recording nothing (so it never counts as a lost probe lease) and freeing its probe slot.
+const dropped = new FinalizationRegistry(({ breaker, generation, issuedAt }) => breaker._dropped(generation, issuedAt));
+
 /** A permit from `tryAcquire`: report how the call ended exactly once. */
 class BreakerPermit {
   constructor(breaker, generation, issuedAt) {
@@ -103,6 +108,7 @@ class BreakerPermit {
     this._generation = generation;
     this._issuedAt = issuedAt;
     this._done = false;
+    dropped.register(this, { breaker, generation, issuedAt }, this);
   }
 
   /** Records `'success'`, `'failure'` or `'ignored'`; later calls do nothing. */
@@ -113,6 +119,7 @@ class BreakerPermit {
     }
     if (this._done) return;
     this._done = true;
+    dropped.unregister(this);
     this._breaker._record(this._generation, this._issuedAt, code);
   }
 
@@ -120,6 +127,7 @@ class BreakerPermit {
   release() {
     if (this._done) return;
     this._done = true;
+    dropped.unregister(this);
     this._breaker._release(this._generation, this._issuedAt);
   }
 }
@@ -204,26 +212,27 @@ class CircuitBreaker extends EventEmitter {
     );
   }
 
+  /**
+   * Runs `fn(signal)` under an admitted call. An abort rejects the caller's promise at once;
+   * the call is abandoned (it records nothing), but its probe slot is released only when `fn`
+   * settles: it is still running, and a freed slot would let more probes run than allowed.
+   */
   _runAbortable(fn, generation, issuedAt, signal) {
     return new Promise((resolve, reject) => {
-      let settled = false;
+      let abandoned = false;
       const stop = onAbort(signal, () => {
-        if (settled) return;
-        settled = true;
-        this._release(generation, issuedAt);
+        abandoned = true;
         reject(abortReason(signal));
       });
       const succeed = (value) => {
-        if (settled) return;
-        settled = true;
         stop();
+        if (abandoned) return this._release(generation, issuedAt);
         this._record(generation, issuedAt, 0);
         resolve(value);
       };
       const fail = (error) => {
-        if (settled) return;
-        settled = true;
         stop();
+        if (abandoned) return this._release(generation, issuedAt);
         this._failed(generation, issuedAt, error);
         reject(error);
       };
@@ -291,6 +300,12 @@ class CircuitBreaker extends EventEmitter {
       R[4] = now;
       transition = fastBreakerRelease();
     }
+    if (transition !== 0) this._emitTransition(transition);
+  }
+
+  /** A permit collected while held: the core's drop (a release at its issue time). */
+  _dropped(generation, issuedAt) {
+    const transition = this._native.release(generation, issuedAt, issuedAt);
     if (transition !== 0) this._emitTransition(transition);
   }
 

@@ -17,6 +17,12 @@ class BulkheadPermit {
     this._released = false;
   }
 
+  /** Makes this permit the caller's: a permit collected while held is released. */
+  _handOut() {
+    dropped.register(this, { bulkhead: this._bulkhead, id: this._id }, this);
+    return this;
+  }
+
   /** The lane the permit was taken in. */
   get lane() {
     return this._released ? null : this._bulkhead._native.laneOf(this._id);
@@ -26,6 +32,7 @@ class BulkheadPermit {
   release() {
     if (this._released) return false;
     this._released = true;
+    dropped.unregister(this);
     R[0] = this._bulkhead._handle;
     R[1] = this._id;
     const woken = fastBulkheadRelease();
@@ -77,7 +84,7 @@ class Bulkhead extends EventEmitter {
     R[1] = laneOf(lane);
     const id = fastBulkheadAcquire();
     this._retryAfter = R[7];
-    return id >= 0 ? new BulkheadPermit(this, id) : this._refused(id, false);
+    return id >= 0 ? new BulkheadPermit(this, id)._handOut() : this._refused(id, false);
   }
 
   /**
@@ -89,8 +96,8 @@ class Bulkhead extends EventEmitter {
     const lane = laneOf(options?.lane);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     const code = this._enter(lane);
-    if (code >= 0) return Promise.resolve(new BulkheadPermit(this, code));
-    return this._waitOrRefuse(code, signal);
+    if (code >= 0) return Promise.resolve(new BulkheadPermit(this, code)._handOut());
+    return this._waitOrRefuse(code, signal, true);
   }
 
   /** The core's acquire, first poll: a permit id, a refusal code or a waiter code. */
@@ -102,7 +109,8 @@ class Bulkhead extends EventEmitter {
     return code;
   }
 
-  _waitOrRefuse(code, signal) {
+  /** Waits in the queue (`handOut`: the permit goes to the caller), or rejects a refusal. */
+  _waitOrRefuse(code, signal, handOut) {
     const packed = -code / 64;
     if (packed < 16) return Promise.reject(this._refused(code, true));
     const waiter = packed - 16;
@@ -112,7 +120,7 @@ class Bulkhead extends EventEmitter {
         reject(abortReason(signal));
         if (this._native.cancel(waiter) > 0) this._serve();
       });
-      this._waiters.set(waiter, { resolve, stop });
+      this._waiters.set(waiter, { resolve, stop, handOut });
     });
   }
 
@@ -128,7 +136,7 @@ class Bulkhead extends EventEmitter {
       }
       this._waiters.delete(granted[i]);
       waiter.stop();
-      waiter.resolve(permit);
+      waiter.resolve(waiter.handOut ? permit._handOut() : permit);
     }
   }
 
@@ -149,7 +157,7 @@ class Bulkhead extends EventEmitter {
       if (signal === undefined) return this._run(fn, code);
       return this._runAbortable(fn, new BulkheadPermit(this, code), signal);
     }
-    return this._waitOrRefuse(code, signal).then((permit) => {
+    return this._waitOrRefuse(code, signal, false).then((permit) => {
       if (signal?.aborted) {
         // Granted while the caller was aborting: the permit goes straight back.
         permit.release();
@@ -192,12 +200,14 @@ class Bulkhead extends EventEmitter {
     else permit.release();
   }
 
+  /**
+   * Runs `fn(signal)` under `permit`. An abort rejects the caller's promise at once, but the
+   * permit stays held until `fn` settles: the call is still running, and giving its slot to
+   * another would let more than `maxConcurrent` run.
+   */
   _runAbortable(fn, permit, signal) {
     return new Promise((resolve, reject) => {
-      const stop = onAbort(signal, () => {
-        permit.release();
-        reject(abortReason(signal));
-      });
+      const stop = onAbort(signal, () => reject(abortReason(signal)));
       const done = () => {
         stop();
         permit.release();

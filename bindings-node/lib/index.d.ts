@@ -163,7 +163,10 @@ export interface BreakerSnapshot<U extends Unit = 'ms'> {
   slowCallRate: number;
 }
 
-/** A permit from `CircuitBreaker.tryAcquire`: call `record` or `release` once. */
+/**
+ * A permit from `CircuitBreaker.tryAcquire`: call `record` or `release` once. One collected
+ * while held is released, as the core's permit is when dropped (recording nothing).
+ */
 export class BreakerPermit {
   readonly ok: true;
   record(outcome: Outcome): void;
@@ -281,7 +284,7 @@ export interface BulkheadSnapshot {
   maxConcurrent: number;
 }
 
-/** A bulkhead permit: `release()` once (later calls return false). */
+/** A bulkhead permit: `release()` once (later calls return false). One collected while held is released. */
 export class BulkheadPermit {
   readonly ok: true;
   readonly lane: number | null;

@@ -37,9 +37,10 @@ test('the timeout bounds the whole call and aborts the inner signal', async (t) 
   const bulkhead = new Bulkhead({ maxConcurrent: 1 });
   const policy = new Policy({ timeout: 100, bulkhead, clock: time.clock });
   let innerSignal;
+  // The call stops when its signal aborts, as a fetch does.
   const result = policy.execute((signal) => {
     innerSignal = signal;
-    return new Promise(() => {});
+    return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
   });
   const timedOut = assert.rejects(result, TimeoutError);
   await settle();
@@ -47,7 +48,8 @@ test('the timeout bounds the whole call and aborts the inner signal', async (t) 
   await time.advance(100);
   await timedOut;
   assert.equal(innerSignal.aborted, true);
-  assert.equal(bulkhead.snapshot().inFlight, 0, 'the permit went back');
+  await settle();
+  assert.equal(bulkhead.snapshot().inFlight, 0, 'the permit went back once the call stopped');
   await assert.rejects(new Policy({ timeout: 0 }).execute(() => assert.fail('called')), { code: 'ERR_TIMEOUT' });
 });
 
@@ -65,11 +67,16 @@ test('a caller abort reaches every layer', async (t) => {
   const breaker = new CircuitBreaker();
   const policy = new Policy({ bulkhead, breaker, timeout: 10_000 });
   const controller = new AbortController();
-  const result = policy.execute(() => new Promise(() => {}), { signal: controller.signal });
+  let finish;
+  const result = policy.execute(() => new Promise((resolve) => (finish = resolve)), { signal: controller.signal });
   await settle();
   controller.abort(new Error('stop'));
   await assert.rejects(result, /stop/);
-  assert.equal(bulkhead.snapshot().inFlight, 0);
+  assert.equal(bulkhead.snapshot().inFlight, 1, 'the call ignores its signal and runs on: its permit is held');
+  assert.equal(breaker.snapshot().probesInFlight, 0);
+  finish('late');
+  await settle();
+  assert.equal(bulkhead.snapshot().inFlight, 0, 'released once the call settled');
   assert.equal(breaker.snapshot().calls, 0, 'an abandoned call records nothing');
 });
 

@@ -2,11 +2,19 @@
 // Bulkhead: the core's concurrency cap, priority lanes and FIFO wait queue.
 
 const { EventEmitter } = require('node:events');
-const { NativeBulkhead, fastBulkheadAcquire, fastBulkheadEnter, fastBulkheadRelease } = require('./native');
+const { NativeBulkhead, fastBulkheadAcquire, fastBulkheadEnter, fastBulkheadRelease, coreDefaults } = require('./native');
 const { R } = require('./fast');
 const { refusalError, refusal, abortReason } = require('./errors');
 const opt = require('./options');
 const { onAbort, signalOf } = require('./sleep');
+
+// The core's largest waiter table: the most callers that may wait in one bulkhead.
+const MAX_WAITERS = coreDefaults().bulkheadMaxWaiters;
+
+// A permit handed to the caller (`tryAcquire`, `acquire`) and dropped while held gives its
+// slot back when it is garbage-collected, as the core's permit does when dropped; else a
+// lost permit would hold its slot for good.
+const dropped = new FinalizationRegistry(({ bulkhead, id }) => bulkhead._release(id));
 
 /** A permit; `release()` gives it back once (later calls return false). */
 class BulkheadPermit {
@@ -56,7 +64,8 @@ function laneOf(lane) {
 
 /**
  * At most `maxConcurrent` calls at once. `lanes` are ceilings per priority lane (lane 0
- * first); `maxWaiting` callers (default 0, at most 4096) may wait in the core's FIFO queue.
+ * first); `maxWaiting` callers (at most the core's `MAX_WAITERS`, 65535) may wait in the
+ * core's FIFO queue; left out, the core's default: as many as the waiter table holds (1024).
  * Emits `reject` (the refusal) for every refused call.
  */
 class Bulkhead extends EventEmitter {
@@ -71,7 +80,8 @@ class Bulkhead extends EventEmitter {
       if (!Array.isArray(o.lanes)) throw opt.typeError('lanes', opt.words('lanes'), o.lanes);
       lanes = o.lanes.map((ceiling, i) => opt.integer(ceiling, `lanes[${i}]`));
     }
-    const maxWaiting = opt.integer(o.maxWaiting, 'maxWaiting', 0, 4096);
+    // Left out: the core's default (no limit of its own, so as many as the waiter table holds).
+    const maxWaiting = opt.integer(o.maxWaiting, 'maxWaiting', 0, MAX_WAITERS);
     this._native = opt.construct(() => new NativeBulkhead({ maxConcurrent, lanes, maxWaiting }), o);
     this._handle = this._native.handle;
     this._retryAfter = NaN;

@@ -267,7 +267,7 @@ export interface BulkheadOptions {
   maxConcurrent: number;
   /** Ceilings per priority lane, lane 0 first, never rising. Default one lane. */
   lanes?: number[];
-  /** Callers that may wait at once, 0 to 4096. Default 0 (never wait). */
+  /** Callers that may wait at once, 0 to 65535. Default: the core's, as many as the waiter table holds (1024). */
   maxWaiting?: number;
 }
 

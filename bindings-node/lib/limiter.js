@@ -2,7 +2,7 @@
 // RateLimiter (the core's token bucket) and KeyedRateLimiter (its keyed table).
 
 const { EventEmitter } = require('node:events');
-const { NativeRateLimiter, NativeKeyedRateLimiter, fastBucketAcquire, fastBucketReserve } = require('./native');
+const { NativeRateLimiter, NativeKeyedRateLimiter, fastBucketAcquire, fastBucketReserve, keyedSizes } = require('./native');
 const { R, nativeNow } = require('./fast');
 const { refusalError, refusal } = require('./errors');
 const opt = require('./options');
@@ -194,16 +194,21 @@ function key(value) {
   throw opt.typeError('key', opt.words('key'), value);
 }
 
+// The table sizes the addon offers (src/keyed_limiter.rs), and the default: the core has no
+// default size, so this is the binding's choice, the Python binding's too.
+const SIZES = keyedSizes();
+const DEFAULT_KEYS = 1024;
+
 function slots(maxKeys) {
-  const n = opt.integer(maxKeys ?? 1024, 'maxKeys', 1, 65536);
-  let slots = 1;
-  while (slots < n) slots *= 2;
-  return slots;
+  if (maxKeys === undefined) return DEFAULT_KEYS;
+  const n = opt.integer(maxKeys, 'maxKeys', 1, SIZES.at(-1));
+  if (!SIZES.includes(n)) throw opt.rangeError('maxKeys', opt.words('maxKeys'), n);
+  return n;
 }
 
 /**
- * A token bucket per key (string, number or bigint) in a fixed table of `maxKeys` slots
- * (rounded up to a power of two, default 1024). Strings map to the core's key with its
+ * A token bucket per key (string, number or bigint) in a fixed table of exactly `maxKeys`
+ * slots (1 to 16, or a power of two up to 65536; default 1024). Strings map to the core's key with its
  * `key_of_bytes` (FNV-1a 64 of the UTF-8), as in every stanchion binding. When every slot
  * holds an active key a new key is refused (`whenFull: 'reject'`, the default) or admitted
  * untracked (`'admit'`).

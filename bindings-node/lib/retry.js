@@ -144,7 +144,7 @@ class Retry extends EventEmitter {
     }
     const now = this._clock === undefined ? NaN : this._clock();
     if (typeof now === 'bigint' || typeof deadline === 'bigint') {
-      return this._native.start(typeof now === 'bigint' ? now : nativeNow(), deadline);
+      return this._native.start(typeof now === 'number' && Number.isNaN(now) ? nativeNow() : now, deadline);
     }
     R[0] = this._handle;
     R[1] = now;

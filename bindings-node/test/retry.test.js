@@ -221,3 +221,16 @@ test('retry: the step API is the loop of execute, one decision at a time', () =>
   now = 300_000_000n;
   assert.equal(retry.start({ deadline: new s.Deadline({ at: 250_000_000n, clock }) }).stop, 'deadline');
 });
+
+test('retry: a deadline given in ns is read against a clock in ms', () => {
+  let now = 1_000;
+  const clock = () => now;
+  const retry = new Retry({ backoff: { schedule: 'constant', delay: 10 }, clock });
+  // The deadline is exact ns (2 s); the retry's clock reads 1 000 ms: the call may start.
+  const call = retry.start({ deadline: new s.Deadline({ at: 2_000_000_000n, clock }) });
+  assert.equal(call.stop, null);
+  now = 1_995;
+  assert.equal(call.failed(new Error('down')).stop, 'deadline', '1 995 ms + 10 ms passes the deadline at 2 000 ms');
+  now = 2_000;
+  assert.equal(retry.start({ deadline: new s.Deadline({ at: 2_000_000_000n, clock }) }).stop, 'deadline');
+});

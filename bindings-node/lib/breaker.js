@@ -5,7 +5,7 @@
 const { EventEmitter } = require('node:events');
 const { NativeBreaker, fastBreakerAcquire, fastBreakerRecord, fastBreakerRelease } = require('./native');
 const { R, nativeNow } = require('./fast');
-const { refusalError, refusal, abortReason } = require('./errors');
+const { refusalError, refusal, abortReason, INNER_REFUSAL } = require('./errors');
 const opt = require('./options');
 const { onAbort, signalOf } = require('./sleep');
 
@@ -268,6 +268,8 @@ class CircuitBreaker extends EventEmitter {
   }
 
   _failed(generation, issuedAt, error) {
+    // A guard inside a Policy's breaker refused: no call was made, so nothing is recorded.
+    if (error?.[INNER_REFUSAL] === true) return this._release(generation, issuedAt);
     const code = OUTCOMES[this._classify(error)] ?? 1;
     this._record(generation, issuedAt, code);
   }

@@ -96,7 +96,15 @@ function abortReason(signal) {
   return error;
 }
 
+/**
+ * Marks a refusal of a guard that a Policy runs inside its breaker (the bulkhead, the limiter):
+ * the attempt never reached the call, so the breaker releases its permit instead of recording
+ * a failure, as the core's `policy::execute` drops it.
+ */
+const INNER_REFUSAL = Symbol('stanchion.innerRefusal');
+
 module.exports = {
+  INNER_REFUSAL,
   StanchionError,
   CircuitOpenError,
   RateLimitedError,

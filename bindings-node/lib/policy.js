@@ -7,10 +7,19 @@ const { CircuitBreaker } = require('./breaker');
 const { Bulkhead } = require('./bulkhead');
 const { RateLimiter } = require('./limiter');
 const { Retry } = require('./retry');
-const { TimeoutError, abortReason } = require('./errors');
+const { TimeoutError, StanchionError, abortReason, INNER_REFUSAL } = require('./errors');
 const opt = require('./options');
 const { after, signalOf } = require('./sleep');
 const { nativeNow } = require('./fast');
+
+/**
+ * A guard inside the breaker refused (the limiter, the bulkhead): no call was made, so the
+ * breaker records nothing for it, as the core's policy::execute drops its permit.
+ */
+function innerRefusal(error) {
+  if (error instanceof StanchionError) error[INNER_REFUSAL] = true;
+  throw error;
+}
 
 function instance(value, Class, name) {
   if (value === undefined) return undefined;
@@ -101,14 +110,18 @@ class Policy {
       call = async (s) => {
         let maxWait = this.limiterMaxWait;
         if (deadline !== undefined) maxWait = Math.max(0, Math.min(maxWait ?? Infinity, deadline - opt.millis(this.clock())));
-        await limiter.acquire({ signal: s, maxWait });
+        try {
+          await limiter.acquire({ signal: s, maxWait });
+        } catch (error) {
+          innerRefusal(error);
+        }
         return inner(s);
       };
     }
     if (this.bulkhead !== undefined) {
       const bulkhead = this.bulkhead;
       const inner = call;
-      call = (s) => bulkhead.execute(inner, s === undefined ? undefined : { signal: s });
+      call = (s) => bulkhead._execute(inner, s, 0, true);
     }
     if (this.breaker !== undefined) return this.breaker.execute(call, options);
     return Promise.resolve().then(() => call(signal));

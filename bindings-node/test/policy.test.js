@@ -85,3 +85,20 @@ test('policy options are checked', () => {
   assert.throws(() => new Policy({ timeout: -1 }), { name: 'RangeError', message: /`timeout`/ });
   assert.throws(() => new Policy({ fallback: 1 }), { name: 'TypeError', message: /`fallback`/ });
 });
+
+test("a bulkhead's or limiter's refusal inside a policy is no failure for its breaker", async () => {
+  const breaker = new CircuitBreaker({ consecutiveFailures: 1 });
+  const bulkhead = new Bulkhead({ maxConcurrent: 1, maxWaiting: 0 });
+  const limiter = new RateLimiter({ capacity: 1, refillEvery: 60_000 });
+  const held = bulkhead.tryAcquire();
+  await assert.rejects(new Policy({ breaker, bulkhead }).execute(() => 'no'), { code: 'ERR_BULKHEAD_QUEUE_FULL' });
+  held.release();
+  const limited = new Policy({ breaker, limiter, limiterMaxWait: 0 });
+  assert.equal(await limited.execute(() => 'first'), 'first');
+  await assert.rejects(limited.execute(() => 'no'), { code: 'ERR_RATE_LIMITED' });
+  assert.equal(breaker.state, 'closed', 'the call never ran: the core records nothing');
+  assert.equal(breaker.snapshot().calls, 1);
+  // An error of the call itself is still the breaker's to count.
+  await assert.rejects(new Policy({ breaker, bulkhead }).execute(() => Promise.reject(new Error('down'))), /down/);
+  assert.equal(breaker.state, 'open');
+});

@@ -14,8 +14,8 @@ const SCHEDULES = {
   exponential: ['initial', 'factor'],
   decorrelated: ['base'],
 };
-const COMMON = ['schedule', 'jitter', 'maxDelay', 'maxAttempts', 'maxElapsed'];
-const ALL = ['schedule', 'delay', 'initial', 'step', 'factor', 'base', 'jitter', 'maxDelay', 'maxAttempts', 'maxElapsed'];
+const COMMON = ['schedule', 'jitter', 'maxDelay', 'maxAttempts', 'maxElapsed', 'unit'];
+const ALL = ['schedule', 'delay', 'initial', 'step', 'factor', 'base', 'jitter', 'maxDelay', 'maxAttempts', 'maxElapsed', 'unit'];
 const HINTS = {
   retries: (n) => `\`maxAttempts\` (every call, the first included${Number.isInteger(n) ? `: \`retries: ${n}\` is \`maxAttempts: ${n + 1}\`` : ''})`,
   minTimeout: '`initial` (or `delay` with schedule \'constant\')',
@@ -76,28 +76,50 @@ class Backoff {
   constructor(options) {
     const { config, o } = backoffConfig(options);
     this._native = opt.construct(() => new NativeBackoff(config), o);
+    this._ns = opt.unit(o.unit);
     // Only `maxElapsed` reads when the first call started (Retry skips the clock otherwise).
     this._usesStart = config.maxElapsed !== undefined;
   }
 
-  /** The wait in ms before call `attempt + 2` (0: before the second call), or null: stop. */
+  /** The wait in ms (or ns) before call `attempt + 2` (0: before the second call), or null: stop. */
   delay(attempt, seed = 0) {
-    const ms = this._native.delay(opt.integer(attempt, 'attempt'), opt.seed(seed, 'seed'));
+    const args = [opt.integer(attempt, 'attempt'), opt.seed(seed, 'seed')];
+    if (this._ns) return this._native.delayNs(...args);
+    const ms = this._native.delay(...args);
     return Number.isNaN(ms) ? null : ms;
   }
 
   /** Every wait of the schedule for `seed`, at most `limit` (default 100) of them. */
   delays(seed = 0, limit = 100) {
-    return this._native.delays(opt.seed(seed, 'seed'), opt.integer(limit, 'limit'));
+    const args = [opt.seed(seed, 'seed'), opt.integer(limit, 'limit')];
+    return this._ns ? this._native.delaysNs(...args) : this._native.delays(...args);
   }
 
-  /** The core's state for one retried call (used by Retry; exposed for custom loops). */
+  /** The core's backoff state for one retried call, for loops of your own. */
   start(seed, now) {
-    return this._native.start(opt.seed(seed, 'seed'), now === undefined ? nativeNow() : opt.instant(now, 'now'));
+    const retrying = this._native.start(opt.seed(seed, 'seed'), now === undefined ? nativeNow() : opt.instant(now, 'now'));
+    return this._ns ? new RetryingNs(retrying) : retrying;
   }
 }
 
-const checkBudget = opt.declare('RetryBudget', ['ratio', 'minRetriesPerSec', 'maxBalance', 'clock']);
+/** A retried call's backoff state whose waits are exact nanoseconds (`unit: 'ns'`). */
+class RetryingNs {
+  constructor(native) {
+    this._native = native;
+  }
+
+  /** The next wait in ns, -1n at `maxAttempts`, -2n past `maxElapsed`. */
+  nextDelay(now, hint) {
+    return this._native.nextDelayNs(now, hint);
+  }
+
+  /** Waits handed out so far. */
+  get retries() {
+    return this._native.retries;
+  }
+}
+
+const checkBudget = opt.declare('RetryBudget', ['ratio', 'minRetriesPerSec', 'maxBalance', 'clock', 'unit']);
 
 /**
  * Retries earn a share of first attempts: each `deposit()` adds `ratio` tokens, each retry
@@ -118,6 +140,7 @@ class RetryBudget {
     this._native = opt.construct(() => new NativeRetryBudget(config), o);
     this._clock = opt.clock(o.clock);
     this._now = this._clock ?? nativeNow;
+    this._ns = opt.unit(o.unit);
     this._handle = this._native.handle;
   }
 
@@ -130,21 +153,23 @@ class RetryBudget {
   /** The core's try_retry: 0, or a refusal code with its retryAfter (ms) in `R[7]`. */
   _tryRetry() {
     const now = this._clock === undefined ? NaN : this._clock();
-    if (typeof now === 'bigint') {
-      const code = this._native.tryRetry(now);
-      R[7] = this._native.retryAfter;
+    if (typeof now === 'bigint' || this._ns) {
+      const code = this._native.tryRetry(typeof now === 'number' && Number.isNaN(now) ? nativeNow() : now);
+      this._retryAfter = this._ns ? this._native.retryAfterNs : this._native.retryAfter;
       return code;
     }
     R[0] = this._handle;
     R[1] = now;
-    return fastBudgetTryRetry();
+    const code = fastBudgetTryRetry();
+    this._retryAfter = R[7];
+    return code;
   }
 
   /** Spends a token on a retry (`ok: true`), or returns a refusal without throwing. */
   tryRetry() {
     const code = this._tryRetry();
     if (code === 0) return ADMITTED;
-    return refusal(-code / 64, R[7]);
+    return refusal(-code / 64, this._retryAfter);
   }
 
   /** `{ balance, floorTokens, retriesAvailable, retriesAllowed, retriesRefused }` now. */

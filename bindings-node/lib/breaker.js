@@ -5,7 +5,7 @@
 const { EventEmitter } = require('node:events');
 const { NativeBreaker, fastBreakerAcquire, fastBreakerRecord, fastBreakerRelease } = require('./native');
 const { R, nativeNow } = require('./fast');
-const { refusalError, refusal, abortReason } = require('./errors');
+const { refusalError, refusal, abortReason, INNER_REFUSAL } = require('./errors');
 const opt = require('./options');
 const { onAbort, signalOf } = require('./sleep');
 
@@ -43,6 +43,7 @@ const checkOptions = opt.declare(
     'seed',
     'classify',
     'clock',
+    'unit',
   ],
   HINTS,
 );
@@ -94,6 +95,11 @@ function defaultClassify() {
   return 'failure';
 }
 
+// A permit from `tryAcquire` dropped without `record` or `release` is released when it is
+// garbage-collected, as the core's permit is when dropped: at the instant it was issued,
+// recording nothing (so it never counts as a lost probe lease) and freeing its probe slot.
+const dropped = new FinalizationRegistry(({ breaker, generation, issuedAt }) => breaker._dropped(generation, issuedAt));
+
 /** A permit from `tryAcquire`: report how the call ended exactly once. */
 class BreakerPermit {
   constructor(breaker, generation, issuedAt) {
@@ -102,6 +108,7 @@ class BreakerPermit {
     this._generation = generation;
     this._issuedAt = issuedAt;
     this._done = false;
+    dropped.register(this, { breaker, generation, issuedAt }, this);
   }
 
   /** Records `'success'`, `'failure'` or `'ignored'`; later calls do nothing. */
@@ -112,6 +119,7 @@ class BreakerPermit {
     }
     if (this._done) return;
     this._done = true;
+    dropped.unregister(this);
     this._breaker._record(this._generation, this._issuedAt, code);
   }
 
@@ -119,6 +127,7 @@ class BreakerPermit {
   release() {
     if (this._done) return;
     this._done = true;
+    dropped.unregister(this);
     this._breaker._release(this._generation, this._issuedAt);
   }
 }
@@ -136,6 +145,7 @@ class CircuitBreaker extends EventEmitter {
     this._native = opt.construct(() => new NativeBreaker(config), o);
     this._clock = opt.clock(o.clock);
     this._now = this._clock ?? nativeNow;
+    this._ns = opt.unit(o.unit);
     this._handle = this._native.handle;
     // Set by every _acquire: the instant the permit was issued at, and a refusal's retryAfter.
     this._issuedAt = 0;
@@ -145,10 +155,11 @@ class CircuitBreaker extends EventEmitter {
   /** The core's try_acquire: the packed answer (see src/code.rs). */
   _acquire() {
     const now = this._clock === undefined ? NaN : this._clock();
-    if (typeof now === 'bigint') {
-      const code = this._native.tryAcquire(now);
-      this._issuedAt = now;
-      this._retryAfter = this._native.retryAfter;
+    if (typeof now === 'bigint' || this._ns) {
+      const at = typeof now === 'number' && Number.isNaN(now) ? nativeNow() : now;
+      const code = this._native.tryAcquire(at);
+      this._issuedAt = at;
+      this._retryAfter = this._ns ? this._native.retryAfterNs : this._native.retryAfter;
       return code;
     }
     R[0] = this._handle;
@@ -201,26 +212,27 @@ class CircuitBreaker extends EventEmitter {
     );
   }
 
+  /**
+   * Runs `fn(signal)` under an admitted call. An abort rejects the caller's promise at once;
+   * the call is abandoned (it records nothing), but its probe slot is released only when `fn`
+   * settles: it is still running, and a freed slot would let more probes run than allowed.
+   */
   _runAbortable(fn, generation, issuedAt, signal) {
     return new Promise((resolve, reject) => {
-      let settled = false;
+      let abandoned = false;
       const stop = onAbort(signal, () => {
-        if (settled) return;
-        settled = true;
-        this._release(generation, issuedAt);
+        abandoned = true;
         reject(abortReason(signal));
       });
       const succeed = (value) => {
-        if (settled) return;
-        settled = true;
         stop();
+        if (abandoned) return this._release(generation, issuedAt);
         this._record(generation, issuedAt, 0);
         resolve(value);
       };
       const fail = (error) => {
-        if (settled) return;
-        settled = true;
         stop();
+        if (abandoned) return this._release(generation, issuedAt);
         this._failed(generation, issuedAt, error);
         reject(error);
       };
@@ -256,6 +268,8 @@ class CircuitBreaker extends EventEmitter {
   }
 
   _failed(generation, issuedAt, error) {
+    // A guard inside a Policy's breaker refused: no call was made, so nothing is recorded.
+    if (error?.[INNER_REFUSAL] === true) return this._release(generation, issuedAt);
     const code = OUTCOMES[this._classify(error)] ?? 1;
     this._record(generation, issuedAt, code);
   }
@@ -291,6 +305,12 @@ class CircuitBreaker extends EventEmitter {
     if (transition !== 0) this._emitTransition(transition);
   }
 
+  /** A permit collected while held: the core's drop (a release at its issue time). */
+  _dropped(generation, issuedAt) {
+    const transition = this._native.release(generation, issuedAt, issuedAt);
+    if (transition !== 0) this._emitTransition(transition);
+  }
+
   _emitTransition(code) {
     this.emit('stateChange', TRANSITIONS[code]);
   }
@@ -318,6 +338,7 @@ class CircuitBreaker extends EventEmitter {
   /** Changes thresholds and durations in place, keeping state and window where they fit. */
   reconfigure(options) {
     const o = opt.options(options);
+    if (o.unit !== undefined) throw opt.typeError('unit', 'omitted: an instance keeps the unit it was made with', o.unit);
     const config = nativeConfig(o);
     const now = this._now();
     opt.construct(() => this._native.reconfigure(config, now), o);
@@ -328,9 +349,12 @@ class CircuitBreaker extends EventEmitter {
     return STATES[this._native.state()];
   }
 
-  /** The state and counters now, as a plain object (instants in ms on the clock's scale). */
+  /** The state and counters now, as a plain object (instants in ms on the clock's scale, or ns). */
   snapshot() {
-    return this._native.snapshot(this._now());
+    const now = this._now();
+    const snapshot = this._native.snapshot(now);
+    if (this._ns) snapshot.openUntil = this._native.openUntilNs(now);
+    return snapshot;
   }
 }
 

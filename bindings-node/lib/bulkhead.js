@@ -2,11 +2,19 @@
 // Bulkhead: the core's concurrency cap, priority lanes and FIFO wait queue.
 
 const { EventEmitter } = require('node:events');
-const { NativeBulkhead, fastBulkheadAcquire, fastBulkheadEnter, fastBulkheadRelease } = require('./native');
+const { NativeBulkhead, fastBulkheadAcquire, fastBulkheadEnter, fastBulkheadRelease, coreDefaults } = require('./native');
 const { R } = require('./fast');
-const { refusalError, refusal, abortReason } = require('./errors');
+const { refusalError, refusal, abortReason, INNER_REFUSAL } = require('./errors');
 const opt = require('./options');
 const { onAbort, signalOf } = require('./sleep');
+
+// The core's largest waiter table: the most callers that may wait in one bulkhead.
+const MAX_WAITERS = coreDefaults().bulkheadMaxWaiters;
+
+// A permit handed to the caller (`tryAcquire`, `acquire`) and dropped while held gives its
+// slot back when it is garbage-collected, as the core's permit does when dropped; else a
+// lost permit would hold its slot for good.
+const dropped = new FinalizationRegistry(({ bulkhead, id }) => bulkhead._release(id));
 
 /** A permit; `release()` gives it back once (later calls return false). */
 class BulkheadPermit {
@@ -15,6 +23,12 @@ class BulkheadPermit {
     this._bulkhead = bulkhead;
     this._id = id;
     this._released = false;
+  }
+
+  /** Makes this permit the caller's: a permit collected while held is released. */
+  _handOut() {
+    dropped.register(this, { bulkhead: this._bulkhead, id: this._id }, this);
+    return this;
   }
 
   /** The lane the permit was taken in. */
@@ -26,6 +40,7 @@ class BulkheadPermit {
   release() {
     if (this._released) return false;
     this._released = true;
+    dropped.unregister(this);
     R[0] = this._bulkhead._handle;
     R[1] = this._id;
     const woken = fastBulkheadRelease();
@@ -49,7 +64,8 @@ function laneOf(lane) {
 
 /**
  * At most `maxConcurrent` calls at once. `lanes` are ceilings per priority lane (lane 0
- * first); `maxWaiting` callers (default 0, at most 4096) may wait in the core's FIFO queue.
+ * first); `maxWaiting` callers (at most the core's `MAX_WAITERS`, 65535) may wait in the
+ * core's FIFO queue; left out, the core's default: as many as the waiter table holds (1024).
  * Emits `reject` (the refusal) for every refused call.
  */
 class Bulkhead extends EventEmitter {
@@ -64,7 +80,8 @@ class Bulkhead extends EventEmitter {
       if (!Array.isArray(o.lanes)) throw opt.typeError('lanes', opt.words('lanes'), o.lanes);
       lanes = o.lanes.map((ceiling, i) => opt.integer(ceiling, `lanes[${i}]`));
     }
-    const maxWaiting = opt.integer(o.maxWaiting, 'maxWaiting', 0, 4096);
+    // Left out: the core's default (no limit of its own, so as many as the waiter table holds).
+    const maxWaiting = opt.integer(o.maxWaiting, 'maxWaiting', 0, MAX_WAITERS);
     this._native = opt.construct(() => new NativeBulkhead({ maxConcurrent, lanes, maxWaiting }), o);
     this._handle = this._native.handle;
     this._retryAfter = NaN;
@@ -77,7 +94,7 @@ class Bulkhead extends EventEmitter {
     R[1] = laneOf(lane);
     const id = fastBulkheadAcquire();
     this._retryAfter = R[7];
-    return id >= 0 ? new BulkheadPermit(this, id) : this._refused(id, false);
+    return id >= 0 ? new BulkheadPermit(this, id)._handOut() : this._refused(id, false);
   }
 
   /**
@@ -89,8 +106,8 @@ class Bulkhead extends EventEmitter {
     const lane = laneOf(options?.lane);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     const code = this._enter(lane);
-    if (code >= 0) return Promise.resolve(new BulkheadPermit(this, code));
-    return this._waitOrRefuse(code, signal);
+    if (code >= 0) return Promise.resolve(new BulkheadPermit(this, code)._handOut());
+    return this._waitOrRefuse(code, signal, true);
   }
 
   /** The core's acquire, first poll: a permit id, a refusal code or a waiter code. */
@@ -102,7 +119,8 @@ class Bulkhead extends EventEmitter {
     return code;
   }
 
-  _waitOrRefuse(code, signal) {
+  /** Waits in the queue (`handOut`: the permit goes to the caller), or rejects a refusal. */
+  _waitOrRefuse(code, signal, handOut) {
     const packed = -code / 64;
     if (packed < 16) return Promise.reject(this._refused(code, true));
     const waiter = packed - 16;
@@ -112,7 +130,7 @@ class Bulkhead extends EventEmitter {
         reject(abortReason(signal));
         if (this._native.cancel(waiter) > 0) this._serve();
       });
-      this._waiters.set(waiter, { resolve, stop });
+      this._waiters.set(waiter, { resolve, stop, handOut });
     });
   }
 
@@ -128,7 +146,7 @@ class Bulkhead extends EventEmitter {
       }
       this._waiters.delete(granted[i]);
       waiter.stop();
-      waiter.resolve(permit);
+      waiter.resolve(waiter.handOut ? permit._handOut() : permit);
     }
   }
 
@@ -141,15 +159,23 @@ class Bulkhead extends EventEmitter {
 
   /** Runs `fn(signal)` under a permit (waiting for one if the queue allows) and releases it. */
   execute(fn, options) {
-    const signal = signalOf(options, checkAcquire);
-    const lane = laneOf(options?.lane);
+    return this._execute(fn, signalOf(options, checkAcquire), laneOf(options?.lane), false);
+  }
+
+  /** `execute`; `inner`: a Policy runs it inside its breaker (a refusal is marked as such). */
+  _execute(fn, signal, lane, inner) {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     const code = this._enter(lane);
     if (code >= 0) {
       if (signal === undefined) return this._run(fn, code);
       return this._runAbortable(fn, new BulkheadPermit(this, code), signal);
     }
-    return this._waitOrRefuse(code, signal).then((permit) => {
+    if (inner && -code / 64 < 16) {
+      const refused = this._refused(code, true);
+      refused[INNER_REFUSAL] = true;
+      return Promise.reject(refused);
+    }
+    return this._waitOrRefuse(code, signal, false).then((permit) => {
       if (signal?.aborted) {
         // Granted while the caller was aborting: the permit goes straight back.
         permit.release();
@@ -192,12 +218,14 @@ class Bulkhead extends EventEmitter {
     else permit.release();
   }
 
+  /**
+   * Runs `fn(signal)` under `permit`. An abort rejects the caller's promise at once, but the
+   * permit stays held until `fn` settles: the call is still running, and giving its slot to
+   * another would let more than `maxConcurrent` run.
+   */
   _runAbortable(fn, permit, signal) {
     return new Promise((resolve, reject) => {
-      const stop = onAbort(signal, () => {
-        permit.release();
-        reject(abortReason(signal));
-      });
+      const stop = onAbort(signal, () => reject(abortReason(signal)));
       const done = () => {
         stop();
         permit.release();

@@ -7,7 +7,7 @@ const { NativeDeadline } = require('./native');
 const opt = require('./options');
 const { nativeNow } = require('./fast');
 
-const checkOptions = opt.declare('Deadline', ['timeout', 'at', 'clock']);
+const checkOptions = opt.declare('Deadline', ['timeout', 'at', 'clock', 'unit']);
 
 /**
  * One instant for a whole call, retries and nested calls included: `timeout` after now, or
@@ -32,17 +32,18 @@ class Deadline {
     const at = opt.duration(o.at, 'at');
     // With a timeout the clock is read below, once, and checked there.
     this._now = opt.clock(o.clock, { readNow: timeout === undefined }) ?? nativeNow;
+    this._ns = opt.unit(o.unit);
     this._native = timeout === undefined ? NativeDeadline.at(at) : NativeDeadline.after(this._now(), timeout);
   }
 
-  /** The instant it expires, in milliseconds on the clock's scale. */
+  /** The instant it expires, in milliseconds on the clock's scale (or ns with `unit: 'ns'`). */
   get expiresAt() {
-    return this._native.expiresAt;
+    return this._ns ? this._native.expiresAtNs : this._native.expiresAt;
   }
 
-  /** Milliseconds left now; 0 once expired, never negative. */
+  /** Milliseconds (or ns) left now; 0 once expired, never negative. */
   remaining() {
-    return this._native.remaining(this._now());
+    return this._ns ? this._native.remainingNs(this._now()) : this._native.remaining(this._now());
   }
 
   /** Whether it has expired now: true from the instant `expiresAt` itself on. */
@@ -55,6 +56,7 @@ class Deadline {
     if (!(other instanceof Deadline)) throw new TypeError(`argument \`other\` must be a Deadline, got ${opt.show(other)}`);
     const earlier = Object.create(Deadline.prototype);
     earlier._now = this._now;
+    earlier._ns = this._ns;
     earlier._native = this._native.min(other._native);
     return earlier;
   }

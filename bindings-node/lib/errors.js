@@ -45,8 +45,11 @@ const REASONS = [
   ['table_full', 'ERR_KEY_TABLE_FULL', RateLimitedError, "every slot of the keyed limiter's table holds an active key"],
 ];
 
-function retryAfterOf(ms) {
-  return Number.isNaN(ms) ? null : ms;
+/** A `retry_after` as the API gives it: ms (NaN: none) or exact ns (a bigint; null: none). */
+function retryAfterOf(value) {
+  // NaN is the only value unequal to itself; null and bigints pass as they are.
+  // eslint-disable-next-line no-self-compare
+  return value !== value ? null : value;
 }
 
 // A refusal's `stack` is its first line: it has no trace (see refusalError).
@@ -68,20 +71,20 @@ for (const Class of [StanchionError, CircuitOpenError, RateLimitedError, Bulkhea
  * constructor. A refusal is expected traffic, not a bug: capturing a stack trace would cost
  * many times the admission decision itself, so it has none.
  */
-function refusalError(reason, retryAfterMs) {
+function refusalError(reason, retryAfter) {
   const [name, code, Class, message] = REASONS[reason];
   const error = Object.create(Class.prototype);
   error.message = message;
   error.code = code;
   error.reason = name;
-  error.retryAfter = retryAfterOf(retryAfterMs);
+  error.retryAfter = retryAfterOf(retryAfter);
   return error;
 }
 
 /** The plain value a `tryAcquire` form returns for a refusal. */
-function refusal(reason, retryAfterMs) {
+function refusal(reason, retryAfter) {
   const [name, code] = REASONS[reason];
-  return { ok: false, reason: name, code, retryAfter: retryAfterOf(retryAfterMs) };
+  return { ok: false, reason: name, code, retryAfter: retryAfterOf(retryAfter) };
 }
 
 /** What an aborted operation rejects with: the signal's reason, as Node's own APIs do. */
@@ -93,7 +96,15 @@ function abortReason(signal) {
   return error;
 }
 
+/**
+ * Marks a refusal of a guard that a Policy runs inside its breaker (the bulkhead, the limiter):
+ * the attempt never reached the call, so the breaker releases its permit instead of recording
+ * a failure, as the core's `policy::execute` drops it.
+ */
+const INNER_REFUSAL = Symbol('stanchion.innerRefusal');
+
 module.exports = {
+  INNER_REFUSAL,
   StanchionError,
   CircuitOpenError,
   RateLimitedError,

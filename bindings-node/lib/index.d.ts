@@ -10,6 +10,21 @@ export type Duration = number | bigint;
 /** A monotonic clock: milliseconds as a number (default `performance.now`), or nanoseconds as a bigint. */
 export type Clock = () => number | bigint;
 
+/**
+ * What an instance gives instants and durations back in: `'ms'`, milliseconds as numbers (the
+ * default), or `'ns'`, exact nanoseconds as bigints.
+ */
+export type Unit = 'ms' | 'ns';
+
+/** An instant or a duration as an instance of unit `U` gives it back. */
+export type Time<U extends Unit = 'ms'> = U extends 'ns' ? bigint : number;
+
+/** The `unit` option of every class that gives times back. */
+export interface UnitOption<U extends Unit> {
+  /** `'ms'` (numbers, default) or `'ns'` (exact bigints) for every time this instance gives back. */
+  unit?: U;
+}
+
 /** What every `execute` passes to the function it runs. */
 export type Task<T> = (signal: AbortSignal | undefined) => T | PromiseLike<T>;
 
@@ -44,12 +59,12 @@ export type ErrorCode =
   | 'ERR_KEY_TABLE_FULL';
 
 /** A refusal from a `tryAcquire` form: plain data, no stack trace. */
-export interface Refusal {
+export interface Refusal<U extends Unit = 'ms'> {
   ok: false;
   reason: Reason;
   code: ErrorCode;
-  /** Milliseconds until the same call would pass; null when waiting cannot help. */
-  retryAfter: number | null;
+  /** Milliseconds (or ns) until the same call would pass; null when waiting cannot help. */
+  retryAfter: Time<U> | null;
 }
 
 /** An admission that carries nothing to give back. */
@@ -59,10 +74,11 @@ export interface Admitted {
 
 /** The base of every refusal error. */
 export class StanchionError extends Error {
+  constructor(message: string, code: string, reason: Reason, retryAfter: number | bigint | null);
   readonly code: ErrorCode;
   readonly reason: Reason;
-  /** Milliseconds until the same call would pass; null when waiting cannot help. */
-  readonly retryAfter: number | null;
+  /** Milliseconds (a bigint of ns from a `unit: 'ns'` instance) until the same call would pass; null when waiting cannot help. */
+  readonly retryAfter: number | bigint | null;
 }
 /** The circuit breaker refused the call (`ERR_CIRCUIT_OPEN`, `ERR_CIRCUIT_HALF_OPEN_FULL`, `ERR_CIRCUIT_FORCED_OPEN`). */
 export class CircuitOpenError extends StanchionError {}
@@ -88,7 +104,7 @@ export interface StateChange {
   to: BreakerState;
 }
 
-export interface BreakerOptions {
+export interface BreakerOptions<U extends Unit = 'ms'> extends UnitOption<U> {
   /** Trip when the window holds this many failures; null turns it off. Default 5. */
   failureCount?: number | null;
   /** Trip after this many failures in a row. */
@@ -122,11 +138,11 @@ export interface BreakerOptions {
   clock?: Clock;
 }
 
-export interface BreakerSnapshot {
+export interface BreakerSnapshot<U extends Unit = 'ms'> {
   state: BreakerState;
   generation: number;
-  /** When an open breaker admits the next probe (ms on the clock's scale); null unless open. */
-  openUntil: number | null;
+  /** When an open breaker admits the next probe (ms on the clock's scale, or ns); null unless open. */
+  openUntil: Time<U> | null;
   probesInFlight: number;
   halfOpenSuccesses: number;
   windowCalls: number;
@@ -147,34 +163,38 @@ export interface BreakerSnapshot {
   slowCallRate: number;
 }
 
-/** A permit from `CircuitBreaker.tryAcquire`: call `record` or `release` once. */
+/**
+ * A permit from `CircuitBreaker.tryAcquire`: call `record` or `release` once. One collected
+ * while held is released, as the core's permit is when dropped (recording nothing).
+ */
 export class BreakerPermit {
   readonly ok: true;
   record(outcome: Outcome): void;
   release(): void;
 }
 
-export interface BreakerEvents {
+export interface BreakerEvents<U extends Unit = 'ms'> {
   stateChange: [StateChange];
-  reject: [CircuitOpenError | Refusal];
+  reject: [CircuitOpenError | Refusal<U>];
 }
 
 /** The core's default circuit breaker. Events: `stateChange`, `reject`. */
-export class CircuitBreaker extends EventEmitter<BreakerEvents> {
-  constructor(options?: BreakerOptions);
+export class CircuitBreaker<U extends Unit = 'ms'> extends EventEmitter<BreakerEvents<U>> {
+  constructor(options?: BreakerOptions<U>);
   execute<T>(fn: Task<T>, options?: ExecuteOptions): Promise<T>;
-  tryAcquire(): BreakerPermit | Refusal;
+  tryAcquire(): BreakerPermit | Refusal<U>;
   forceOpen(): StateChange | null;
   disable(): StateChange | null;
   reset(): StateChange | null;
-  reconfigure(options: BreakerOptions): void;
+  /** Every option but `unit`, which an instance keeps. */
+  reconfigure(options: Omit<BreakerOptions, 'unit'>): void;
   readonly state: BreakerState;
-  snapshot(): BreakerSnapshot;
+  snapshot(): BreakerSnapshot<U>;
 }
 
 // ---- rate limiters --------------------------------------------------------------------------
 
-export interface RateLimiterOptions {
+export interface RateLimiterOptions<U extends Unit = 'ms'> extends UnitOption<U> {
   /** The burst, >= 1. */
   capacity: number;
   /** Tokens added every `refillEvery`. Default 1. */
@@ -191,52 +211,52 @@ export interface AcquireOptions extends ExecuteOptions {
   maxWait?: Duration;
 }
 
-export interface Reservation {
+export interface Reservation<U extends Unit = 'ms'> {
   ok: true;
-  /** When to proceed (ms on the clock's scale). */
-  readyAt: number;
+  /** When to proceed (ms on the clock's scale, or ns). */
+  readyAt: Time<U>;
 }
 
-export interface BucketSnapshot {
+export interface BucketSnapshot<U extends Unit = 'ms'> {
   available: number;
   capacity: number;
-  nextTokenAt: number | null;
-  fullAt: number;
+  nextTokenAt: Time<U> | null;
+  fullAt: Time<U>;
 }
 
-export interface LimiterEvents {
-  reject: [RateLimitedError | Refusal];
+export interface LimiterEvents<U extends Unit = 'ms'> {
+  reject: [RateLimitedError | Refusal<U>];
 }
 
 /** A token bucket (GCRA). Events: `reject`. */
-export class RateLimiter extends EventEmitter<LimiterEvents> {
-  constructor(options: RateLimiterOptions);
-  tryAcquire(n?: number): Admitted | Refusal;
+export class RateLimiter<U extends Unit = 'ms'> extends EventEmitter<LimiterEvents<U>> {
+  constructor(options: RateLimiterOptions<U>);
+  tryAcquire(n?: number): Admitted | Refusal<U>;
   acquire(options?: AcquireOptions): Promise<void>;
   execute<T>(fn: Task<T>, options?: AcquireOptions): Promise<T>;
-  reserve(n?: number, maxWait?: Duration): Reservation | Refusal;
+  reserve(n?: number, maxWait?: Duration): Reservation<U> | Refusal<U>;
   available(): number;
-  snapshot(): BucketSnapshot;
+  snapshot(): BucketSnapshot<U>;
 }
 
 export type Key = string | number | bigint;
 
-export interface KeyedRateLimiterOptions extends RateLimiterOptions {
-  /** Table size, rounded up to a power of two, at most 65536. Default 1024. */
+export interface KeyedRateLimiterOptions<U extends Unit = 'ms'> extends RateLimiterOptions<U> {
+  /** The exact table size: 1 to 16, or a power of two from 32 to 65536. Default 1024. */
   maxKeys?: number;
   /** What a new key gets when every slot holds an active key. Default 'reject'. */
   whenFull?: 'reject' | 'admit';
 }
 
 /** A token bucket per key in a fixed table. Events: `reject`. */
-export class KeyedRateLimiter extends EventEmitter<LimiterEvents> {
-  constructor(options: KeyedRateLimiterOptions);
+export class KeyedRateLimiter<U extends Unit = 'ms'> extends EventEmitter<LimiterEvents<U>> {
+  constructor(options: KeyedRateLimiterOptions<U>);
   readonly maxKeys: number;
-  tryAcquire(key: Key, n?: number): Admitted | Refusal;
+  tryAcquire(key: Key, n?: number): Admitted | Refusal<U>;
   acquire(key: Key, options?: AcquireOptions): Promise<void>;
-  reserve(key: Key, n?: number, maxWait?: Duration): Reservation | Refusal;
+  reserve(key: Key, n?: number, maxWait?: Duration): Reservation<U> | Refusal<U>;
   available(key: Key): number;
-  snapshot(key: Key): BucketSnapshot;
+  snapshot(key: Key): BucketSnapshot<U>;
   activeKeys(): number;
 }
 
@@ -247,7 +267,7 @@ export interface BulkheadOptions {
   maxConcurrent: number;
   /** Ceilings per priority lane, lane 0 first, never rising. Default one lane. */
   lanes?: number[];
-  /** Callers that may wait at once, 0 to 4096. Default 0 (never wait). */
+  /** Callers that may wait at once, 0 to 65535. Default: the core's, as many as the waiter table holds (1024). */
   maxWaiting?: number;
 }
 
@@ -264,7 +284,7 @@ export interface BulkheadSnapshot {
   maxConcurrent: number;
 }
 
-/** A bulkhead permit: `release()` once (later calls return false). */
+/** A bulkhead permit: `release()` once (later calls return false). One collected while held is released. */
 export class BulkheadPermit {
   readonly ok: true;
   readonly lane: number | null;
@@ -288,7 +308,7 @@ export class Bulkhead extends EventEmitter<BulkheadEvents> {
 
 export type Jitter = 'none' | 'full' | 'equal' | { proportional: number };
 
-interface BackoffLimits {
+interface BackoffLimits<U extends Unit> extends UnitOption<U> {
   jitter?: Jitter;
   /** The longest wait, a Retry-After hint included. */
   maxDelay?: Duration;
@@ -298,7 +318,7 @@ interface BackoffLimits {
   maxElapsed?: Duration;
 }
 
-export type BackoffOptions = BackoffLimits &
+export type BackoffOptions<U extends Unit = 'ms'> = BackoffLimits<U> &
   (
     | { schedule: 'constant'; delay: Duration }
     | { schedule: 'linear'; initial: Duration; step: Duration }
@@ -306,22 +326,22 @@ export type BackoffOptions = BackoffLimits &
     | { schedule: 'decorrelated'; base: Duration }
   );
 
-/** The state of one retried call (the core's `Retrying`). */
-export interface Retrying {
-  /** The next wait in ms, -1 at `maxAttempts`, -2 past `maxElapsed`. */
-  nextDelay(now: number | bigint, hint?: number): number;
+/** The backoff state of one retried call (the core's `Retrying`). */
+export interface Retrying<U extends Unit = 'ms'> {
+  /** The next wait in ms (or ns), -1 at `maxAttempts`, -2 past `maxElapsed`; `hint`: ms, or ns as a bigint. */
+  nextDelay(now: number | bigint, hint?: number | bigint): Time<U>;
   readonly retries: number;
 }
 
-export class Backoff {
-  constructor(options: BackoffOptions);
-  /** The wait (ms) before call `attempt + 2`, or null: stop. */
-  delay(attempt: number, seed?: number | bigint): number | null;
-  delays(seed?: number | bigint, limit?: number): number[];
-  start(seed: number | bigint, now: number | bigint): Retrying;
+export class Backoff<U extends Unit = 'ms'> {
+  constructor(options: BackoffOptions<U>);
+  /** The wait (ms, or ns) before call `attempt + 2`, or null: stop. */
+  delay(attempt: number, seed?: number | bigint): Time<U> | null;
+  delays(seed?: number | bigint, limit?: number): Time<U>[];
+  start(seed: number | bigint, now: number | bigint): Retrying<U>;
 }
 
-export interface RetryBudgetOptions {
+export interface RetryBudgetOptions<U extends Unit = 'ms'> extends UnitOption<U> {
   /** Tokens each first attempt deposits, in [0, 1000]. */
   ratio: number;
   /** The floor's refill rate; 0 turns it off. Default 10. */
@@ -340,52 +360,93 @@ export interface RetryBudgetSnapshot {
   retriesRefused: number;
 }
 
-export class RetryBudget {
-  constructor(options: RetryBudgetOptions);
+export class RetryBudget<U extends Unit = 'ms'> {
+  constructor(options: RetryBudgetOptions<U>);
   deposit(): void;
-  tryRetry(): Admitted | Refusal;
+  tryRetry(): Admitted | Refusal<U>;
   snapshot(): RetryBudgetSnapshot;
 }
 
 // ---- deadline ------------------------------------------------------------------------------
 
 /** A deadline `timeout` after now, or `at` an instant of the clock: exactly one of the two. */
-export type DeadlineOptions =
-  | { /** How long from now. */ timeout: Duration; at?: undefined; clock?: Clock }
-  | { /** The instant, on the clock's scale (milliseconds, or nanoseconds as a bigint). */ at: number | bigint; timeout?: undefined; clock?: Clock };
+export type DeadlineOptions<U extends Unit = 'ms'> = UnitOption<U> &
+  (
+    | { /** How long from now. */ timeout: Duration; at?: undefined; clock?: Clock }
+    | { /** The instant, on the clock's scale (milliseconds, or nanoseconds as a bigint). */ at: number | bigint; timeout?: undefined; clock?: Clock }
+  );
 
 /** One instant for a whole call; a call should not start once it has expired. */
-export class Deadline {
-  constructor(options: DeadlineOptions);
-  /** When it expires, in milliseconds on the clock's scale. */
-  readonly expiresAt: number;
-  /** Milliseconds left now; 0 once expired. */
-  remaining(): number;
+export class Deadline<U extends Unit = 'ms'> {
+  constructor(options: DeadlineOptions<U>);
+  /** When it expires, in milliseconds (or ns) on the clock's scale. */
+  readonly expiresAt: Time<U>;
+  /** Milliseconds (or ns) left now; 0 once expired. */
+  remaining(): Time<U>;
   /** Whether it has expired now (from the instant `expiresAt` itself on). */
   isExpired(): boolean;
   /** The earlier of the two, on this deadline's clock. */
-  min(other: Deadline): Deadline;
+  min(other: Deadline<Unit>): Deadline<U>;
 }
 
-export interface RetryOptions {
+export interface RetryOptions<U extends Unit = 'ms'> extends UnitOption<U> {
   /** Default: exponential from 100 ms, factor 2, full jitter, 3 attempts. */
-  backoff?: Backoff | BackoffOptions;
-  budget?: RetryBudget;
-  /** Which errors to retry. Default: all but refusals and aborts. */
+  backoff?: Backoff<Unit> | BackoffOptions<Unit>;
+  budget?: RetryBudget<Unit>;
+  /** Which errors are worth another attempt (a refusal of stanchion's guards is the core's to judge). Default: all but aborts. */
   retryIf?: (error: unknown, attempt: number) => boolean;
+  /** Retry a guard's refusal (breaker, bulkhead, limiter) after at least its `retryAfter`. Default false: a refusal ends the call. */
+  retryRefusals?: boolean;
   /** Seed of the jitter; random per call by default. */
   seed?: number | bigint;
   clock?: Clock;
 }
 
-export interface RetryEvents {
-  retry: [{ attempt: number; delay: number; error: unknown }];
-  giveUp: [{ error: unknown; reason: 'max_attempts' | 'max_elapsed' | 'deadline' | 'retry_budget_exhausted' }];
+/** Why a retried call made no further attempt, as the core names it (`StopReason::as_str`). */
+export type StopReason = 'not_retryable' | 'max_attempts' | 'max_elapsed' | 'deadline' | 'budget_exhausted' | 'refused';
+
+export interface RetryEvents<U extends Unit = 'ms'> {
+  /** Before each wait: the attempts made so far, the wait, the error. */
+  retry: [{ attempt: number; delay: Time<U>; error: unknown }];
+  /** When a failed call stops: its last error, why, and the attempts made. */
+  giveUp: [{ error: unknown; reason: StopReason; attempts: number }];
 }
 
-export class Retry extends EventEmitter<RetryEvents> {
-  constructor(options?: RetryOptions);
+/** The core's answer after a failed attempt. */
+export interface RetryDecision<U extends Unit = 'ms'> {
+  next: 'retry' | 'stop';
+  /** Sleep this long, then `resume()`; null when stopping. */
+  wait: Time<U> | null;
+  stop: StopReason | null;
+  /** Attempts made so far, the first included. */
+  attempts: number;
+  /** When stopping: what `execute` rejects with (the last error, or a RetryBudgetExhaustedError whose `cause` it is). */
+  error: unknown;
+}
+
+/** The core's answer when a wait is over. */
+export interface RetryResumed {
+  proceed: boolean;
+  /** The attempt to make (from 2), or null. */
+  attempt: number | null;
+  stop: 'deadline' | null;
+}
+
+/** One call's retry decisions, step by step (the core's `RetryLoop`): what `execute` runs. */
+export class RetryCall<U extends Unit = 'ms'> {
+  /** Attempts made or begun so far, the first included; 0 when the deadline stopped the first. */
+  readonly attempts: number;
+  /** Why no further attempt is made, or null while the call goes on. */
+  readonly stop: StopReason | null;
+  failed(error: unknown): RetryDecision<U>;
+  resume(): RetryResumed;
+}
+
+export class Retry<U extends Unit = 'ms'> extends EventEmitter<RetryEvents<U>> {
+  constructor(options?: RetryOptions<U>);
   execute<T>(fn: (signal: AbortSignal | undefined, attempt: number) => T | PromiseLike<T>, options?: ExecuteOptions): Promise<T>;
+  /** Begins one call's decisions, for a loop of your own; `deadline` (on this retry's clock) bounds it. */
+  start(options?: { deadline?: Deadline<Unit> }): RetryCall<U>;
 }
 
 // ---- policy ---------------------------------------------------------------------------------
@@ -395,10 +456,10 @@ export interface PolicyOptions<F = never> {
   fallback?: (error: unknown) => F | PromiseLike<F>;
   /** One deadline for the whole call, retries included. */
   timeout?: Duration;
-  retry?: Retry;
-  breaker?: CircuitBreaker;
+  retry?: Retry<Unit>;
+  breaker?: CircuitBreaker<Unit>;
   bulkhead?: Bulkhead;
-  limiter?: RateLimiter;
+  limiter?: RateLimiter<Unit>;
   /** The longest wait for a token. Default Infinity (within the timeout). */
   limiterMaxWait?: Duration;
   clock?: Clock;

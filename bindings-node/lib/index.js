@@ -10,7 +10,7 @@ const { RateLimiter, KeyedRateLimiter } = require('./limiter');
 const { Bulkhead, BulkheadPermit } = require('./bulkhead');
 const { Backoff, RetryBudget } = require('./backoff');
 const { Deadline } = require('./deadline');
-const { Retry } = require('./retry');
+const { Retry, RetryCall } = require('./retry');
 const { Policy } = require('./policy');
 const errors = require('./errors');
 
@@ -25,6 +25,7 @@ module.exports = {
   RetryBudget,
   Deadline,
   Retry,
+  RetryCall,
   Policy,
   StanchionError: errors.StanchionError,
   CircuitOpenError: errors.CircuitOpenError,

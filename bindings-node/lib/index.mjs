@@ -12,6 +12,7 @@ export const {
   RetryBudget,
   Deadline,
   Retry,
+  RetryCall,
   Policy,
   StanchionError,
   CircuitOpenError,

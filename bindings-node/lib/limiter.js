@@ -2,7 +2,7 @@
 // RateLimiter (the core's token bucket) and KeyedRateLimiter (its keyed table).
 
 const { EventEmitter } = require('node:events');
-const { NativeRateLimiter, NativeKeyedRateLimiter, fastBucketAcquire, fastBucketReserve } = require('./native');
+const { NativeRateLimiter, NativeKeyedRateLimiter, fastBucketAcquire, fastBucketReserve, keyedSizes } = require('./native');
 const { R, nativeNow } = require('./fast');
 const { refusalError, refusal } = require('./errors');
 const opt = require('./options');
@@ -11,7 +11,7 @@ const { sleep, signalOf } = require('./sleep');
 /** What every `tryAcquire` form returns on admission. */
 const ADMITTED = Object.freeze({ ok: true });
 
-const BUCKET = ['capacity', 'refillAmount', 'refillEvery', 'clock'];
+const BUCKET = ['capacity', 'refillAmount', 'refillEvery', 'clock', 'unit'];
 const HINTS = {
   tokensPerInterval: '`refillAmount` (with `refillEvery`)',
   interval: '`refillEvery`',
@@ -84,6 +84,7 @@ class RateLimiter extends EventEmitter {
     this._native = opt.construct(() => new NativeRateLimiter(config), o);
     this._clock = opt.clock(o.clock);
     this._now = this._clock ?? nativeNow;
+    this._ns = opt.unit(o.unit);
     this._handle = this._native.handle;
     this._retryAfter = NaN;
     this._reservedAt = 0;
@@ -94,9 +95,9 @@ class RateLimiter extends EventEmitter {
     const count = n === undefined ? 1 : tokens(n);
     const now = this._clock === undefined ? NaN : this._clock();
     let code;
-    if (typeof now === 'bigint') {
-      code = this._native.tryAcquire(count, now);
-      this._retryAfter = this._native.retryAfter;
+    if (typeof now === 'bigint' || this._ns) {
+      code = this._native.tryAcquire(count, typeof now === 'number' && Number.isNaN(now) ? nativeNow() : now);
+      this._retryAfter = this._ns ? this._native.retryAfterNs : this._native.retryAfter;
     } else {
       R[0] = this._handle;
       R[1] = count;
@@ -110,10 +111,10 @@ class RateLimiter extends EventEmitter {
   /** The core's reserve: the ready instant or a refusal code; the instant used in _reservedAt. */
   _reserve(n, maxWait) {
     const now = this._clock === undefined ? NaN : this._clock();
-    if (typeof now === 'bigint' || typeof maxWait === 'bigint') {
+    if (typeof now === 'bigint' || typeof maxWait === 'bigint' || this._ns) {
       const at = typeof now === 'number' && Number.isNaN(now) ? nativeNow() : now;
       const code = this._native.reserve(n, at, maxWaitNs(maxWait));
-      this._retryAfter = this._native.retryAfter;
+      this._retryAfter = this._ns ? this._native.retryAfterNs : this._native.retryAfter;
       this._reservedAt = at;
       return code;
     }
@@ -146,8 +147,12 @@ class RateLimiter extends EventEmitter {
     return fn(options?.signal);
   }
 
-  /** Reserves `n` tokens: the instant (ms, on the clock's scale) to proceed at, or a refusal. */
+  /** Reserves `n` tokens: the instant (ms, on the clock's scale, or ns) to proceed at, or a refusal. */
   reserve(n, maxWait) {
+    if (this._ns) {
+      const answer = this._native.reserveNs(tokens(n), this._now(), maxWaitNs(maxWaitOf(maxWait)));
+      return reservationNs(this, answer);
+    }
     const code = this._reserve(tokens(n), maxWaitOf(maxWait));
     return code < 0 ? this._refused(code, false) : { ok: true, readyAt: code };
   }
@@ -163,8 +168,17 @@ class RateLimiter extends EventEmitter {
 
   /** `{ available, capacity, nextTokenAt, fullAt }` now. */
   snapshot() {
-    return this._native.snapshot(this._now());
+    const now = this._now();
+    const snapshot = this._native.snapshot(now);
+    return this._ns ? Object.assign(snapshot, this._native.timesNs(now)) : snapshot;
   }
+}
+
+/** A `reserveNs` answer: the exact instant (a bigint), or a refusal code. */
+function reservationNs(limiter, answer) {
+  if (typeof answer === 'bigint') return { ok: true, readyAt: answer };
+  limiter._retryAfter = limiter._native.retryAfterNs;
+  return limiter._refused(answer, false);
 }
 
 function key(value) {
@@ -180,16 +194,21 @@ function key(value) {
   throw opt.typeError('key', opt.words('key'), value);
 }
 
+// The table sizes the addon offers (src/keyed_limiter.rs), and the default: the core has no
+// default size, so this is the binding's choice, the Python binding's too.
+const SIZES = keyedSizes();
+const DEFAULT_KEYS = 1024;
+
 function slots(maxKeys) {
-  const n = opt.integer(maxKeys ?? 1024, 'maxKeys', 1, 65536);
-  let slots = 1;
-  while (slots < n) slots *= 2;
-  return slots;
+  if (maxKeys === undefined) return DEFAULT_KEYS;
+  const n = opt.integer(maxKeys, 'maxKeys', 1, SIZES.at(-1));
+  if (!SIZES.includes(n)) throw opt.rangeError('maxKeys', opt.words('maxKeys'), n);
+  return n;
 }
 
 /**
- * A token bucket per key (string, number or bigint) in a fixed table of `maxKeys` slots
- * (rounded up to a power of two, default 1024). Strings map to the core's key with its
+ * A token bucket per key (string, number or bigint) in a fixed table of exactly `maxKeys`
+ * slots (1 to 16, or a power of two up to 65536; default 1024). Strings map to the core's key with its
  * `key_of_bytes` (FNV-1a 64 of the UTF-8), as in every stanchion binding. When every slot
  * holds an active key a new key is refused (`whenFull: 'reject'`, the default) or admitted
  * untracked (`'admit'`).
@@ -206,6 +225,7 @@ class KeyedRateLimiter extends EventEmitter {
     const config = { bucket, slots: slots(o.maxKeys), admitWhenFull: o.whenFull === 'admit' };
     this._native = opt.construct(() => new NativeKeyedRateLimiter(config), o);
     this._now = opt.clock(o.clock) ?? nativeNow;
+    this._ns = opt.unit(o.unit);
     this._retryAfter = NaN;
     this.maxKeys = config.slots;
   }
@@ -214,7 +234,7 @@ class KeyedRateLimiter extends EventEmitter {
   tryAcquire(k, n) {
     const code = this._native.tryAcquire(key(k), n === undefined ? 1 : tokens(n), this._now());
     if (code === 0) return ADMITTED;
-    this._retryAfter = this._native.retryAfter;
+    this._retryAfter = this._ns ? this._native.retryAfterNs : this._native.retryAfter;
     return this._refused(code, false);
   }
 
@@ -225,14 +245,15 @@ class KeyedRateLimiter extends EventEmitter {
     if (signal?.aborted) return sleep(0, signal);
     const now = this._now();
     const code = this._native.reserve(checked, n, now, maxWaitNs(maxWait));
-    this._retryAfter = this._native.retryAfter;
+    this._retryAfter = this._ns ? this._native.retryAfterNs : this._native.retryAfter;
     return waitFor(this, code, now, signal);
   }
 
   /** Reserves `n` tokens of `key`: the instant to proceed at, or a refusal. */
   reserve(k, n, maxWait) {
+    if (this._ns) return reservationNs(this, this._native.reserveNs(key(k), tokens(n), this._now(), maxWaitNs(maxWaitOf(maxWait))));
     const code = this._native.reserve(key(k), tokens(n), this._now(), maxWaitNs(maxWaitOf(maxWait)));
-    this._retryAfter = this._native.retryAfter;
+    this._retryAfter = this._ns ? this._native.retryAfterNs : this._native.retryAfter;
     return code < 0 ? this._refused(code, false) : { ok: true, readyAt: code };
   }
 
@@ -247,7 +268,10 @@ class KeyedRateLimiter extends EventEmitter {
 
   /** `key`'s bucket now. */
   snapshot(k) {
-    return this._native.snapshot(key(k), this._now());
+    const checked = key(k);
+    const now = this._now();
+    const snapshot = this._native.snapshot(checked, now);
+    return this._ns ? Object.assign(snapshot, this._native.timesNs(checked, now)) : snapshot;
   }
 
   /** Slots whose bucket is not full now. */

@@ -6,6 +6,7 @@
 // errors are worded here (`construct`), never re-decided.
 
 const { inspect } = require('node:util');
+const { coreDefaults, keyedSizes } = require('./native');
 
 const U32_MAX = 0xffffffff;
 const U64_MAX = (1n << 64n) - 1n;
@@ -13,6 +14,20 @@ const U64_MAX = (1n << 64n) - 1n;
 const DURATION = 'a duration: milliseconds as a number ≥ 0, or nanoseconds as a bigint from 0n to 2^64-1';
 const POSITIVE_DURATION =
   'a duration of at least 1 ns: milliseconds as a number ≥ 0.000001, or nanoseconds as a bigint from 1n to 2^64-1';
+/**
+ * The keyed limiter's table sizes (the addon's list) in words: a run from the smallest, then
+ * powers of two.
+ */
+function sizesInWords(sizes) {
+  let run = 1;
+  while (run < sizes.length && sizes[run] === sizes[run - 1] + 1) run++;
+  const rest = sizes.slice(run);
+  const head = `an integer from ${sizes[0]} to ${sizes[run - 1]}`;
+  if (rest.length === 0) return head;
+  const powers = rest.every((n, i) => (n & (n - 1)) === 0 && (i === 0 || n === rest[i - 1] * 2));
+  return powers ? `${head}, or a power of two from ${rest[0]} to ${rest.at(-1)}` : `${head}, or one of ${rest.join(', ')}`;
+}
+
 const CLOCK_RESULT =
   'milliseconds as a finite number ≥ 0 (as performance.now() does) or nanoseconds as a bigint from 0n to 2^64-1 (as process.hrtime.bigint() does)';
 
@@ -44,7 +59,7 @@ const WORDS = {
   capacity: `an integer from 1 to ${U32_MAX}`,
   refillAmount: `an integer from 1 to ${U32_MAX}`,
   refillEvery: POSITIVE_DURATION,
-  maxKeys: 'an integer from 1 to 65536',
+  maxKeys: sizesInWords(keyedSizes()),
   whenFull: "'reject' or 'admit'",
   n: `an integer from 0 to ${U32_MAX}`,
   maxWait: `${DURATION}, or Infinity for no limit`,
@@ -53,7 +68,7 @@ const WORDS = {
   maxConcurrent: 'an integer from 1 to 16777215',
   lanes: 'an array of 1 to 8 lane ceilings (integers)',
   'lanes[i]': 'an integer from 1 to `maxConcurrent`',
-  maxWaiting: 'an integer from 0 to 4096',
+  maxWaiting: `an integer from 0 to ${coreDefaults().bulkheadMaxWaiters}`,
   lane: 'an integer ≥ 0 (lanes past the last configured one share it)',
   // Backoff
   schedule: "'constant', 'linear', 'exponential' or 'decorrelated'",
@@ -87,6 +102,10 @@ const WORDS = {
   limiter: 'a RateLimiter',
   at: 'an instant of the clock: milliseconds as a number ≥ 0, or nanoseconds as a bigint from 0n to 2^64-1',
   signal: 'an AbortSignal',
+  // Every class that gives times back
+  unit: "'ms' (milliseconds as numbers) or 'ns' (exact nanoseconds as bigints)",
+  retryRefusals: 'a boolean',
+  deadline: 'a Deadline',
 };
 
 /** What `name` must be: its entry above (`lanes[3]` reads `lanes[i]`), else `fallback`. */
@@ -223,6 +242,13 @@ function boolean(value, name) {
   if (value === undefined) return undefined;
   if (typeof value !== 'boolean') throw typeError(name, words(name, 'a boolean'), value);
   return value;
+}
+
+/** The `unit` option: true for 'ns' (times out as exact bigint nanoseconds), false for 'ms'. */
+function unit(value) {
+  if (value === undefined || value === 'ms') return false;
+  if (value === 'ns') return true;
+  throw typeError('unit', WORDS.unit, value);
 }
 
 function func(value, name) {
@@ -392,6 +418,7 @@ module.exports = {
   integer,
   finite,
   boolean,
+  unit,
   func,
   duration,
   millisOrInfinity,

@@ -7,10 +7,19 @@ const { CircuitBreaker } = require('./breaker');
 const { Bulkhead } = require('./bulkhead');
 const { RateLimiter } = require('./limiter');
 const { Retry } = require('./retry');
-const { TimeoutError, abortReason } = require('./errors');
+const { TimeoutError, StanchionError, abortReason, INNER_REFUSAL } = require('./errors');
 const opt = require('./options');
 const { after, signalOf } = require('./sleep');
 const { nativeNow } = require('./fast');
+
+/**
+ * A guard inside the breaker refused (the limiter, the bulkhead): no call was made, so the
+ * breaker records nothing for it, as the core's policy::execute drops its permit.
+ */
+function innerRefusal(error) {
+  if (error instanceof StanchionError) error[INNER_REFUSAL] = true;
+  throw error;
+}
 
 function instance(value, Class, name) {
   if (value === undefined) return undefined;
@@ -57,10 +66,11 @@ class Policy {
   }
 
   _timed(fn, signal) {
-    if (this.timeout === undefined) return this._retried(fn, signal, undefined);
+    if (this.timeout === undefined) return this._retried(fn, signal, undefined, undefined, undefined);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (!(this.timeout > 0)) return Promise.reject(new TimeoutError(this.timeout));
-    const deadline = opt.millis(this.clock()) + this.timeout;
+    const now = this.clock();
+    const deadline = opt.millis(now) + this.timeout;
     const controller = new AbortController();
     const timeoutError = new TimeoutError(this.timeout);
     const forward = () => controller.abort(abortReason(signal));
@@ -72,7 +82,7 @@ class Policy {
         reject(timeoutError);
       });
     });
-    const run = this._retried(fn, controller.signal, deadline);
+    const run = this._retried(fn, controller.signal, deadline, now, timeoutError);
     return Promise.race([run, expired]).finally(() => {
       cancel();
       signal?.removeEventListener('abort', forward);
@@ -80,10 +90,15 @@ class Policy {
     });
   }
 
-  _retried(fn, signal, deadline) {
+  /**
+   * The retry layer: the core's retry loop bounded by `deadline` (ms), the call having started
+   * at `startedAt` (the policy's clock reading, when it took one); `expired` is the error if
+   * the deadline has already passed.
+   */
+  _retried(fn, signal, deadline, startedAt, expired) {
     const attempt = (attemptSignal) => this._guarded(fn, attemptSignal, deadline);
     if (this.retry === undefined) return attempt(signal);
-    return this.retry._execute(attempt, signal, deadline);
+    return this.retry._execute(attempt, signal, deadline, startedAt, expired);
   }
 
   _guarded(fn, signal, deadline) {
@@ -95,14 +110,18 @@ class Policy {
       call = async (s) => {
         let maxWait = this.limiterMaxWait;
         if (deadline !== undefined) maxWait = Math.max(0, Math.min(maxWait ?? Infinity, deadline - opt.millis(this.clock())));
-        await limiter.acquire({ signal: s, maxWait });
+        try {
+          await limiter.acquire({ signal: s, maxWait });
+        } catch (error) {
+          innerRefusal(error);
+        }
         return inner(s);
       };
     }
     if (this.bulkhead !== undefined) {
       const bulkhead = this.bulkhead;
       const inner = call;
-      call = (s) => bulkhead.execute(inner, s === undefined ? undefined : { signal: s });
+      call = (s) => bulkhead._execute(inner, s, 0, true);
     }
     if (this.breaker !== undefined) return this.breaker.execute(call, options);
     return Promise.resolve().then(() => call(signal));

@@ -9,6 +9,10 @@ export declare class NativeBackoff {
    * milliseconds; NaN means stop. Pure.
    */
   delay(attempt: number, seed: bigint): number
+  /** `delay` in exact nanoseconds; null means stop. */
+  delayNs(attempt: number, seed: bigint): bigint | null
+  /** `delays` in exact nanoseconds. */
+  delaysNs(seed: bigint, limit: number): Array<bigint>
   /** The waits of a whole schedule (attempts taking no time), at most `limit` of them. */
   delays(seed: bigint, limit: number): Array<number>
   /** Begins a retried call whose first attempt started at `now`. */
@@ -41,8 +45,15 @@ export declare class NativeBreaker {
   state(): number
   /** The state and counters now. */
   snapshot(now: number | bigint): NativeBreakerSnapshot
+  /** When an open breaker lets the next call probe, in exact nanoseconds; null unless open. */
+  openUntilNs(now: number | bigint): bigint | null
   /** The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help. */
   get retryAfter(): number
+  /**
+   * The `retry_after` of the last refusal, in exact nanoseconds; null when waiting cannot
+   * help.
+   */
+  get retryAfterNs(): bigint | null
 }
 
 /** The core's `Bulkhead` with permits by id and answers packed as numbers (see `code.rs`). */
@@ -86,6 +97,10 @@ export declare class NativeDeadline {
   static at(at: number | bigint): NativeDeadline
   /** When it expires, in milliseconds on the clock's scale. */
   get expiresAt(): number
+  /** When it expires, in exact nanoseconds. */
+  get expiresAtNs(): bigint
+  /** Exact nanoseconds left at `now` (0 once expired). */
+  remainingNs(now: number | bigint): bigint
   /** Milliseconds left at `now` (0 once expired). */
   remaining(now: number | bigint): number
   /** Whether it has expired at `now` (no time remains). */
@@ -102,14 +117,26 @@ export declare class NativeKeyedRateLimiter {
   tryAcquire(key: string | number | bigint, n: number, now: number | bigint): number
   /** Reserves `n` tokens of `key`: the instant (ms) to proceed at, or a refusal code (< 0). */
   reserve(key: string | number | bigint, n: number, now: number | bigint, maxWait?: bigint | undefined | null): number
+  /**
+   * Reserves `n` tokens of `key`: the instant to proceed at in exact nanoseconds, or a
+   * refusal code.
+   */
+  reserveNs(key: string | number | bigint, n: number, now: number | bigint, maxWait?: bigint | undefined | null): bigint | number
   /** Whole tokens available to `key` now. */
   available(key: string | number | bigint, now: number | bigint): number
   /** `key`'s bucket now. */
   snapshot(key: string | number | bigint, now: number | bigint): NativeBucketSnapshot
+  /** `key`'s instants now, in exact nanoseconds. */
+  timesNs(key: string | number | bigint, now: number | bigint): NativeBucketTimesNs
   /** Slots whose bucket is not full now. */
   activeKeys(now: number | bigint): number
   /** The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help. */
   get retryAfter(): number
+  /**
+   * The `retry_after` of the last refusal, in exact nanoseconds; null when waiting cannot
+   * help.
+   */
+  get retryAfterNs(): bigint | null
 }
 
 /** The core's `TokenBucket` with its answers packed as numbers (see `code.rs`). */
@@ -122,12 +149,44 @@ export declare class NativeRateLimiter {
   tryAcquire(n: number, now: number | bigint): number
   /** Reserves `n` tokens: the instant (ms) to proceed at, or a refusal code (< 0). */
   reserve(n: number, now: number | bigint, maxWait?: bigint | undefined | null): number
+  /** Reserves `n` tokens: the instant to proceed at in exact nanoseconds, or a refusal code. */
+  reserveNs(n: number, now: number | bigint, maxWait?: bigint | undefined | null): bigint | number
   /** Whole tokens available now. */
   available(now: number | bigint): number
   /** The bucket now. */
   snapshot(now: number | bigint): NativeBucketSnapshot
+  /** The bucket's instants now, in exact nanoseconds. */
+  timesNs(now: number | bigint): NativeBucketTimesNs
   /** The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help. */
   get retryAfter(): number
+  /**
+   * The `retry_after` of the last refusal, in exact nanoseconds; null when waiting cannot
+   * help.
+   */
+  get retryAfterNs(): bigint | null
+}
+
+/** A `Retry`'s backoff, budget and refusal rule, shared by its calls. */
+export declare class NativeRetry {
+  /**
+   * A retry loop over `backoff`, with `budget` if given; `retryRefusals` retries a guard's
+   * refusals (after at least their `retry_after`) instead of stopping.
+   */
+  constructor(backoff: NativeBackoff, budget: NativeRetryBudget | undefined | null, retryRefusals: boolean)
+  /** The handle `fastRetryStart` takes in register 0. */
+  get handle(): number
+  /**
+   * `RetryLoop::start` at `now`, before `deadline` (an instant, if any): the start instant
+   * in exact nanoseconds when the first attempt may go ahead, else null (the deadline has
+   * passed: make no attempt).
+   */
+  start(now: number | bigint, deadline?: number | bigint | undefined | null): bigint | null
+  /**
+   * The state of a call whose first attempt failed: `RetryLoop::start` at the instant the
+   * call started (as `start` or `fastRetryStart` gave it; ms or exact ns), with the call's
+   * `seed` and `deadline`, without paying into the budget again.
+   */
+  begin(seed: bigint, started: number | bigint, deadline?: number | bigint | undefined | null): NativeRetryCall
 }
 
 /** The core's `RetryBudget` with its answers packed as numbers (see `code.rs`). */
@@ -144,21 +203,114 @@ export declare class NativeRetryBudget {
   snapshot(now: number | bigint): NativeRetryBudgetSnapshot
   /** The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help. */
   get retryAfter(): number
+  /**
+   * The `retry_after` of the last refusal, in exact nanoseconds; null when waiting cannot
+   * help.
+   */
+  get retryAfterNs(): bigint | null
+}
+
+/** One retried call after its first failure: the core's `RetryLoop`, stepped by the JS loop. */
+export declare class NativeRetryCall {
+  /**
+   * `RetryLoop::after_failure` at `now`: the wait in milliseconds (`waitNs` has it exact)
+   * when the loop retries, else minus the stop code (`stop`, `stopRetryAfter` say more).
+   */
+  afterFailure(now: number | bigint, kind: number, hint: number | bigint | undefined | null, reason: number): number
+  /**
+   * `RetryLoop::resume` at `now`, when the wait is over: the number of the attempt to make
+   * (from 2), else minus the stop code.
+   */
+  resume(now: number | bigint): number
+  /** Attempts made so far, the first included. */
+  get attempts(): number
+  /** The last wait, in exact nanoseconds. */
+  get waitNs(): bigint
+  /** Why the loop stopped, as the core names it (`StopReason::as_str`); null while it runs. */
+  get stop(): string | null
+  /** The refusal a stop carries (the budget's, or a guard's): its stable reason number, or 0. */
+  get stopReason(): number
+  /** That refusal's `retry_after` in milliseconds; NaN when there is none. */
+  get stopRetryAfter(): number
+  /** That refusal's `retry_after` in exact nanoseconds; null when there is none. */
+  get stopRetryAfterNs(): bigint | null
 }
 
 /** One retried call's backoff state. */
 export declare class NativeRetrying {
   /**
-   * The wait before the next attempt in milliseconds (`hint`: a server's Retry-After, ms),
-   * or -1 when `maxAttempts` is reached, -2 when the wait would end past `maxElapsed`.
+   * The wait before the next attempt in milliseconds (`hint`: a server's Retry-After, ms
+   * or `bigint` ns), or -1 when `maxAttempts` is reached, -2 when the wait would end past
+   * `maxElapsed`.
    */
-  nextDelay(now: number | bigint, hint?: number | undefined | null): number
+  nextDelay(now: number | bigint, hint?: number | bigint | undefined | null): number
+  /**
+   * `nextDelay` in exact nanoseconds: the wait, or -1n at `maxAttempts`, -2n past
+   * `maxElapsed`.
+   */
+  nextDelayNs(now: number | bigint, hint?: number | bigint | undefined | null): bigint
   /** Waits handed out so far. */
   get retries(): number
 }
 
+/** The waiter tables (see `NativeBulkheadTables`). */
+export declare function bulkheadTables(): NativeBulkheadTables
+
 /** Sets the native clock so that it reads `ms` now (the JS half passes `performance.now()`). */
 export declare function calibrate(ms: number): void
+
+/** The core's defaults and limits. */
+export declare function coreDefaults(): CoreDefaults
+
+/** The core's defaults and limits (see each field). */
+export interface CoreDefaults {
+  /** `BreakerConfig::new().failure_count`. */
+  breakerFailureCount?: number
+  /** `BreakerConfig::new().minimum_calls`. */
+  breakerMinimumCalls: number
+  /** `BreakerConfig::new().open_for`, ns. */
+  breakerOpenFor: bigint
+  /** `BreakerConfig::new().open_for_factor`. */
+  breakerOpenForFactor: number
+  /** `BreakerConfig::new().half_open_probes`. */
+  breakerHalfOpenProbes: number
+  /** `breaker::MAX_PROBES`. */
+  breakerMaxProbes: number
+  /** `breaker::DEFAULT_PROBE_TIMEOUT`, ns. */
+  breakerProbeTimeout: bigint
+  /** The span of `BreakerConfig::new().window` (a time window), ns. */
+  breakerWindowSpan: bigint
+  /** The buckets of `BreakerConfig::new().window`. */
+  breakerWindowBuckets: number
+  /** `BackoffConfig`'s default `max_attempts` (null: no limit). */
+  backoffMaxAttempts?: number
+  /** `RetryBudgetConfig::new(ratio).min_retries_per_sec`. */
+  budgetMinRetriesPerSec: number
+  /** `RetryBudgetConfig::new(ratio).max_balance`. */
+  budgetMaxBalance: number
+  /** `TokenBucketConfig::new(capacity).refill_amount`. */
+  bucketRefillAmount: number
+  /** `TokenBucketConfig::new(capacity).refill_every`, ns. */
+  bucketRefillEvery: bigint
+  /** `bulkhead::MAX_CONCURRENT`. */
+  bulkheadMaxConcurrent: number
+  /** `bulkhead::MAX_LANES`. */
+  bulkheadMaxLanes: number
+  /** `bulkhead::MAX_WAITERS`: the largest waiter table. */
+  bulkheadMaxWaiters: number
+  /**
+   * `BulkheadConfig::new(n).max_waiting`: the config's own limit on waiters (`u32::MAX`, no
+   * limit but the table).
+   */
+  bulkheadMaxWaiting: number
+  /**
+   * How many callers may wait in the core's default `Bulkhead` (the type's default waiter
+   * table with `BulkheadConfig::new`'s default), found by queueing until it refuses.
+   */
+  bulkheadDefaultWaiting: number
+  /** `keyed_limiter::MAX_PROBE`: the slots a key may live in. */
+  keyedMaxProbe: number
+}
 
 /**
  * `tryAcquire` over the registers: handle in 0, the instant in 1 (ms; NaN: native clock).
@@ -207,6 +359,17 @@ export declare function fastBulkheadEnter(): number
 
 /** `release` over the registers: handle, permit id. */
 export declare function fastBulkheadRelease(): number
+
+/**
+ * `RetryLoop::start` over the registers: the handle in 0, now in 1 (ms; NaN: the native
+ * clock), the deadline in 2 (ms; NaN: none). Returns 0 when the first attempt may go ahead
+ * (the start instant in ns, split in registers 5 and 6: `high · 2^32 + low`), else minus the
+ * stop code.
+ */
+export declare function fastRetryStart(): number
+
+/** The table sizes `NativeKeyedRateLimiter` offers, smallest first. */
+export declare function keyedSizes(): Array<number>
 
 /**
  * A backoff config. `schedule` is `constant` (`delay`), `linear` (`initial`, `step`),
@@ -354,13 +517,24 @@ export interface NativeBucketSnapshot {
   fullAt: number
 }
 
+/** A bucket's instants at one moment, in exact nanoseconds. */
+export interface NativeBucketTimesNs {
+  /** When `available` next grows; null when full. */
+  nextTokenAt: bigint | null
+  /** When the bucket is full again if nothing more is taken. */
+  fullAt: bigint
+}
+
 /** A bulkhead's config. */
 export interface NativeBulkheadConfig {
   /** Calls admitted at once. */
   maxConcurrent: number
   /** Lane ceilings, highest priority (lane 0) first; default one lane. */
   lanes?: Array<number>
-  /** Callers that may wait at once (0: never wait), at most 4096. */
+  /**
+   * Callers that may wait at once (0: never wait), at most the core's `MAX_WAITERS`; left
+   * out, the core's default (as many as a table of `DEFAULT_TABLE` holds).
+   */
   maxWaiting?: number
 }
 
@@ -379,13 +553,24 @@ export interface NativeBulkheadSnapshot {
 }
 
 /**
- * A keyed limiter's table: `slots` buckets (a power of two), and what a new key gets when
+ * The waiter table sizes the addon offers, smallest first (the last is the core's
+ * `bulkhead::MAX_WAITERS`), and the table used when `maxWaiting` is left out.
+ */
+export interface NativeBulkheadTables {
+  /** Every table size, smallest first. */
+  sizes: Array<number>
+  /** The table of a bulkhead whose `maxWaiting` is left out. */
+  defaultTable: number
+}
+
+/**
+ * A keyed limiter's table: `slots` buckets (one of `keyedSizes()`), and what a new key gets when
  * every slot it may use holds an active key.
  */
 export interface NativeKeyedConfig {
   /** Every key's bucket. */
   bucket: NativeBucketConfig
-  /** The table size: a power of two in 1..=65536. */
+  /** The table size: one of `keyedSizes()`. */
   slots: number
   /** Admit untracked instead of refusing with `table_full`. */
   admitWhenFull: boolean
@@ -417,6 +602,12 @@ export interface NativeRetryBudgetSnapshot {
 
 /** The native clock, in milliseconds on the calibrated scale. */
 export declare function now(): number
+
+/**
+ * The core's names of the stop reasons (`StopReason::as_str`), by code: code `c` is entry
+ * `c - 1`.
+ */
+export declare function retryStopReasons(): Array<string>
 
 /**
  * Takes the register file: a `Float64Array` of at least 8 slots, which the JS half keeps

@@ -5,7 +5,7 @@ use napi_derive::napi;
 use stanchion::{Backoff, BackoffConfig, ConfigError, Exhausted, Jitter, Nanos, Retrying};
 
 use crate::code;
-use crate::time::{duration, instant, millis, nanos_of_bigint, of_millis};
+use crate::time::{bigint, duration, instant, millis, nanos_of_bigint};
 
 /// A backoff config. `schedule` is `constant` (`delay`), `linear` (`initial`, `step`),
 /// `exponential` (`initial`, `factor`) or `decorrelated` (`base`); durations are `bigint`
@@ -89,6 +89,13 @@ pub struct NativeBackoff {
     backoff: Backoff,
 }
 
+impl NativeBackoff {
+    /// The core's backoff.
+    pub(crate) fn core(&self) -> Backoff {
+        self.backoff
+    }
+}
+
 #[napi]
 impl NativeBackoff {
     /// A backoff, or an error naming the invalid field.
@@ -107,6 +114,22 @@ impl NativeBackoff {
         self.backoff
             .delay(attempt, self::seed(&seed))
             .map_or(f64::NAN, millis)
+    }
+
+    /// `delay` in exact nanoseconds; null means stop.
+    #[napi]
+    pub fn delay_ns(&self, attempt: u32, seed: BigInt) -> Option<BigInt> {
+        self.backoff.delay(attempt, self::seed(&seed)).map(bigint)
+    }
+
+    /// `delays` in exact nanoseconds.
+    #[napi]
+    pub fn delays_ns(&self, seed: BigInt, limit: u32) -> Vec<BigInt> {
+        self.backoff
+            .iter(self::seed(&seed))
+            .take(limit as usize)
+            .map(bigint)
+            .collect()
     }
 
     /// The waits of a whole schedule (attempts taking no time), at most `limit` of them.
@@ -136,17 +159,47 @@ pub struct NativeRetrying {
     retrying: Retrying,
 }
 
+impl NativeRetrying {
+    fn next(
+        &mut self,
+        now: &Either<f64, BigInt>,
+        hint: &Option<Either<f64, BigInt>>,
+    ) -> Result<stanchion::Nanos, Exhausted> {
+        let hint = hint.as_ref().map(instant);
+        self.retrying.next_delay(&self.backoff, instant(now), hint)
+    }
+}
+
 #[napi]
 impl NativeRetrying {
-    /// The wait before the next attempt in milliseconds (`hint`: a server's Retry-After, ms),
-    /// or -1 when `maxAttempts` is reached, -2 when the wait would end past `maxElapsed`.
+    /// The wait before the next attempt in milliseconds (`hint`: a server's Retry-After, ms
+    /// or `bigint` ns), or -1 when `maxAttempts` is reached, -2 when the wait would end past
+    /// `maxElapsed`.
     #[napi]
-    pub fn next_delay(&mut self, now: Either<f64, BigInt>, hint: Option<f64>) -> f64 {
-        let hint = hint.map(of_millis);
-        match self.retrying.next_delay(&self.backoff, instant(&now), hint) {
+    pub fn next_delay(
+        &mut self,
+        now: Either<f64, BigInt>,
+        hint: Option<Either<f64, BigInt>>,
+    ) -> f64 {
+        match self.next(&now, &hint) {
             Ok(wait) => millis(wait),
             Err(Exhausted::MaxAttempts) => -1.0,
             Err(Exhausted::MaxElapsed) => -2.0,
+        }
+    }
+
+    /// `nextDelay` in exact nanoseconds: the wait, or -1n at `maxAttempts`, -2n past
+    /// `maxElapsed`.
+    #[napi]
+    pub fn next_delay_ns(
+        &mut self,
+        now: Either<f64, BigInt>,
+        hint: Option<Either<f64, BigInt>>,
+    ) -> BigInt {
+        match self.next(&now, &hint) {
+            Ok(wait) => bigint(wait),
+            Err(Exhausted::MaxAttempts) => BigInt::from(-1i64),
+            Err(Exhausted::MaxElapsed) => BigInt::from(-2i64),
         }
     }
 

@@ -1,7 +1,7 @@
 //! `NativeBreaker`: the core's default `CircuitBreaker` (W = 10: a count window of up to 320
 //! calls, a time window of up to 10 buckets).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use napi::bindgen_prelude::{BigInt, Either, Null};
@@ -173,7 +173,7 @@ impl From<BreakerSnapshot> for NativeBreakerSnapshot {
 /// A breaker and the `retry_after` of its last refusal.
 pub(crate) struct Breaker {
     breaker: CircuitBreaker,
-    retry_after: Cell<f64>,
+    retry_after: code::LastRetryAfter,
 }
 
 thread_local! {
@@ -207,7 +207,7 @@ pub fn fast_breaker_acquire() -> f64 {
         let now = fast::instant_reg(1);
         fast::set_reg(6, millis(now));
         let answer = b.acquire(now);
-        fast::set_reg(7, b.retry_after.get());
+        fast::set_reg(7, b.retry_after.ms());
         answer
     })
 }
@@ -263,7 +263,7 @@ impl NativeBreaker {
         let breaker = CircuitBreaker::new(self::config(&config)).map_err(code::config_error)?;
         let inner = Rc::new(Breaker {
             breaker,
-            retry_after: Cell::new(f64::NAN),
+            retry_after: code::LastRetryAfter::new(),
         });
         let handle = BREAKERS.with(|table| table.borrow_mut().insert(Rc::clone(&inner)));
         Ok(NativeBreaker { inner, handle })
@@ -357,9 +357,26 @@ impl NativeBreaker {
         self.inner.breaker.snapshot(instant(&now)).into()
     }
 
+    /// When an open breaker lets the next call probe, in exact nanoseconds; null unless open.
+    #[napi]
+    pub fn open_until_ns(&self, now: Either<f64, BigInt>) -> Option<BigInt> {
+        self.inner
+            .breaker
+            .snapshot(instant(&now))
+            .open_until
+            .map(crate::time::bigint)
+    }
+
     /// The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help.
     #[napi(getter)]
     pub fn retry_after(&self) -> f64 {
-        self.inner.retry_after.get()
+        self.inner.retry_after.ms()
+    }
+
+    /// The `retry_after` of the last refusal, in exact nanoseconds; null when waiting cannot
+    /// help.
+    #[napi(getter)]
+    pub fn retry_after_ns(&self) -> Option<BigInt> {
+        self.inner.retry_after.ns()
     }
 }

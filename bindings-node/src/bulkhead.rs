@@ -5,9 +5,13 @@
 //! again when its waker fires. The waker only notes the waiter's id; the JS half asks for the
 //! granted permits after each release or cancellation (`takeGranted`), so the order of service
 //! is the core's. The waiter table holds up to `WAITERS` futures, one monomorphised size per
-//! range of `maxWaiting` (0, 16, 256, 4096).
+//! range of `maxWaiting` (`TABLES`: 0, 16, 256, 1024, 4096, and the core's largest,
+//! `bulkhead::MAX_WAITERS`). `maxWaiting` left out keeps the core's default
+//! (`BulkheadConfig::new`: no limit of its own, so as many as the table holds) with a table of
+//! `DEFAULT_TABLE` waiters: the core has no default table size (its `Bulkhead` type has none at
+//! all), so this one is the binding's choice, the same as the Python binding's.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -16,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use napi_derive::napi;
-use stanchion::bulkhead::{Acquire, RawPermit};
+use stanchion::bulkhead::{Acquire, RawPermit, MAX_WAITERS};
 use stanchion::{Bulkhead, BulkheadConfig, BulkheadSnapshot, ConfigError, Rejected};
 
 use crate::code;
@@ -148,6 +152,32 @@ fn table<const WAITERS: usize>(config: BulkheadConfig) -> Result<Box<dyn Queue>,
     }))
 }
 
+/// The waiter table sizes, smallest first: a bulkhead gets the smallest that holds its
+/// `maxWaiting`.
+const TABLES: [usize; 6] = [0, 16, 256, 1024, 4096, MAX_WAITERS];
+
+/// The table of a bulkhead whose `maxWaiting` is left out (see the module docs).
+const DEFAULT_TABLE: usize = 1024;
+
+/// The waiter table sizes the addon offers, smallest first (the last is the core's
+/// `bulkhead::MAX_WAITERS`), and the table used when `maxWaiting` is left out.
+#[napi(object)]
+pub struct NativeBulkheadTables {
+    /// Every table size, smallest first.
+    pub sizes: Vec<u32>,
+    /// The table of a bulkhead whose `maxWaiting` is left out.
+    pub default_table: u32,
+}
+
+/// The waiter tables (see `NativeBulkheadTables`).
+#[napi]
+pub fn bulkhead_tables() -> NativeBulkheadTables {
+    NativeBulkheadTables {
+        sizes: TABLES.iter().map(|&n| n as u32).collect(),
+        default_table: DEFAULT_TABLE as u32,
+    }
+}
+
 /// A bulkhead's config.
 #[napi(object)]
 pub struct NativeBulkheadConfig {
@@ -155,7 +185,8 @@ pub struct NativeBulkheadConfig {
     pub max_concurrent: u32,
     /// Lane ceilings, highest priority (lane 0) first; default one lane.
     pub lanes: Option<Vec<u32>>,
-    /// Callers that may wait at once (0: never wait), at most 4096.
+    /// Callers that may wait at once (0: never wait), at most the core's `MAX_WAITERS`; left
+    /// out, the core's default (as many as a table of `DEFAULT_TABLE` holds).
     pub max_waiting: Option<u32>,
 }
 
@@ -181,7 +212,7 @@ struct State {
     free: Vec<u32>,
     woken: Woken,
     next_waiter: u32,
-    retry_after: Cell<f64>,
+    retry_after: code::LastRetryAfter,
 }
 
 thread_local! {
@@ -251,7 +282,7 @@ pub fn fast_bulkhead_acquire() -> f64 {
     fast::with(&BULKHEADS, f64::NAN, |state| {
         let mut state = state.borrow_mut();
         let answer = state.try_acquire(fast::u32_reg(1));
-        fast::set_reg(7, state.retry_after.get());
+        fast::set_reg(7, state.retry_after.ms());
         answer
     })
 }
@@ -263,7 +294,7 @@ pub fn fast_bulkhead_enter() -> f64 {
     fast::with(&BULKHEADS, f64::NAN, |state| {
         let mut state = state.borrow_mut();
         let answer = state.acquire(fast::u32_reg(1));
-        fast::set_reg(7, state.retry_after.get());
+        fast::set_reg(7, state.retry_after.ms());
         answer
     })
 }
@@ -302,14 +333,24 @@ impl NativeBulkhead {
         if let Some(lanes) = &config.lanes {
             c = c.lanes(lanes);
         }
-        let max_waiting = config.max_waiting.unwrap_or(0);
-        c = c.max_waiting(max_waiting);
-        let queue = match max_waiting {
+        let size = match config.max_waiting {
+            None => DEFAULT_TABLE,
+            Some(max_waiting) => {
+                c = c.max_waiting(max_waiting);
+                TABLES
+                    .into_iter()
+                    .find(|&size| max_waiting as usize <= size)
+                    .unwrap_or(usize::MAX)
+            }
+        };
+        let queue = match size {
             0 => table::<0>(c),
-            1..=16 => table::<16>(c),
-            17..=256 => table::<256>(c),
-            257..=4096 => table::<4096>(c),
-            _ => Err(ConfigError::new("max_waiting", "0..=4096")),
+            16 => table::<16>(c),
+            256 => table::<256>(c),
+            1024 => table::<1024>(c),
+            4096 => table::<4096>(c),
+            MAX_WAITERS => table::<MAX_WAITERS>(c),
+            _ => Err(ConfigError::new("max_waiting", "0..=65535")),
         }
         .map_err(code::config_error)?;
         let state = Rc::new(RefCell::new(State {
@@ -318,7 +359,7 @@ impl NativeBulkhead {
             free: Vec::new(),
             woken: Arc::default(),
             next_waiter: 0,
-            retry_after: Cell::new(f64::NAN),
+            retry_after: code::LastRetryAfter::new(),
         }));
         let handle = BULKHEADS.with(|table| table.borrow_mut().insert(Rc::clone(&state)));
         Ok(NativeBulkhead { state, handle })
@@ -405,6 +446,6 @@ impl NativeBulkhead {
     /// The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help.
     #[napi(getter)]
     pub fn retry_after(&self) -> f64 {
-        self.state.borrow().retry_after.get()
+        self.state.borrow().retry_after.ms()
     }
 }

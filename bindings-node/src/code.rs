@@ -5,12 +5,38 @@
 //!   report later (a breaker's generation, a bulkhead's permit id).
 //! - A refusal is `< 0`: `-(64·reason + transition)`, reasons by their stable numbers
 //!   (`Reason as u8`, never 0). Its `retry_after` is read afterwards from the object's
-//!   `retryAfter` (milliseconds, NaN when waiting cannot help), so a refusal allocates nothing.
+//!   `retryAfter` (milliseconds, NaN when waiting cannot help) or `retryAfterNs` (exact
+//!   nanoseconds, null when waiting cannot help), so a refusal allocates nothing.
 
 use std::cell::Cell;
 
+use napi::bindgen_prelude::BigInt;
 use stanchion::breaker::Transition;
-use stanchion::{ConfigError, Rejected};
+use stanchion::{ConfigError, Nanos, Rejected};
+
+/// The `retry_after` of an object's last refusal, kept exact: read as milliseconds (NaN for
+/// none) by the hot path, or as nanoseconds by the `unit: 'ns'` API.
+pub(crate) struct LastRetryAfter(Cell<Option<Nanos>>);
+
+impl LastRetryAfter {
+    pub(crate) const fn new() -> Self {
+        LastRetryAfter(Cell::new(None))
+    }
+
+    pub(crate) fn set(&self, retry_after: Option<Nanos>) {
+        self.0.set(retry_after);
+    }
+
+    /// Milliseconds; NaN when waiting cannot help.
+    pub(crate) fn ms(&self) -> f64 {
+        self.0.get().map_or(f64::NAN, crate::time::millis)
+    }
+
+    /// Exact nanoseconds; `None` when waiting cannot help.
+    pub(crate) fn ns(&self) -> Option<BigInt> {
+        self.0.get().map(crate::time::bigint)
+    }
+}
 
 /// The code of a transition; 0 for none.
 pub(crate) fn transition(t: Option<Transition>) -> f64 {
@@ -22,9 +48,9 @@ pub(crate) fn admitted(value: f64, t: Option<Transition>) -> f64 {
     value * 64.0 + transition(t)
 }
 
-/// The code of a refusal; keeps its `retry_after` in `last` (ms, NaN for none).
-pub(crate) fn refused(r: &Rejected, t: Option<Transition>, last: &Cell<f64>) -> f64 {
-    last.set(r.retry_after.map_or(f64::NAN, crate::time::millis));
+/// The code of a refusal; keeps its `retry_after` in `last`.
+pub(crate) fn refused(r: &Rejected, t: Option<Transition>, last: &LastRetryAfter) -> f64 {
+    last.set(r.retry_after);
     -(f64::from(r.reason as u8) * 64.0 + transition(t))
 }
 

@@ -4,7 +4,7 @@ use napi::bindgen_prelude::{BigInt, Either};
 use napi_derive::napi;
 use stanchion::{Deadline, Nanos};
 
-use crate::time::{instant, millis, nanos_of_bigint};
+use crate::time::{bigint, instant, millis, nanos_of_bigint};
 
 /// The core's `Deadline`: instants in, milliseconds out.
 #[napi]
@@ -34,6 +34,18 @@ impl NativeDeadline {
     #[napi(getter)]
     pub fn expires_at(&self) -> f64 {
         millis(self.core.expires_at())
+    }
+
+    /// When it expires, in exact nanoseconds.
+    #[napi(getter)]
+    pub fn expires_at_ns(&self) -> BigInt {
+        bigint(self.core.expires_at())
+    }
+
+    /// Exact nanoseconds left at `now` (0 once expired).
+    #[napi]
+    pub fn remaining_ns(&self, now: Either<f64, BigInt>) -> BigInt {
+        bigint(self.core.remaining(instant(&now)))
     }
 
     /// Milliseconds left at `now` (0 once expired).

@@ -1,7 +1,5 @@
-//! `NativeKeyedRateLimiter`: the core's `KeyedLimiter<N>`, with `N` the power of two that
-//! `maxKeys` rounds up to, one monomorphised size per power from 1 to 65536, boxed.
-
-use std::cell::Cell;
+//! `NativeKeyedRateLimiter`: the core's `KeyedLimiter<N>` for each table size `N` the addon
+//! offers (`keyedSizes()`), boxed behind the core's `KeyedTable`.
 
 use napi::bindgen_prelude::{BigInt, Either, Either3};
 use napi_derive::napi;
@@ -10,7 +8,7 @@ use stanchion::{key_of_bytes, ConfigError, KeyedLimiter, TableFullPolicy, TokenB
 
 use crate::code;
 use crate::time::{instant, millis, nanos_of_bigint};
-use crate::token_bucket::{NativeBucketConfig, NativeBucketSnapshot};
+use crate::token_bucket::{NativeBucketConfig, NativeBucketSnapshot, NativeBucketTimesNs};
 
 /// A key: a string (hashed with the core's `key_of_bytes`, FNV-1a 64 of its UTF-8), a
 /// non-negative integer `number`, or a `bigint` (both taken as the `u64` key itself).
@@ -24,48 +22,44 @@ fn key(key: &Key) -> u64 {
     }
 }
 
-fn boxed<const N: usize>(
-    config: TokenBucketConfig,
-    policy: TableFullPolicy,
-) -> Result<Box<dyn KeyedTable>, ConfigError> {
-    Ok(Box::new(KeyedLimiter::<N>::new(config, policy)?))
+/// The table sizes offered: every size from 1 to 16, which covers the core's probe window
+/// (`keyed_limiter::MAX_PROBE`, the largest size a conformance file may use) so that a small
+/// table is exactly the size asked for, then every power of two up to 65536. Each is one
+/// monomorphised `KeyedLimiter<N>`, reached through the core's `KeyedTable`.
+macro_rules! sizes {
+    ($($n:literal)*) => {
+        const SIZES: &[u32] = &[$($n),*];
+
+        fn table(
+            slots: u32,
+            config: TokenBucketConfig,
+            policy: TableFullPolicy,
+        ) -> Result<Box<dyn KeyedTable>, ConfigError> {
+            match slots {
+                $($n => Ok(Box::new(KeyedLimiter::<$n>::new(config, policy)?)),)*
+                _ => Err(ConfigError::new("max_keys", "a table size the addon offers")),
+            }
+        }
+    };
 }
 
-/// A table of `slots` (a power of two up to 65536) buckets.
-fn table(
-    slots: u32,
-    config: TokenBucketConfig,
-    policy: TableFullPolicy,
-) -> Result<Box<dyn KeyedTable>, ConfigError> {
-    match slots {
-        1 => boxed::<1>(config, policy),
-        2 => boxed::<2>(config, policy),
-        4 => boxed::<4>(config, policy),
-        8 => boxed::<8>(config, policy),
-        16 => boxed::<16>(config, policy),
-        32 => boxed::<32>(config, policy),
-        64 => boxed::<64>(config, policy),
-        128 => boxed::<128>(config, policy),
-        256 => boxed::<256>(config, policy),
-        512 => boxed::<512>(config, policy),
-        1024 => boxed::<1024>(config, policy),
-        2048 => boxed::<2048>(config, policy),
-        4096 => boxed::<4096>(config, policy),
-        8192 => boxed::<8192>(config, policy),
-        16384 => boxed::<16384>(config, policy),
-        32768 => boxed::<32768>(config, policy),
-        65536 => boxed::<65536>(config, policy),
-        _ => Err(ConfigError::new("max_keys", "1..=65536")),
-    }
+sizes!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 32 64 128 256 512 1024 2048 4096 8192 16384 32768 65536);
+
+const _: () = assert!(stanchion::keyed_limiter::MAX_PROBE <= 16);
+
+/// The table sizes `NativeKeyedRateLimiter` offers, smallest first.
+#[napi]
+pub fn keyed_sizes() -> Vec<u32> {
+    SIZES.to_vec()
 }
 
-/// A keyed limiter's table: `slots` buckets (a power of two), and what a new key gets when
+/// A keyed limiter's table: `slots` buckets (one of `keyedSizes()`), and what a new key gets when
 /// every slot it may use holds an active key.
 #[napi(object)]
 pub struct NativeKeyedConfig {
     /// Every key's bucket.
     pub bucket: NativeBucketConfig,
-    /// The table size: a power of two in 1..=65536.
+    /// The table size: one of `keyedSizes()`.
     pub slots: u32,
     /// Admit untracked instead of refusing with `table_full`.
     pub admit_when_full: bool,
@@ -75,7 +69,7 @@ pub struct NativeKeyedConfig {
 #[napi]
 pub struct NativeKeyedRateLimiter {
     table: Box<dyn KeyedTable>,
-    retry_after: Cell<f64>,
+    retry_after: code::LastRetryAfter,
 }
 
 #[napi]
@@ -91,7 +85,7 @@ impl NativeKeyedRateLimiter {
         let bucket = crate::token_bucket::config(&config.bucket);
         Ok(NativeKeyedRateLimiter {
             table: table(config.slots, bucket, policy).map_err(code::config_error)?,
-            retry_after: Cell::new(f64::NAN),
+            retry_after: code::LastRetryAfter::new(),
         })
     }
 
@@ -128,6 +122,23 @@ impl NativeKeyedRateLimiter {
         }
     }
 
+    /// Reserves `n` tokens of `key`: the instant to proceed at in exact nanoseconds, or a
+    /// refusal code.
+    #[napi]
+    pub fn reserve_ns(
+        &self,
+        key: Either3<String, f64, BigInt>,
+        n: u32,
+        now: Either<f64, BigInt>,
+        max_wait: Option<BigInt>,
+    ) -> Either<BigInt, f64> {
+        let max_wait = crate::token_bucket::max_wait(&max_wait);
+        let answer = self
+            .table
+            .reserve(self::key(&key), n, instant(&now), max_wait);
+        crate::token_bucket::reservation_ns(answer, &self.retry_after)
+    }
+
     /// Whole tokens available to `key` now.
     #[napi]
     pub fn available(&self, key: Either3<String, f64, BigInt>, now: Either<f64, BigInt>) -> f64 {
@@ -144,6 +155,16 @@ impl NativeKeyedRateLimiter {
         self.table.snapshot(self::key(&key), instant(&now)).into()
     }
 
+    /// `key`'s instants now, in exact nanoseconds.
+    #[napi]
+    pub fn times_ns(
+        &self,
+        key: Either3<String, f64, BigInt>,
+        now: Either<f64, BigInt>,
+    ) -> NativeBucketTimesNs {
+        self.table.snapshot(self::key(&key), instant(&now)).into()
+    }
+
     /// Slots whose bucket is not full now.
     #[napi]
     pub fn active_keys(&self, now: Either<f64, BigInt>) -> u32 {
@@ -153,6 +174,13 @@ impl NativeKeyedRateLimiter {
     /// The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help.
     #[napi(getter)]
     pub fn retry_after(&self) -> f64 {
-        self.retry_after.get()
+        self.retry_after.ms()
+    }
+
+    /// The `retry_after` of the last refusal, in exact nanoseconds; null when waiting cannot
+    /// help.
+    #[napi(getter)]
+    pub fn retry_after_ns(&self) -> Option<BigInt> {
+        self.retry_after.ns()
     }
 }

@@ -1,6 +1,6 @@
 //! `NativeRetryBudget`: the core's `RetryBudget`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use napi::bindgen_prelude::{BigInt, Either};
@@ -52,7 +52,7 @@ impl From<RetryBudgetSnapshot> for NativeRetryBudgetSnapshot {
 /// A budget and the `retry_after` of its last refusal.
 pub(crate) struct Budget {
     budget: RetryBudget,
-    retry_after: Cell<f64>,
+    retry_after: code::LastRetryAfter,
 }
 
 thread_local! {
@@ -60,6 +60,11 @@ thread_local! {
 }
 
 impl Budget {
+    /// The core's budget.
+    pub(crate) fn core(&self) -> &RetryBudget {
+        &self.budget
+    }
+
     fn try_retry(&self, now: Nanos) -> f64 {
         match self.budget.try_retry(now) {
             Ok(()) => 0.0,
@@ -80,7 +85,7 @@ pub fn fast_budget_deposit() {
 pub fn fast_budget_try_retry() -> f64 {
     fast::with(&BUDGETS, f64::NAN, |b| {
         let answer = b.try_retry(fast::instant_reg(1));
-        fast::set_reg(7, b.retry_after.get());
+        fast::set_reg(7, b.retry_after.ms());
         answer
     })
 }
@@ -113,10 +118,15 @@ impl NativeRetryBudget {
         }
         let inner = Rc::new(Budget {
             budget: RetryBudget::new(c).map_err(code::config_error)?,
-            retry_after: Cell::new(f64::NAN),
+            retry_after: code::LastRetryAfter::new(),
         });
         let handle = BUDGETS.with(|table| table.borrow_mut().insert(Rc::clone(&inner)));
         Ok(NativeRetryBudget { inner, handle })
+    }
+
+    /// The budget, shared with a retry loop that uses it.
+    pub(crate) fn shared(&self) -> Rc<Budget> {
+        Rc::clone(&self.inner)
     }
 
     /// The handle the `fastBudget*` functions take in register 0.
@@ -146,6 +156,13 @@ impl NativeRetryBudget {
     /// The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help.
     #[napi(getter)]
     pub fn retry_after(&self) -> f64 {
-        self.inner.retry_after.get()
+        self.inner.retry_after.ms()
+    }
+
+    /// The `retry_after` of the last refusal, in exact nanoseconds; null when waiting cannot
+    /// help.
+    #[napi(getter)]
+    pub fn retry_after_ns(&self) -> Option<BigInt> {
+        self.inner.retry_after.ns()
     }
 }

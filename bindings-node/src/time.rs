@@ -37,6 +37,11 @@ pub(crate) fn millis(n: Nanos) -> f64 {
     n.as_nanos() as f64 / 1e6
 }
 
+/// A core duration or instant as an exact JavaScript `bigint` of nanoseconds.
+pub(crate) fn bigint(n: Nanos) -> BigInt {
+    BigInt::from(n.as_nanos())
+}
+
 /// An optional config duration (`bigint` nanoseconds) as the core's.
 pub(crate) fn duration(ns: &Option<BigInt>) -> Option<Nanos> {
     ns.as_ref().map(|ns| Nanos::new(nanos_of_bigint(ns)))

@@ -1,6 +1,6 @@
 //! `NativeRateLimiter`: the core's `TokenBucket` (GCRA).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use napi::bindgen_prelude::{BigInt, Either, Null};
@@ -9,7 +9,7 @@ use stanchion::{Nanos, TokenBucket, TokenBucketConfig, TokenBucketSnapshot};
 
 use crate::code;
 use crate::fast::{self, Registry};
-use crate::time::{duration, instant, millis, nanos_of_bigint};
+use crate::time::{bigint, duration, instant, millis, nanos_of_bigint};
 
 /// A token bucket's config: `capacity` tokens of burst, `refillAmount` tokens every
 /// `refillEvery` (`bigint` nanoseconds; default one second).
@@ -23,10 +23,12 @@ pub struct NativeBucketConfig {
     pub refill_every: Option<BigInt>,
 }
 
+/// The config, every field the caller left out at the core's default (`TokenBucketConfig::new`).
 pub(crate) fn config(o: &NativeBucketConfig) -> TokenBucketConfig {
-    TokenBucketConfig::new(o.capacity).refill(
-        o.refill_amount.unwrap_or(1),
-        duration(&o.refill_every).unwrap_or(Nanos::from_secs(1)),
+    let defaults = TokenBucketConfig::new(o.capacity);
+    defaults.refill(
+        o.refill_amount.unwrap_or(defaults.refill_amount),
+        duration(&o.refill_every).unwrap_or(defaults.refill_every),
     )
 }
 
@@ -54,6 +56,37 @@ impl From<TokenBucketSnapshot> for NativeBucketSnapshot {
     }
 }
 
+/// A bucket's instants at one moment, in exact nanoseconds.
+#[napi(object)]
+pub struct NativeBucketTimesNs {
+    /// When `available` next grows; null when full.
+    pub next_token_at: Either<BigInt, Null>,
+    /// When the bucket is full again if nothing more is taken.
+    pub full_at: BigInt,
+}
+
+impl From<TokenBucketSnapshot> for NativeBucketTimesNs {
+    fn from(s: TokenBucketSnapshot) -> Self {
+        NativeBucketTimesNs {
+            next_token_at: s
+                .next_token_at
+                .map_or(Either::B(Null), |n| Either::A(bigint(n))),
+            full_at: bigint(s.full_at),
+        }
+    }
+}
+
+/// A reservation's answer in exact nanoseconds: the instant to proceed at, or a refusal code.
+pub(crate) fn reservation_ns(
+    answer: Result<Nanos, stanchion::Rejected>,
+    last: &code::LastRetryAfter,
+) -> Either<BigInt, f64> {
+    match answer {
+        Ok(ready_at) => Either::A(bigint(ready_at)),
+        Err(refusal) => Either::B(code::refused(&refusal, None, last)),
+    }
+}
+
 /// The `max_wait` of a reservation: `bigint` nanoseconds, or none for no limit.
 pub(crate) fn max_wait(ns: &Option<BigInt>) -> Nanos {
     ns.as_ref()
@@ -63,7 +96,7 @@ pub(crate) fn max_wait(ns: &Option<BigInt>) -> Nanos {
 /// A bucket and the `retry_after` of its last refusal.
 pub(crate) struct Bucket {
     bucket: TokenBucket,
-    retry_after: Cell<f64>,
+    retry_after: code::LastRetryAfter,
 }
 
 thread_local! {
@@ -92,7 +125,7 @@ impl Bucket {
 pub fn fast_bucket_acquire() -> f64 {
     fast::with(&BUCKETS, f64::NAN, |b| {
         let answer = b.acquire(fast::u32_reg(1), fast::instant_reg(2));
-        fast::set_reg(7, b.retry_after.get());
+        fast::set_reg(7, b.retry_after.ms());
         answer
     })
 }
@@ -105,7 +138,7 @@ pub fn fast_bucket_reserve() -> f64 {
         let now = fast::instant_reg(2);
         fast::set_reg(6, millis(now));
         let answer = b.reserve(fast::u32_reg(1), now, crate::time::of_millis(fast::reg(3)));
-        fast::set_reg(7, b.retry_after.get());
+        fast::set_reg(7, b.retry_after.ms());
         answer
     })
 }
@@ -131,7 +164,7 @@ impl NativeRateLimiter {
     pub fn new(config: NativeBucketConfig) -> napi::Result<Self> {
         let inner = Rc::new(Bucket {
             bucket: TokenBucket::new(self::config(&config)).map_err(code::config_error)?,
-            retry_after: Cell::new(f64::NAN),
+            retry_after: code::LastRetryAfter::new(),
         });
         let handle = BUCKETS.with(|table| table.borrow_mut().insert(Rc::clone(&inner)));
         Ok(NativeRateLimiter { inner, handle })
@@ -156,6 +189,21 @@ impl NativeRateLimiter {
             .reserve(n, instant(&now), self::max_wait(&max_wait))
     }
 
+    /// Reserves `n` tokens: the instant to proceed at in exact nanoseconds, or a refusal code.
+    #[napi]
+    pub fn reserve_ns(
+        &self,
+        n: u32,
+        now: Either<f64, BigInt>,
+        max_wait: Option<BigInt>,
+    ) -> Either<BigInt, f64> {
+        let answer = self
+            .inner
+            .bucket
+            .reserve(n, instant(&now), self::max_wait(&max_wait));
+        reservation_ns(answer, &self.inner.retry_after)
+    }
+
     /// Whole tokens available now.
     #[napi]
     pub fn available(&self, now: Either<f64, BigInt>) -> f64 {
@@ -168,9 +216,22 @@ impl NativeRateLimiter {
         self.inner.bucket.snapshot(instant(&now)).into()
     }
 
+    /// The bucket's instants now, in exact nanoseconds.
+    #[napi]
+    pub fn times_ns(&self, now: Either<f64, BigInt>) -> NativeBucketTimesNs {
+        self.inner.bucket.snapshot(instant(&now)).into()
+    }
+
     /// The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help.
     #[napi(getter)]
     pub fn retry_after(&self) -> f64 {
-        self.inner.retry_after.get()
+        self.inner.retry_after.ms()
+    }
+
+    /// The `retry_after` of the last refusal, in exact nanoseconds; null when waiting cannot
+    /// help.
+    #[napi(getter)]
+    pub fn retry_after_ns(&self) -> Option<BigInt> {
+        self.inner.retry_after.ns()
     }
 }

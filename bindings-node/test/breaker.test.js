@@ -88,17 +88,23 @@ test('tryAcquire permits record once; a released probe frees its slot', async (t
   assert.equal(breaker.state, 'closed');
 });
 
-test('an aborted call releases its probe slot and rejects with the reason', async (t) => {
+test('an aborted call rejects with the reason at once, and frees its probe slot when it settles', async (t) => {
   const time = fakeTime(t);
   const breaker = new CircuitBreaker({ failureCount: 1, openFor: 100, clock: time.clock });
   await assert.rejects(breaker.execute(boom));
   await time.advance(100);
   const controller = new AbortController();
-  const hanging = breaker.execute((signal) => new Promise(() => assert.ok(signal)), { signal: controller.signal });
+  let finish;
+  const hanging = breaker.execute((signal) => (assert.ok(signal), new Promise((resolve) => (finish = resolve))), { signal: controller.signal });
   assert.equal(breaker.snapshot().probesInFlight, 1);
   controller.abort(new Error('caller gave up'));
   await assert.rejects(hanging, /caller gave up/);
-  assert.equal(breaker.snapshot().probesInFlight, 0);
+  assert.equal(breaker.snapshot().probesInFlight, 1, 'the probe still runs: its slot is held');
+  assert.equal(breaker.tryAcquire().reason, 'half_open_full');
+  finish('late');
+  await settle();
+  assert.equal(breaker.snapshot().probesInFlight, 0, 'freed once it settled');
+  assert.equal(breaker.snapshot().calls, 1, 'the abandoned call recorded nothing');
   assert.equal(breaker.state, 'half_open');
   await assert.rejects(breaker.execute(() => 1, { signal: AbortSignal.abort() }), { name: 'AbortError' });
   await settle();

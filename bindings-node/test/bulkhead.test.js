@@ -17,7 +17,7 @@ test('caps concurrent calls; tryAcquire returns a refusal instead of throwing', 
 });
 
 test('without a queue, execute rejects at once when full', async () => {
-  const bulkhead = new Bulkhead({ maxConcurrent: 1 });
+  const bulkhead = new Bulkhead({ maxConcurrent: 1, maxWaiting: 0 });
   let release;
   const running = bulkhead.execute(() => new Promise((resolve) => (release = resolve)));
   const refused = await bulkhead.execute(() => 'no').catch((e) => e);
@@ -70,20 +70,45 @@ test('an aborted wait leaves the queue clean and passes nothing to the wrong cal
   assert.equal(bulkhead.snapshot().inFlight, 0);
 });
 
-test('aborting a running execute releases its permit', async () => {
-  const bulkhead = new Bulkhead({ maxConcurrent: 1 });
+test('aborting a running execute rejects at once, and its permit is held until the function settles', async () => {
+  const bulkhead = new Bulkhead({ maxConcurrent: 1, maxWaiting: 0 });
   const controller = new AbortController();
-  const running = bulkhead.execute(() => new Promise(() => {}), { signal: controller.signal });
+  let finish;
+  let running = 0;
+  const first = bulkhead.execute(async () => {
+    running++;
+    // This function ignores the abort and goes on.
+    await new Promise((resolve) => (finish = resolve));
+    running--;
+  }, { signal: controller.signal });
   await settle();
   assert.equal(bulkhead.snapshot().inFlight, 1);
   controller.abort();
-  await assert.rejects(running, { name: 'AbortError' });
-  assert.equal(bulkhead.snapshot().inFlight, 0);
+  await assert.rejects(first, { name: 'AbortError' });
+  assert.equal(running, 1, 'the function still runs');
+  assert.equal(bulkhead.snapshot().inFlight, 1, 'so its slot is still taken');
+  await assert.rejects(bulkhead.execute(() => 'second'), BulkheadFullError);
+  finish();
+  await settle();
+  assert.equal(running, 0);
+  assert.equal(bulkhead.snapshot().inFlight, 0, 'released once it settled');
+  assert.equal(await bulkhead.execute(() => 'third'), 'third');
+});
+
+test('by default callers wait in the queue, as many as its table holds (the core default)', async () => {
+  const bulkhead = new Bulkhead({ maxConcurrent: 1 });
+  const held = bulkhead.tryAcquire();
+  const waiters = Array.from({ length: 1024 }, () => bulkhead.acquire());
+  await assert.rejects(bulkhead.acquire(), { code: 'ERR_BULKHEAD_QUEUE_FULL' });
+  assert.equal(bulkhead.snapshot().waiting, 1024);
+  held.release();
+  for (const waiter of waiters) (await waiter).release();
+  assert.deepEqual(bulkhead.snapshot(), { inFlight: 0, peak: 1, waiting: 0, rejected: 1, maxConcurrent: 1 });
 });
 
 test('invalid bulkhead options name the option', () => {
   assert.throws(() => new Bulkhead({ maxConcurrent: 0 }), { name: 'RangeError', message: /`maxConcurrent`/ });
-  assert.throws(() => new Bulkhead({ maxConcurrent: 1, maxWaiting: 5000 }), { name: 'RangeError', message: /`maxWaiting`/ });
+  assert.throws(() => new Bulkhead({ maxConcurrent: 1, maxWaiting: 65536 }), { name: 'RangeError', message: /`maxWaiting` must be an integer from 0 to 65535/ });
   assert.throws(() => new Bulkhead({ maxConcurrent: 2, lanes: [1, 2] }), { name: 'RangeError', message: /`lanes`/ });
   assert.throws(() => new Bulkhead({ maxConcurrent: 2, lanes: 'x' }), { name: 'TypeError', message: /`lanes`/ });
   assert.throws(() => new Bulkhead({ maxConcurrent: 1 }).tryAcquire(-1), { name: 'RangeError', message: /`lane`/ });

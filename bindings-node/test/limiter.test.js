@@ -100,9 +100,11 @@ test('keyed: a full table refuses new keys, or admits them with whenFull: admit'
   assert.equal(admit.tryAcquire('b').ok, true);
 });
 
-test('keyed: maxKeys rounds up to a power of two and is bounded', () => {
-  assert.equal(new KeyedRateLimiter({ capacity: 1, maxKeys: 1000 }).maxKeys, 1024);
-  assert.equal(new KeyedRateLimiter({ capacity: 1, maxKeys: 65536 }).maxKeys, 65536);
+test('keyed: maxKeys is the exact table size, one the addon offers', () => {
+  assert.equal(new KeyedRateLimiter({ capacity: 1 }).maxKeys, 1024);
+  for (const size of [1, 3, 5, 7, 16, 32, 1024, 65536]) assert.equal(new KeyedRateLimiter({ capacity: 1, maxKeys: size }).maxKeys, size);
+  const sizes = 'an integer from 1 to 16, or a power of two from 32 to 65536';
+  assert.throws(() => new KeyedRateLimiter({ capacity: 1, maxKeys: 1000 }), { name: 'RangeError', message: `option \`maxKeys\` must be ${sizes}, got 1000` });
   assert.throws(() => new KeyedRateLimiter({ capacity: 1, maxKeys: 65537 }), { name: 'RangeError', message: /`maxKeys`/ });
   assert.throws(() => new KeyedRateLimiter({ capacity: 1, whenFull: 'drop' }), { name: 'TypeError', message: /`whenFull`/ });
   assert.throws(() => new KeyedRateLimiter({ capacity: 1 }).tryAcquire({}), { name: 'TypeError', message: /`key`/ });

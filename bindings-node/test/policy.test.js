@@ -37,9 +37,10 @@ test('the timeout bounds the whole call and aborts the inner signal', async (t) 
   const bulkhead = new Bulkhead({ maxConcurrent: 1 });
   const policy = new Policy({ timeout: 100, bulkhead, clock: time.clock });
   let innerSignal;
+  // The call stops when its signal aborts, as a fetch does.
   const result = policy.execute((signal) => {
     innerSignal = signal;
-    return new Promise(() => {});
+    return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
   });
   const timedOut = assert.rejects(result, TimeoutError);
   await settle();
@@ -47,7 +48,8 @@ test('the timeout bounds the whole call and aborts the inner signal', async (t) 
   await time.advance(100);
   await timedOut;
   assert.equal(innerSignal.aborted, true);
-  assert.equal(bulkhead.snapshot().inFlight, 0, 'the permit went back');
+  await settle();
+  assert.equal(bulkhead.snapshot().inFlight, 0, 'the permit went back once the call stopped');
   await assert.rejects(new Policy({ timeout: 0 }).execute(() => assert.fail('called')), { code: 'ERR_TIMEOUT' });
 });
 
@@ -65,11 +67,16 @@ test('a caller abort reaches every layer', async (t) => {
   const breaker = new CircuitBreaker();
   const policy = new Policy({ bulkhead, breaker, timeout: 10_000 });
   const controller = new AbortController();
-  const result = policy.execute(() => new Promise(() => {}), { signal: controller.signal });
+  let finish;
+  const result = policy.execute(() => new Promise((resolve) => (finish = resolve)), { signal: controller.signal });
   await settle();
   controller.abort(new Error('stop'));
   await assert.rejects(result, /stop/);
-  assert.equal(bulkhead.snapshot().inFlight, 0);
+  assert.equal(bulkhead.snapshot().inFlight, 1, 'the call ignores its signal and runs on: its permit is held');
+  assert.equal(breaker.snapshot().probesInFlight, 0);
+  finish('late');
+  await settle();
+  assert.equal(bulkhead.snapshot().inFlight, 0, 'released once the call settled');
   assert.equal(breaker.snapshot().calls, 0, 'an abandoned call records nothing');
 });
 
@@ -77,4 +84,21 @@ test('policy options are checked', () => {
   assert.throws(() => new Policy({ breaker: {} }), { name: 'TypeError', message: /`breaker`/ });
   assert.throws(() => new Policy({ timeout: -1 }), { name: 'RangeError', message: /`timeout`/ });
   assert.throws(() => new Policy({ fallback: 1 }), { name: 'TypeError', message: /`fallback`/ });
+});
+
+test("a bulkhead's or limiter's refusal inside a policy is no failure for its breaker", async () => {
+  const breaker = new CircuitBreaker({ consecutiveFailures: 1 });
+  const bulkhead = new Bulkhead({ maxConcurrent: 1, maxWaiting: 0 });
+  const limiter = new RateLimiter({ capacity: 1, refillEvery: 60_000 });
+  const held = bulkhead.tryAcquire();
+  await assert.rejects(new Policy({ breaker, bulkhead }).execute(() => 'no'), { code: 'ERR_BULKHEAD_QUEUE_FULL' });
+  held.release();
+  const limited = new Policy({ breaker, limiter, limiterMaxWait: 0 });
+  assert.equal(await limited.execute(() => 'first'), 'first');
+  await assert.rejects(limited.execute(() => 'no'), { code: 'ERR_RATE_LIMITED' });
+  assert.equal(breaker.state, 'closed', 'the call never ran: the core records nothing');
+  assert.equal(breaker.snapshot().calls, 1);
+  // An error of the call itself is still the breaker's to count.
+  await assert.rejects(new Policy({ breaker, bulkhead }).execute(() => Promise.reject(new Error('down'))), /down/);
+  assert.equal(breaker.state, 'open');
 });

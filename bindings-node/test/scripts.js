@@ -13,15 +13,16 @@ const root = path.join(__dirname, '..');
 /**
  * Runs `code` as `name` (`.cjs`, `.mjs` or `.js`: CommonJS in this package) and resolves to
  * `{ status, stdout, stderr, killed }`. It runs in a scratch folder inside this package, or
- * in `dir` (a project with the package installed). `timeout` only bounds a failure (a process
- * that would never exit); nothing is asserted about how long a run takes.
+ * in `dir` (a project with the package installed), with Node's `flags` (`['--expose-gc']`).
+ * `timeout` only bounds a failure (a process that would never exit); nothing is asserted
+ * about how long a run takes.
  */
-function runScript(code, { name = 'script.cjs', env = {}, timeout = 120_000, dir } = {}) {
+function runScript(code, { name = 'script.cjs', env = {}, timeout = 120_000, dir, flags = [] } = {}) {
   const scratch = dir === undefined ? fs.mkdtempSync(path.join(__dirname, '.run-')) : undefined;
   const file = path.join(dir ?? scratch, name);
   fs.writeFileSync(file, code);
   return new Promise((resolve) => {
-    execFile(process.execPath, [file], { env: { ...process.env, ...env }, timeout, encoding: 'utf8' }, (error, stdout, stderr) => {
+    execFile(process.execPath, [...flags, file], { env: { ...process.env, ...env }, timeout, encoding: 'utf8' }, (error, stdout, stderr) => {
       if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
       resolve({ status: error ? (error.code ?? null) : 0, stdout, stderr, killed: error?.killed ?? false });
     });

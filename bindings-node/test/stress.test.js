@@ -1,8 +1,15 @@
 'use strict';
-// Thousands of concurrent promises through the guards: every permit and probe slot comes back.
+// Thousands of concurrent promises through the guards: every permit and probe slot comes back,
+// and no more calls run at once than the cap allows, whatever aborts, times out or throws.
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const path = require('node:path');
+const { Worker } = require('node:worker_threads');
 const { Bulkhead, CircuitBreaker, Policy } = require('..');
+const { stress } = require('./stress-run');
+const { runScript } = require('./scripts');
+
+const entry = path.join(__dirname, '..');
 
 const CALLS = 5000;
 
@@ -34,7 +41,9 @@ test('thousands of aborted waiters leave the queue empty and the permits free', 
   const breaker = new CircuitBreaker({ failureCount: 1_000_000 });
   const policy = new Policy({ bulkhead, breaker });
   const controllers = Array.from({ length: 4000 }, () => new AbortController());
-  const calls = controllers.map((c) => policy.execute(() => new Promise(() => {}), { signal: c.signal }));
+  // Each call stops when its signal aborts (a permit is held until its call settles).
+  const stopsOnAbort = (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+  const calls = controllers.map((c) => policy.execute(stopsOnAbort, { signal: c.signal }));
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(bulkhead.snapshot().inFlight, 4);
   assert.equal(bulkhead.snapshot().waiting, 3996);
@@ -63,4 +72,44 @@ test('a half-open breaker under a stampede admits one probe and frees it', async
   assert.equal(settled.filter((r) => r.reason?.code === 'ERR_CIRCUIT_HALF_OPEN_FULL').length, 2999);
   assert.equal(breaker.state, 'closed');
   assert.equal(breaker.snapshot().probesInFlight, 0);
+});
+
+// test/stress-run.js: random aborts (while waiting and while running), timeouts, exceptions,
+// functions that ignore their signal, permits held by hand; in-flight work sampled at every
+// start and every millisecond, never above the cap; everything released at the end.
+test('random aborts, timeouts and exceptions never run more calls than the cap, and release everything', async () => {
+  for (const seed of [1, 2, 3]) {
+    const counts = await stress({ entry, seed });
+    assert.equal(counts.most, 8, `seed ${seed}: the cap was reached`);
+    assert.ok(counts.ranOn > 20 && counts.aborted > 50 && counts.timedOut > 5 && counts.thrown > 20, `seed ${seed}: every case happened: ${JSON.stringify(counts)}`);
+  }
+});
+
+test('the same in four worker threads at once, each with its own instances', async () => {
+  const runs = [11, 12, 13, 14].map(
+    (seed) =>
+      new Promise((resolve, reject) => {
+        const worker = new Worker(path.join(__dirname, 'stress-run.js'), { workerData: { entry, seed } });
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      }),
+  );
+  for (const { counts, error } of await Promise.all(runs)) {
+    assert.equal(error, undefined, error);
+    assert.equal(counts.most, 8);
+  }
+});
+
+test('the same with permits dropped without a release: collected, they give their slots back', async () => {
+  const code = `require(${JSON.stringify(path.join(__dirname, 'stress-run.js'))});`;
+  const script = `const { stress } = ${code.slice(0, -1)};
+stress({ entry: ${JSON.stringify(entry)}, seed: 21, gc: globalThis.gc }).then(
+  (counts) => console.log(JSON.stringify(counts)),
+  (error) => { console.error(error.stack); process.exit(1); },
+);
+`;
+  const result = await runScript(script, { flags: ['--expose-gc'], timeout: 60_000 });
+  assert.equal(result.status, 0, result.stderr);
+  const counts = JSON.parse(result.stdout);
+  assert.ok(counts.dropped > 10, `permits were dropped: ${result.stdout}`);
 });

@@ -51,6 +51,21 @@ async function tour(): Promise<void> {
   const left: number = deadline.isExpired() ? 0 : deadline.remaining();
   const expiresAt: number = deadline.expiresAt;
 
+  // Exact nanoseconds out, with `unit: 'ns'`; the retry loop's steps for a loop of your own.
+  const exact = new RateLimiter({ capacity: 1, unit: 'ns', clock: process.hrtime.bigint });
+  const refused = exact.tryAcquire();
+  const wait: bigint | null = refused.ok ? null : refused.retryAfter;
+  const stepped = new Retry({ backoff: { schedule: 'constant', delay: 10 }, retryRefusals: true, unit: 'ns' });
+  stepped.on('giveUp', ({ reason, attempts }) => console.log(reason, attempts));
+  const call = stepped.start({ deadline: new Deadline({ timeout: 1_000 }) });
+  if (call.stop === null) {
+    const decision = call.failed(new Error('down'));
+    const pause: bigint | null = decision.wait;
+    if (decision.next === 'retry') console.log(pause, call.resume().attempt);
+  }
+  const tiny: number | null = new Backoff({ schedule: 'constant', delay: 1 }).delay(0);
+  const tinyNs: bigint | null = new Backoff({ schedule: 'constant', delay: 1, unit: 'ns' }).delay(0);
+
   try {
     await breaker.execute(() => 1);
   } catch (error) {
@@ -66,8 +81,10 @@ async function tour(): Promise<void> {
   if (permit.ok) permit.record('ok');
   // @ts-expect-error a deadline is `timeout` after now or `at` an instant, not both
   new Deadline({ timeout: 1_000, at: 5_000 });
+  // @ts-expect-error a 'ms' instance gives numbers back, not bigints
+  const notExact: bigint = new Deadline({ timeout: 1_000 }).expiresAt;
 
-  console.log(n, openUntil, answer, released, first, text, value, left, expiresAt);
+  console.log(n, openUntil, answer, released, first, text, value, left, expiresAt, wait, tiny, tinyNs, notExact);
 }
 
 void tour;

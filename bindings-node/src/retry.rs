@@ -91,19 +91,9 @@ pub fn retry_stop_reasons() -> Vec<String> {
 
 /// A refusal's reason by its stable number (`Reason as u8`).
 fn reason(code: u32) -> Option<Reason> {
-    [
-        Reason::BreakerOpen,
-        Reason::HalfOpenFull,
-        Reason::ForcedOpen,
-        Reason::RateLimited,
-        Reason::InsufficientCapacity,
-        Reason::BulkheadFull,
-        Reason::QueueFull,
-        Reason::RetryBudgetExhausted,
-        Reason::TableFull,
-    ]
-    .into_iter()
-    .find(|r| u32::from(*r as u8) == code)
+    Reason::ALL
+        .into_iter()
+        .find(|r| u32::from(*r as u8) == code)
 }
 
 /// Writes a start instant to registers 5 (the high 32 bits) and 6 (the low 32 bits), so that

@@ -30,6 +30,26 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order of their stable numbers, so a binding can map a number or a
+    /// name back without keeping a list of its own.
+    ///
+    /// ```
+    /// use stanchion::Reason;
+    /// let by_number = |n: u8| Reason::ALL.into_iter().find(|r| *r as u8 == n);
+    /// assert_eq!(by_number(6), Some(Reason::BulkheadFull));
+    /// ```
+    pub const ALL: [Reason; 9] = [
+        Reason::BreakerOpen,
+        Reason::HalfOpenFull,
+        Reason::ForcedOpen,
+        Reason::RateLimited,
+        Reason::InsufficientCapacity,
+        Reason::BulkheadFull,
+        Reason::QueueFull,
+        Reason::RetryBudgetExhausted,
+        Reason::TableFull,
+    ];
+
     /// A short, stable, lower-case name (`"breaker_open"`), as used in conformance vectors.
     ///
     /// ```

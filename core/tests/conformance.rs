@@ -895,23 +895,11 @@ fn boolean(v: &Value) -> Res<bool> {
 
 fn reason(v: &Value) -> Res<Reason> {
     let name = string(v)?;
-    ALL_REASONS
+    Reason::ALL
         .into_iter()
         .find(|r| r.as_str() == name)
         .ok_or_else(|| format!("unknown reason `{name}`"))
 }
-
-const ALL_REASONS: [Reason; 9] = [
-    Reason::BreakerOpen,
-    Reason::HalfOpenFull,
-    Reason::ForcedOpen,
-    Reason::RateLimited,
-    Reason::InsufficientCapacity,
-    Reason::BulkheadFull,
-    Reason::QueueFull,
-    Reason::RetryBudgetExhausted,
-    Reason::TableFull,
-];
 
 // ---------------------------------------------------------------------------------------------
 // Deadline (docs/semantics.md §6).

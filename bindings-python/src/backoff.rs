@@ -94,7 +94,7 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BackoffConfig> 
 /// A validated backoff.
 #[pyclass(frozen, module = "stanchion._stanchion")]
 pub struct Backoff {
-    core: stanchion::Backoff,
+    pub(crate) core: stanchion::Backoff,
 }
 
 #[pymethods]

@@ -25,7 +25,7 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<RetryBudgetConf
 /// A retry budget over the core's.
 #[pyclass(frozen, module = "stanchion._stanchion")]
 pub struct RetryBudget {
-    core: stanchion::RetryBudget,
+    pub(crate) core: stanchion::RetryBudget,
     clock: Clock,
 }
 

@@ -18,6 +18,7 @@ mod deadline;
 mod errors;
 mod keyed;
 mod limiter;
+mod retry_loop;
 
 /// The module's table of classes and functions.
 #[pymodule]
@@ -37,6 +38,7 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<budget::RetryBudget>()?;
     m.add_class::<budget::RetryBudgetSnapshot>()?;
     m.add_class::<deadline::Deadline>()?;
+    m.add_class::<retry_loop::RetryLoop>()?;
     m.add_function(wrap_pyfunction!(clock::monotonic_ns, m)?)?;
     m.add_function(wrap_pyfunction!(keyed::key_of, m)?)?;
     m.add_function(wrap_pyfunction!(backoff::random_seed, m)?)?;

@@ -2,6 +2,8 @@
 # object's clock; durations passed in are seconds (int, float or any real such as Fraction).
 from typing import Any, Callable, Final, List, Mapping, Optional, Sequence, Union, final
 
+from stanchion._errors import RefusedError
+
 _Seconds = Union[int, float, Any]
 _Key = Union[str, bytes, int]
 
@@ -21,6 +23,7 @@ __all__ = [
     "RetryBudget",
     "RetryBudgetSnapshot",
     "Deadline",
+    "RetryLoop",
     "monotonic_ns",
     "key_of",
     "random_seed",
@@ -239,3 +242,29 @@ class Deadline:
     def remaining_ns(self, now_ns: int) -> int: ...
     def is_expired(self, now_ns: int) -> bool: ...
     def min(self, other: Deadline) -> Deadline: ...
+
+@final
+class RetryLoop:
+    def __new__(
+        cls,
+        backoff: Backoff,
+        now_ns: int,
+        *,
+        budget: Optional[RetryBudget] = None,
+        deadline: Optional[Deadline] = None,
+        seed: Optional[int] = None,
+        retry_refusals: bool = False,
+    ) -> RetryLoop: ...
+    def after_failure(
+        self,
+        now_ns: int,
+        error: str = "retryable",
+        hint_ns: Optional[int] = None,
+        reason: Optional[str] = None,
+    ) -> Optional[int]: ...
+    def resume(self, now_ns: int) -> Optional[int]: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def stop(self) -> Optional[str]: ...
+    def refusal(self) -> Optional[RefusedError]: ...

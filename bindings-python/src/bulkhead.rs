@@ -31,14 +31,21 @@ fn rename(field: &str) -> Option<(&'static str, Option<&'static str>)> {
 
 fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BulkheadConfig> {
     let c = Config::new(obj)?;
-    let max = c.required("max_concurrent", "1..=16777215")?;
-    let max = args::core_count(&max, "max_concurrent", "1..=16777215")?;
-    let waiting = c.count("max_waiting", 0, WAITERS as u32, WAITERS as u32)?;
-    let mut config = BulkheadConfig::new(max).max_waiting(waiting);
+    // The core's range: `1..=bulkhead::MAX_CONCURRENT`.
+    let counts = format!("1..={}", stanchion::bulkhead::MAX_CONCURRENT);
+    let max = c.required("max_concurrent", &counts)?;
+    let max = args::core_count(&max, "max_concurrent", &counts)?;
+    // Left out (`None`), `max_waiting` is the core's default, which the core bounds by the
+    // waiter table: as many as `WAITERS` wait. A value past the table would be cut to it, so
+    // it is refused instead.
+    let mut config = BulkheadConfig::new(max);
+    if let Some(waiting) = c.get("max_waiting")? {
+        config = config.max_waiting(args::count(&waiting, "max_waiting", 0, WAITERS as u32)?);
+    }
     if let Some(lanes) = c.get("lanes")? {
         let mut ceilings = Vec::new();
         for lane in lanes.try_iter()? {
-            ceilings.push(args::core_count(&lane?, "lanes", "1..=16777215")?);
+            ceilings.push(args::core_count(&lane?, "lanes", &counts)?);
         }
         config = config.lanes(&ceilings);
     }

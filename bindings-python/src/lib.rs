@@ -15,6 +15,7 @@ mod budget;
 mod bulkhead;
 mod clock;
 mod deadline;
+mod defaults;
 mod errors;
 mod keyed;
 mod limiter;
@@ -42,6 +43,7 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(clock::monotonic_ns, m)?)?;
     m.add_function(wrap_pyfunction!(keyed::key_of, m)?)?;
     m.add_function(wrap_pyfunction!(backoff::random_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(defaults::defaults, m)?)?;
     m.add("KEYED_SIZES", keyed::SIZES.to_vec())?;
     Ok(())
 }

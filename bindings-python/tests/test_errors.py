@@ -31,7 +31,7 @@ BAD_VALUES: list[tuple[Callable[[], Any], str, str]] = [
     (lambda: RateLimiter(capacity=1, refill_every=0), "refill_every", "> 0"),
     (lambda: RateLimiter(capacity=1, refill_amount=10, refill_every=1e-9), "refill_amount", "10^9"),
     (lambda: RateLimiter(capacity=2**32), "capacity", "1..=4294967295"),
-    (lambda: KeyedRateLimiter(capacity=1, max_keys=0), "max_keys", "1..=65536"),
+    (lambda: KeyedRateLimiter(capacity=1, max_keys=0), "max_keys", "power of two"),
     (lambda: Bulkhead(max_concurrent=0), "max_concurrent", "1..=16777215"),
     (lambda: Backoff(schedule="fibonacci"), "schedule", "exponential"),
     (lambda: Backoff.constant(-1.0), "delay", "seconds"),

@@ -1,6 +1,6 @@
 # The native module: thin classes over the Rust core. Times are integer nanoseconds of the
 # object's clock; durations passed in are seconds (int, float or any real such as Fraction).
-from typing import Any, Callable, Final, List, Mapping, Optional, Sequence, Union, final
+from typing import Any, Callable, Dict, Final, List, Mapping, Optional, Sequence, Union, final
 
 from stanchion._errors import RefusedError
 
@@ -27,6 +27,7 @@ __all__ = [
     "monotonic_ns",
     "key_of",
     "random_seed",
+    "defaults",
     "KEYED_SIZES",
 ]
 
@@ -35,6 +36,7 @@ KEYED_SIZES: Final[List[int]]
 def monotonic_ns() -> int: ...
 def key_of(key: _Key) -> int: ...
 def random_seed() -> int: ...
+def defaults() -> Dict[str, Any]: ...
 @final
 class BreakerPermit:
     def success(self) -> None: ...

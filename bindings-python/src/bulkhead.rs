@@ -61,7 +61,9 @@ pub struct Bulkhead {
     core: Arc<Core>,
 }
 
-/// One held slot of a bulkhead; `release` gives it back once (later calls do nothing).
+/// One held slot of a bulkhead; `release` gives it back once (later calls do nothing). A
+/// permit dropped while held (garbage-collected, never released) gives its slot back, as the
+/// core's `Permit` does when dropped.
 #[pyclass(frozen, module = "stanchion._stanchion")]
 pub struct BulkheadPermit {
     bulkhead: Arc<Core>,
@@ -75,6 +77,15 @@ impl BulkheadPermit {
             bulkhead: Arc::clone(bulkhead),
             raw,
             held: AtomicBool::new(true),
+        }
+    }
+}
+
+impl Drop for BulkheadPermit {
+    fn drop(&mut self) {
+        if std::mem::replace(self.held.get_mut(), false) {
+            let mut raw = self.raw;
+            self.bulkhead.release(&mut raw);
         }
     }
 }

@@ -57,7 +57,7 @@ fn failure_of(error: &str, hint_ns: Option<u64>, reason: Option<&str>) -> PyResu
 }
 
 /// The retry loop of one call: the core's `RetryLoop` and the policy it is stepped with.
-#[pyclass(frozen, module = "stanchion._stanchion")]
+#[pyclass(frozen, freelist = 16, module = "stanchion._stanchion")]
 pub struct RetryLoop {
     backoff: Py<Backoff>,
     budget: Option<Py<RetryBudget>>,
@@ -98,8 +98,12 @@ impl RetryLoop {
     /// Starts a call at `now_ns` (`RetryLoop::start`): unless `deadline` has passed (then
     /// `stop` is `"deadline"` and no attempt may be made), the first attempt may go ahead and
     /// is deposited into `budget`. `seed` is the backoff's jitter seed (`None`: a fresh one).
+    ///
+    /// `deposited`: the caller already made the core's deposit for the first attempt
+    /// (`RetryBudget.deposit`, which is all `start` does with a budget besides the deadline
+    /// check), so that a decorator can defer the loop to the first failure.
     #[new]
-    #[pyo3(signature = (backoff, now_ns, *, budget = None, deadline = None, seed = None, retry_refusals = false))]
+    #[pyo3(signature = (backoff, now_ns, budget = None, deadline = None, seed = None, retry_refusals = false, deposited = false))]
     fn new(
         backoff: Py<Backoff>,
         now_ns: u64,
@@ -107,6 +111,7 @@ impl RetryLoop {
         deadline: Option<PyRef<'_, Deadline>>,
         seed: Option<u64>,
         retry_refusals: bool,
+        deposited: bool,
     ) -> RetryLoop {
         let mut this = RetryLoop {
             backoff,
@@ -119,7 +124,11 @@ impl RetryLoop {
                 stop: None,
             }),
         };
-        let started = Core::start(&this.policy(), Nanos::new(now_ns));
+        let mut policy = this.policy();
+        if deposited {
+            policy.budget = None;
+        }
+        let started = Core::start(&policy, Nanos::new(now_ns));
         let state = this.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         match started {
             Ok(call) => state.call = Some(call),

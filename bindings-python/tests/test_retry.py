@@ -460,3 +460,26 @@ def test_the_step_api_is_the_cores(clock: FakeClock) -> None:
         call.after_failure(0, "maybe")
     with pytest.raises(ValueError, match="reason"):
         call.after_failure(0, "refused", None, "gremlins")
+
+
+def test_a_decorated_call_deposits_its_first_attempt_once(clock: FakeClock) -> None:
+    budget = RetryBudget(1.0, min_retries_per_sec=0, clock=clock)
+    retry = Retry(Backoff.constant(0.0, max_attempts=5), budget=budget, clock=clock, sleep=clock.sleep)
+    calls = []
+
+    @retry
+    def flaky() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError
+        return len(calls)
+
+    assert flaky() == 2  # one deposit of a whole token paid for the one retry
+    assert budget.snapshot().retries_available == 0
+    assert flaky() == 3  # a success deposits too
+    assert budget.snapshot().retries_available == 1
+    # The core's start deposits unless told the caller has.
+    stanchion.RetryLoop(Backoff.constant(0.0)._core, 0, budget._core, None, 1, False, True)
+    assert budget.snapshot().retries_available == 1
+    retry.start(0)
+    assert budget.snapshot().retries_available == 2

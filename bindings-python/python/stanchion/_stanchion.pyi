@@ -250,11 +250,11 @@ class RetryLoop:
         cls,
         backoff: Backoff,
         now_ns: int,
-        *,
         budget: Optional[RetryBudget] = None,
         deadline: Optional[Deadline] = None,
         seed: Optional[int] = None,
         retry_refusals: bool = False,
+        deposited: bool = False,
     ) -> RetryLoop: ...
     def after_failure(
         self,

@@ -14,7 +14,6 @@ from typing import (
     Optional,
     Tuple,
     TypeVar,
-    Union,
     cast,
 )
 
@@ -144,10 +143,10 @@ class Retry:
         return _stanchion.RetryLoop(
             self.backoff._core,
             self._clock() if now_ns is None else now_ns,
-            budget=None if budget is None else budget._core,
-            deadline=deadline,
-            seed=self._seed,
-            retry_refusals=self.retry_refusals,
+            None if budget is None else budget._core,
+            deadline,
+            self._seed,
+            self.retry_refusals,
         )
 
     def _judge(self, exc: BaseException) -> Judged:
@@ -220,15 +219,34 @@ class Retry:
     def _again(
         self,
         attempt: Callable[[], R],
-        begun: Union[int, _stanchion.RetryLoop],
+        started: int,
         exc: Optional[BaseException],
         result: Any,
     ) -> R:
-        """The decorator's loop after its first attempt failed. ``begun`` is the core's loop
-        started before that attempt, or the time it started (a ``Retry`` with no budget:
-        the core's start then only records the time, so it is made here, with that time)."""
-        call = begun if isinstance(begun, _stanchion.RetryLoop) else self.start(begun)
-        return self._loop(attempt, call, exc, result)
+        """The decorator's loop after its first attempt, started at ``started``, failed."""
+        return self._loop(attempt, self._started(started), exc, result)
+
+    def _started(
+        self, started: int, deadline: Optional[_stanchion.Deadline] = None
+    ) -> _stanchion.RetryLoop:
+        """The core's loop of a call that began at ``started``, made at its first failure.
+
+        ``RetryLoop.start`` checks the deadline (``Deadline.is_expired``), deposits the first
+        attempt (``RetryBudget.deposit``) and records the time. The decorators and ``run``
+        make those two calls of the core themselves before the first attempt, and the loop
+        only once an attempt failed, with the time the call began and ``deposited``: a call
+        that succeeds pays for a clock read and the deposit, not for a loop it never needs,
+        and every answer is the same."""
+        budget = self.budget
+        return _stanchion.RetryLoop(
+            self.backoff._core,
+            started,
+            None if budget is None else budget._core,
+            deadline,
+            self._seed,
+            self.retry_refusals,
+            True,
+        )
 
     def run(
         self,
@@ -237,16 +255,19 @@ class Retry:
     ) -> R:
         """Runs ``attempt`` until it succeeds or the core's loop stops. A ``deadline``
         already past raises ``TimeoutExceededError`` without calling ``attempt``."""
-        call = self.start(deadline=deadline)
-        if call.stop is not None:
+        # What `RetryLoop.start` does, with the core's own calls (see `_started`).
+        started = self._clock()
+        if deadline is not None and deadline.is_expired(started):
             raise TimeoutExceededError("the deadline passed before the first attempt")
+        if self.budget is not None:
+            self.budget._core.deposit()
         try:
             result = attempt()
         except Exception as exc:
-            return self._loop(attempt, call, exc, None)
+            return self._loop(attempt, self._started(started, deadline), exc, None)
         if not self._bad_result(result):
             return result
-        return self._loop(attempt, call, None, result)
+        return self._loop(attempt, self._started(started, deadline), None, result)
 
     # Async --------------------------------------------------------------------------------
 
@@ -277,29 +298,31 @@ class Retry:
     async def _aagain(
         self,
         attempt: Callable[[], Awaitable[R]],
-        begun: Union[int, _stanchion.RetryLoop],
+        started: int,
         exc: Optional[BaseException],
         result: Any,
     ) -> R:
-        call = begun if isinstance(begun, _stanchion.RetryLoop) else self.start(begun)
-        return await self._aloop(attempt, call, exc, result)
+        return await self._aloop(attempt, self._started(started), exc, result)
 
     async def run_async(
         self,
         attempt: Callable[[], Awaitable[R]],
         deadline: Optional[_stanchion.Deadline] = None,
     ) -> R:
-        """Awaits ``attempt()`` until it succeeds or the core's loop stops."""
-        call = self.start(deadline=deadline)
-        if call.stop is not None:
+        """Awaits ``attempt()`` until it succeeds or the core's loop stops. A ``deadline``
+        already past raises ``TimeoutExceededError`` without calling ``attempt``."""
+        started = self._clock()
+        if deadline is not None and deadline.is_expired(started):
             raise TimeoutExceededError("the deadline passed before the first attempt")
+        if self.budget is not None:
+            self.budget._core.deposit()
         try:
             result = await attempt()
         except Exception as exc:
-            return await self._aloop(attempt, call, exc, None)
+            return await self._aloop(attempt, self._started(started, deadline), exc, None)
         if not self._bad_result(result):
             return result
-        return await self._aloop(attempt, call, None, result)
+        return await self._aloop(attempt, self._started(started, deadline), None, result)
 
     # Blocks and decorators ----------------------------------------------------------------
 
@@ -313,46 +336,43 @@ class Retry:
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Retries ``func`` (``def`` or ``async def``); its signature is kept.
 
-        The first attempt runs inline: without a budget, a call that succeeds pays for one
-        clock read (the core's loop is started at the first failure, with the time the call
-        began); with one, the core's loop starts before the first attempt, which deposits it.
-        """
+        The first attempt runs inline: a call that succeeds pays for a clock read and the
+        deposit into the budget (if any); the core's loop is made at the first failure, with
+        the time the call began (see ``_started``)."""
         is_async = inspect.iscoroutinefunction(func)
-        clock = self._clock
-        if self.budget is None:
-            begin: Callable[[], Union[int, _stanchion.RetryLoop]] = clock
-        else:
-            start = self.start
-
-            def begin() -> Union[int, _stanchion.RetryLoop]:
-                return start(clock())
-
+        budget = self.budget
         env = {
-            "_stanchion_begin": begin,
+            "_stanchion_clock": self._clock,
+            "_stanchion_deposit": None if budget is None else budget._core.deposit,
             "_stanchion_again": self._aagain if is_async else self._again,
             "_stanchion_failed": self._classifier.failure_result,
         }
+        checked = self._classifier.failure_result is not None
         if is_async:
-            template = _ASYNC if self._classifier.failure_result is None else _ASYNC_CHECKED
+            template = _ASYNC_CHECKED if checked else _ASYNC
         else:
-            template = _SYNC if self._classifier.failure_result is None else _SYNC_CHECKED
+            template = _SYNC_CHECKED if checked else _SYNC
+        if budget is not None:
+            template = template.replace(_BEGIN, "    _stanchion_deposit()\n" + _BEGIN)
         return cast("Callable[P, R]", wrap(func, template, env))
 
 
+_BEGIN = "    _stanchion_started = _stanchion_clock()\n"
+
 _SYNC = """
 def _stanchion_wrapper({params}):
-    _stanchion_begun = _stanchion_begin()
+    _stanchion_started = _stanchion_clock()
     try:
         _stanchion_result = _stanchion_func({call})
     except Exception as _stanchion_exc:
-        return _stanchion_again(lambda: _stanchion_func({call}), _stanchion_begun, _stanchion_exc, None)
+        return _stanchion_again(lambda: _stanchion_func({call}), _stanchion_started, _stanchion_exc, None)
     return _stanchion_result
 """
 
 _SYNC_CHECKED = _SYNC.replace(
     "    return _stanchion_result\n",
     "    if _stanchion_failed(_stanchion_result):\n"
-    "        return _stanchion_again(lambda: _stanchion_func({call}), _stanchion_begun, None, _stanchion_result)\n"
+    "        return _stanchion_again(lambda: _stanchion_func({call}), _stanchion_started, None, _stanchion_result)\n"
     "    return _stanchion_result\n",
 )
 

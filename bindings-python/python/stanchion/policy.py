@@ -35,9 +35,7 @@ class Policy:
     cancelled at the deadline; a running ``def`` cannot be interrupted, so its deadline is
     checked between attempts. ``fallback(exc)`` turns any ``Exception`` that escapes into a
     value. Inside the breaker, a refusal by the bulkhead or the limiter releases the breaker's
-    permit without recording an outcome. A refusal (breaker, bulkhead, limiter) ends the call
-    rather than being retried, unless the ``Retry`` has ``retry_refusals=True``: every retry
-    decision is the core's ``RetryLoop``'s. Cancellation releases every permit and probe slot.
+    permit without recording an outcome. Cancellation releases every permit and probe slot.
 
     >>> policy = Policy(breaker=CircuitBreaker(), bulkhead=Bulkhead(max_concurrent=4),
     ...                 fallback=lambda exc: "cached")

@@ -66,7 +66,10 @@ pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 
     let backoff = BackoffConfig::new(Schedule::Constant { delay: Nanos::ZERO });
     d.set_item("backoff_max_attempts", backoff.max_attempts)?;
-    d.set_item("backoff_max_delay_ns", backoff.max_delay.map(Nanos::as_nanos))?;
+    d.set_item(
+        "backoff_max_delay_ns",
+        backoff.max_delay.map(Nanos::as_nanos),
+    )?;
     d.set_item(
         "backoff_max_elapsed_ns",
         backoff.max_elapsed.map(Nanos::as_nanos),

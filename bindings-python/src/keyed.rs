@@ -5,8 +5,8 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyString};
 use stanchion::keyed_limiter::KeyedTable;
-use stanchion::{key_of_bytes, KeyedLimiter, TableFullPolicy};
 use stanchion::TokenBucketConfig;
+use stanchion::{key_of_bytes, KeyedLimiter, TableFullPolicy};
 
 use crate::args::{self, core_config_error, Config};
 use crate::clock::Clock;

@@ -12,6 +12,7 @@ use std::sync::{Mutex, PoisonError};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use stanchion::retry::{Failure, Next, RetryLoop as Core, RetryPolicy, Retryable, StopReason};
 use stanchion::{Nanos, Reason, Rejected};
 
@@ -33,25 +34,51 @@ const REASONS: [Reason; 9] = [
     Reason::TableFull,
 ];
 
-fn reason_of(name: &str) -> PyResult<Reason> {
+/// A str as Python shows it: `'breaker_open'`.
+fn repr(py: Python<'_>, text: &str) -> String {
+    PyString::new(py, text)
+        .repr()
+        .map_or_else(|_| format!("{text:?}"), |r| r.to_string())
+}
+
+fn reason_of(py: Python<'_>, name: &str) -> PyResult<Reason> {
     REASONS
         .into_iter()
         .find(|reason| reason.as_str() == name)
-        .ok_or_else(|| PyValueError::new_err(format!("unknown refusal reason {name:?}")))
+        .ok_or_else(|| {
+            let names: Vec<String> = REASONS
+                .iter()
+                .map(|reason| format!("\"{}\"", reason.as_str()))
+                .collect();
+            PyValueError::new_err(format!(
+                "reason must be a refusal's reason ({}), got {}",
+                names.join(", "),
+                repr(py, name)
+            ))
+        })
 }
 
 /// The failure of an attempt, from the arguments of `after_failure`.
-fn failure_of(error: &str, hint_ns: Option<u64>, reason: Option<&str>) -> PyResult<Failure> {
+fn failure_of(
+    py: Python<'_>,
+    error: &str,
+    hint_ns: Option<u64>,
+    reason: Option<&str>,
+) -> PyResult<Failure> {
     let hint = hint_ns.map(Nanos::new);
     Ok(match (error, reason) {
         ("retryable", None) => Failure::Error(hint.map_or(Retryable::Yes, Retryable::After)),
         ("final", None) if hint.is_none() => Failure::Error(Retryable::No),
-        ("refused", Some(reason)) => Failure::Refused(Rejected::new(reason_of(reason)?, hint)),
+        ("refused", Some(reason)) => Failure::Refused(Rejected::new(reason_of(py, reason)?, hint)),
         _ => {
-            return Err(PyValueError::new_err(
-                "`error` must be \"retryable\" (with an optional `hint_ns`), \"final\", or \
-                 \"refused\" (with its `reason`, and its `retry_after` as `hint_ns`)",
-            ))
+            let hint = hint_ns.map_or_else(|| "None".to_owned(), |ns| ns.to_string());
+            let reason = reason.map_or_else(|| "None".to_owned(), |r| repr(py, r));
+            return Err(PyValueError::new_err(format!(
+                "error must be \"retryable\" (with an optional hint_ns), \"final\" (with no \
+                 hint_ns), or \"refused\" (with its reason, and its retry_after as hint_ns), \
+                 got error={}, hint_ns={hint}, reason={reason}",
+                repr(py, error)
+            )));
         }
     })
 }
@@ -146,12 +173,13 @@ impl RetryLoop {
     #[pyo3(signature = (now_ns, error = "retryable", hint_ns = None, reason = None))]
     fn after_failure(
         &self,
+        py: Python<'_>,
         now_ns: u64,
         error: &str,
         hint_ns: Option<u64>,
         reason: Option<&str>,
     ) -> PyResult<Option<u64>> {
-        let failure = failure_of(error, hint_ns, reason)?;
+        let failure = failure_of(py, error, hint_ns, reason)?;
         let policy = self.policy();
         let mut state = self.state();
         let Some(call) = state.call.as_mut() else {

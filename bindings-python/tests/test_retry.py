@@ -456,10 +456,19 @@ def test_the_step_api_is_the_cores(clock: FakeClock) -> None:
     assert call.stop == "refused"
     refusal = call.refusal()
     assert isinstance(refusal, stanchion.CircuitOpenError) and refusal.retry_after_ns == 5
-    with pytest.raises(ValueError, match="error"):
+    with pytest.raises(ValueError) as err:
         call.after_failure(0, "maybe")
-    with pytest.raises(ValueError, match="reason"):
+    assert str(err.value) == (
+        'error must be "retryable" (with an optional hint_ns), "final" (with no hint_ns), or '
+        '"refused" (with its reason, and its retry_after as hint_ns), '
+        "got error='maybe', hint_ns=None, reason=None"
+    )
+    with pytest.raises(ValueError, match=r", got error='final', hint_ns=5, reason=None$"):
+        call.after_failure(0, "final", 5)
+    with pytest.raises(ValueError) as err:
         call.after_failure(0, "refused", None, "gremlins")
+    assert str(err.value).startswith('reason must be a refusal\'s reason ("breaker_open", ')
+    assert str(err.value).endswith('"table_full"), got \'gremlins\'')
 
 
 def test_a_decorated_call_deposits_its_first_attempt_once(clock: FakeClock) -> None:

@@ -159,12 +159,6 @@ impl<'py> Config<'py> {
             .transpose()
     }
 
-    /// A count, `default` when absent.
-    pub fn count(&self, key: &str, min: u32, max: u32, default: u32) -> PyResult<u32> {
-        self.get(key)?
-            .map_or(Ok(default), |v| count(&v, key, min, max))
-    }
-
     /// A duration in seconds, `default` when absent.
     pub fn seconds(&self, key: &str, default: Nanos) -> PyResult<Nanos> {
         self.get(key)?.map_or(Ok(default), |v| seconds(&v, key))

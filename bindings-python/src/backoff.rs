@@ -1,7 +1,7 @@
 //! `Backoff` and `Retrying`: the core's schedules, jitter and caps, in nanoseconds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use pyo3::prelude::*;
 use stanchion::backoff::Exhausted;
@@ -77,7 +77,7 @@ fn config_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<BackoffConfig> 
 /// A validated backoff.
 #[pyclass(frozen, module = "stanchion._stanchion")]
 pub struct Backoff {
-    core: stanchion::Backoff,
+    pub(crate) core: stanchion::Backoff,
 }
 
 #[pymethods]
@@ -166,13 +166,23 @@ impl Retrying {
 }
 
 static SEEDS: AtomicU64 = AtomicU64::new(0);
+static BASE: OnceLock<u64> = OnceLock::new();
 
-/// A fresh jitter seed, different on every call and in every process.
+fn wall_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A fresh jitter seed, different on every call and in every process: the core's mix of a
+/// counter, the time, and a base drawn once per process from the time and the process id (a
+/// forked child shares the base and the counter, but not the time of its calls). Reading the
+/// process id on every call cost more than the rest together.
 #[pyfunction]
 pub fn random_seed() -> u64 {
+    let base = *BASE.get_or_init(|| {
+        stanchion::rng::mix(wall_nanos() ^ u64::from(std::process::id()).rotate_left(32))
+    });
     let count = SEEDS.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-    let time = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    stanchion::rng::mix(count ^ time ^ u64::from(std::process::id()).rotate_left(32))
+    stanchion::rng::mix(base ^ count ^ wall_nanos().rotate_left(17))
 }

@@ -25,15 +25,15 @@ pub struct CircuitBreaker {
 /// Admission to one call through a breaker: report it once with `success`, `failure`,
 /// `ignored` or `release` (later reports do nothing).
 ///
-/// The reports take no arguments, so each is one cheap call on the hot path.
+/// The reports take no arguments, so each is one cheap call on the hot path. A permit dropped
+/// unreported (garbage-collected, or abandoned without a report) is released, as the core's
+/// `Permit` is when dropped: its probe slot is freed and nothing is recorded, since nobody
+/// knows how the call ended. The decorators report every ending, success included.
 #[pyclass(frozen, freelist = 64, module = "stanchion._stanchion")]
 pub struct BreakerPermit {
     breaker: Py<CircuitBreaker>,
     raw: RawPermit,
     used: AtomicBool,
-    /// What a permit dropped without a report records: `None` (release) for the permits
-    /// users hold, `Success` for the decorators' (which report every other ending).
-    on_drop: Option<Outcome>,
 }
 
 impl Drop for BreakerPermit {
@@ -41,10 +41,9 @@ impl Drop for BreakerPermit {
         if *self.used.get_mut() {
             return;
         }
-        let on_drop = self.on_drop;
         // During interpreter shutdown there is no one left to report to.
         let _ = Python::try_attach(|py| {
-            if let Err(err) = self.report(py, on_drop) {
+            if let Err(err) = self.report(py, None) {
                 err.write_unraisable(py, None);
             }
         });
@@ -219,7 +218,7 @@ fn core_error(obj: &Bound<'_, PyAny>, config: &BreakerConfig, err: ConfigError) 
 
 impl CircuitBreaker {
     #[inline]
-    fn admit(slf: &Bound<'_, Self>, on_drop: Option<Outcome>) -> PyResult<BreakerPermit> {
+    fn admit(slf: &Bound<'_, Self>) -> PyResult<BreakerPermit> {
         let py = slf.py();
         let this = slf.get();
         let now = this.clock.now(py)?;
@@ -230,7 +229,6 @@ impl CircuitBreaker {
                 breaker: slf.clone().unbind(),
                 raw,
                 used: AtomicBool::new(false),
-                on_drop,
             }),
             Err(rejected) => Err(errors::refused(py, rejected)),
         }
@@ -277,14 +275,7 @@ impl CircuitBreaker {
     /// A permit for one call, or `CircuitOpenError`. Dropped without a report, it is
     /// released (the call counts as abandoned).
     fn acquire(slf: &Bound<'_, Self>) -> PyResult<BreakerPermit> {
-        Self::admit(slf, None)
-    }
-
-    /// A permit for a call that a wrapper runs: dropped without a report, it records a
-    /// success, which spares the wrapper a call on its common path (it reports failures and
-    /// cancellations explicitly).
-    fn enter(slf: &Bound<'_, Self>) -> PyResult<BreakerPermit> {
-        Self::admit(slf, Some(Outcome::Success))
+        Self::admit(slf)
     }
 
     /// Reports how the call of `permit` ended: 0 success, 1 failure, 2 ignored. A permit

@@ -36,7 +36,7 @@ fn config_of(obj: &Bound<'_, PyAny>) -> PyResult<RetryBudgetConfig> {
 /// A retry budget over the core's.
 #[pyclass(frozen, module = "stanchion._stanchion")]
 pub struct RetryBudget {
-    core: stanchion::RetryBudget,
+    pub(crate) core: stanchion::RetryBudget,
     clock: Clock,
 }
 

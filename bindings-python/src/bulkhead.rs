@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -20,12 +20,22 @@ use crate::errors;
 pub const WAITERS: usize = 1024;
 type Core = stanchion::Bulkhead<WAITERS>;
 
-const MAX_CONCURRENT: &str = "an int from 1 to 16777215";
+/// What `max_concurrent` accepts: the core's range, `1..=bulkhead::MAX_CONCURRENT`.
+static MAX_CONCURRENT: LazyLock<String> =
+    LazyLock::new(|| format!("an int from 1 to {}", stanchion::bulkhead::MAX_CONCURRENT));
+
+/// What each of `lanes` accepts: the same range.
+static LANE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "a list of ints from 1 to {}",
+        stanchion::bulkhead::MAX_CONCURRENT
+    )
+});
 
 /// The core's bulkhead fields as Python parameters, with their allowed values.
 fn describe(field: &str) -> Option<(&'static str, &'static str)> {
     Some(match field {
-        "max_concurrent" => ("max_concurrent", MAX_CONCURRENT),
+        "max_concurrent" => ("max_concurrent", MAX_CONCURRENT.as_str()),
         "lane_ceilings" => (
             "lanes",
             "a list of ceilings that starts at max_concurrent and never rises, each ≥ 1",
@@ -37,18 +47,19 @@ fn describe(field: &str) -> Option<(&'static str, &'static str)> {
 
 fn config_of(obj: &Bound<'_, PyAny>) -> PyResult<BulkheadConfig> {
     let c = Config::new(obj)?;
-    let max = c.required("max_concurrent", MAX_CONCURRENT)?;
-    let max = args::core_count(&max, "max_concurrent", MAX_CONCURRENT)?;
-    let waiting = c.count("max_waiting", 0, WAITERS as u32, WAITERS as u32)?;
-    let mut config = BulkheadConfig::new(max).max_waiting(waiting);
+    let max = c.required("max_concurrent", &MAX_CONCURRENT)?;
+    let max = args::core_count(&max, "max_concurrent", &MAX_CONCURRENT)?;
+    // Left out (`None`), `max_waiting` is the core's default, which the core bounds by the
+    // waiter table: as many as `WAITERS` wait. A value past the table would be cut to it, so
+    // it is refused instead.
+    let mut config = BulkheadConfig::new(max);
+    if let Some(waiting) = c.get("max_waiting")? {
+        config = config.max_waiting(args::count(&waiting, "max_waiting", 0, WAITERS as u32)?);
+    }
     if let Some(lanes) = c.get("lanes")? {
         let mut ceilings = Vec::new();
         for lane in lanes.try_iter()? {
-            ceilings.push(args::core_count(
-                &lane?,
-                "lanes",
-                "a list of ints from 1 to 16777215",
-            )?);
+            ceilings.push(args::core_count(&lane?, "lanes", &LANE)?);
         }
         config = config.lanes(&ceilings);
     }
@@ -64,7 +75,9 @@ pub struct Bulkhead {
     core: Arc<Core>,
 }
 
-/// One held slot of a bulkhead; `release` gives it back once (later calls do nothing).
+/// One held slot of a bulkhead; `release` gives it back once (later calls do nothing). A
+/// permit dropped while held (garbage-collected, never released) gives its slot back, as the
+/// core's `Permit` does when dropped.
 #[pyclass(frozen, module = "stanchion._stanchion")]
 pub struct BulkheadPermit {
     bulkhead: Arc<Core>,
@@ -78,6 +91,15 @@ impl BulkheadPermit {
             bulkhead: Arc::clone(bulkhead),
             raw,
             held: AtomicBool::new(true),
+        }
+    }
+}
+
+impl Drop for BulkheadPermit {
+    fn drop(&mut self) {
+        if std::mem::replace(self.held.get_mut(), false) {
+            let mut raw = self.raw;
+            self.bulkhead.release(&mut raw);
         }
     }
 }

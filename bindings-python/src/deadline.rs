@@ -8,7 +8,7 @@ use crate::args;
 /// A deadline at an instant of the clock, in nanoseconds.
 #[pyclass(frozen, module = "stanchion._stanchion")]
 pub struct Deadline {
-    core: stanchion::Deadline,
+    pub(crate) core: stanchion::Deadline,
 }
 
 #[pymethods]

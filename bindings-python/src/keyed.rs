@@ -1,79 +1,49 @@
-//! `KeyedRateLimiter`: the core's `KeyedLimiter<N>` for a few table sizes, boxed.
+//! `KeyedRateLimiter`: the core's `KeyedLimiter<N>` for each table size the binding offers
+//! (`KEYED_SIZES`), boxed behind the core's `KeyedTable`.
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyString};
-use stanchion::{key_of_bytes, KeyedLimiter, Nanos, Rejected, TableFullPolicy};
-use stanchion::{TokenBucketConfig, TokenBucketSnapshot};
+use stanchion::keyed_limiter::KeyedTable;
+use stanchion::TokenBucketConfig;
+use stanchion::{key_of_bytes, KeyedLimiter, TableFullPolicy};
 
 use crate::args::{self, core_config_error, Config};
 use crate::clock::Clock;
 use crate::errors;
 use crate::limiter::{self, LimiterSnapshot};
 
-macro_rules! tables {
-    ($($variant:ident = $n:literal),* $(,)?) => {
-        /// The table sizes `max_keys` rounds up to; 1 to 8 serve the conformance files.
+/// The table sizes offered, smallest first: every size from 1 to 16, which covers the core's
+/// probe window (`keyed_limiter::MAX_PROBE`, the largest table a conformance file uses) so that
+/// a small table is exactly the size asked for, then every power of two up to 65536. Each is one
+/// monomorphised `KeyedLimiter<N>`, reached through the core's `KeyedTable`. The Node binding
+/// offers the same sizes.
+macro_rules! sizes {
+    ($($n:literal)*) => {
         pub const SIZES: &[usize] = &[$($n),*];
 
-        enum Table {
-            $($variant(Box<KeyedLimiter<$n>>),)*
-        }
-
-        impl Table {
-            fn new(slots: usize, config: TokenBucketConfig, policy: TableFullPolicy)
-                -> Option<Result<Table, stanchion::ConfigError>> {
-                match slots {
-                    $($n => Some(KeyedLimiter::<$n>::new(config, policy)
-                        .map(|t| Table::$variant(Box::new(t)))),)*
-                    _ => None,
-                }
-            }
-
-            #[inline]
-            fn try_acquire(&self, key: u64, n: u32, now: Nanos) -> Result<(), Rejected> {
-                match self { $(Table::$variant(t) => t.try_acquire(key, n, now),)* }
-            }
-
-            fn reserve(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos)
-                -> Result<Nanos, Rejected> {
-                match self { $(Table::$variant(t) => t.reserve(key, n, now, max_wait),)* }
-            }
-
-            fn available(&self, key: u64, now: Nanos) -> u64 {
-                match self { $(Table::$variant(t) => t.available(key, now),)* }
-            }
-
-            fn snapshot(&self, key: u64, now: Nanos) -> TokenBucketSnapshot {
-                match self { $(Table::$variant(t) => t.snapshot(key, now),)* }
-            }
-
-            fn active_keys(&self, now: Nanos) -> usize {
-                match self { $(Table::$variant(t) => t.active_keys(now),)* }
+        /// A table of exactly `slots` buckets, `None` for a size not offered.
+        fn table(
+            slots: usize,
+            config: TokenBucketConfig,
+            policy: TableFullPolicy,
+        ) -> Option<Result<Box<dyn KeyedTable + Send + Sync>, stanchion::ConfigError>> {
+            match slots {
+                $($n => Some(KeyedLimiter::<$n>::new(config, policy)
+                    .map(|t| Box::new(t) as Box<dyn KeyedTable + Send + Sync>)),)*
+                _ => None,
             }
         }
     };
 }
 
-tables!(
-    S1 = 1,
-    S2 = 2,
-    S4 = 4,
-    S8 = 8,
-    S16 = 16,
-    S32 = 32,
-    S64 = 64,
-    S128 = 128,
-    S256 = 256,
-    S512 = 512,
-    S1k = 1024,
-    S2k = 2048,
-    S4k = 4096,
-    S8k = 8192,
-    S16k = 16384,
-    S32k = 32768,
-    S64k = 65536,
-);
+sizes!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 32 64 128 256 512 1024 2048 4096 8192 16384 32768 65536);
+
+const _: () = assert!(stanchion::keyed_limiter::MAX_PROBE <= 16);
+
+/// The table size when `max_keys` is left out. The core has no default size (its
+/// `KeyedLimiter<N>` takes `N` from the caller), so this is the binding's choice, the same in
+/// the Node binding.
+pub const DEFAULT_MAX_KEYS: usize = 1024;
 
 /// The table key of a Python key: an int in `0..2**64` as is; a str (as UTF-8) or bytes
 /// through the core's `key_of_bytes` (FNV-1a 64), as every binding does.
@@ -98,23 +68,13 @@ pub fn key_of(key: &Bound<'_, PyAny>) -> PyResult<u64> {
     Err(args::type_error("key", "a str, bytes or int", key))
 }
 
-/// What `max_keys` accepts, and what the table does with it (the README says the same).
-pub const MAX_KEYS: &str =
-    "an int from 1 to 65536 (the table rounds it up to a power of two, at least 16)";
-
-/// A `max_keys` out of range says how the table rounds; a wrong type stays a `TypeError`.
-fn max_keys_error(py: Python<'_>, err: PyErr, keys: &Bound<'_, PyAny>) -> PyErr {
-    if err.is_instance_of::<PyTypeError>(py) {
-        err
-    } else {
-        errors::config(py, "max_keys", MAX_KEYS, Some(keys))
-    }
-}
+/// What `max_keys` accepts: exactly the sizes of `SIZES` (the README says the same).
+pub const MAX_KEYS: &str = "an int from 1 to 16, or a power of two up to 65536";
 
 /// A rate limiter per key, in a fixed table.
 #[pyclass(frozen, module = "stanchion._stanchion")]
 pub struct KeyedRateLimiter {
-    table: Table,
+    table: Box<dyn KeyedTable + Send + Sync>,
     clock: Clock,
     slots: usize,
 }
@@ -122,9 +82,8 @@ pub struct KeyedRateLimiter {
 #[pymethods]
 impl KeyedRateLimiter {
     /// `config` holds the bucket (`capacity`, `refill_amount`, `refill_every`), `max_keys`
-    /// (1 to 65536, rounded up to a power of two, at least 16; default 1024), `slots` (an
-    /// exact table size from `KEYED_SIZES`, overriding `max_keys`) and `on_full`
-    /// (`"reject"`/`"admit"`).
+    /// (exactly the table size: one of `KEYED_SIZES`, default `DEFAULT_MAX_KEYS`) and
+    /// `on_full` (`"reject"`/`"admit"`).
     #[new]
     #[pyo3(signature = (config, clock = None))]
     fn new(
@@ -132,25 +91,21 @@ impl KeyedRateLimiter {
         config: &Bound<'_, PyAny>,
         clock: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        const SLOTS: &str = "a power of two from 1 to 65536";
         let bucket = limiter::config_of(config)?;
         let c = Config::new(config)?;
-        let slots = match c.get("slots")? {
-            Some(s) => {
-                let n = usize::try_from(args::integer(&s, "slots", 1, 65536)?).unwrap_or(0);
-                if !SIZES.contains(&n) {
-                    return Err(errors::config(py, "slots", SLOTS, Some(&s)));
+        let max_keys = c.get("max_keys")?;
+        let slots = match &max_keys {
+            None => DEFAULT_MAX_KEYS,
+            Some(keys) => {
+                // A wrong type is a `TypeError`; any int not offered, one `ConfigError`.
+                if !keys.is_instance_of::<PyInt>() {
+                    return Err(args::type_error("max_keys", "an int", keys));
                 }
-                n
+                keys.extract::<usize>()
+                    .ok()
+                    .filter(|keys| SIZES.contains(keys))
+                    .ok_or_else(|| errors::config(py, "max_keys", MAX_KEYS, Some(keys)))?
             }
-            None => match c.get("max_keys")? {
-                None => 1024,
-                Some(keys) => {
-                    let keys = args::integer(&keys, "max_keys", 1, 65536)
-                        .map_err(|e| max_keys_error(py, e, &keys))?;
-                    usize::try_from(keys.next_power_of_two().max(16)).unwrap_or(65536)
-                }
-            },
         };
         let policy = match c.get("on_full")? {
             None => TableFullPolicy::Reject,
@@ -167,8 +122,8 @@ impl KeyedRateLimiter {
                 }
             },
         };
-        let table = Table::new(slots, bucket, policy)
-            .ok_or_else(|| errors::config(py, "slots", SLOTS, None))?
+        let table = table(slots, bucket, policy)
+            .ok_or_else(|| errors::config(py, "max_keys", MAX_KEYS, max_keys.as_ref()))?
             .map_err(|e| core_config_error(config, e, limiter::describe))?;
         Ok(KeyedRateLimiter {
             table,

@@ -15,9 +15,11 @@ mod budget;
 mod bulkhead;
 mod clock;
 mod deadline;
+mod defaults;
 mod errors;
 mod keyed;
 mod limiter;
+mod retry_loop;
 
 /// The module's table of classes and functions.
 #[pymodule]
@@ -37,10 +39,12 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<budget::RetryBudget>()?;
     m.add_class::<budget::RetryBudgetSnapshot>()?;
     m.add_class::<deadline::Deadline>()?;
+    m.add_class::<retry_loop::RetryLoop>()?;
     m.add_function(wrap_pyfunction!(clock::monotonic_ns, m)?)?;
     m.add_function(wrap_pyfunction!(clock::check_clock, m)?)?;
     m.add_function(wrap_pyfunction!(keyed::key_of, m)?)?;
     m.add_function(wrap_pyfunction!(backoff::random_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(defaults::defaults, m)?)?;
     m.add("KEYED_SIZES", keyed::SIZES.to_vec())?;
     Ok(())
 }

@@ -43,8 +43,10 @@ BAD_VALUES: list[tuple[Callable[[], Any], str]] = [
     (lambda: RateLimiter(capacity=1, refill_amount=10, refill_every=1e-9), "refill_amount must be an int from 1 to 4294967295, and at most one token per nanosecond of refill_every (10^9 tokens per second), got 10"),
     (lambda: RateLimiter(capacity=1, timeout=-1), "timeout must be a finite number of seconds ≥ 0, got -1"),
     (lambda: RateLimiter(capacity=1).reserve_ns(max_wait=float("inf")), "timeout must be a finite number of seconds ≥ 0, got inf"),
-    (lambda: KeyedRateLimiter(capacity=1, max_keys=0), "max_keys must be an int from 1 to 65536 (the table rounds it up to a power of two, at least 16), got 0"),
-    (lambda: KeyedRateLimiter(capacity=1, max_keys=65537), "max_keys must be an int from 1 to 65536 (the table rounds it up to a power of two, at least 16), got 65537"),
+    (lambda: KeyedRateLimiter(capacity=1, max_keys=0), "max_keys must be an int from 1 to 16, or a power of two up to 65536, got 0"),
+    (lambda: KeyedRateLimiter(capacity=1, max_keys=17), "max_keys must be an int from 1 to 16, or a power of two up to 65536, got 17"),
+    (lambda: KeyedRateLimiter(capacity=1, max_keys=1000), "max_keys must be an int from 1 to 16, or a power of two up to 65536, got 1000"),
+    (lambda: KeyedRateLimiter(capacity=1, max_keys=65537), "max_keys must be an int from 1 to 16, or a power of two up to 65536, got 65537"),
     (lambda: KeyedRateLimiter(capacity=1, on_full="drop"), "on_full must be \"reject\" or \"admit\", got 'drop'"),
     (lambda: Bulkhead(max_concurrent=0), "max_concurrent must be an int from 1 to 16777215, got 0"),
     (lambda: Bulkhead(max_concurrent=2, max_waiting=5000), "max_waiting must be an int from 0 to 1024, got 5000"),
@@ -76,11 +78,15 @@ def test_config_errors_say_the_parameter_what_it_accepts_and_what_it_got(
 
 
 def test_the_max_keys_message_agrees_with_the_table_it_builds() -> None:
-    # 1 to 65536, rounded up to a power of two, at least 16: as the message and README say.
-    sizes = {keys: KeyedRateLimiter(capacity=1, max_keys=keys).max_keys for keys in (1, 16, 17, 1000, 65536)}
-    assert sizes == {1: 16, 16: 16, 17: 32, 1000: 1024, 65536: 65536}
+    # Exactly the size asked for, never rounded: as the message and README say.
+    sizes = {keys: KeyedRateLimiter(capacity=1, max_keys=keys).max_keys for keys in (1, 7, 16, 32, 1024, 65536)}
+    assert sizes == {1: 1, 7: 7, 16: 16, 32: 32, 1024: 1024, 65536: 65536}
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert "`max_keys` takes 1 to 65536 and rounds it up to a power of two, at least 16" in readme
+    assert "a table of exactly `max_keys` slots: 1 to 16, or a power of two up to 65536" in readme
+    for keys in (17, 1000):
+        with pytest.raises(ConfigError) as err:
+            KeyedRateLimiter(capacity=1, max_keys=keys)
+        assert "round" not in str(err.value)
 
 
 WRONG_TYPES: list[tuple[Callable[[], Any], str]] = [
@@ -96,6 +102,8 @@ WRONG_TYPES: list[tuple[Callable[[], Any], str]] = [
     (lambda: CircuitBreaker(failure_on="OSError"), "failure_on must be an exception type, a tuple of them, or a predicate, got 'OSError' (str)"),
     (lambda: CircuitBreaker(on_state_change=3), "on_state_change must be a callable taking (old, new), got 3 (int)"),
     (lambda: stanchion.Retry(seed=1.5), "seed must be an int or None, got 1.5 (float)"),
+    (lambda: stanchion.Retry(retry_refusals="yes"), "retry_refusals must be True or False, got 'yes' (str)"),
+    (lambda: KeyedRateLimiter(capacity=1, max_keys=16.0), "max_keys must be an int, got 16.0 (float)"),
     (lambda: KeyedRateLimiter(capacity=1).try_acquire(1.5), "key must be a str, bytes or int, got 1.5 (float)"),
 ]
 

@@ -101,13 +101,16 @@ def test_key_of_is_fnv1a_64_of_the_utf8_bytes() -> None:
     assert stanchion.key_of(12345) == 12345
 
 
-def test_max_keys_rounds_up_to_a_power_of_two() -> None:
+def test_max_keys_is_exactly_the_table_size() -> None:
     assert KeyedRateLimiter(capacity=1).max_keys == 1024
-    assert KeyedRateLimiter(capacity=1, max_keys=3).max_keys == 16
-    assert KeyedRateLimiter(capacity=1, max_keys=1000).max_keys == 1024
-    assert KeyedRateLimiter(capacity=1, max_keys=65536).max_keys == 65536
-    with pytest.raises(stanchion.ConfigError, match="max_keys"):
-        KeyedRateLimiter(capacity=1, max_keys=65537)
+    for size in (1, 3, 8, 16, 32, 1024, 65536):
+        assert KeyedRateLimiter(capacity=1, max_keys=size).max_keys == size
+    for size in (0, 17, 1000, 65537):
+        with pytest.raises(stanchion.ConfigError, match="max_keys") as err:
+            KeyedRateLimiter(capacity=1, max_keys=size)
+        assert err.value.allowed == "an int from 1 to 16, or a power of two up to 65536"
+    with pytest.raises(TypeError, match="max_keys"):
+        KeyedRateLimiter(capacity=1, max_keys="16")  # type: ignore[arg-type]
 
 
 def test_full_table_rejects_or_admits_by_policy(clock: FakeClock) -> None:

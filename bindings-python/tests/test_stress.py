@@ -4,13 +4,25 @@ protected call never runs under a lock."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
+import sys
 import threading
 from typing import Callable
 
 import pytest
 
-from stanchion import Bulkhead, BulkheadFullError, CircuitBreaker, CircuitOpenError, RateLimiter
+from stanchion import (
+    Backoff,
+    Bulkhead,
+    BulkheadFullError,
+    CircuitBreaker,
+    CircuitOpenError,
+    RateLimiter,
+    RefusedError,
+    Retry,
+    RetryBudget,
+)
 
 
 def run_threads(count: int, target: Callable[[int], None]) -> None:
@@ -188,3 +200,155 @@ def test_async_with_blocks_across_tasks_and_threads_give_back_every_slot() -> No
     run_threads(3, lambda i: asyncio.run(main()) if i == 0 else sync_blocks(i))
     snap = bulkhead.snapshot()
     assert (snap.in_flight, snap.waiting) == (0, 0) and snap.peak <= 4
+
+
+def test_threads_with_failures_timeouts_and_dropped_permits_never_pass_the_cap() -> None:
+    """Eight threads (two of them running asyncio) hammer one bulkhead, breaker and retry
+    budget with random exceptions, timeouts, cancellations, and permits released, dropped or
+    left in reference cycles for the collector. A sampler checks at every sample that neither
+    the bulkhead's count nor the work really inside exceeds the cap; at the end, once the
+    collector has run, nothing is held."""
+    cap = 3
+    bulkhead = Bulkhead(max_concurrent=cap, max_waiting=64, timeout=0.05)
+    # The bulkhead's refusals inside the breaker are not the dependency's failures.
+    breaker = CircuitBreaker(
+        failure_rate=0.5,
+        minimum_calls=20,
+        failure_count=None,
+        open_for=0.001,
+        half_open_probes=2,
+        ignore_on=BulkheadFullError,
+    )
+    # No real sleeping: a thread that blocks waits up to a switch interval to get the GIL back.
+    retry = Retry(
+        Backoff.constant(0.0001, max_attempts=3),
+        budget=RetryBudget(0.5),
+        retry_refusals=True,
+        sleep=lambda seconds: None,
+    )
+    lock = threading.Lock()
+    inside = [0]
+    violations: list[str] = []
+    samples = [0]
+    done = threading.Event()
+
+    def enter() -> None:
+        with lock:
+            inside[0] += 1
+            if inside[0] > cap:
+                violations.append(f"{inside[0]} calls inside")
+
+    def leave() -> None:
+        with lock:
+            inside[0] -= 1
+
+    @retry
+    @breaker
+    @bulkhead
+    def work(rng: random.Random) -> None:
+        enter()
+        try:
+            if rng.random() < 0.15:
+                raise ConnectionError
+            if rng.random() < 0.05:
+                raise ValueError  # a success for the breaker, final for the retry
+            for _ in range(rng.randrange(50)):
+                pass  # some work, across which the interpreter may switch threads
+        finally:
+            leave()
+
+    @breaker
+    @bulkhead
+    async def awork(rng: random.Random) -> None:
+        enter()
+        try:
+            for _ in range(rng.randrange(3)):
+                await asyncio.sleep(rng.choice((0, 0.0005)))
+            if rng.random() < 0.1:
+                raise ConnectionError
+        finally:
+            leave()
+
+    class Cycle:
+        """A permit only the cyclic collector frees."""
+
+        def __init__(self, permit: object) -> None:
+            self.permit = permit
+            self.me = self
+
+    def hammer(seed: int) -> None:
+        rng = random.Random(seed)
+        for i in range(1500):
+            roll = rng.random()
+            try:
+                if roll < 0.55:
+                    work(rng)
+                elif roll < 0.8:
+                    permit = bulkhead.try_acquire()
+                    enter()
+                    leave()
+                    choice = rng.random()
+                    if choice < 0.5:
+                        permit.release()
+                    elif choice < 0.95:
+                        del permit  # dropped while held: the slot comes back now
+                    else:
+                        Cycle(permit)  # dropped in a cycle: back when collected
+                else:
+                    probe = breaker.acquire()
+                    choice = rng.random()
+                    if choice < 0.5:
+                        del probe  # dropped unreported: released
+                    elif choice < 0.6:
+                        Cycle(probe)
+                    else:
+                        probe.success()
+            except (ConnectionError, ValueError, RefusedError):
+                pass
+            if i % 50 == 0:
+                gc.collect(1)  # the young generations, where the fresh cycles are: cheap
+
+    def loop(seed: int) -> None:
+        async def one(rng: random.Random) -> None:
+            try:
+                await asyncio.wait_for(awork(rng), rng.choice((0.0005, 0.002, 1.0)))
+            except (asyncio.TimeoutError, ConnectionError, BulkheadFullError, CircuitOpenError):
+                pass
+
+        async def main() -> None:
+            rng = random.Random(seed)
+            tasks = [asyncio.ensure_future(one(random.Random(seed * 1000 + i))) for i in range(400)]
+            for _ in range(30):
+                await asyncio.sleep(0.001)
+                for task in rng.sample(tasks, 5):
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run(main())
+
+    def sample() -> None:
+        while not done.is_set():
+            in_flight = bulkhead.snapshot().in_flight
+            with lock:
+                now_inside = inside[0]
+            if in_flight > cap or now_inside > cap:
+                violations.append(f"sampled {in_flight} permits out, {now_inside} calls inside")
+            samples[0] += 1
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads interleave within the primitives' calls
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        run_threads(8, lambda i: loop(i) if i < 2 else hammer(i))
+    finally:
+        done.set()
+        sampler.join()
+        sys.setswitchinterval(switch)
+    gc.collect()
+    snap = bulkhead.snapshot()
+    assert violations == []
+    assert samples[0] > 100
+    assert (snap.in_flight, snap.waiting) == (0, 0) and snap.peak <= cap
+    assert breaker.snapshot().probes_in_flight == 0
+    assert inside[0] == 0

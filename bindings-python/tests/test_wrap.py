@@ -57,3 +57,25 @@ def test_names_that_clash_and_builtins_fall_back_to_a_generic_wrapper() -> None:
     assert breaker(clash)(_stanchion_func=4) == 8
     assert breaker(len)([1, 2, 3]) == 3
     assert breaker.snapshot().successes == 2
+
+
+def test_tracebacks_through_a_wrapper_show_its_lines() -> None:
+    import traceback
+
+    import stanchion
+
+    def twin() -> None:
+        raise ValueError("boom")
+
+    first = stanchion.Retry(stanchion.Backoff.constant(0.0, max_attempts=1))(twin)
+
+    def twin(x: int) -> None:  # type: ignore[no-redef]  # the same name, other parameters
+        raise KeyError(x)
+
+    second = stanchion.Retry(stanchion.Backoff.constant(0.0, max_attempts=1))(twin)
+    for wrapped, error, line in ((first, ValueError, "_stanchion_func()"), (second, KeyError, "_stanchion_func(x)")):
+        try:
+            wrapped(*(() if error is ValueError else (1,)))
+        except error as exc:
+            text = "".join(traceback.format_exception(exc))
+        assert "<stanchion wrapper" in text and line in text, text

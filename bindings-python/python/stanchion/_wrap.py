@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import linecache
 from typing import Any, Callable, Dict, Optional, Tuple
 
 _PREFIX = "_stanchion_"
+#: Numbers the wrappers' file names, so that two functions of one name keep their own lines.
+_serial = itertools.count(1)
 
 
 def is_async(func: object) -> bool:
@@ -83,6 +87,10 @@ def wrap(func: Callable[..., Any], template: str, env: Dict[str, Any]) -> Callab
     params, call, defaults = parts if parts is not None else ("*args, **kwargs", "*args, **kwargs", {})
     source = template.replace("{params}", params).replace("{call}", call)
     namespace: Dict[str, Any] = {**env, **defaults, "_stanchion_func": func}
-    exec(compile(source, f"<stanchion wrapper of {getattr(func, '__qualname__', func)!s}>", "exec"), namespace)
+    filename = f"<stanchion wrapper {next(_serial)} of {getattr(func, '__qualname__', func)!s}>"
+    # Tracebacks through the wrapper show its lines (an entry without a modification time is
+    # never evicted by `linecache.checkcache`).
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
     wrapper = namespace["_stanchion_wrapper"]
     return functools.update_wrapper(wrapper, func)

@@ -153,8 +153,10 @@ class Backoff:
         return self._core.delays(seed, limit)
 
     def start(self, seed: int, now_ns: int) -> _stanchion.Retrying:
-        """The waits of one call whose first attempt started at ``now_ns``, for a retry loop
-        of your own: ``next_delay(now_ns, hint_ns)`` gives each wait in nanoseconds."""
+        """The waits of one call whose first attempt started at ``now_ns``:
+        ``next_delay(now_ns, hint_ns)`` gives each wait in nanoseconds. For a retry loop of
+        your own, ``Retry.start()`` gives the core's whole step instead (the waits, the
+        deadline, the budget, refusals, and why it stopped)."""
         return self._core.start(seed, now_ns)
 
     def delays(self, seed: int = 0, limit: int = 1000) -> List[float]:

@@ -231,7 +231,7 @@ class CircuitBreaker:
         """Protects ``func`` (``def`` or ``async def``); its signature is kept."""
         classifier = self._classifier
         env = {
-            "_stanchion_acquire": self._core.enter,
+            "_stanchion_acquire": self._core.acquire,
             "_stanchion_failed": lambda permit, exc: _classified(permit, classifier.exception, exc),
             "_stanchion_done": lambda permit, result: _classified(permit, classifier.result, result),
         }
@@ -249,7 +249,7 @@ def _classified(
     permit: _stanchion.BreakerPermit, classify: Callable[[Any], int], value: Any
 ) -> None:
     """Reports the outcome ``classify(value)``; if the user's predicate raises, the call is
-    abandoned (released) rather than left to record a success when the permit drops."""
+    abandoned (released): nobody knows how it ended."""
     try:
         outcome = classify(value)
     except BaseException:
@@ -278,13 +278,14 @@ def _stanchion_wrapper({params}):
     except BaseException:
         _stanchion_permit.release()
         raise
+    _stanchion_permit.success()
     return _stanchion_result
 """
 
-# The permit records a success when it is dropped unreported, as it is on return.
+# A permit dropped unreported is released, not recorded: every ending is reported here.
 _SYNC_CHECKED = _SYNC.replace(
-    "    return _stanchion_result",
-    "    _stanchion_done(_stanchion_permit, _stanchion_result)\n    return _stanchion_result",
+    "    _stanchion_permit.success()\n",
+    "    _stanchion_done(_stanchion_permit, _stanchion_result)\n",
 )
 
 _ASYNC = (

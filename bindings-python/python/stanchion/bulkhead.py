@@ -53,7 +53,7 @@ class Bulkhead:
         self,
         *,
         max_concurrent: int,
-        max_waiting: int = 1024,
+        max_waiting: Optional[int] = None,
         lanes: Optional[Sequence[int]] = None,
         timeout: Optional[float] = None,
         lane: int = 0,

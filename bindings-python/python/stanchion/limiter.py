@@ -168,11 +168,17 @@ class RateLimiter:
         return None
 
 
+#: The table size when ``max_keys`` is left out: the binding's choice (the core has no default
+#: size), the same in the Node binding.
+_MAX_KEYS: int = _stanchion.defaults()["keyed_max_keys"]
+
+
 class KeyedRateLimiter:
-    """A token bucket per key (``str``, ``bytes`` or ``int``) in a fixed table of
-    ``max_keys`` slots (1 to 65536, rounded up to a power of two, at least 16). A key whose bucket is
-    full again frees its slot. When every slot a new key may use is active, ``on_full``
-    decides: ``"reject"`` (``RateLimitedError``, reason ``table_full``) or ``"admit"``.
+    """A token bucket per key (``str``, ``bytes`` or ``int``) in a fixed table of exactly
+    ``max_keys`` slots: 1 to 16, or a power of two up to 65536 (the same sizes in every
+    binding; default 1024). A key whose bucket is full again frees its slot. When every slot
+    a new key may use is active, ``on_full`` decides: ``"reject"`` (``RateLimitedError``,
+    reason ``table_full``) or ``"admit"``.
 
     >>> per_user = KeyedRateLimiter(capacity=1, refill_every=60.0)
     >>> per_user.try_acquire("ann"), per_user.try_acquire("ann"), per_user.try_acquire("bob")
@@ -187,13 +193,12 @@ class KeyedRateLimiter:
         capacity: int,
         refill_amount: int = 1,
         refill_every: float = 1.0,
-        max_keys: int = 1024,
+        max_keys: int = _MAX_KEYS,
         on_full: str = "reject",
         timeout: float = 0.0,
         clock: Optional[Clock] = None,
         sleep: Optional[Sleep] = None,
         async_sleep: Optional[AsyncSleep] = None,
-        _slots: Optional[int] = None,
     ) -> None:
         config = {
             "capacity": capacity,
@@ -201,7 +206,6 @@ class KeyedRateLimiter:
             "refill_every": refill_every,
             "max_keys": max_keys,
             "on_full": on_full,
-            "slots": _slots,
         }
         self._core = _stanchion.KeyedRateLimiter(config, clock)
         _stanchion.Deadline.after(0, timeout)

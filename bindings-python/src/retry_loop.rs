@@ -21,19 +21,6 @@ use crate::budget::RetryBudget;
 use crate::deadline::Deadline;
 use crate::errors;
 
-/// Every refusal reason, to read one back from its stable name.
-const REASONS: [Reason; 9] = [
-    Reason::BreakerOpen,
-    Reason::HalfOpenFull,
-    Reason::ForcedOpen,
-    Reason::RateLimited,
-    Reason::InsufficientCapacity,
-    Reason::BulkheadFull,
-    Reason::QueueFull,
-    Reason::RetryBudgetExhausted,
-    Reason::TableFull,
-];
-
 /// A str as Python shows it: `'breaker_open'`.
 fn repr(py: Python<'_>, text: &str) -> String {
     PyString::new(py, text)
@@ -42,11 +29,11 @@ fn repr(py: Python<'_>, text: &str) -> String {
 }
 
 fn reason_of(py: Python<'_>, name: &str) -> PyResult<Reason> {
-    REASONS
+    Reason::ALL
         .into_iter()
         .find(|reason| reason.as_str() == name)
         .ok_or_else(|| {
-            let names: Vec<String> = REASONS
+            let names: Vec<String> = Reason::ALL
                 .iter()
                 .map(|reason| format!("\"{}\"", reason.as_str()))
                 .collect();

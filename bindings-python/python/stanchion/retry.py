@@ -252,6 +252,16 @@ class Retry:
             True,
         )
 
+    def _begin(self, deadline: Optional[_stanchion.Deadline]) -> int:
+        """What `RetryLoop.start` does, with the core's own calls (see `_started`): refuses a
+        deadline already past, deposits the first attempt; returns the start time."""
+        started = self._clock()
+        if deadline is not None and deadline.is_expired(started):
+            raise TimeoutExceededError("the deadline passed before the first attempt")
+        if self.budget is not None:
+            self.budget._core.deposit()
+        return started
+
     def run(
         self,
         attempt: Callable[[], R],
@@ -259,12 +269,7 @@ class Retry:
     ) -> R:
         """Runs ``attempt`` until it succeeds or the core's loop stops. A ``deadline``
         already past raises ``TimeoutExceededError`` without calling ``attempt``."""
-        # What `RetryLoop.start` does, with the core's own calls (see `_started`).
-        started = self._clock()
-        if deadline is not None and deadline.is_expired(started):
-            raise TimeoutExceededError("the deadline passed before the first attempt")
-        if self.budget is not None:
-            self.budget._core.deposit()
+        started = self._begin(deadline)
         try:
             result = attempt()
         except Exception as exc:
@@ -315,11 +320,7 @@ class Retry:
     ) -> R:
         """Awaits ``attempt()`` until it succeeds or the core's loop stops. A ``deadline``
         already past raises ``TimeoutExceededError`` without calling ``attempt``."""
-        started = self._clock()
-        if deadline is not None and deadline.is_expired(started):
-            raise TimeoutExceededError("the deadline passed before the first attempt")
-        if self.budget is not None:
-            self.budget._core.deposit()
+        started = self._begin(deadline)
         try:
             result = await attempt()
         except Exception as exc:

@@ -94,6 +94,7 @@ pub mod bulkhead;
 pub mod deadline;
 mod error;
 mod fixed;
+pub mod fleet;
 pub mod keyed_limiter;
 pub mod policy;
 pub mod retry;

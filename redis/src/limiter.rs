@@ -20,7 +20,7 @@ pub(crate) const GCRA_LUA: &str = include_str!("../scripts/gcra.lua");
 /// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(1))).unwrap();
 /// assert!(limiter.redis_key("a").unwrap().starts_with(DEFAULT_PREFIX));
 /// ```
-pub const DEFAULT_PREFIX: &str = "stanchion:";
+pub const DEFAULT_PREFIX: &str = stanchion::fleet::DEFAULT_PREFIX;
 
 /// The longest limiter key accepted, in bytes.
 ///
@@ -31,7 +31,7 @@ pub const DEFAULT_PREFIX: &str = "stanchion:";
 /// assert!(limiter.redis_key(&"k".repeat(MAX_KEY_LEN)).is_ok());
 /// assert!(limiter.redis_key(&"k".repeat(MAX_KEY_LEN + 1)).is_err());
 /// ```
-pub const MAX_KEY_LEN: usize = 1024;
+pub const MAX_KEY_LEN: usize = stanchion::fleet::MAX_NAME_LEN;
 
 /// The longest prefix accepted, in bytes.
 ///
@@ -42,7 +42,7 @@ pub const MAX_KEY_LEN: usize = 1024;
 /// assert!(config.clone().prefix("p".repeat(MAX_PREFIX_LEN)).validate().is_ok());
 /// assert!(config.prefix("p".repeat(MAX_PREFIX_LEN + 1)).validate().is_err());
 /// ```
-pub const MAX_PREFIX_LEN: usize = 256;
+pub const MAX_PREFIX_LEN: usize = stanchion::fleet::MAX_PREFIX_LEN;
 
 /// The largest burst the script computes exactly: `capacity × refill_every`, with the rate in
 /// lowest terms, in units of `1 / refill_amount` ns. Every number the script handles then
@@ -56,7 +56,7 @@ pub const MAX_PREFIX_LEN: usize = 256;
 /// assert!(FleetLimiterConfig::new(TokenBucketConfig::new(most)).validate().is_ok());
 /// assert!(FleetLimiterConfig::new(TokenBucketConfig::new(most + 1)).validate().is_err());
 /// ```
-pub const MAX_BURST_UNITS: u64 = 1 << 52;
+pub const MAX_BURST_UNITS: u64 = stanchion::fleet::MAX_BURST_UNITS;
 
 /// Configuration of a [`FleetLimiter`]: the core's [`TokenBucketConfig`] and the prefix of its
 /// Redis keys.
@@ -129,27 +129,8 @@ impl FleetLimiterConfig {
     /// assert_eq!(braced.validate().unwrap_err().field, "prefix");
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let reduced = reduced(self.bucket)?;
-        let every = reduced.refill_every.as_nanos();
-        if every > MAX_BURST_UNITS {
-            return Err(ConfigError::new(
-                "refill_every",
-                "at most 2^52 ns once the rate is in lowest terms (refill_every / gcd(refill_amount, refill_every))",
-            ));
-        }
-        if u128::from(reduced.capacity) * u128::from(every) > u128::from(MAX_BURST_UNITS) {
-            return Err(ConfigError::new(
-                "capacity",
-                "1..=2^52 / refill_every, with the rate in lowest terms (capacity × refill_every / gcd(refill_amount, refill_every) ≤ 2^52 ns)",
-            ));
-        }
-        if self.prefix.len() > MAX_PREFIX_LEN || self.prefix.contains(['{', '}']) {
-            return Err(ConfigError::new(
-                "prefix",
-                "at most 256 bytes, without `{` or `}`",
-            ));
-        }
-        Ok(())
+        stanchion::fleet::check_bucket(self.bucket)?;
+        stanchion::fleet::check_prefix(&self.prefix)
     }
 }
 

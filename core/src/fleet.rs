@@ -336,6 +336,36 @@ pub fn fallback(
     }
 }
 
+/// [`fallback`] for a peek: the same answer, but the local stand-in is only asked whether it
+/// holds `n` tokens now and gives none (a refusal then carries no `retry_after`).
+///
+/// ```
+/// use stanchion::fleet::{fallback_peek, Fallback, Unavailable};
+/// use stanchion::{Nanos, Reason, TokenBucket, TokenBucketConfig};
+/// let local = TokenBucket::new(TokenBucketConfig::new(2)).unwrap();
+/// let peek = |n| fallback_peek(Unavailable::Local, Reason::RateLimited, Some(&local), n, Nanos::ZERO);
+/// assert_eq!((peek(2), peek(2)), (Fallback::Admit, Fallback::Admit));
+/// assert!(matches!(peek(3), Fallback::Refuse(r) if r.reason == Reason::InsufficientCapacity));
+/// ```
+pub fn fallback_peek(
+    policy: Unavailable,
+    refusal: Reason,
+    local: Option<&TokenBucket>,
+    n: u32,
+    now: Nanos,
+) -> Fallback {
+    match (policy, local) {
+        (Unavailable::Local, Some(bucket)) if n > bucket.config().capacity => {
+            Fallback::Refuse(Rejected::new(Reason::InsufficientCapacity, None))
+        }
+        (Unavailable::Local, Some(bucket)) if u64::from(n) > bucket.available(now) => {
+            Fallback::Refuse(Rejected::new(refusal, None))
+        }
+        (Unavailable::Local, Some(_)) => Fallback::Admit,
+        _ => fallback(policy, refusal, None, n, now),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

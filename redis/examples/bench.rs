@@ -29,12 +29,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .get_multiplexed_async_connection()
         .await?;
     // Every call a grant, the write path: a million tokens per second per key, over 1000 keys.
-    let limiter = FleetLimiter::new(
+    // One limiter shared by every task, as a service shares it: its breaker guards the one
+    // connection they all use.
+    let limiter = Arc::new(FleetLimiter::new(
         FleetLimiterConfig::new(
             TokenBucketConfig::new(1_000_000).refill(1_000_000, Nanos::from_secs(1)),
         )
         .prefix("bench:"),
-    )?;
+    )?);
     let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("key-{i}")).collect());
     let floor = redis::Script::new("return 1");
 

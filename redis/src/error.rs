@@ -16,6 +16,7 @@ use stanchion::{Nanos, Rejected};
 ///     rejected: Rejected::new(Reason::RateLimited, Some(Nanos::from_millis(250))),
 ///     remaining: 0,
 ///     reset_after: Nanos::from_secs(3),
+///     fallback: false,
 /// };
 /// assert_eq!(refused.to_string(), "rate_limited (retry after 250ms)");
 /// ```
@@ -31,6 +32,9 @@ pub struct Refused {
     pub remaining: u64,
     /// How long until the bucket is full again; zero when it is full.
     pub reset_after: Nanos,
+    /// Whether the `on_unavailable` policy refused while Redis could not decide (`deny`, or
+    /// the local stand-in of `local`); `remaining` and `reset_after` are then zero.
+    pub fallback: bool,
 }
 
 impl fmt::Display for Refused {
@@ -41,9 +45,8 @@ impl fmt::Display for Refused {
 
 /// Why a [`FleetLimiter`](crate::FleetLimiter) call did not admit.
 ///
-/// A refusal is the limiter working; the other variants are failures to decide, which a
-/// caller handles by its own policy (fail open or closed) until the planned `on_unavailable`
-/// policies do it for them.
+/// A refusal is the limiter working; the other variants are bad input or failures to decide
+/// that the limiter's `on_unavailable` policy handed to the caller (`raise`).
 ///
 /// ```
 /// use stanchion::{Nanos, Reason, Rejected};
@@ -52,6 +55,7 @@ impl fmt::Display for Refused {
 ///     rejected: Rejected::new(Reason::RateLimited, Some(Nanos::from_secs(1))),
 ///     remaining: 0,
 ///     reset_after: Nanos::from_secs(10),
+///     fallback: false,
 /// });
 /// assert_eq!(error.rejected().map(|r| r.reason), Some(Reason::RateLimited));
 /// assert_eq!(error.retry_after(), Some(Nanos::from_secs(1)));
@@ -72,9 +76,17 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// Redis did not decide: a connection or timeout error, a server error, or a reply the
-    /// script never gives. The Redis error is the [`source`](std::error::Error::source).
+    /// Redis did not decide: a connection error, a server error, or a reply the script never
+    /// gives. The Redis error is the [`source`](std::error::Error::source).
     Redis(RedisError),
+    /// Redis did not answer within the call timeout.
+    TimedOut {
+        /// The timeout that ran out.
+        after: Nanos,
+    },
+    /// The breaker guarding the connection is open after recent failures, so no call was made;
+    /// its refusal says when it lets a probe through.
+    BreakerOpen(Rejected),
 }
 
 impl Error {
@@ -110,6 +122,22 @@ impl Error {
     pub fn retry_after(&self) -> Option<Nanos> {
         self.rejected().and_then(|rejected| rejected.retry_after)
     }
+
+    /// Whether Redis could not decide (an error, a timeout, or the breaker open), the cases
+    /// the `on_unavailable` policy answers, as opposed to a refusal or a bad argument.
+    ///
+    /// ```
+    /// use stanchion::Nanos;
+    /// use stanchion_redis::Error;
+    /// assert!(Error::TimedOut { after: Nanos::from_millis(250) }.is_unavailable());
+    /// assert!(!Error::InvalidKey { reason: "empty" }.is_unavailable());
+    /// ```
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::Redis(_) | Error::TimedOut { .. } | Error::BreakerOpen(_)
+        )
+    }
 }
 
 impl fmt::Display for Error {
@@ -118,6 +146,13 @@ impl fmt::Display for Error {
             Error::Refused(refused) => fmt::Display::fmt(refused, f),
             Error::InvalidKey { reason } => write!(f, "invalid limiter key: {reason}"),
             Error::Redis(error) => write!(f, "Redis did not decide: {error}"),
+            Error::TimedOut { after } => write!(f, "Redis did not answer within {after:?}"),
+            Error::BreakerOpen(rejected) => {
+                write!(
+                    f,
+                    "Redis is failing, the breaker guarding it is open: {rejected}"
+                )
+            }
         }
     }
 }
@@ -128,6 +163,8 @@ impl std::error::Error for Error {
             Error::Refused(refused) => Some(&refused.rejected),
             Error::InvalidKey { .. } => None,
             Error::Redis(error) => Some(error),
+            Error::TimedOut { .. } => None,
+            Error::BreakerOpen(rejected) => Some(rejected),
         }
     }
 }

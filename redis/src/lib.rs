@@ -81,30 +81,50 @@
 //! the units change. What Redis itself cannot promise (asynchronous replication, eviction)
 //! is listed in the README's "Honest limits".
 //!
-//! # Timeouts and errors
+//! # When Redis cannot decide
 //!
-//! Each call is bounded by the connection's response timeout, which redis-rs applies to
-//! every request: 500 ms by default for a `MultiplexedConnection`
-//! (`AsyncConnectionConfig::set_response_timeout`) and a `ConnectionManager`
-//! (`ConnectionManagerConfig::set_response_timeout`); a cluster connection has none unless
-//! set (`ClusterClientBuilder::response_timeout`), so set one there. The limiter adds no
-//! timer of its own, so it needs no particular async runtime: it runs on whichever drives
-//! the connection (the `tokio-comp` feature, the default, or `smol-comp` picks the one
-//! redis-rs builds on). A timeout, like every other Redis failure, comes back as
-//! [`Error::Redis`], whose [`source`](std::error::Error::source) is the Redis error.
+//! Every call is bounded by the limiter's `timeout` (250 ms by default,
+//! [`stanchion::fleet::DEFAULT_CALL_TIMEOUT`]), raced against a sleep of the runtime the
+//! `tokio-comp` (default) or `smol-comp` feature picks ([`TokioTimer`], [`SmolTimer`], or any
+//! [`Timer`] through [`FleetLimiter::with_timer`]); the connection's own response timeout
+//! still applies, whichever runs out first. A core [`stanchion::CircuitBreaker`]
+//! ([`stanchion::fleet::connection_breaker`]: three failures in a row open it for 1 s, growing
+//! to 30 s) guards the calls: while it is open no call is made, so a Redis that is down costs
+//! a refusal from memory, not a timeout per call. Any answer of the script, refusals included,
+//! is a success for it; an error or a timeout is a failure.
+//!
+//! What a call then answers is the limiter's `on_unavailable` policy
+//! ([`stanchion::fleet::Unavailable`], decided by [`stanchion::fleet::fallback`]):
+//!
+//! | policy | the call |
+//! | --- | --- |
+//! | `Raise` (default) | returns [`Error::Redis`] (the Redis error is its [`source`](std::error::Error::source)), [`Error::TimedOut`] or [`Error::BreakerOpen`] |
+//! | `Local` | asks an in-process core `TokenBucket` holding `local_share` of the fleet's burst and rate |
+//! | `Allow` | admits |
+//! | `Deny` | refuses (`RateLimited`, no `retry_after`) |
+//!
+//! An answer the policy gave has `fallback: true` ([`Admitted::fallback`],
+//! [`Refused::fallback`]).
+//!
+//! ```
+//! use stanchion::TokenBucketConfig;
+//! use stanchion_redis::{FleetLimiter, FleetLimiterConfig};
+//! // 1 000/s across 8 processes: each keeps an eighth while Redis is away.
+//! let config = FleetLimiterConfig::new(TokenBucketConfig::new(1_000).refill(1_000, stanchion::Nanos::from_secs(1)))
+//!     .local(1.0 / 8.0);
+//! assert!(FleetLimiter::new(config).is_ok());
+//! ```
 //!
 //! # Planned
 //!
-//! The rest of §9 comes in later releases: a core `CircuitBreaker` around each connection, so
-//! a dead Redis costs microseconds per call instead of a timeout each; an explicit
-//! `on_unavailable` policy per limiter (`local`, falling back to an in-process `TokenBucket`
-//! holding a share of the fleet rate, `allow`, `deny` or `raise`); a quota with idempotent,
-//! bucketed `take`; a fleet bulkhead of leases; and the same scripts in the Python and Node
-//! bindings.
+//! The rest of §9 comes in later releases: a quota with idempotent, bucketed `take`; a fleet
+//! bulkhead of leases; and the same scripts in the Python and Node bindings.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod error;
+mod guard;
 mod limiter;
+mod timer;
 
 /// The README's example, compiled with the other doctests.
 #[cfg(doctest)]
@@ -116,3 +136,8 @@ pub use limiter::{
     Admitted, FleetLimiter, FleetLimiterConfig, DEFAULT_PREFIX, MAX_BURST_UNITS, MAX_KEY_LEN,
     MAX_PREFIX_LEN,
 };
+#[cfg(feature = "smol-comp")]
+pub use timer::SmolTimer;
+pub use timer::Timer;
+#[cfg(feature = "tokio-comp")]
+pub use timer::TokioTimer;

@@ -3,11 +3,18 @@
 
 use std::borrow::Cow;
 
+use std::sync::Arc;
+
 use redis::aio::ConnectionLike;
 use redis::{ErrorKind, RedisError, Script};
-use stanchion::{ConfigError, Nanos, Reason, Rejected, TokenBucket, TokenBucketConfig};
+use stanchion::fleet::{self, Fallback, Unavailable};
+use stanchion::{
+    BreakerConfig, CircuitBreaker, ConfigError, Nanos, Reason, Rejected, TokenBucket,
+    TokenBucketConfig,
+};
 
-use crate::{Error, Refused};
+use crate::guard::Guard;
+use crate::{Error, Refused, Timer};
 
 /// The GCRA script, the same file every binding ships.
 pub(crate) const GCRA_LUA: &str = include_str!("../scripts/gcra.lua");
@@ -76,13 +83,24 @@ pub const MAX_BURST_UNITS: u64 = stanchion::fleet::MAX_BURST_UNITS;
 /// let slow = FleetLimiterConfig::new(TokenBucketConfig::new(10_000_000));
 /// assert_eq!(slow.validate().unwrap_err().field, "capacity");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FleetLimiterConfig {
     /// The burst and the refill rate, as for the core's `TokenBucket`.
     pub bucket: TokenBucketConfig,
     /// Put before every key: `<prefix>{<key>}:limiter`. At most [`MAX_PREFIX_LEN`] bytes,
     /// without `{` or `}`. Default [`DEFAULT_PREFIX`].
     pub prefix: Cow<'static, str>,
+    /// What a call answers when Redis cannot decide (an error, a timeout, or the breaker
+    /// open). Default [`Unavailable::Raise`]: the caller gets the [`Error`].
+    pub on_unavailable: Unavailable,
+    /// For `on_unavailable = Local`: the share of the fleet's burst and rate this process
+    /// keeps while Redis is away, in (0, 1] (see [`stanchion::fleet::local_share`]).
+    pub local_share: Option<f64>,
+    /// How long one Redis call may take. Default [`stanchion::fleet::DEFAULT_CALL_TIMEOUT`]
+    /// (250 ms).
+    pub timeout: Nanos,
+    /// The breaker guarding the connection. Default [`stanchion::fleet::connection_breaker`].
+    pub breaker: BreakerConfig,
 }
 
 impl FleetLimiterConfig {
@@ -98,7 +116,74 @@ impl FleetLimiterConfig {
         FleetLimiterConfig {
             bucket,
             prefix: Cow::Borrowed(DEFAULT_PREFIX),
+            on_unavailable: Unavailable::DEFAULT,
+            local_share: None,
+            timeout: fleet::DEFAULT_CALL_TIMEOUT,
+            breaker: fleet::connection_breaker(),
         }
+    }
+
+    /// The same config with another `on_unavailable` policy. For
+    /// [`Unavailable::Local`], use [`local`](Self::local), which sets the share too.
+    ///
+    /// ```
+    /// use stanchion::fleet::Unavailable;
+    /// use stanchion::TokenBucketConfig;
+    /// use stanchion_redis::FleetLimiterConfig;
+    /// let config = FleetLimiterConfig::new(TokenBucketConfig::new(5)).on_unavailable(Unavailable::Allow);
+    /// assert!(config.validate().is_ok());
+    /// ```
+    pub fn on_unavailable(self, policy: Unavailable) -> FleetLimiterConfig {
+        FleetLimiterConfig {
+            on_unavailable: policy,
+            ..self
+        }
+    }
+
+    /// The same config falling back, while Redis cannot decide, to a local token bucket
+    /// holding `share` of the fleet's burst and rate (`1 / processes` keeps the fleet near its
+    /// limit).
+    ///
+    /// ```
+    /// use stanchion::fleet::Unavailable;
+    /// use stanchion::TokenBucketConfig;
+    /// use stanchion_redis::FleetLimiterConfig;
+    /// let config = FleetLimiterConfig::new(TokenBucketConfig::new(100)).local(0.25);
+    /// assert_eq!((config.on_unavailable, config.local_share), (Unavailable::Local, Some(0.25)));
+    /// let bad = FleetLimiterConfig::new(TokenBucketConfig::new(100)).local(f64::NAN);
+    /// assert_eq!(bad.validate().unwrap_err().field, "local_share");
+    /// ```
+    pub fn local(self, share: f64) -> FleetLimiterConfig {
+        FleetLimiterConfig {
+            on_unavailable: Unavailable::Local,
+            local_share: Some(share),
+            ..self
+        }
+    }
+
+    /// The same config with another call timeout, 1 ns to 1 hour.
+    ///
+    /// ```
+    /// use stanchion::{Nanos, TokenBucketConfig};
+    /// use stanchion_redis::FleetLimiterConfig;
+    /// let config = FleetLimiterConfig::new(TokenBucketConfig::new(5)).timeout(Nanos::from_millis(50));
+    /// assert_eq!(config.timeout, Nanos::from_millis(50));
+    /// ```
+    pub fn timeout(self, timeout: Nanos) -> FleetLimiterConfig {
+        FleetLimiterConfig { timeout, ..self }
+    }
+
+    /// The same config with another breaker guarding the connection.
+    ///
+    /// ```
+    /// use stanchion::{breaker::BreakerConfig, TokenBucketConfig};
+    /// use stanchion_redis::FleetLimiterConfig;
+    /// let eager = BreakerConfig::new().failure_count(None).consecutive_failures(Some(1));
+    /// let config = FleetLimiterConfig::new(TokenBucketConfig::new(5)).breaker(eager);
+    /// assert_eq!(config.breaker.consecutive_failures, Some(1));
+    /// ```
+    pub fn breaker(self, breaker: BreakerConfig) -> FleetLimiterConfig {
+        FleetLimiterConfig { breaker, ..self }
     }
 
     /// The same config with another key prefix.
@@ -129,8 +214,11 @@ impl FleetLimiterConfig {
     /// assert_eq!(braced.validate().unwrap_err().field, "prefix");
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        stanchion::fleet::check_bucket(self.bucket)?;
-        stanchion::fleet::check_prefix(&self.prefix)
+        fleet::check_bucket(self.bucket)?;
+        fleet::check_prefix(&self.prefix)?;
+        self.on_unavailable.check(self.local_share, true)?;
+        fleet::check_timeout(self.timeout)?;
+        self.breaker.validate()
     }
 }
 
@@ -144,7 +232,7 @@ fn reduced(bucket: TokenBucketConfig) -> Result<TokenBucketConfig, ConfigError> 
 /// ```
 /// use stanchion::Nanos;
 /// use stanchion_redis::Admitted;
-/// let admitted = Admitted { remaining: 4, reset_after: Nanos::from_secs(1) };
+/// let admitted = Admitted { remaining: 4, reset_after: Nanos::from_secs(1), fallback: false };
 /// assert_eq!(admitted.remaining, 4);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +242,9 @@ pub struct Admitted {
     /// How long until the bucket is full again; zero when it is full. The Redis key expires
     /// then (rounded up to the millisecond).
     pub reset_after: Nanos,
+    /// Whether the `on_unavailable` policy admitted while Redis could not decide (`allow`,
+    /// or the local stand-in of `local`); `remaining` and `reset_after` are then zero.
+    pub fallback: bool,
 }
 
 /// A token bucket shared by every process that uses the same Redis and key: the core's
@@ -180,9 +271,12 @@ pub struct Admitted {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct FleetLimiter {
     config: FleetLimiterConfig,
+    guard: Guard,
+    /// The stand-in while Redis cannot decide, for `on_unavailable = Local`.
+    local: Option<TokenBucket>,
     /// The arguments the script takes for this config, formatted once.
     capacity: String,
     amount: String,
@@ -206,7 +300,17 @@ impl FleetLimiter {
     pub fn new(config: FleetLimiterConfig) -> Result<FleetLimiter, ConfigError> {
         config.validate()?;
         let bucket = reduced(config.bucket)?;
+        let local = match config.local_share {
+            Some(share) => Some(TokenBucket::new(fleet::local_share(bucket, share)?)?),
+            None => None,
+        };
         Ok(FleetLimiter {
+            guard: Guard::new(
+                config.timeout,
+                config.breaker,
+                crate::timer::default_timer(),
+            )?,
+            local,
             capacity: bucket.capacity.to_string(),
             amount: bucket.refill_amount.to_string(),
             every: bucket.refill_every.as_nanos().to_string(),
@@ -361,6 +465,66 @@ impl FleetLimiter {
         self.decide(conn, key, n, true, Some(now)).await
     }
 
+    /// The same limiter with calls bounded by `timer` (another runtime's sleep) instead of
+    /// the runtime feature's.
+    ///
+    /// ```
+    /// use stanchion::TokenBucketConfig;
+    /// use stanchion_redis::{FleetLimiter, FleetLimiterConfig, TokioTimer};
+    /// let config = FleetLimiterConfig::new(TokenBucketConfig::new(5));
+    /// let limiter = FleetLimiter::new(config).unwrap().with_timer(TokioTimer);
+    /// # let _ = limiter;
+    /// ```
+    pub fn with_timer(mut self, timer: impl Timer) -> FleetLimiter {
+        self.guard.set_timer(Arc::new(timer));
+        self
+    }
+
+    /// The breaker guarding the connection, for metrics (`snapshot`) and operators
+    /// (`force_open`, `reset`).
+    ///
+    /// ```
+    /// use stanchion::{breaker::State, Nanos, TokenBucketConfig};
+    /// use stanchion_redis::{FleetLimiter, FleetLimiterConfig};
+    /// let limiter = FleetLimiter::new(FleetLimiterConfig::new(TokenBucketConfig::new(5))).unwrap();
+    /// assert_eq!(limiter.breaker().snapshot(Nanos::ZERO).state, State::Closed);
+    /// ```
+    pub fn breaker(&self) -> &CircuitBreaker {
+        self.guard.breaker()
+    }
+
+    /// Answers a call Redis could not decide by the `on_unavailable` policy (the core's
+    /// [`fleet::fallback`]). A peek asks the local stand-in without taking.
+    fn fall_back(&self, error: Error, n: u32, peek: bool) -> Result<Admitted, Error> {
+        let now = self.guard.now();
+        let decide = if peek {
+            fleet::fallback_peek
+        } else {
+            fleet::fallback
+        };
+        let local = self.local.as_ref();
+        match decide(
+            self.config.on_unavailable,
+            Reason::RateLimited,
+            local,
+            n,
+            now,
+        ) {
+            Fallback::Admit => Ok(Admitted {
+                remaining: 0,
+                reset_after: Nanos::ZERO,
+                fallback: true,
+            }),
+            Fallback::Refuse(rejected) => Err(Error::Refused(Refused {
+                rejected,
+                remaining: 0,
+                reset_after: Nanos::ZERO,
+                fallback: true,
+            })),
+            Fallback::Raise => Err(error),
+        }
+    }
+
     async fn decide<C>(
         &self,
         conn: &mut C,
@@ -383,13 +547,18 @@ impl FleetLimiter {
         if let Some(now) = now {
             invocation.arg(now.as_nanos().to_string());
         }
-        let reply: (i64, u64, Option<u64>, u64) = invocation.invoke_async(conn).await?;
+        let reply: (i64, u64, Option<u64>, u64) =
+            match self.guard.run(|| invocation.invoke_async(conn)).await {
+                Ok(reply) => reply,
+                Err(error) => return self.fall_back(error, n, peek),
+            };
         let (allowed, remaining, retry_after, reset_after) = reply;
         let reset_after = Nanos::new(reset_after);
         match allowed {
             1 => Ok(Admitted {
                 remaining,
                 reset_after,
+                fallback: false,
             }),
             0 => {
                 let reason = if n > self.config.bucket.capacity {
@@ -401,6 +570,7 @@ impl FleetLimiter {
                     rejected: Rejected::new(reason, retry_after.map(Nanos::new)),
                     remaining,
                     reset_after,
+                    fallback: false,
                 }))
             }
             _ => Err(Error::Redis(RedisError::from((

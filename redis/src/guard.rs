@@ -1,0 +1,95 @@
+//! The guard around every Redis call: a timeout, and a core circuit breaker so that a Redis
+//! that is down costs a refusal from memory instead of a timeout per call.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::RedisResult;
+use stanchion::{BreakerConfig, CircuitBreaker, ConfigError, Nanos, Outcome};
+
+use crate::timer::{within, Timer};
+use crate::Error;
+
+/// One connection's guard: the call timeout, the breaker and the clock the breaker reads.
+pub(crate) struct Guard {
+    breaker: CircuitBreaker,
+    timeout: Nanos,
+    timer: Option<Arc<dyn Timer>>,
+    epoch: Instant,
+}
+
+impl Guard {
+    pub(crate) fn new(
+        timeout: Nanos,
+        breaker: BreakerConfig,
+        timer: Option<Arc<dyn Timer>>,
+    ) -> Result<Guard, ConfigError> {
+        stanchion::fleet::check_timeout(timeout)?;
+        Ok(Guard {
+            breaker: CircuitBreaker::new(breaker)?,
+            timeout,
+            timer,
+            epoch: Instant::now(),
+        })
+    }
+
+    pub(crate) fn set_timer(&mut self, timer: Arc<dyn Timer>) {
+        self.timer = Some(timer);
+    }
+
+    pub(crate) fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// Monotonic time since the guard was made, the breaker's clock.
+    pub(crate) fn now(&self) -> Nanos {
+        Nanos::new(u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// Runs `call` if the breaker admits it, bounded by the timeout. Any answer from Redis is
+    /// a success for the breaker; an error or a timeout is a failure. The errors it returns
+    /// are the ones [`Error::is_unavailable`] accepts.
+    pub(crate) async fn run<T, F>(&self, call: impl FnOnce() -> F) -> Result<T, Error>
+    where
+        F: Future<Output = RedisResult<T>>,
+    {
+        let permit = self
+            .breaker
+            .try_acquire(self.now())
+            .map_err(Error::BreakerOpen)?;
+        let answer = match &self.timer {
+            Some(timer) => {
+                let limit = Duration::from_nanos(self.timeout.as_nanos());
+                within(call(), timer.sleep(limit)).await
+            }
+            None => Some(call().await),
+        };
+        match answer {
+            Some(Ok(value)) => {
+                permit.record(Outcome::Success, self.now());
+                Ok(value)
+            }
+            Some(Err(error)) => {
+                permit.record(Outcome::Failure, self.now());
+                Err(Error::Redis(error))
+            }
+            None => {
+                permit.record(Outcome::Failure, self.now());
+                Err(Error::TimedOut {
+                    after: self.timeout,
+                })
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("breaker", &self.breaker)
+            .field("timeout", &self.timeout)
+            .field("timer", &self.timer.is_some())
+            .finish()
+    }
+}

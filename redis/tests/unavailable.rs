@@ -1,0 +1,199 @@
+//! When Redis cannot decide: every call is bounded by the limiter's timeout, the breaker
+//! guarding the connection opens after three failures so later calls make no call at all, each
+//! `on_unavailable` policy answers as documented, and a probe closes the breaker once Redis
+//! answers again.
+
+mod common;
+
+use std::time::Duration;
+
+use common::proxy::Proxy;
+use redis::aio::MultiplexedConnection;
+use stanchion::breaker::{BreakerConfig, State};
+use stanchion::fleet::Unavailable;
+use stanchion::{Nanos, Reason, TokenBucketConfig};
+use stanchion_redis::{Error, FleetLimiter, FleetLimiterConfig};
+
+/// A short call timeout and a breaker that stays open long enough to observe, short enough to
+/// wait out.
+fn config(bucket: TokenBucketConfig, tag: &str) -> FleetLimiterConfig {
+    FleetLimiterConfig::new(bucket)
+        .prefix(common::unique_prefix(tag))
+        .timeout(Nanos::from_millis(50))
+        .breaker(
+            stanchion::fleet::connection_breaker()
+                .open_for(Nanos::from_millis(300))
+                .open_for_growth(Nanos::from_millis(300), 1.0, 0.0),
+        )
+}
+
+async fn connect(url: &str) -> MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Makes the three failing calls that open the breaker, checking each is answered as
+/// `expect` says.
+async fn trip(
+    limiter: &FleetLimiter,
+    conn: &mut MultiplexedConnection,
+    expect: impl Fn(&Result<stanchion_redis::Admitted, Error>) -> bool,
+) {
+    for _ in 0..3 {
+        let answer = limiter.try_acquire(conn, "k", 1).await;
+        assert!(expect(&answer), "{answer:?}");
+    }
+    assert_eq!(limiter.breaker().snapshot(Nanos::ZERO).state, State::Open);
+}
+
+#[tokio::test]
+async fn raise_hands_over_the_timeout_then_the_open_breaker_without_calling() {
+    let (proxy, url) = Proxy::start().await;
+    let mut conn = connect(&url).await;
+    let limiter = FleetLimiter::new(config(TokenBucketConfig::new(5), "raise")).unwrap();
+    assert_eq!(limiter.config().on_unavailable, Unavailable::Raise);
+    assert!(limiter.try_acquire(&mut conn, "k", 1).await.is_ok());
+
+    proxy.set_blackhole(true);
+    trip(&limiter, &mut conn, |answer| {
+        matches!(answer, Err(Error::TimedOut { after }) if *after == Nanos::from_millis(50))
+    })
+    .await;
+    let sent = proxy.sent();
+    let answer = limiter.try_acquire(&mut conn, "k", 1).await;
+    let Err(error @ Error::BreakerOpen(rejected)) = &answer else {
+        panic!("expected the open breaker, got {answer:?}");
+    };
+    assert_eq!(rejected.reason, Reason::BreakerOpen);
+    assert!(error.is_unavailable());
+    assert_eq!(proxy.sent(), sent, "an open breaker makes no call");
+}
+
+#[tokio::test]
+async fn allow_admits_and_deny_refuses_while_redis_is_silent() {
+    let (proxy, url) = Proxy::start().await;
+    let mut conn = connect(&url).await;
+    let allow = FleetLimiter::new(
+        config(TokenBucketConfig::new(1), "allow").on_unavailable(Unavailable::Allow),
+    )
+    .unwrap();
+    let deny = FleetLimiter::new(
+        config(TokenBucketConfig::new(1), "deny").on_unavailable(Unavailable::Deny),
+    )
+    .unwrap();
+    proxy.set_blackhole(true);
+
+    trip(
+        &allow,
+        &mut conn,
+        |answer| matches!(answer, Ok(admitted) if admitted.fallback),
+    )
+    .await;
+    // The bucket holds one token, yet every call passes: Redis is not asked.
+    for _ in 0..5 {
+        assert!(allow.try_acquire(&mut conn, "k", 1).await.unwrap().fallback);
+    }
+    let denied = |answer: &Result<_, Error>| match answer {
+        Err(Error::Refused(refused)) => {
+            refused.fallback
+                && refused.rejected.reason == Reason::RateLimited
+                && refused.rejected.retry_after.is_none()
+        }
+        _ => false,
+    };
+    trip(&deny, &mut conn, denied).await;
+    assert!(denied(&deny.try_acquire(&mut conn, "k", 1).await));
+    assert!(denied(&deny.peek(&mut conn, "k", 1).await));
+}
+
+#[tokio::test]
+async fn local_keeps_its_share_of_the_fleet_limit() {
+    let (proxy, url) = Proxy::start().await;
+    let mut conn = connect(&url).await;
+    // A fleet burst of 8 at 8 per hour; a quarter of it is a burst of 2 at 2 per hour.
+    let fleet = TokenBucketConfig::new(8).refill(8, Nanos::from_secs(3600));
+    let limiter = FleetLimiter::new(config(fleet, "local").local(0.25)).unwrap();
+    proxy.set_blackhole(true);
+
+    // The three calls that trip the breaker already ask the stand-in: two pass, one waits.
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(limiter.try_acquire(&mut conn, "k", 1).await);
+    }
+    assert!(answers[..2]
+        .iter()
+        .all(|a| matches!(a, Ok(a) if a.fallback)));
+    let Err(Error::Refused(refused)) = &answers[2] else {
+        panic!("expected the stand-in's refusal, got {:?}", answers[2]);
+    };
+    assert!(refused.fallback);
+    assert_eq!(refused.rejected.reason, Reason::RateLimited);
+    let wait = refused
+        .rejected
+        .retry_after
+        .expect("the stand-in says when");
+    assert!(
+        wait > Nanos::from_secs(1_700) && wait <= Nanos::from_secs(1_800),
+        "{wait:?}"
+    );
+    // A peek asks the stand-in and takes nothing; more than its burst can never pass.
+    assert!(limiter.peek(&mut conn, "k", 1).await.is_err());
+    let too_many = limiter.peek(&mut conn, "k", 3).await.unwrap_err();
+    assert_eq!(
+        too_many.rejected().map(|r| r.reason),
+        Some(Reason::InsufficientCapacity)
+    );
+}
+
+#[tokio::test]
+async fn a_probe_closes_the_breaker_once_redis_answers_again() {
+    let (proxy, url) = Proxy::start().await;
+    let mut conn = connect(&url).await;
+    let limiter = FleetLimiter::new(config(TokenBucketConfig::new(5), "probe")).unwrap();
+    proxy.set_blackhole(true);
+    trip(&limiter, &mut conn, Result::is_err).await;
+
+    // The silenced connection's replies would arrive out of step; a fresh one stands in for
+    // the client reconnecting.
+    proxy.set_blackhole(false);
+    let mut conn = connect(&url).await;
+    let mut waited = Duration::ZERO;
+    let admitted = loop {
+        match limiter.try_acquire(&mut conn, "k", 1).await {
+            Err(Error::BreakerOpen(_)) if waited < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                waited += Duration::from_millis(50);
+            }
+            answer => break answer,
+        }
+    };
+    let admitted = admitted.expect("the probe reaches Redis and is granted");
+    assert!(!admitted.fallback);
+    assert_eq!(admitted.remaining, 4);
+    assert_eq!(limiter.breaker().snapshot(Nanos::ZERO).state, State::Closed);
+}
+
+#[test]
+fn configs_name_the_field_out_of_range() {
+    let base = FleetLimiterConfig::new(TokenBucketConfig::new(1));
+    let cases = [
+        (base.clone().timeout(Nanos::ZERO), "timeout"),
+        (base.clone().local(0.0), "local_share"),
+        (base.clone().local(1.5), "local_share"),
+        (
+            base.clone().on_unavailable(Unavailable::Local),
+            "local_share",
+        ),
+        (
+            base.clone()
+                .breaker(BreakerConfig::new().half_open(0, None)),
+            "half_open_probes",
+        ),
+    ];
+    for (config, field) in cases {
+        assert_eq!(FleetLimiter::new(config).unwrap_err().field, field);
+    }
+}

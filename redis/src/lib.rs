@@ -85,7 +85,7 @@
 //!
 //! Every call is bounded by the limiter's `timeout` (250 ms by default,
 //! [`stanchion::fleet::DEFAULT_CALL_TIMEOUT`]), raced against a sleep of the runtime the
-//! `tokio-comp` (default) or `smol-comp` feature picks ([`TokioTimer`], [`SmolTimer`], or any
+//! `tokio-comp` (default) or `smol-comp` feature picks ([`TokioTimer`], `SmolTimer`, or any
 //! [`Timer`] through [`FleetLimiter::with_timer`]); the connection's own response timeout
 //! still applies, whichever runs out first. A core [`stanchion::CircuitBreaker`]
 //! ([`stanchion::fleet::connection_breaker`]: three failures in a row open it for 1 s, growing

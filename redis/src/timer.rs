@@ -8,7 +8,7 @@ use std::time::Duration;
 /// A sleep from an async runtime, which the fleet primitives race against each Redis call so
 /// that every call has a timeout whatever connection it is given.
 ///
-/// The crate's runtime features supply one ([`TokioTimer`] with `tokio-comp`, [`SmolTimer`]
+/// The crate's runtime features supply one ([`TokioTimer`] with `tokio-comp`, `SmolTimer`
 /// with `smol-comp`); another runtime implements this.
 ///
 /// ```

@@ -21,7 +21,10 @@
 //! assert_eq!(answer, Fallback::Raise);
 //! ```
 
-use crate::{BreakerConfig, ConfigError, Nanos, Reason, Rejected, TokenBucket, TokenBucketConfig};
+use crate::{
+    BackoffConfig, BreakerConfig, ConfigError, Jitter, Nanos, Reason, Rejected, TokenBucket,
+    TokenBucketConfig,
+};
 
 /// The prefix of every key a fleet primitive writes unless configured otherwise.
 pub const DEFAULT_PREFIX: &str = "stanchion:";
@@ -363,6 +366,91 @@ pub fn fallback_peek(
         }
         (Unavailable::Local, Some(_)) => Fallback::Admit,
         _ => fallback(policy, refusal, None, n, now),
+    }
+}
+
+/// A lease's time when none is given: 30 s. Renewed every 10 s by a keeper, it outlives a
+/// stalled holder by at most 30 s.
+pub const DEFAULT_LEASE: Nanos = Nanos::from_secs(30);
+
+/// The longest lease: 2^40 ms (about 35 years), what the lock script accepts.
+pub const MAX_LEASE: Nanos = Nanos::from_millis(1 << 40);
+
+/// Checks a lease time: whole milliseconds (the unit Redis keeps expiries in), 1 ms to
+/// [`MAX_LEASE`]. `field` names it in the error (`"ttl"`).
+///
+/// ```
+/// use stanchion::{fleet, Nanos};
+/// assert!(fleet::check_lease("ttl", Nanos::from_millis(1)).is_ok());
+/// assert_eq!(fleet::check_lease("ttl", Nanos::new(1_500_000)).unwrap_err().allowed, "1 ms to 2^40 ms, in whole milliseconds");
+/// ```
+pub const fn check_lease(field: &'static str, ttl: Nanos) -> Result<(), ConfigError> {
+    let ns = ttl.as_nanos();
+    if ns == 0 || ns % 1_000_000 != 0 || ns > MAX_LEASE.as_nanos() {
+        return Err(ConfigError::new(
+            field,
+            "1 ms to 2^40 ms, in whole milliseconds",
+        ));
+    }
+    Ok(())
+}
+
+/// How often a keeper renews a lease of `ttl`: every third of it, so two renewals can fail
+/// before the lease runs out.
+///
+/// ```
+/// use stanchion::{fleet, Nanos};
+/// assert_eq!(fleet::renew_every(Nanos::from_secs(30)), Nanos::from_secs(10));
+/// ```
+pub const fn renew_every(ttl: Nanos) -> Nanos {
+    Nanos::new(ttl.as_nanos() / 3)
+}
+
+/// The waits between attempts to take a lock someone else holds: exponential from 10 ms,
+/// doubling up to 200 ms, with full jitter so waiters do not retry in step. The waiter's
+/// patience is added as `max_elapsed`; a wait never runs past the holder's remaining lease.
+///
+/// ```
+/// let config = stanchion::fleet::lock_backoff();
+/// assert!(config.validate().is_ok());
+/// ```
+pub const fn lock_backoff() -> BackoffConfig {
+    BackoffConfig::exponential(Nanos::from_millis(10), 2.0)
+        .max_delay(Nanos::from_millis(200))
+        .jitter(Jitter::Full)
+        .unlimited_attempts()
+}
+
+/// The servers that must grant a RedLock acquisition out of `servers`: a majority,
+/// ⌊servers / 2⌋ + 1.
+///
+/// ```
+/// assert_eq!(stanchion::fleet::quorum(5), 3);
+/// assert_eq!(stanchion::fleet::quorum(4), 3);
+/// ```
+pub const fn quorum(servers: u32) -> u32 {
+    (servers / 2).saturating_add(1)
+}
+
+/// How long a RedLock lease of `ttl` is still valid after its acquisition took `elapsed`:
+/// `ttl − elapsed − drift`, where the drift allowance is 1 % of `ttl` plus 2 ms for the
+/// servers' clocks running at different rates. `None` when nothing is left: the acquisition
+/// failed and must be released everywhere.
+///
+/// ```
+/// use stanchion::{fleet, Nanos};
+/// let ttl = Nanos::from_secs(10);
+/// assert_eq!(fleet::redlock_validity(ttl, Nanos::from_millis(50)), Some(Nanos::from_millis(9_848)));
+/// assert_eq!(fleet::redlock_validity(ttl, Nanos::from_secs(10)), None);
+/// ```
+pub const fn redlock_validity(ttl: Nanos, elapsed: Nanos) -> Option<Nanos> {
+    let drift = (ttl.as_nanos() / 100).saturating_add(Nanos::from_millis(2).as_nanos());
+    match ttl.as_nanos().checked_sub(elapsed.as_nanos()) {
+        Some(left) => match left.checked_sub(drift) {
+            Some(valid) if valid > 0 => Some(Nanos::new(valid)),
+            _ => None,
+        },
+        None => None,
     }
 }
 

@@ -42,6 +42,17 @@ impl Guard {
         &self.breaker
     }
 
+    /// Sleeps `duration` on the timer; `false` at once when there is none.
+    pub(crate) async fn sleep(&self, duration: Nanos) -> bool {
+        match &self.timer {
+            Some(timer) => {
+                timer.sleep(Duration::from_nanos(duration.as_nanos())).await;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Monotonic time since the guard was made, the breaker's clock.
     pub(crate) fn now(&self) -> Nanos {
         Nanos::new(u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
@@ -54,13 +65,26 @@ impl Guard {
     where
         F: Future<Output = RedisResult<T>>,
     {
+        self.run_for(Nanos::ZERO, call).await
+    }
+
+    /// [`run`](Guard::run) for a call the server itself holds for up to `held` (a `WAIT`):
+    /// the timeout counts from when the server would answer.
+    pub(crate) async fn run_for<T, F>(
+        &self,
+        held: Nanos,
+        call: impl FnOnce() -> F,
+    ) -> Result<T, Error>
+    where
+        F: Future<Output = RedisResult<T>>,
+    {
         let permit = self
             .breaker
             .try_acquire(self.now())
             .map_err(Error::BreakerOpen)?;
         let answer = match &self.timer {
             Some(timer) => {
-                let limit = Duration::from_nanos(self.timeout.as_nanos());
+                let limit = Duration::from_nanos(self.timeout.saturating_add(held).as_nanos());
                 within(call(), timer.sleep(limit)).await
             }
             None => Some(call().await),
@@ -77,7 +101,7 @@ impl Guard {
             None => {
                 permit.record(Outcome::Failure, self.now());
                 Err(Error::TimedOut {
-                    after: self.timeout,
+                    after: self.timeout.saturating_add(held),
                 })
             }
         }

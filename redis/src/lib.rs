@@ -124,6 +124,8 @@
 mod error;
 mod guard;
 mod limiter;
+mod lock;
+mod lost;
 mod timer;
 
 /// The README's example, compiled with the other doctests.
@@ -136,6 +138,8 @@ pub use limiter::{
     Admitted, FleetLimiter, FleetLimiterConfig, DEFAULT_PREFIX, MAX_BURST_UNITS, MAX_KEY_LEN,
     MAX_PREFIX_LEN,
 };
+pub use lock::{Finished, FleetLock, FleetLockConfig, Lease, LockError};
+pub use lost::{LeaseLost, Lost};
 #[cfg(feature = "smol-comp")]
 pub use timer::SmolTimer;
 pub use timer::Timer;

@@ -99,3 +99,26 @@ pub(crate) async fn within<F: Future>(
     })
     .await
 }
+
+/// Runs `work` to completion while polling `side` alongside it; `side`'s output, if it
+/// completed first, comes back with the work's. `side` is dropped when the work is done.
+pub(crate) async fn alongside<W: Future, S: Future>(
+    work: W,
+    side: S,
+) -> (W::Output, Option<S::Output>) {
+    let mut work = std::pin::pin!(work);
+    let mut side = std::pin::pin!(side);
+    let mut side_output = None;
+    std::future::poll_fn(|cx| {
+        if side_output.is_none() {
+            if let Poll::Ready(output) = side.as_mut().poll(cx) {
+                side_output = Some(output);
+            }
+        }
+        match work.as_mut().poll(cx) {
+            Poll::Ready(output) => Poll::Ready((output, side_output.take())),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}

@@ -176,3 +176,26 @@ impl CoreModel {
         }
     }
 }
+
+/// The URL of a replica of the standalone server, from `STANCHION_REDIS_REPLICA_URL`.
+pub fn replica_url() -> String {
+    match std::env::var("STANCHION_REDIS_REPLICA_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("STANCHION_REDIS_REPLICA_URL is not set: {HOW}"),
+    }
+}
+
+/// The URLs of the independent servers RedLock runs on, from `STANCHION_REDIS_REDLOCK_URLS`.
+pub fn redlock_urls() -> Vec<String> {
+    match std::env::var("STANCHION_REDIS_REDLOCK_URLS") {
+        Ok(urls) if !urls.is_empty() => urls.split(',').map(str::to_string).collect(),
+        _ => panic!("STANCHION_REDIS_REDLOCK_URLS is not set: {HOW}"),
+    }
+}
+
+/// `redis://host:port/` split into its host and port.
+pub fn host_port(url: &str) -> (String, u16) {
+    let address = url.trim_start_matches("redis://").trim_end_matches('/');
+    let (host, port) = address.rsplit_once(':').expect("host:port");
+    (host.to_string(), port.parse().expect("a port"))
+}

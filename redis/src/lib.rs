@@ -126,6 +126,7 @@ mod guard;
 mod limiter;
 mod lock;
 mod lost;
+mod redlock;
 mod timer;
 
 /// The README's example, compiled with the other doctests.
@@ -140,6 +141,7 @@ pub use limiter::{
 };
 pub use lock::{Finished, FleetLock, FleetLockConfig, Lease, LockError};
 pub use lost::{LeaseLost, Lost};
+pub use redlock::Redlock;
 #[cfg(feature = "smol-comp")]
 pub use timer::SmolTimer;
 pub use timer::Timer;

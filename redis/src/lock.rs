@@ -168,6 +168,7 @@ pub struct Lease {
     pub(crate) token: String,
     pub(crate) fence: u64,
     pub(crate) ttl: Nanos,
+    pub(crate) validity: Nanos,
     pub(crate) lost: LeaseLost,
 }
 
@@ -190,6 +191,13 @@ impl Lease {
     /// The lease time it was taken (and is renewed) with.
     pub fn ttl(&self) -> Nanos {
         self.ttl
+    }
+
+    /// How long the lease is sure to last from when it was granted: its time, less (for a
+    /// [`Redlock`](crate::Redlock)) the time the acquisition took and the clock-drift
+    /// allowance.
+    pub fn validity(&self) -> Nanos {
+        self.validity
     }
 
     /// A future that completes when the lease is lost (see [`FleetLock::keep`]).
@@ -219,8 +227,18 @@ pub enum LockError {
         /// Replicas asked for.
         wanted: u32,
     },
-    /// The name cannot name a lock: empty, longer than 1024 bytes, or holding `{` or `}`.
-    InvalidName(ConfigError),
+    /// An argument out of range: a name that cannot name a lock (empty, longer than 1024
+    /// bytes, or holding `{` or `}`), a lease time, or connections that do not match the
+    /// servers of a [`Redlock`](crate::Redlock).
+    Invalid(ConfigError),
+    /// Fewer than a quorum of a [`Redlock`](crate::Redlock)'s servers granted the lease in
+    /// time to leave it valid; it was released everywhere.
+    NoQuorum {
+        /// Servers that granted it.
+        granted: u32,
+        /// Servers needed: a majority.
+        needed: u32,
+    },
     /// Redis could not decide (an error, a timeout, or the breaker open). A lock never falls
     /// back: nothing was acquired.
     Unavailable(Error),
@@ -242,7 +260,11 @@ impl std::fmt::Display for LockError {
                 f,
                 "{acknowledged} of {wanted} replicas acknowledged the lease; it was released"
             ),
-            LockError::InvalidName(error) => write!(f, "invalid lock name: {error}"),
+            LockError::Invalid(error) => write!(f, "invalid argument: {error}"),
+            LockError::NoQuorum { granted, needed } => write!(
+                f,
+                "{granted} servers granted the lease in time, {needed} are needed; it was released"
+            ),
             LockError::Unavailable(error) => fmt_unavailable(f, error),
         }
     }
@@ -255,7 +277,7 @@ fn fmt_unavailable(f: &mut std::fmt::Formatter<'_>, error: &Error) -> std::fmt::
 impl std::error::Error for LockError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            LockError::InvalidName(error) => Some(error),
+            LockError::Invalid(error) => Some(error),
             LockError::Unavailable(error) => Some(error),
             _ => None,
         }
@@ -295,8 +317,8 @@ impl From<Error> for LockError {
 /// ```
 #[derive(Debug)]
 pub struct FleetLock {
-    config: FleetLockConfig,
-    guard: Guard,
+    pub(crate) config: FleetLockConfig,
+    pub(crate) guard: Guard,
     script: Script,
 }
 
@@ -363,7 +385,7 @@ impl FleetLock {
     /// assert!(lock.redis_keys("a{b").is_err());
     /// ```
     pub fn redis_keys(&self, name: &str) -> Result<(String, String), LockError> {
-        fleet::check_name("name", name).map_err(LockError::InvalidName)?;
+        fleet::check_name("name", name).map_err(LockError::Invalid)?;
         let prefix = &self.config.prefix;
         Ok((
             format!("{prefix}{{{name}}}:lock"),
@@ -430,26 +452,11 @@ impl FleetLock {
     where
         C: ConnectionLike,
     {
-        let start = self.guard.now();
-        if wait == Nanos::ZERO {
-            return self.attempt(conn, name, None).await;
-        }
-        let backoff = Backoff::new(self.config.backoff.max_elapsed(wait))
-            .map_err(|_| LockError::InvalidName(ConfigError::new("wait", "up to 2^64 - 1 ns")))?;
-        let mut retrying = backoff.start(random_seed(), start);
+        let mut waiter = Waiter::new(&self.guard, self.config.backoff, wait)?;
         loop {
             match self.attempt(conn, name, None).await {
                 Err(LockError::Held { retry_after }) => {
-                    let now = self.guard.now();
-                    let waited = now.saturating_sub(start);
-                    let Ok(pause) = retrying.next_delay(&backoff, now, None) else {
-                        return Err(LockError::WaitedTooLong { waited });
-                    };
-                    // The lease may run out sooner than the backoff's wait: try then.
-                    let pause = pause.min(retry_after.max(Nanos::from_millis(1)));
-                    if !self.guard.sleep(pause).await {
-                        return Err(LockError::WaitedTooLong { waited });
-                    }
+                    waiter.pause(&self.guard, retry_after).await?;
                 }
                 answer => return answer,
             }
@@ -500,7 +507,7 @@ impl FleetLock {
     where
         C: ConnectionLike,
     {
-        fleet::check_lease("ttl", ttl).map_err(LockError::InvalidName)?;
+        fleet::check_lease("ttl", ttl).map_err(LockError::Invalid)?;
         let mut call = self.script.key(&lease.key);
         call.key(&lease.fence_key)
             .arg("extend")
@@ -602,8 +609,25 @@ impl FleetLock {
     where
         C: ConnectionLike,
     {
+        let lease = self.take(conn, name, new_token(), now_us).await?;
+        if let Some((replicas, timeout)) = self.config.wait_replicas {
+            self.await_replicas(conn, &lease, replicas, timeout).await?;
+        }
+        Ok(lease)
+    }
+
+    /// One acquire script call with `token`: the lease, `Held`, or Redis failing.
+    pub(crate) async fn take<C>(
+        &self,
+        conn: &mut C,
+        name: &str,
+        token: String,
+        now_us: Option<u64>,
+    ) -> Result<Lease, LockError>
+    where
+        C: ConnectionLike,
+    {
         let (key, fence_key) = self.redis_keys(name)?;
-        let token = new_token();
         let ttl_ms = self.config.ttl.as_nanos() / 1_000_000;
         let mut call = self.script.key(&key);
         call.key(&fence_key).arg("acquire").arg(&token).arg(ttl_ms);
@@ -611,30 +635,40 @@ impl FleetLock {
             call.arg(now_us);
         }
         let reply: Vec<u64> = self.guard.run(|| call.invoke_async(conn)).await?;
-        let lease = match reply.as_slice() {
-            [1, fence, _] => Lease {
+        match reply.as_slice() {
+            [1, fence, _] => Ok(Lease {
                 name: name.to_string(),
                 key,
                 fence_key,
                 token,
                 fence: *fence,
                 ttl: self.config.ttl,
+                validity: self.config.ttl,
                 lost: LeaseLost::new(),
-            },
-            [0, pttl] => {
-                return Err(LockError::Held {
-                    retry_after: Nanos::from_millis(*pttl),
-                })
-            }
-            _ => {
-                return Err(LockError::Unavailable(Error::Redis(RedisError::from((
-                    redis::ErrorKind::UnexpectedReturnType,
-                    "the lock script answered neither {1, fence, ttl} nor {0, pttl}",
-                    format!("{reply:?}"),
-                )))))
-            }
-        };
-        if let Some((replicas, timeout)) = self.config.wait_replicas {
+            }),
+            [0, pttl] => Err(LockError::Held {
+                retry_after: Nanos::from_millis(*pttl),
+            }),
+            _ => Err(LockError::Unavailable(Error::Redis(RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "the lock script answered neither {1, fence, ttl} nor {0, pttl}",
+                format!("{reply:?}"),
+            ))))),
+        }
+    }
+
+    /// `WAIT`s for `replicas` acknowledgements of `lease`; short of them, releases it.
+    async fn await_replicas<C>(
+        &self,
+        conn: &mut C,
+        lease: &Lease,
+        replicas: u32,
+        timeout: Nanos,
+    ) -> Result<(), LockError>
+    where
+        C: ConnectionLike,
+    {
+        {
             let mut wait = redis::cmd("WAIT");
             wait.arg(replicas).arg(timeout.as_nanos() / 1_000_000);
             let acknowledged = self
@@ -642,22 +676,71 @@ impl FleetLock {
                 .run_for(timeout, || wait.query_async::<u32>(conn))
                 .await;
             match acknowledged {
-                Ok(acknowledged) if acknowledged >= replicas => {}
+                Ok(acknowledged) if acknowledged >= replicas => Ok(()),
                 Ok(acknowledged) => {
                     // Best effort: if this fails too, the lease expires on its own.
-                    let _ = self.release(conn, &lease).await;
-                    return Err(LockError::Replicas {
+                    let _ = self.release(conn, lease).await;
+                    Err(LockError::Replicas {
                         acknowledged,
                         wanted: replicas,
-                    });
+                    })
                 }
                 Err(error) => {
-                    let _ = self.release(conn, &lease).await;
-                    return Err(LockError::Unavailable(error));
+                    let _ = self.release(conn, lease).await;
+                    Err(LockError::Unavailable(error))
                 }
             }
         }
-        Ok(lease)
+    }
+}
+
+/// The waits of one acquisition while others hold the lock: the backoff, bounded by the
+/// caller's patience and by the holder's remaining lease.
+pub(crate) struct Waiter {
+    backoff: Backoff,
+    retrying: stanchion::Retrying,
+    start: Nanos,
+}
+
+impl Waiter {
+    pub(crate) fn new(
+        guard: &Guard,
+        backoff: BackoffConfig,
+        wait: Nanos,
+    ) -> Result<Waiter, LockError> {
+        let start = guard.now();
+        // With no patience, one attempt and no wait.
+        let backoff = match wait {
+            Nanos::ZERO => backoff.max_attempts(1),
+            _ => backoff.max_elapsed(wait),
+        };
+        let backoff = Backoff::new(backoff).map_err(LockError::Invalid)?;
+        let retrying = backoff.start(random_seed(), start);
+        Ok(Waiter {
+            backoff,
+            retrying,
+            start,
+        })
+    }
+
+    /// Sleeps before the next attempt, or says the caller has waited long enough.
+    pub(crate) async fn pause(
+        &mut self,
+        guard: &Guard,
+        retry_after: Nanos,
+    ) -> Result<(), LockError> {
+        let now = guard.now();
+        let waited = now.saturating_sub(self.start);
+        let Ok(pause) = self.retrying.next_delay(&self.backoff, now, None) else {
+            return Err(LockError::WaitedTooLong { waited });
+        };
+        // The lease may run out sooner than the backoff's wait: try then.
+        let pause = pause.min(retry_after.max(Nanos::from_millis(1)));
+        if guard.sleep(pause).await {
+            Ok(())
+        } else {
+            Err(LockError::WaitedTooLong { waited })
+        }
     }
 }
 

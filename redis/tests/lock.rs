@@ -347,8 +347,6 @@ fn bad_configs_and_names_name_the_field() {
     }
     let lock = FleetLock::new(FleetLockConfig::new()).unwrap();
     for name in ["", "a{b", "}"] {
-        assert!(
-            matches!(lock.redis_keys(name), Err(LockError::InvalidName(e)) if e.field == "name")
-        );
+        assert!(matches!(lock.redis_keys(name), Err(LockError::Invalid(e)) if e.field == "name"));
     }
 }

@@ -20,7 +20,11 @@ pub struct Proxy {
 impl Proxy {
     /// Starts a proxy to the standalone test server; returns it and its URL.
     pub async fn start() -> (Arc<Proxy>, String) {
-        let upstream = super::url();
+        Proxy::start_to(&super::url()).await
+    }
+
+    /// Starts a proxy to the server at `upstream`; returns it and its URL.
+    pub async fn start_to(upstream: &str) -> (Arc<Proxy>, String) {
         let address = upstream
             .trim_start_matches("redis://")
             .trim_end_matches('/')

@@ -3,7 +3,9 @@
 //! stanchion's fleet tier (`docs/semantics.md` §9 in the repository): limits that one process
 //! cannot keep alone, kept in Redis 7 (or a server that speaks its protocol) and decided by one
 //! script call each. This release has the fleet rate limiter, [`FleetLimiter`]: the core's
-//! token bucket (§3), shared by every process that names the same key.
+//! token bucket (§3), shared by every process that names the same key; and the lock,
+//! [`FleetLock`] (and [`Redlock`] over several servers): leases with fencing tokens, renewed
+//! while the work runs (the README walks through its six levels).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

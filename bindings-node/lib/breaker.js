@@ -5,7 +5,7 @@
 const { EventEmitter } = require('node:events');
 const { NativeBreaker, fastBreakerAcquire, fastBreakerRecord, fastBreakerRelease } = require('./native');
 const { R, nativeNow } = require('./fast');
-const { refusalError, refusal, abortReason, INNER_REFUSAL } = require('./errors');
+const { refusalError, refusal, abortReason } = require('./errors');
 const opt = require('./options');
 const { onAbort, signalOf } = require('./sleep');
 
@@ -213,6 +213,18 @@ class CircuitBreaker extends EventEmitter {
   }
 
   /**
+   * Admits one call for a Policy, which reports it itself: the permit's generation (its issue
+   * instant is left in `_issuedAt`), or throws the refusal, emitted as `execute` emits it.
+   */
+  _admit() {
+    const code = this._acquire();
+    if (code < 0) throw this._refused(code, true);
+    const transition = code % 64;
+    if (transition !== 0) this._emitTransition(transition);
+    return (code - transition) / 64;
+  }
+
+  /**
    * Runs `fn(signal)` under an admitted call. An abort rejects the caller's promise at once;
    * the call is abandoned (it records nothing), but its probe slot is released only when `fn`
    * settles: it is still running, and a freed slot would let more probes run than allowed.
@@ -268,8 +280,6 @@ class CircuitBreaker extends EventEmitter {
   }
 
   _failed(generation, issuedAt, error) {
-    // A guard inside a Policy's breaker refused: no call was made, so nothing is recorded.
-    if (error?.[INNER_REFUSAL] === true) return this._release(generation, issuedAt);
     const code = OUTCOMES[this._classify(error)] ?? 1;
     this._record(generation, issuedAt, code);
   }

@@ -4,7 +4,7 @@
 const { EventEmitter } = require('node:events');
 const { NativeBulkhead, fastBulkheadAcquire, fastBulkheadEnter, fastBulkheadRelease, coreDefaults } = require('./native');
 const { R } = require('./fast');
-const { refusalError, refusal, abortReason, INNER_REFUSAL } = require('./errors');
+const { refusalError, refusal, abortReason } = require('./errors');
 const opt = require('./options');
 const { onAbort, signalOf } = require('./sleep');
 
@@ -159,21 +159,16 @@ class Bulkhead extends EventEmitter {
 
   /** Runs `fn(signal)` under a permit (waiting for one if the queue allows) and releases it. */
   execute(fn, options) {
-    return this._execute(fn, signalOf(options, checkAcquire), laneOf(options?.lane), false);
+    return this._execute(fn, signalOf(options, checkAcquire), laneOf(options?.lane));
   }
 
-  /** `execute`; `inner`: a Policy runs it inside its breaker (a refusal is marked as such). */
-  _execute(fn, signal, lane, inner) {
+  /** `execute` with its options read: what a Policy runs. */
+  _execute(fn, signal, lane) {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     const code = this._enter(lane);
     if (code >= 0) {
       if (signal === undefined) return this._run(fn, code);
       return this._runAbortable(fn, new BulkheadPermit(this, code), signal);
-    }
-    if (inner && -code / 64 < 16) {
-      const refused = this._refused(code, true);
-      refused[INNER_REFUSAL] = true;
-      return Promise.reject(refused);
     }
     return this._waitOrRefuse(code, signal, false).then((permit) => {
       if (signal?.aborted) {

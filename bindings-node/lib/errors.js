@@ -21,10 +21,10 @@ class BulkheadFullError extends StanchionError {}
 /** The retry budget has no token for another retry. */
 class RetryBudgetExhaustedError extends StanchionError {}
 
-/** A policy's timeout passed before the call settled. */
+/** A policy's timeout (or, for `'attempt'`, its `attemptTimeout`) passed before the call settled. */
 class TimeoutError extends Error {
-  constructor(timeout) {
-    super(`timed out after ${timeout} ms`);
+  constructor(timeout, what) {
+    super(`${what === 'attempt' ? 'attempt ' : ''}timed out after ${timeout} ms`);
     this.name = 'TimeoutError';
     this.code = 'ERR_TIMEOUT';
     this.timeout = timeout;
@@ -97,14 +97,13 @@ function abortReason(signal) {
 }
 
 /**
- * Marks a refusal of a guard that a Policy runs inside its breaker (the bulkhead, the limiter):
- * the attempt never reached the call, so the breaker releases its permit instead of recording
- * a failure, as the core's `policy::execute` drops it.
+ * On a Policy's TimeoutError while it is inside that policy: the core's decision on the attempt
+ * it ended (`policyAttemptEnded`), which the policy's retry follows instead of `retryIf`.
  */
-const INNER_REFUSAL = Symbol('stanchion.innerRefusal');
+const POLICY_DECISION = Symbol('stanchion.policyDecision');
 
 module.exports = {
-  INNER_REFUSAL,
+  POLICY_DECISION,
   StanchionError,
   CircuitOpenError,
   RateLimitedError,

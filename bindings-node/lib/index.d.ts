@@ -88,7 +88,7 @@ export class RateLimitedError extends StanchionError {}
 export class BulkheadFullError extends StanchionError {}
 /** The retry budget refused a retry (`ERR_RETRY_BUDGET_EXHAUSTED`); `cause` is the last error. */
 export class RetryBudgetExhaustedError extends StanchionError {}
-/** A policy's timeout passed (`ERR_TIMEOUT`). */
+/** A policy's timeout or attempt timeout passed (`ERR_TIMEOUT`); `timeout` is the one that did, in ms. */
 export class TimeoutError extends Error {
   readonly code: 'ERR_TIMEOUT';
   readonly timeout: number;
@@ -456,6 +456,11 @@ export interface PolicyOptions<F = never> {
   fallback?: (error: unknown) => F | PromiseLike<F>;
   /** One deadline for the whole call, retries included. */
   timeout?: Duration;
+  /**
+   * The longest one attempt's call may run, within what remains of `timeout` (at least 1 ns).
+   * An attempt past it is a breaker failure and is retried as the retry allows.
+   */
+  attemptTimeout?: Duration;
   retry?: Retry<Unit>;
   breaker?: CircuitBreaker<Unit>;
   bulkhead?: Bulkhead;

@@ -95,6 +95,7 @@ const WORDS = {
   retryIf: 'a function (error, attempt) => boolean',
   fallback: 'a function (error) => value',
   timeout: DURATION,
+  attemptTimeout: `${POSITIVE_DURATION} (omit it for none)`,
   limiterMaxWait: `${DURATION}, or Infinity for no limit`,
   retry: 'a Retry',
   breaker: 'a CircuitBreaker',

@@ -1,25 +1,25 @@
 'use strict';
 // Policy: one call through every guard, outermost first (docs/semantics.md §6): fallback →
 // timeout (one deadline for the whole call) → retry (with its budget) → circuit breaker →
-// bulkhead → rate limiter → the call.
+// bulkhead → rate limiter → the call, each attempt's call bounded by `attemptTimeout` within
+// what remains of the deadline.
+//
+// How each attempt ended decides what its breaker and its retry are told, and that decision is
+// the core's (`policy::Ending::decide`, through `policyAttemptEnded`): this file only observes
+// the ending (a timer fired, the caller aborted) and follows the answer. A timeout's error
+// carries the answer to the retry loop (`POLICY_DECISION`) until it leaves the policy.
 
 const { CircuitBreaker } = require('./breaker');
 const { Bulkhead } = require('./bulkhead');
 const { RateLimiter } = require('./limiter');
 const { Retry } = require('./retry');
-const { TimeoutError, StanchionError, abortReason, INNER_REFUSAL } = require('./errors');
+const { TimeoutError, abortReason, POLICY_DECISION } = require('./errors');
 const opt = require('./options');
-const { after, signalOf } = require('./sleep');
+const { after, onAbort, signalOf, noop } = require('./sleep');
 const { nativeNow } = require('./fast');
+const { policyAttemptEnded, policyAttemptLimit, policyCheckAttemptTimeout } = require('./native');
 
-/**
- * A guard inside the breaker refused (the limiter, the bulkhead): no call was made, so the
- * breaker records nothing for it, as the core's policy::execute drops its permit.
- */
-function innerRefusal(error) {
-  if (error instanceof StanchionError) error[INNER_REFUSAL] = true;
-  throw error;
-}
+const OUTCOMES = { success: 0, failure: 1, ignored: 2 };
 
 function instance(value, Class, name) {
   if (value === undefined) return undefined;
@@ -27,15 +27,27 @@ function instance(value, Class, name) {
   return value;
 }
 
-const checkOptions = opt.declare('Policy', ['fallback', 'timeout', 'retry', 'breaker', 'bulkhead', 'limiter', 'limiterMaxWait', 'clock'], {
-  retries: '`retry: new Retry({ backoff: { maxAttempts } })` (every call, the first included)',
-  circuitBreaker: '`breaker`',
-  rateLimiter: '`limiter`',
-});
+/** `error`, carrying the core's decision on an attempt that ended as `ending`. */
+function ended(error, ending) {
+  error[POLICY_DECISION] = policyAttemptEnded(ending);
+  return error;
+}
+
+const checkOptions = opt.declare(
+  'Policy',
+  ['fallback', 'timeout', 'attemptTimeout', 'retry', 'breaker', 'bulkhead', 'limiter', 'limiterMaxWait', 'clock'],
+  {
+    retries: '`retry: new Retry({ backoff: { maxAttempts } })` (every call, the first included)',
+    circuitBreaker: '`breaker`',
+    rateLimiter: '`limiter`',
+    perAttemptTimeout: '`attemptTimeout`',
+  },
+);
 
 /**
  * Composes the guards it is given; each is optional. `timeout` (ms, or bigint ns) bounds the
- * whole call, retries included; `fallback(error)` answers instead of any error.
+ * whole call, retries included; `attemptTimeout` bounds each attempt's call within it;
+ * `fallback(error)` answers instead of any error.
  */
 class Policy {
   constructor(options) {
@@ -48,6 +60,12 @@ class Policy {
     // Kept as milliseconds (numbers), what timers and TimeoutError take.
     this.timeout = opt.millisOrInfinity(o.timeout, 'timeout');
     if (this.timeout === Infinity) throw opt.rangeError('timeout', opt.words('timeout'), Infinity);
+    // The core checks the range (at least 1 ns) and takes it as ns; timers take ms.
+    this._attemptTimeoutNs = opt.duration(o.attemptTimeout, 'attemptTimeout');
+    if (this._attemptTimeoutNs !== undefined) {
+      opt.construct(() => policyCheckAttemptTimeout(this._attemptTimeoutNs), o);
+    }
+    this.attemptTimeout = opt.millisOrInfinity(o.attemptTimeout, 'attemptTimeout');
     this.limiterMaxWait = opt.millisOrInfinity(o.limiterMaxWait, 'limiterMaxWait');
     this.fallback = opt.func(o.fallback, 'fallback');
     this.clock = opt.clock(o.clock) ?? nativeNow;
@@ -56,10 +74,13 @@ class Policy {
   /** Runs `fn(signal)` through every guard; resolves to its value (or the fallback's). */
   async execute(fn, options) {
     const signal = signalOf(options);
-    if (this.fallback === undefined) return this._timed(fn, signal);
     try {
       return await this._timed(fn, signal);
     } catch (error) {
+      // The decision was for this policy's breaker and retry; an enclosing policy judges the
+      // error as any other.
+      if (error?.[POLICY_DECISION] !== undefined) delete error[POLICY_DECISION];
+      if (this.fallback === undefined) throw error;
       if (signal?.aborted && error === abortReason(signal)) throw error;
       return this.fallback(error);
     }
@@ -71,23 +92,7 @@ class Policy {
     if (!(this.timeout > 0)) return Promise.reject(new TimeoutError(this.timeout));
     const now = this.clock();
     const deadline = opt.millis(now) + this.timeout;
-    const controller = new AbortController();
-    const timeoutError = new TimeoutError(this.timeout);
-    const forward = () => controller.abort(abortReason(signal));
-    signal?.addEventListener('abort', forward, { once: true });
-    let cancel;
-    const expired = new Promise((_, reject) => {
-      cancel = after(this.timeout, () => {
-        controller.abort(timeoutError);
-        reject(timeoutError);
-      });
-    });
-    const run = this._retried(fn, controller.signal, deadline, now, timeoutError);
-    return Promise.race([run, expired]).finally(() => {
-      cancel();
-      signal?.removeEventListener('abort', forward);
-      run.catch(() => {});
-    });
+    return this._retried(fn, signal, deadline, now, new TimeoutError(this.timeout));
   }
 
   /**
@@ -96,13 +101,140 @@ class Policy {
    * the deadline has already passed.
    */
   _retried(fn, signal, deadline, startedAt, expired) {
-    const attempt = (attemptSignal) => this._guarded(fn, attemptSignal, deadline);
+    const attempt = (attemptSignal) => this._attempt(fn, attemptSignal, deadline);
     if (this.retry === undefined) return attempt(signal);
     return this.retry._execute(attempt, signal, deadline, startedAt, expired);
   }
 
-  _guarded(fn, signal, deadline) {
-    const options = signal === undefined ? undefined : { signal };
+  /**
+   * One attempt: the breaker's permit, then bulkhead → limiter → the call under its limit. The
+   * attempt settles when the call does, or at once when a limit passes or the caller aborts.
+   */
+  _attempt(fn, signal, deadline) {
+    const timed = deadline !== undefined || this._attemptTimeoutNs !== undefined;
+    const breaker = this.breaker;
+    if (!timed && breaker === undefined) return this._guards(fn, signal, deadline);
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    let generation = 0;
+    if (breaker !== undefined) {
+      try {
+        generation = breaker._admit();
+      } catch (refusal) {
+        return Promise.reject(refusal);
+      }
+    }
+    const issuedAt = breaker?._issuedAt;
+    if (!timed && signal === undefined) {
+      // Nothing can end the attempt before its call settles: one `then`, no timers.
+      let called = false;
+      const call = (s) => {
+        called = true;
+        return fn(s);
+      };
+      return this._guards(call, undefined, undefined).then(
+        (value) => {
+          breaker._record(generation, issuedAt, OUTCOMES.success);
+          return value;
+        },
+        (error) => {
+          if (called) breaker._failed(generation, issuedAt, error);
+          else breaker._release(generation, issuedAt);
+          throw error;
+        },
+      );
+    }
+    /** Tells the breaker what the core decided: a permit's report by its name. */
+    const report = (how) => {
+      if (breaker === undefined) return;
+      if (how === 'release') breaker._release(generation, issuedAt);
+      else breaker._record(generation, issuedAt, OUTCOMES[how]);
+    };
+    return new Promise((resolve, reject) => {
+      // The call's own signal: aborted by the caller, or when the attempt's limit passes.
+      const controller = timed ? new AbortController() : undefined;
+      const inner = controller?.signal ?? signal;
+      let called = false;
+      let over = false; // the attempt has settled; its call may still be running
+      let reportOnSettle; // the breaker hears of a call the caller abandoned once it settles
+      let stopTimer = noop;
+      let stopListening = noop;
+      const cutOff = (ending, error) => {
+        if (over) return;
+        over = true;
+        stopListening();
+        ended(error, ending);
+        controller.abort(error);
+        // Recorded now, at the instant it was cut off: the call that runs on past its signal
+        // is no longer this attempt.
+        report(error[POLICY_DECISION].breaker);
+        reject(error);
+      };
+      stopListening = onAbort(signal, () => {
+        if (over) return;
+        over = true;
+        stopTimer();
+        const reason = abortReason(signal);
+        controller?.abort(reason);
+        const decision = policyAttemptEnded('cancelled');
+        // A call still running keeps its probe slot until it settles: freeing it now would let
+        // more probes run than the breaker allows.
+        if (called) reportOnSettle = decision.breaker;
+        else report(decision.breaker);
+        reject(reason);
+      });
+      if (deadline !== undefined && this.bulkhead !== undefined) {
+        // The wait for a place in the bulkhead ends at the deadline (a token's wait is bounded
+        // by `maxWait` already).
+        const left = Math.max(0, deadline - opt.millis(this.clock()));
+        stopTimer = after(left, () => cutOff('deadline_before_call', new TimeoutError(this.timeout)));
+      }
+      const call = (s) => {
+        if (over) return Promise.reject(abortReason(inner));
+        called = true;
+        stopTimer();
+        stopTimer = noop;
+        if (timed) {
+          const limit = policyAttemptLimit(this._attemptTimeoutNs ?? null, deadline ?? null, this.clock());
+          if (limit !== null) {
+            const error = limit.bound === 'attempt_timeout' ? new TimeoutError(this.attemptTimeout, 'attempt') : new TimeoutError(this.timeout);
+            stopTimer = after(limit.limit, () => cutOff(limit.bound, error));
+          }
+        }
+        return fn(s);
+      };
+      const settled = () => {
+        if (!over) {
+          over = true;
+          stopTimer();
+          stopListening();
+          return true;
+        }
+        if (reportOnSettle !== undefined) {
+          report(reportOnSettle);
+          reportOnSettle = undefined;
+        }
+        return false;
+      };
+      this._guards(call, inner, deadline).then(
+        (value) => {
+          if (!settled()) return;
+          report('success');
+          resolve(value);
+        },
+        (error) => {
+          if (!settled()) return;
+          // A guard inside the breaker refused: the call was never made, and the core releases
+          // the permit of such an attempt (`Ending::Refused`).
+          if (!called) report('release');
+          else if (breaker !== undefined) breaker._failed(generation, issuedAt, error);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Bulkhead → limiter → `fn(signal)`. */
+  _guards(fn, signal, deadline) {
     let call = fn;
     if (this.limiter !== undefined) {
       const limiter = this.limiter;
@@ -110,21 +242,20 @@ class Policy {
       call = async (s) => {
         let maxWait = this.limiterMaxWait;
         if (deadline !== undefined) maxWait = Math.max(0, Math.min(maxWait ?? Infinity, deadline - opt.millis(this.clock())));
-        try {
-          await limiter.acquire({ signal: s, maxWait });
-        } catch (error) {
-          innerRefusal(error);
-        }
+        await limiter.acquire({ signal: s, maxWait });
         return inner(s);
       };
     }
     if (this.bulkhead !== undefined) {
       const bulkhead = this.bulkhead;
       const inner = call;
-      call = (s) => bulkhead._execute(inner, s, 0, true);
+      call = (s) => bulkhead._execute(inner, s, 0);
     }
-    if (this.breaker !== undefined) return this.breaker.execute(call, options);
-    return Promise.resolve().then(() => call(signal));
+    try {
+      return Promise.resolve(call(signal));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 }
 

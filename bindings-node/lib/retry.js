@@ -11,7 +11,7 @@ const { EventEmitter } = require('node:events');
 const { Backoff, RetryBudget } = require('./backoff');
 const { Deadline } = require('./deadline');
 const { NativeRetry, fastRetryStart, retryStopReasons } = require('./native');
-const { RetryBudgetExhaustedError, StanchionError, refusalError, abortReason, REASONS } = require('./errors');
+const { RetryBudgetExhaustedError, StanchionError, refusalError, abortReason, REASONS, POLICY_DECISION } = require('./errors');
 const opt = require('./options');
 const { sleep, signalOf } = require('./sleep');
 const { R, nativeNow } = require('./fast');
@@ -246,10 +246,21 @@ class RetryCall {
     const retry = this._retry;
     const native = (this._native ??= retry._native.begin(retry._seed ?? randomSeed(), this._started, this._deadline));
     this._last = error;
+    // A Policy's timeout: the core decided what the loop is told, whatever `retryIf` says.
+    const decided = error?.[POLICY_DECISION];
+    if (decided !== undefined && decided.step !== 'ask') {
+      // Past the deadline the call is over: the loop is not asked.
+      this._stop = decided.detail;
+      this._error = error;
+      retry.emit('giveUp', { error, reason: this._stop, attempts: native.attempts });
+      return -1;
+    }
     let kind;
     let hint;
     let reason = 0;
-    if (error instanceof StanchionError && REASON_CODES.has(error.reason)) {
+    if (decided !== undefined) {
+      kind = decided.detail === 'final' ? FINAL : RETRYABLE;
+    } else if (error instanceof StanchionError && REASON_CODES.has(error.reason)) {
       kind = REFUSED;
       reason = REASON_CODES.get(error.reason);
       hint = hintOf(error.retryAfter);

@@ -253,6 +253,28 @@ export declare class NativeRetrying {
   get retries(): number
 }
 
+/** What an attempt's ending tells the breaker and the retry loop. */
+export interface AttemptDecision {
+  /** The breaker's report: `'success'`, `'failure'`, `'ignored'` or `'release'`. */
+  breaker: string
+  /**
+   * The retry loop's step: `'return'`, `'ask'` (ask it, `detail` being the failure's kind:
+   * `'retryable'`, `'final'` or `'refused'`), `'stop'` (end the call, `detail` being the stop
+   * reason) or `'abandon'` (the call ends with the caller's abort).
+   */
+  step: string
+  /** See `step`. */
+  detail?: string
+}
+
+/** An attempt's limit: how long its call may run, and what it runs up against. */
+export interface AttemptLimit {
+  /** Milliseconds from now. */
+  limit: number
+  /** `'attempt_timeout'` or `'deadline'`: the limit's name, and the ending's when it passes. */
+  bound: string
+}
+
 /** The waiter tables (see `NativeBulkheadTables`). */
 export declare function bulkheadTables(): NativeBulkheadTables
 
@@ -602,6 +624,26 @@ export interface NativeRetryBudgetSnapshot {
 
 /** The native clock, in milliseconds on the calibrated scale. */
 export declare function now(): number
+
+/**
+ * The core's decision (`policy::Ending::decide`) on an attempt that ended as `ending`, one of
+ * the endings a policy observes itself (`policy::Ending::OBSERVED`: `'attempt_timeout'`,
+ * `'deadline'`, `'deadline_before_call'`, `'cancelled'`).
+ */
+export declare function policyAttemptEnded(ending: string): AttemptDecision
+
+/**
+ * How long an attempt's call starting at `now` may run (`policy::attempt_limit`): the shorter
+ * of `attemptTimeout` (nanoseconds) and what remains of `deadline` (an instant in ms on the
+ * clock's scale); null with neither.
+ */
+export declare function policyAttemptLimit(attemptTimeout: bigint | undefined | null, deadline: number | undefined | null, now: number | bigint): AttemptLimit | null
+
+/**
+ * Checks an `attemptTimeout` in nanoseconds (`policy::check_attempt_timeout`: at least 1 ns);
+ * throws the core's config error otherwise.
+ */
+export declare function policyCheckAttemptTimeout(timeout: bigint): void
 
 /**
  * The core's names of the stop reasons (`StopReason::as_str`), by code: code `c` is entry

@@ -31,6 +31,7 @@ pub mod deadline;
 pub mod defaults;
 pub mod fast;
 pub mod keyed_limiter;
+pub mod policy;
 pub mod retry;
 pub mod retry_budget;
 mod time;

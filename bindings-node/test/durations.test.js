@@ -15,7 +15,7 @@ const DURATIONS = {
   'Backoff constant': { options: { schedule: 'constant' }, names: ['delay'] },
   'Backoff linear': { options: { schedule: 'linear', initial: 1 }, names: ['step'] },
   'Backoff decorrelated': { options: { schedule: 'decorrelated' }, names: ['base'] },
-  Policy: { options: {}, names: ['timeout', 'limiterMaxWait'] },
+  Policy: { options: {}, names: ['timeout', 'attemptTimeout', 'limiterMaxWait'] },
   Deadline: { options: {}, names: ['timeout'] },
 };
 

@@ -19,6 +19,7 @@ mod defaults;
 mod errors;
 mod keyed;
 mod limiter;
+mod policy;
 mod retry_loop;
 
 /// The module's table of classes and functions.
@@ -45,6 +46,9 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keyed::key_of, m)?)?;
     m.add_function(wrap_pyfunction!(backoff::random_seed, m)?)?;
     m.add_function(wrap_pyfunction!(defaults::defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(policy::attempt_timeout_ns, m)?)?;
+    m.add_function(wrap_pyfunction!(policy::attempt_limit, m)?)?;
+    m.add_function(wrap_pyfunction!(policy::attempt_ended, m)?)?;
     m.add("KEYED_SIZES", keyed::SIZES.to_vec())?;
     Ok(())
 }

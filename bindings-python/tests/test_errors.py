@@ -61,6 +61,8 @@ BAD_VALUES: list[tuple[Callable[[], Any], str]] = [
     (lambda: RetryBudget(2000.0), "ratio must be a number in [0, 1000], got 2000.0"),
     (lambda: RetryBudget(min_retries_per_sec=2 * 10**9), "min_retries_per_sec must be an int from 0 to 1000000000, got 2000000000"),
     (lambda: stanchion.Policy(timeout=-1), "timeout must be a finite number of seconds ≥ 0, got -1"),
+    (lambda: stanchion.Policy(attempt_timeout=0), "attempt_timeout must be a number of seconds > 0, got 0"),
+    (lambda: stanchion.Policy(attempt_timeout=float("inf")), "attempt_timeout must be a number of seconds > 0, got inf"),
 ]
 
 

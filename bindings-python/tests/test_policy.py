@@ -107,7 +107,165 @@ def test_async_timeout_cancels_and_frees_every_permit() -> None:
         asyncio.run(hang())
     assert bulkhead.snapshot().in_flight == 0
     snap = breaker.snapshot()
-    assert (snap.calls, snap.probes_in_flight) == (0, 0)
+    assert (snap.calls, snap.failures, snap.probes_in_flight) == (1, 1, 0)
+
+
+async def _hang() -> None:
+    await asyncio.Event().wait()
+
+
+def test_calls_that_hang_past_the_timeout_trip_the_breaker() -> None:
+    breaker = CircuitBreaker(consecutive_failures=3, failure_count=None)
+    policy = Policy(timeout=0.05, breaker=breaker)
+    calls: list[int] = []
+
+    @policy
+    async def fetch() -> None:
+        calls.append(1)
+        await _hang()
+
+    async def main() -> list[type]:
+        raised = []
+        for _ in range(10):
+            try:
+                await fetch()
+            except Exception as exc:
+                raised.append(type(exc))
+        return raised
+
+    raised = asyncio.run(main())
+    assert raised == [TimeoutExceededError] * 3 + [CircuitOpenError] * 7
+    assert len(calls) == 3
+    snap = breaker.snapshot()
+    assert breaker.state == "open"
+    assert (snap.calls, snap.failures, snap.rejected_open) == (3, 3, 7)
+
+
+def test_a_timed_out_call_counts_as_slow(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(
+        failure_count=None, slow_call_duration=0.5, slow_call_rate=1.0, minimum_calls=3, clock=clock
+    )
+    policy = Policy(attempt_timeout=0.01, breaker=breaker, clock=clock)
+
+    @policy
+    async def slow() -> None:
+        clock.advance(1.0)  # the dependency takes a second of the breaker's time, then hangs
+        await _hang()
+
+    async def main() -> None:
+        for _ in range(3):
+            with pytest.raises(TimeoutExceededError, match="attempt_timeout"):
+                await slow()
+
+    asyncio.run(main())
+    snap = breaker.snapshot()
+    assert (snap.calls, snap.failures, snap.slow_calls) == (3, 3, 3)
+    assert breaker.state == "open", "the slow-call rate tripped it"
+
+
+def test_an_attempt_timeout_is_retried_whatever_the_classifier(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(clock=clock)
+    # The retry's classifier retries only ConnectionError: the core retries a timed-out
+    # attempt regardless.
+    retry = Retry(
+        Backoff.constant(0.25, max_attempts=3),
+        failure_on=ConnectionError,
+        clock=clock,
+        async_sleep=clock.async_sleep,
+    )
+    policy = Policy(attempt_timeout=0.01, retry=retry, breaker=breaker, clock=clock)
+    calls: list[int] = []
+
+    @policy
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            await _hang()
+        return "ok"
+
+    assert asyncio.run(flaky()) == "ok"
+    assert len(calls) == 2 and clock.slept == [0.25]
+    snap = breaker.snapshot()
+    assert (snap.failures, snap.successes) == (1, 1)
+
+
+def test_the_deadline_caps_the_attempt_timeout_and_ends_the_call(clock: FakeClock) -> None:
+    retries: list[int] = []
+    retry = Retry(
+        Backoff.constant(0.0, max_attempts=5),
+        clock=clock,
+        async_sleep=clock.async_sleep,
+        on_retry=lambda n, wait, exc: retries.append(n),
+    )
+    breaker = CircuitBreaker(clock=clock)
+    policy = Policy(timeout=0.02, attempt_timeout=0.015, retry=retry, breaker=breaker, clock=clock)
+    calls: list[int] = []
+
+    @policy
+    async def fetch() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            clock.advance(0.015)  # the first attempt uses its whole attempt timeout
+        await _hang()
+
+    # The second attempt has 5 ms left of the deadline, less than its attempt timeout: cut off
+    # at the deadline, it ends the call rather than being retried.
+    with pytest.raises(TimeoutExceededError, match="deadline"):
+        asyncio.run(fetch())
+    assert len(calls) == 2 and retries == [1]
+    assert breaker.snapshot().failures == 2
+
+
+def test_a_caller_cancelling_the_call_records_nothing(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(consecutive_failures=1, failure_count=None, open_for=1.0, clock=clock)
+    breaker.acquire().failure()
+    clock.advance(1.0)  # the next call is the half-open breaker's one probe
+    policy = Policy(attempt_timeout=60.0, timeout=60.0, breaker=breaker, clock=clock)
+    started = asyncio.Event()
+
+    @policy
+    async def fetch() -> None:
+        started.set()
+        await _hang()
+
+    async def main() -> None:
+        task = asyncio.ensure_future(fetch())
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    snap = breaker.snapshot()
+    assert (snap.state, snap.probes_in_flight) == ("half_open", 0)
+    assert (snap.calls, snap.failures) == (1, 1), "only the failure that tripped it"
+    assert policy.call(lambda: "ok") == "ok", "the probe slot is free again"
+    assert breaker.state == "closed"
+
+
+def test_a_policy_inside_a_policy_hands_its_timeout_out_as_an_error() -> None:
+    inner = Policy(attempt_timeout=0.01)
+    outer_breaker = CircuitBreaker(ignore_on=TimeoutExceededError)
+    outer = Policy(breaker=outer_breaker)
+
+    @outer
+    async def fetch() -> None:
+        await inner.acall(_hang)
+
+    with pytest.raises(TimeoutExceededError):
+        asyncio.run(fetch())
+    snap = outer_breaker.snapshot()
+    assert (snap.calls, snap.failures) == (0, 0), "the outer breaker's classifier judged it"
+
+
+def test_attempt_timeout_is_checked() -> None:
+    with pytest.raises(stanchion.ConfigError, match=r"attempt_timeout must be a number of seconds > 0, got 0"):
+        Policy(attempt_timeout=0)
+    with pytest.raises(stanchion.ConfigError, match="attempt_timeout"):
+        Policy(attempt_timeout=-0.5)
+    with pytest.raises(TypeError, match="attempt_timeout"):
+        Policy(attempt_timeout="1")  # type: ignore[arg-type]
+    assert Policy(attempt_timeout=0.25).attempt_timeout == 0.25
 
 
 def test_async_policy_retries_through_the_breaker(clock: FakeClock) -> None:

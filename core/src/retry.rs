@@ -359,13 +359,14 @@ where
     K: FnMut(&E) -> Retryable,
 {
     run(policy, clock, sleeper, op, |error: &E| {
-        Failure::Error(classify(error))
+        Ok(Failure::Error(classify(error)))
     })
     .await
 }
 
 /// The loop of [`retry`], with errors judged as [`Failure`]s so a caller that composes guards
-/// inside `op` can report their refusals as such.
+/// inside `op` can report their refusals as such, or as a stop that asks the loop nothing (an
+/// attempt that ran past the deadline: `policy::Ending::decide`).
 pub(crate) async fn run<T, E, C, S, F, Fut, K>(
     policy: RetryPolicy<'_>,
     clock: &C,
@@ -378,7 +379,7 @@ where
     S: Sleep + ?Sized,
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    K: FnMut(&E) -> Failure,
+    K: FnMut(&E) -> Result<Failure, StopReason>,
 {
     let mut call =
         RetryLoop::start(&policy, clock.now()).map_err(|_| RetryError::DeadlineExpired)?;
@@ -388,8 +389,11 @@ where
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
-        let failure = judge(&error);
-        let stop = match call.after_failure(&policy, clock.now(), failure) {
+        let next = match judge(&error) {
+            Ok(failure) => call.after_failure(&policy, clock.now(), failure),
+            Err(stop) => Next::Stop(stop),
+        };
+        let stop = match next {
             Next::Retry(wait) => {
                 sleeper.sleep(wait).await;
                 match call.resume(&policy, clock.now()) {

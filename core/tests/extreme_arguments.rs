@@ -363,7 +363,7 @@ const BACKOFF_CASES: [Case; 20] = [
             .breaker(&breaker)
             .bulkhead(&bulkhead, usize::MAX)
             .limiter(&limiter, Nanos::MAX)
-            .timeout(Nanos::MAX);
+            .attempt_timeout(Nanos::MAX);
         let clock = || Nanos::ZERO;
         let sleeper = |_: Nanos| core::future::ready(());
         let answer = block_on(execute(

@@ -67,7 +67,7 @@ fn a_flaky_call_succeeds_on_retry_through_every_guard() {
         .breaker(&b)
         .bulkhead(&bulkhead, 0)
         .limiter(&limiter, Nanos::ZERO)
-        .timeout(Nanos::from_secs(1));
+        .attempt_timeout(Nanos::from_secs(1));
     let retry_backoff = backoff(3);
     let answer = futures_executor::block_on(execute(
         RetryPolicy::new(&retry_backoff, 1),
@@ -94,7 +94,9 @@ fn a_flaky_call_succeeds_on_retry_through_every_guard() {
 fn an_attempt_that_hangs_times_out_counts_as_a_failure_and_is_retried() {
     let time = FakeTime::new();
     let b = breaker(10);
-    let guards: Guards = Guards::new().breaker(&b).timeout(Nanos::from_millis(250));
+    let guards: Guards = Guards::new()
+        .breaker(&b)
+        .attempt_timeout(Nanos::from_millis(250));
     let retry_backoff = backoff(3);
     let calls = Cell::new(0);
     let answer: Result<(), _> = futures_executor::block_on(execute(
@@ -123,6 +125,114 @@ fn an_attempt_that_hangs_times_out_counts_as_a_failure_and_is_retried() {
         time.now.get(),
         Nanos::from_secs(100) + Nanos::from_millis(770)
     );
+}
+
+#[test]
+fn calls_that_hang_past_the_deadline_trip_the_breaker() {
+    let time = FakeTime::new();
+    let b = CircuitBreaker::<10>::new(
+        BreakerConfig::new()
+            .failure_count(None)
+            .consecutive_failures(Some(3)),
+    )
+    .unwrap();
+    let guards: Guards = Guards::new().breaker(&b);
+    let retry_backoff = backoff(1);
+    let calls = Cell::new(0);
+    let mut refused = 0;
+    for _ in 0..10 {
+        let deadline = Deadline::after(time.now.get(), Nanos::from_millis(50));
+        let answer: Result<(), _> = futures_executor::block_on(execute(
+            RetryPolicy::new(&retry_backoff, 1).deadline(deadline),
+            &guards,
+            &time.clock(),
+            &time.sleeper(),
+            |_| {
+                calls.set(calls.get() + 1);
+                pending::<Result<(), ()>>()
+            },
+            |_| Verdict::failure(),
+        ));
+        match answer {
+            Err(RetryError::Failed {
+                error: AttemptError::TimedOut,
+                stop,
+                ..
+            }) => assert_eq!(stop, StopReason::Deadline),
+            Err(error) if rejection(&error).map(|r| r.reason) == Some(Reason::BreakerOpen) => {
+                refused += 1;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((calls.get(), refused), (3, 7));
+    let snap = b.snapshot(time.now.get());
+    assert_eq!(snap.state, State::Open);
+    assert_eq!((snap.calls, snap.failures, snap.rejected_open), (3, 3, 7));
+}
+
+#[test]
+fn a_timed_out_call_counts_as_slow() {
+    let time = FakeTime::new();
+    let b = CircuitBreaker::<10>::new(
+        BreakerConfig::new()
+            .failure_count(None)
+            .slow_call(Nanos::from_millis(100), 1.0)
+            .minimum_calls(2),
+    )
+    .unwrap();
+    let guards: Guards = Guards::new()
+        .breaker(&b)
+        .attempt_timeout(Nanos::from_millis(100));
+    let retry_backoff = backoff(2);
+    let answer: Result<(), _> = futures_executor::block_on(execute(
+        RetryPolicy::new(&retry_backoff, 1),
+        &guards,
+        &time.clock(),
+        &time.sleeper(),
+        |_| pending::<Result<(), ()>>(),
+        |_| Verdict::failure(),
+    ));
+    assert!(answer.is_err());
+    let snap = b.snapshot(time.now.get());
+    assert_eq!((snap.failures, snap.slow_calls), (2, 2));
+    assert_eq!(snap.state, State::Open, "the slow-call rate tripped it");
+}
+
+#[test]
+fn the_deadline_caps_the_last_attempt_and_ends_the_call() {
+    let time = FakeTime::new();
+    let start = time.now.get();
+    let b = breaker(10);
+    let guards: Guards = Guards::new()
+        .breaker(&b)
+        .attempt_timeout(Nanos::from_millis(250));
+    let retry_backoff = backoff(5);
+    let calls = Cell::new(0);
+    let answer: Result<(), _> = futures_executor::block_on(execute(
+        RetryPolicy::new(&retry_backoff, 1)
+            .deadline(Deadline::after(start, Nanos::from_millis(300))),
+        &guards,
+        &time.clock(),
+        &time.sleeper(),
+        |_| {
+            calls.set(calls.get() + 1);
+            pending::<Result<(), ()>>()
+        },
+        |_| Verdict::failure(),
+    ));
+    // 250 ms (the attempt timeout), a 10 ms wait, then the 40 ms left to the deadline.
+    assert_eq!(
+        answer,
+        Err(RetryError::Failed {
+            error: AttemptError::TimedOut,
+            attempts: 2,
+            stop: StopReason::Deadline,
+        })
+    );
+    assert_eq!(calls.get(), 2);
+    assert_eq!(time.now.get(), start + Nanos::from_millis(300));
+    assert_eq!(b.snapshot(time.now.get()).failures, 2);
 }
 
 #[test]
@@ -299,7 +409,9 @@ async fn under_tokio_a_slow_call_times_out_on_the_real_timer() {
     let clock = move || Nanos::from_duration(origin.elapsed());
     let sleeper = |d: Nanos| tokio::time::sleep(d.as_duration());
     let b = breaker(5);
-    let guards: Guards = Guards::new().breaker(&b).timeout(Nanos::from_millis(100));
+    let guards: Guards = Guards::new()
+        .breaker(&b)
+        .attempt_timeout(Nanos::from_millis(100));
     let retry_backoff = backoff(2);
     let answer = execute(
         RetryPolicy::new(&retry_backoff, 1),

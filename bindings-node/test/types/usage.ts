@@ -44,7 +44,7 @@ async function tour(): Promise<void> {
   retry.on('retry', ({ attempt, delay }) => console.log(attempt, delay));
   const text: string = await retry.execute(async (_signal, attempt) => `attempt ${attempt}`);
 
-  const policy = new Policy({ breaker, bulkhead, limiter, retry, timeout: 2_000, fallback: () => 'cached' as const });
+  const policy = new Policy({ breaker, bulkhead, limiter, retry, timeout: 2_000, attemptTimeout: 500n, fallback: () => 'cached' as const });
   const value: string = await policy.execute(async () => 'fresh');
 
   const deadline = new Deadline({ timeout: 2_000 }).min(new Deadline({ at: 10n ** 12n, clock: process.hrtime.bigint }));

@@ -64,7 +64,15 @@ class RetryBudgetExhaustedError(RefusedError):
 
 
 class TimeoutExceededError(StanchionError, TimeoutError):
-    """A policy's deadline passed before the call completed (or before it started)."""
+    """A policy's deadline passed before the call completed (or before it started), or an
+    attempt ran past the policy's ``attempt_timeout``."""
+
+    #: While the error is inside the policy that raised it: the core's decision on the
+    #: attempt it ended (``_stanchion.attempt_ended``: the breaker's report, the retry loop's
+    #: step and its detail), which the policy's breaker and retry follow instead of their
+    #: classifiers. ``None`` once it leaves that policy, so an enclosing one judges it as any
+    #: other error.
+    _decision: Optional[Tuple[str, str, Optional[str]]] = None
 
 
 _NOTHING: Any = object()

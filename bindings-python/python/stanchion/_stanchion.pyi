@@ -1,6 +1,18 @@
 # The native module: thin classes over the Rust core. Times are integer nanoseconds of the
 # object's clock; durations passed in are seconds (int, float or any real such as Fraction).
-from typing import Any, Callable, Dict, Final, List, Mapping, Optional, Sequence, Union, final
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Final,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    final,
+)
 
 from stanchion._errors import RefusedError
 
@@ -29,6 +41,9 @@ __all__ = [
     "key_of",
     "random_seed",
     "defaults",
+    "attempt_timeout_ns",
+    "attempt_limit",
+    "attempt_ended",
     "KEYED_SIZES",
 ]
 
@@ -39,6 +54,11 @@ def check_clock(clock: object) -> None: ...
 def key_of(key: _Key) -> int: ...
 def random_seed() -> int: ...
 def defaults() -> Dict[str, Any]: ...
+def attempt_timeout_ns(seconds: _Seconds) -> int: ...
+def attempt_limit(
+    attempt_timeout_ns: Optional[int], deadline: Optional[Deadline], now_ns: int
+) -> Optional[Tuple[int, str]]: ...
+def attempt_ended(ending: str) -> Tuple[str, str, Optional[str]]: ...
 @final
 class BreakerPermit:
     def success(self) -> None: ...

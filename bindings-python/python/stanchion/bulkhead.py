@@ -95,11 +95,22 @@ class Bulkhead:
         """A slot, waiting in the queue if need be (up to ``timeout`` seconds, default the
         bulkhead's). Raises ``BulkheadFullError`` when the queue is full or the wait times
         out; cancellation leaves the queue with nothing held."""
-        lane = self._lane if lane is None else lane
+        permit = await self._await_slot(
+            self._lane if lane is None else lane, self._timeout if timeout is None else timeout
+        )
+        if permit is None:
+            raise _timed_out()
+        return permit
+
+    async def _await_slot(
+        self, lane: int, timeout: Optional[float]
+    ) -> Optional[_stanchion.BulkheadPermit]:
+        """A slot of ``lane``, waiting in the queue up to ``timeout`` seconds (``None``: as long
+        as it takes): ``None`` when that wait timed out, so that a caller whose own deadline
+        cut the wait short can say so. A full queue raises its refusal."""
         permit = self._core.try_enter(lane)
         if permit is not None:
             return permit
-        timeout = self._timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         # The event exists only once the first poll had to wait; a wake-up before that is
         # seen by the poll that follows its creation.
@@ -128,7 +139,7 @@ class Bulkhead:
                     await asyncio.wait_for(ready.wait(), max(0.0, end - loop.time()))
         except asyncio.TimeoutError:
             waiter.cancel()
-            raise _timed_out() from None
+            return None
         except BaseException:
             waiter.cancel()
             raise

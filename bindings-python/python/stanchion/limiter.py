@@ -126,6 +126,10 @@ class RateLimiter:
         else:
             self._core.acquire_nowait(1)
 
+    def _max_wait(self) -> float:
+        """How long a call may wait for a token by default: the ``timeout`` given."""
+        return self._waiting.timeout
+
     def available(self) -> int:
         """Whole tokens available now."""
         return self._core.available()
@@ -322,6 +326,9 @@ class _KeyView:
             self.acquire_blocking()
         else:
             self.acquire_nowait()
+
+    def _max_wait(self) -> float:
+        return self._limiter._waiting.timeout
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         return cast("Callable[P, R]", _wrap(func, self._take, self.acquire))

@@ -12,6 +12,7 @@ from typing import (
     Callable,
     NoReturn,
     Optional,
+    Tuple,
     TypeVar,
     cast,
     overload,
@@ -75,6 +76,96 @@ def _sync_only(func: Callable[..., R], args: Any, kwargs: Any) -> Callable[[], R
     return call
 
 
+def _ended(ending: str, message: str) -> TimeoutExceededError:
+    """The error of an attempt that ended as ``ending`` (a name of the core's
+    ``policy::Ending``), carrying the core's decision on it for the policy's breaker and
+    retry."""
+    error = TimeoutExceededError(message)
+    error._decision = _stanchion.attempt_ended(ending)
+    return error
+
+
+def _report(
+    breaker: CircuitBreaker,
+    permit: _stanchion.BreakerPermit,
+    exc: Exception,
+    called: bool,
+) -> None:
+    """Tells the breaker how an attempt that raised ``exc`` ended: as the core decided for a
+    timeout; as the breaker's classifier says of the call's own error; released for an attempt
+    whose call was never made (a guard inside the breaker refused), as the core decides for
+    one (``Ending::Refused``)."""
+    decision = exc._decision if isinstance(exc, TimeoutExceededError) else None
+    if decision is not None:
+        getattr(permit, decision[0])()
+    elif called:
+        breaker._core.record(permit, breaker._classifier.exception(exc))
+    else:
+        permit.release()
+
+
+def _left_policy(exc: BaseException) -> None:
+    """``exc`` leaves the policy that raised it: its decision was for that policy's breaker
+    and retry only, and an enclosing policy judges the error as any other."""
+    if isinstance(exc, TimeoutExceededError):
+        exc._decision = None
+
+
+class _Expired(Exception):
+    """An attempt's call ran up against its limit; ``ending`` names the limit, and so the
+    core's ending (``"attempt_timeout"`` or ``"deadline"``)."""
+
+    def __init__(self, ending: str) -> None:
+        super().__init__(ending)
+        self.ending = ending
+
+
+def _uncancel(task: "asyncio.Task[Any]") -> int:
+    """Withdraws one cancellation request of ``task``; returns how many remain (Python 3.11
+    and later count them; before, 0)."""
+    uncancel = getattr(task, "uncancel", None)
+    return 0 if uncancel is None else int(uncancel())
+
+
+async def _limited(func: Callable[[], Awaitable[R]], limit: Tuple[int, str]) -> R:
+    """Awaits ``func()`` for at most ``limit`` (``(nanoseconds, ending)``), cancelling it in
+    this task when the time is up, as ``asyncio.timeout`` does (which Python 3.9 lacks): no
+    new task, so the caller's context stays. Raises ``_Expired`` when the timer cancelled it;
+    a cancellation of anyone else's stays a ``CancelledError``, and a call that caught the
+    cancellation and answered anyway keeps its answer."""
+    task = asyncio.current_task()
+    if task is None:
+        return await func()
+    current: "asyncio.Task[Any]" = task
+    limit_ns, ending = limit
+    cancelling = getattr(current, "cancelling", None)
+    before = 0 if cancelling is None else int(cancelling())
+    fired = False
+
+    def expire() -> None:
+        nonlocal fired
+        fired = True
+        current.cancel()
+
+    timer = asyncio.get_running_loop().call_later(limit_ns / 1e9, expire)
+    try:
+        result = await func()
+    except asyncio.CancelledError:
+        timer.cancel()
+        if fired and _uncancel(current) <= before:
+            raise _Expired(ending) from None
+        raise
+    except BaseException:
+        timer.cancel()
+        if fired:
+            _uncancel(current)
+        raise
+    timer.cancel()
+    if fired:
+        _uncancel(current)
+    return result
+
+
 class Policy:
     """Composes the primitives around one call, outermost first:
     fallback → timeout → retry (with its budget) → circuit breaker → bulkhead → rate limiter
@@ -82,13 +173,23 @@ class Policy:
 
     ``timeout`` (seconds) is one deadline for the whole call, retries and waits included: an
     attempt whose deadline has passed is not started, a retry whose wait would end past it is
-    not made, and ``TimeoutExceededError`` (a ``TimeoutError``) is raised. A coroutine is
-    cancelled at the deadline; a running ``def`` cannot be interrupted, so its deadline is
-    checked between attempts. ``fallback(exc)`` turns any ``Exception`` that escapes into a
-    value. Each attempt waits for a bulkhead slot in its queue (a thread parked, a coroutine
-    awaiting), no longer than the bulkhead's ``timeout`` and the deadline. Inside the breaker,
-    a refusal by the bulkhead or the limiter, or the deadline passing while waiting, releases
-    the breaker's permit without recording an outcome. Cancellation releases every permit and
+    not made, and ``TimeoutExceededError`` (a ``TimeoutError``) is raised. ``attempt_timeout``
+    (seconds, > 0) bounds each attempt's call on its own, within what remains of the deadline.
+    A coroutine is cancelled when its limit passes; a running ``def`` cannot be interrupted,
+    so for it both are checked only between attempts. ``fallback(exc)`` turns any
+    ``Exception`` that escapes into a value. Each attempt waits for a bulkhead slot in its
+    queue (a thread parked, a coroutine awaiting) and for a limiter's token, no longer than
+    their own timeouts and the deadline.
+
+    What the breaker and the retry are told of each attempt is the core's decision
+    (``policy::Ending::decide``), the same in every language: a call cut off at its
+    ``attempt_timeout`` is a breaker failure (slow, too, once its limit reaches the breaker's
+    ``slow_call_duration``) and is retried as the retry's backoff and the deadline allow, even
+    when the retry's classifier would not retry a ``TimeoutError``; a call cut off at the
+    deadline is a breaker failure and ends the call. A refusal by the bulkhead or the limiter,
+    or the deadline passing while waiting for them, releases the breaker's permit without
+    recording an outcome, and so does cancelling the call (the task's ``cancel()``): that is
+    the caller's choice, not the dependency's failure. Cancellation releases every permit and
     probe slot.
 
     >>> policy = Policy(breaker=CircuitBreaker(), bulkhead=Bulkhead(max_concurrent=4),
@@ -100,13 +201,24 @@ class Policy:
     'cached'
     """
 
-    __slots__ = ("fallback", "timeout", "retry", "breaker", "bulkhead", "limiter", "_clock")
+    __slots__ = (
+        "fallback",
+        "timeout",
+        "attempt_timeout",
+        "retry",
+        "breaker",
+        "bulkhead",
+        "limiter",
+        "_attempt_timeout_ns",
+        "_clock",
+    )
 
     def __init__(
         self,
         *,
         fallback: Optional[Fallback] = None,
         timeout: Optional[float] = None,
+        attempt_timeout: Optional[float] = None,
         retry: Optional[Retry] = None,
         breaker: Optional[CircuitBreaker] = None,
         bulkhead: Optional[Bulkhead] = None,
@@ -133,8 +245,12 @@ class Policy:
             )
         if timeout is not None:
             _stanchion.Deadline.after(0, timeout)  # checks the value now
+        self._attempt_timeout_ns = (
+            None if attempt_timeout is None else _stanchion.attempt_timeout_ns(attempt_timeout)
+        )
         self.fallback = fallback
         self.timeout = timeout
+        self.attempt_timeout = attempt_timeout
         self.retry = retry
         self.breaker = breaker
         self.bulkhead = bulkhead
@@ -167,16 +283,32 @@ class Policy:
         if permit is not None:
             return permit
         if cut:
-            raise TimeoutExceededError("the policy's deadline passed while waiting for the bulkhead")
+            raise _ended(
+                "deadline_before_call", "the policy's deadline passed while waiting for the bulkhead"
+            )
         raise _timed_out()
+
+    def _token_wait(self, deadline: Optional[_stanchion.Deadline]) -> Optional[float]:
+        """How long an attempt may wait for the limiter's token: its ``timeout``, within the
+        time left to the deadline (``None``: the limiter's own, there being no deadline). A
+        wait cut short this way is refused (``RateLimitedError``), as the core's policy
+        refuses it."""
+        if deadline is None:
+            return None
+        limiter = cast(RateLimiter, self.limiter)
+        return min(limiter._max_wait(), deadline.remaining_ns(self._clock()) / 1e9)
 
     def _inner(self, func: Callable[[], R], deadline: Optional[_stanchion.Deadline]) -> R:
         """Bulkhead → limiter → the call."""
         bulkhead = self.bulkhead
         permit = None if bulkhead is None else self._enter_bulkhead(bulkhead, deadline)
         try:
-            if self.limiter is not None:
-                self.limiter._take()
+            limiter = self.limiter
+            if limiter is not None:
+                if deadline is None:
+                    limiter._take()
+                else:
+                    limiter.acquire_blocking(timeout=self._token_wait(deadline))
             return func()
         finally:
             if permit is not None:
@@ -198,10 +330,7 @@ class Policy:
         try:
             result = self._inner(call, deadline)
         except Exception as exc:
-            if called:
-                breaker._core.record(permit, breaker._classifier.exception(exc))
-            else:
-                breaker._core.release(permit)
+            _report(breaker, permit, exc, called)
             raise
         except BaseException:
             breaker._core.release(permit)
@@ -236,21 +365,64 @@ class Policy:
                 f"{_name(func)} returned an awaitable ({returned.args[0]}): {_USE_ACALL}"
             ) from None
         except Exception as exc:
+            _left_policy(exc)
             if self.fallback is None:
                 raise
             return self.fallback(exc)
 
     # Async --------------------------------------------------------------------------------
 
-    async def _ainner(self, func: Callable[[], Awaitable[R]]) -> R:
-        permit = None if self.bulkhead is None else await self.bulkhead.acquire()
+    async def _aenter_bulkhead(
+        self, bulkhead: Bulkhead, deadline: Optional[_stanchion.Deadline]
+    ) -> _stanchion.BulkheadPermit:
+        """A slot, this task waiting in the bulkhead's queue no longer than its timeout and the
+        time left to the deadline."""
+        timeout = bulkhead._timeout
+        cut = False  # whether the deadline bounds the wait more than the bulkhead's timeout
+        if deadline is not None:
+            left = deadline.remaining_ns(self._clock()) / 1e9
+            if timeout is None or left < timeout:
+                timeout, cut = left, True
+        permit = await bulkhead._await_slot(bulkhead._lane, timeout)
+        if permit is not None:
+            return permit
+        if cut:
+            raise _ended(
+                "deadline_before_call", "the policy's deadline passed while waiting for the bulkhead"
+            )
+        raise _timed_out()
+
+    async def _ainner(
+        self, func: Callable[[], Awaitable[R]], deadline: Optional[_stanchion.Deadline]
+    ) -> R:
+        """Bulkhead → limiter → the call."""
+        bulkhead = self.bulkhead
+        permit = None if bulkhead is None else await self._aenter_bulkhead(bulkhead, deadline)
         try:
             if self.limiter is not None:
-                await self.limiter.acquire()
+                await self.limiter.acquire(timeout=self._token_wait(deadline))
             return await func()
         finally:
             if permit is not None:
                 permit.release()
+
+    async def _acall_limited(
+        self, func: Callable[[], Awaitable[R]], deadline: Optional[_stanchion.Deadline]
+    ) -> R:
+        """The call, cut off at its limit (the core's ``attempt_limit``: the attempt timeout
+        within the time left to the deadline), which raises ``TimeoutExceededError`` carrying
+        the core's decision on the attempt."""
+        limit = _stanchion.attempt_limit(self._attempt_timeout_ns, deadline, self._clock())
+        if limit is None:
+            return await func()
+        try:
+            return await _limited(func, limit)
+        except _Expired as expired:
+            if expired.ending == "attempt_timeout":
+                message = f"the attempt ran past its attempt_timeout ({self.attempt_timeout} s)"
+            else:
+                message = f"the policy's deadline passed during the call (timeout {self.timeout} s)"
+            raise _ended(expired.ending, message) from None
 
     async def _aattempt(
         self, func: Callable[[], Awaitable[R]], deadline: Optional[_stanchion.Deadline]
@@ -258,22 +430,23 @@ class Policy:
         self._check(deadline)
         breaker = self.breaker
         if breaker is None:
-            return await self._ainner(func)
+            return await self._ainner(lambda: self._acall_limited(func, deadline), deadline)
         permit = breaker._core.acquire()
         called = False
 
         def call() -> Awaitable[R]:
             nonlocal called
             called = True
-            return func()
+            return self._acall_limited(func, deadline)
 
         try:
-            result = await self._ainner(call)
+            result = await self._ainner(call, deadline)
         except Exception as exc:
-            if called:
-                breaker._core.record(permit, breaker._classifier.exception(exc))
-            else:
-                breaker._core.release(permit)
+            _report(breaker, permit, exc, called)
+            raise
+        except asyncio.CancelledError:
+            # The caller cancelled the call: the core's decision for that.
+            getattr(permit, _stanchion.attempt_ended("cancelled")[0])()
             raise
         except BaseException:
             breaker._core.release(permit)
@@ -289,17 +462,11 @@ class Policy:
             def attempt() -> Awaitable[R]:
                 return self._aattempt(lambda: func(*args, **kwargs), deadline)
 
-            run: Awaitable[R] = attempt() if self.retry is None else self.retry.run_async(
-                attempt, deadline
-            )
-            if deadline is None:
-                return await run
-            remaining = deadline.remaining_ns(self._clock()) / 1e9
-            try:
-                return await asyncio.wait_for(run, remaining)
-            except asyncio.TimeoutError:
-                raise TimeoutExceededError("the policy's deadline passed") from None
+            if self.retry is None:
+                return await attempt()
+            return await self.retry.run_async(attempt, deadline)
         except Exception as exc:
+            _left_policy(exc)
             if self.fallback is None:
                 raise
             return cast(R, self.fallback(exc))

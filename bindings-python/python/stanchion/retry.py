@@ -153,8 +153,17 @@ class Retry:
             self.retry_refusals,
         )
 
-    def _judge(self, exc: BaseException) -> Judged:
-        """How the attempt that raised ``exc`` failed, as the core's loop weighs it."""
+    def _judge(self, exc: BaseException) -> Optional[Judged]:
+        """How the attempt that raised ``exc`` failed, as the core's loop weighs it; ``None``
+        when the core's policy already ended the call (an attempt that ran past a policy's
+        deadline)."""
+        if isinstance(exc, TimeoutExceededError) and exc._decision is not None:
+            # A policy's timeout: the core said what the loop is told, whatever the
+            # classifier would say of a TimeoutError.
+            _, step, detail = exc._decision
+            if step != "ask" or detail is None:
+                return None
+            return (detail, None, None)
         outcome = self._classifier.exception(exc)
         if outcome == IGNORED:
             return _FINAL
@@ -173,7 +182,10 @@ class Retry:
         if exc is None:
             wait = call.after_failure(now)
         else:
-            error, hint, reason = self._judge(exc)
+            judged = self._judge(exc)
+            if judged is None:
+                return None
+            error, hint, reason = judged
             wait = call.after_failure(now, error, hint, reason)
         if wait is not None:
             for listener in self._listeners:

@@ -68,6 +68,36 @@ pub const fn connection_breaker() -> BreakerConfig {
         .probe_timeout(Some(Nanos::from_millis(500)))
 }
 
+/// The error replies that mean the server cannot decide now but may soon (loading its data,
+/// busy with a script, a replica after a failover, a cluster without a quorum, out of memory,
+/// refusing writes): a call answered with one is a failure for the connection's breaker and
+/// answered by the `on_unavailable` policy, like a timeout. Any other error reply (`ERR`,
+/// `WRONGTYPE`: a key holding something else, a script's own error) is an answer waiting
+/// will not change: it reaches the caller as it is, and the breaker counts it a success.
+pub const UNAVAILABLE_REPLIES: [&str; 9] = [
+    "LOADING",
+    "BUSY",
+    "READONLY",
+    "MASTERDOWN",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "OOM",
+    "MISCONF",
+    "NOREPLICAS",
+];
+
+/// Whether an error reply with this code (its first word) is one of
+/// [`UNAVAILABLE_REPLIES`].
+///
+/// ```
+/// use stanchion::fleet::is_unavailable_reply;
+/// assert!(is_unavailable_reply("LOADING"));
+/// assert!(!is_unavailable_reply("WRONGTYPE"));
+/// ```
+pub fn is_unavailable_reply(code: &str) -> bool {
+    UNAVAILABLE_REPLIES.contains(&code)
+}
+
 /// Checks a key prefix: at most [`MAX_PREFIX_LEN`] bytes, without `{` or `}` (the braces
 /// around the name are the key's cluster hash tag, and a brace in the prefix would move it).
 ///

@@ -76,9 +76,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// Redis did not decide: a connection error, a server error, or a reply the script never
-    /// gives. The Redis error is the [`source`](std::error::Error::source).
+    /// Redis could not decide: a connection error, an error reply that means the server cannot
+    /// decide now ([`stanchion::fleet::UNAVAILABLE_REPLIES`]: loading, a read-only replica, a
+    /// cluster down, …), or a reply the script never gives. The Redis error is the
+    /// [`source`](std::error::Error::source).
     Redis(RedisError),
+    /// Redis answered with an error that waiting will not change: a key holding another type
+    /// (`WRONGTYPE`), a script's own error. No `on_unavailable` policy applies.
+    Reply(RedisError),
     /// Redis did not answer within the call timeout.
     TimedOut {
         /// The timeout that ran out.
@@ -146,6 +151,7 @@ impl fmt::Display for Error {
             Error::Refused(refused) => fmt::Display::fmt(refused, f),
             Error::InvalidKey { reason } => write!(f, "invalid limiter key: {reason}"),
             Error::Redis(error) => write!(f, "Redis did not decide: {error}"),
+            Error::Reply(error) => write!(f, "Redis answered with an error: {error}"),
             Error::TimedOut { after } => write!(f, "Redis did not answer within {after:?}"),
             Error::BreakerOpen(rejected) => {
                 write!(
@@ -162,7 +168,7 @@ impl std::error::Error for Error {
         match self {
             Error::Refused(refused) => Some(&refused.rejected),
             Error::InvalidKey { .. } => None,
-            Error::Redis(error) => Some(error),
+            Error::Redis(error) | Error::Reply(error) => Some(error),
             Error::TimedOut { .. } => None,
             Error::BreakerOpen(rejected) => Some(rejected),
         }

@@ -59,7 +59,9 @@ impl Guard {
     }
 
     /// Runs `call` if the breaker admits it, bounded by the timeout. Any answer from Redis is
-    /// a success for the breaker; an error or a timeout is a failure. The errors it returns
+    /// a success for the breaker, error replies included, except those of
+    /// [`stanchion::fleet::UNAVAILABLE_REPLIES`]; those, connection errors and timeouts are
+    /// failures. The errors it returns
     /// are the ones [`Error::is_unavailable`] accepts.
     pub(crate) async fn run<T, F>(&self, call: impl FnOnce() -> F) -> Result<T, Error>
     where
@@ -93,6 +95,15 @@ impl Guard {
             Some(Ok(value)) => {
                 permit.record(Outcome::Success, self.now());
                 Ok(value)
+            }
+            // The server answered, with an error waiting will not change.
+            Some(Err(error))
+                if error
+                    .code()
+                    .is_some_and(|code| !stanchion::fleet::is_unavailable_reply(code)) =>
+            {
+                permit.record(Outcome::Success, self.now());
+                Err(Error::Reply(error))
             }
             Some(Err(error)) => {
                 permit.record(Outcome::Failure, self.now());

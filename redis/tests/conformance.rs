@@ -288,9 +288,9 @@ impl Subject {
                     (fleet, model.try_acquire(n, at))
                 };
                 let fleet = match fleet {
-                    Err(stanchion_redis::Error::Redis(error)) => {
-                        return Err(Failure::Mismatch(format!("Redis did not decide: {error}")))
-                    }
+                    Err(
+                        stanchion_redis::Error::Redis(error) | stanchion_redis::Error::Reply(error),
+                    ) => return Err(Failure::Mismatch(format!("Redis did not decide: {error}"))),
                     other => Answer::of_fleet(other),
                 };
                 if fleet != core {

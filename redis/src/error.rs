@@ -1,10 +1,10 @@
-//! What a fleet limiter call returns when it does not admit: a refusal, a key it cannot use, or
-//! Redis failing to decide.
+//! What a fleet call returns when it does not admit: a refusal (a limiter's, a sold-out
+//! quota's), an argument it cannot use, or Redis failing to decide.
 
 use core::fmt;
 
 use redis::RedisError;
-use stanchion::{Nanos, Rejected};
+use stanchion::{ConfigError, Nanos, Rejected};
 
 /// A refusal from the fleet limiter: the core's [`Rejected`] (reason and `retry_after`), and
 /// the state of the bucket it was decided on.
@@ -39,11 +39,44 @@ impl fmt::Display for Refused {
     }
 }
 
-/// Why a [`FleetLimiter`](crate::FleetLimiter) call did not admit.
+/// A [`FleetQuota`](crate::FleetQuota) take that no bucket could serve: every bucket held
+/// fewer than the units asked for when the take visited it. Nothing was taken.
 ///
-/// A refusal is the limiter working; the other variants are failures to decide, which a
-/// caller handles by its own policy (fail open or closed) until the planned `on_unavailable`
-/// policies do it for them.
+/// ```
+/// use stanchion_redis::SoldOut;
+/// let sold_out = SoldOut { requested: 2, remaining: 1 };
+/// assert_eq!(sold_out.to_string(), "sold out (2 asked, 1 left)");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoldOut {
+    /// The units asked for.
+    pub requested: u64,
+    /// The units the buckets held when the take visited them, summed. Below `requested` in
+    /// a quota of one bucket; in a bucketed quota it may be more, spread over buckets that
+    /// each hold fewer (a take is served by one bucket, never split).
+    pub remaining: u64,
+}
+
+impl fmt::Display for SoldOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sold out ({} asked, {} left)",
+            self.requested, self.remaining
+        )
+    }
+}
+
+impl std::error::Error for SoldOut {}
+
+/// Why a fleet call ([`FleetLimiter`](crate::FleetLimiter), [`FleetQuota`](crate::FleetQuota))
+/// did not admit.
+///
+/// A refusal ([`Refused`](Error::Refused), [`SoldOut`](Error::SoldOut)) is the primitive
+/// working; the other variants are bad arguments or failures to decide. A limiter's caller
+/// handles a failure by its own policy (fail open or closed) until the planned
+/// `on_unavailable` policies do it for them; a quota always returns the failure (§9: it never
+/// guesses).
 ///
 /// ```
 /// use stanchion::{Nanos, Reason, Rejected};
@@ -66,8 +99,9 @@ impl fmt::Display for Refused {
 pub enum Error {
     /// The limiter refused the request.
     Refused(Refused),
-    /// The key cannot name a limiter key: empty, longer than [`MAX_KEY_LEN`](crate::MAX_KEY_LEN)
-    /// bytes, or holding a `{` or `}` (which would change the key's cluster hash tag).
+    /// The limiter key, or the quota's name, cannot name a Redis key: empty,
+    /// longer than [`MAX_KEY_LEN`](crate::MAX_KEY_LEN) bytes, or holding a `{` or `}` (which
+    /// would change the key's cluster hash tag).
     InvalidKey {
         /// What is wrong with it.
         reason: &'static str,
@@ -75,10 +109,18 @@ pub enum Error {
     /// Redis did not decide: a connection or timeout error, a server error, or a reply the
     /// script never gives. The Redis error is the [`source`](std::error::Error::source).
     Redis(RedisError),
+    /// No bucket of the quota holds the units asked for.
+    SoldOut(SoldOut),
+    /// An argument out of its range, named with the range it must lie in, as a config
+    /// error names a field: `n` of a take (`1..=2^53 - 1`), a `request_id` (1 to 256 bytes,
+    /// and used for one `n` only), a `bucket` index.
+    InvalidArgument(ConfigError),
 }
 
 impl Error {
-    /// The refusal, if the limiter refused.
+    /// The core's refusal, if a limiter refused ([`RateLimited`](stanchion::Reason::RateLimited)
+    /// or [`InsufficientCapacity`](stanchion::Reason::InsufficientCapacity)). A sold-out quota
+    /// has no core reason: see [`is_refusal`](Error::is_refusal).
     ///
     /// ```
     /// let error = stanchion_redis::Error::InvalidKey { reason: "empty" };
@@ -86,6 +128,18 @@ impl Error {
     /// ```
     pub fn rejected(&self) -> Option<Rejected> {
         self.refused().map(|refused| refused.rejected)
+    }
+
+    /// Whether the primitive decided and refused (a limiter's refusal, a sold-out quota), as
+    /// opposed to a bad argument or Redis failing to decide.
+    ///
+    /// ```
+    /// use stanchion_redis::{Error, SoldOut};
+    /// assert!(Error::SoldOut(SoldOut { requested: 1, remaining: 0 }).is_refusal());
+    /// assert!(!Error::InvalidKey { reason: "empty" }.is_refusal());
+    /// ```
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Error::Refused(_) | Error::SoldOut(_))
     }
 
     /// The refusal with the bucket's state, if the limiter refused.
@@ -116,8 +170,14 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Refused(refused) => fmt::Display::fmt(refused, f),
-            Error::InvalidKey { reason } => write!(f, "invalid limiter key: {reason}"),
+            Error::InvalidKey { reason } => write!(f, "invalid key: {reason}"),
             Error::Redis(error) => write!(f, "Redis did not decide: {error}"),
+            Error::SoldOut(sold_out) => fmt::Display::fmt(sold_out, f),
+            Error::InvalidArgument(error) => write!(
+                f,
+                "invalid argument `{}`: must be {}",
+                error.field, error.allowed
+            ),
         }
     }
 }
@@ -126,8 +186,9 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Refused(refused) => Some(&refused.rejected),
-            Error::InvalidKey { .. } => None,
+            Error::InvalidKey { .. } | Error::InvalidArgument(_) => None,
             Error::Redis(error) => Some(error),
+            Error::SoldOut(sold_out) => Some(sold_out),
         }
     }
 }

@@ -105,14 +105,22 @@
 
 mod error;
 mod limiter;
+mod names;
+mod pool;
+mod quota;
 
 /// The README's example, compiled with the other doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-pub use error::{Error, Refused};
+pub use error::{Error, Refused, SoldOut};
 pub use limiter::{
     Admitted, FleetLimiter, FleetLimiterConfig, DEFAULT_PREFIX, MAX_BURST_UNITS, MAX_KEY_LEN,
     MAX_PREFIX_LEN,
+};
+pub use names::{MAX_REQUEST_ID_LEN, MAX_UNITS};
+pub use pool::QuotaPool;
+pub use quota::{
+    FleetQuota, FleetQuotaConfig, Taken, DEFAULT_BATCH, DEFAULT_ID_MEMORY, MAX_BUCKETS,
 };

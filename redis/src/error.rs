@@ -1,10 +1,10 @@
 //! What a fleet call returns when it does not admit: a refusal (a limiter's, a sold-out
-//! quota's), an argument it cannot use, or Redis failing to decide.
+//! quota's, a full fleet bulkhead's), an argument it cannot use, or Redis failing to decide.
 
 use core::fmt;
 
 use redis::RedisError;
-use stanchion::{ConfigError, Nanos, Rejected};
+use stanchion::{ConfigError, Nanos, Reason, Rejected};
 
 /// A refusal from the fleet limiter: the core's [`Rejected`] (reason and `retry_after`), and
 /// the state of the bucket it was decided on.
@@ -69,14 +69,40 @@ impl fmt::Display for SoldOut {
 
 impl std::error::Error for SoldOut {}
 
-/// Why a fleet call ([`FleetLimiter`](crate::FleetLimiter), [`FleetQuota`](crate::FleetQuota))
-/// did not admit.
+/// A [`FleetSemaphore`](crate::FleetSemaphore) acquire that found every lease taken: the
+/// core's [`Reason::BulkheadFull`], as a full [`Bulkhead`](stanchion::Bulkhead) answers.
 ///
-/// A refusal ([`Refused`](Error::Refused), [`SoldOut`](Error::SoldOut)) is the primitive
-/// working; the other variants are bad arguments or failures to decide. A limiter's caller
-/// handles a failure by its own policy (fail open or closed) until the planned
-/// `on_unavailable` policies do it for them; a quota always returns the failure (§9: it never
-/// guesses).
+/// ```
+/// use stanchion::Nanos;
+/// use stanchion_redis::Full;
+/// let full = Full { holders: 3, next_expiry_in: Nanos::from_millis(1200) };
+/// assert_eq!(full.to_string(), "bulkhead_full (3 leases held)");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full {
+    /// The leases held, at least the limit (more only after the limit was lowered).
+    pub holders: u32,
+    /// How long until the earliest lease expires, unless its holder renews or releases it
+    /// first. Not a `retry_after`: a lease that is renewed does not free its slot then.
+    pub next_expiry_in: Nanos,
+}
+
+impl fmt::Display for Full {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} leases held)", Reason::BulkheadFull, self.holders)
+    }
+}
+
+impl std::error::Error for Full {}
+
+/// Why a fleet call ([`FleetLimiter`](crate::FleetLimiter), [`FleetQuota`](crate::FleetQuota),
+/// [`FleetSemaphore`](crate::FleetSemaphore)) did not admit.
+///
+/// A refusal ([`Refused`](Error::Refused), [`SoldOut`](Error::SoldOut),
+/// [`Full`](Error::Full)) is the primitive working; the other variants are bad arguments or
+/// failures to decide. A limiter's caller handles a failure by its own policy (fail open or
+/// closed) until the planned `on_unavailable` policies do it for them; a quota and a
+/// semaphore always return the failure (§9: they never guess).
 ///
 /// ```
 /// use stanchion::{Nanos, Reason, Rejected};
@@ -99,7 +125,7 @@ impl std::error::Error for SoldOut {}
 pub enum Error {
     /// The limiter refused the request.
     Refused(Refused),
-    /// The limiter key, or the quota's name, cannot name a Redis key: empty,
+    /// The limiter key, or the quota's or semaphore's name, cannot name a Redis key: empty,
     /// longer than [`MAX_KEY_LEN`](crate::MAX_KEY_LEN) bytes, or holding a `{` or `}` (which
     /// would change the key's cluster hash tag).
     InvalidKey {
@@ -111,27 +137,40 @@ pub enum Error {
     Redis(RedisError),
     /// No bucket of the quota holds the units asked for.
     SoldOut(SoldOut),
+    /// Every lease of the fleet bulkhead is held.
+    Full(Full),
     /// An argument out of its range, named with the range it must lie in, as a config
     /// error names a field: `n` of a take (`1..=2^53 - 1`), a `request_id` (1 to 256 bytes,
     /// and used for one `n` only), a `bucket` index.
     InvalidArgument(ConfigError),
+    /// The operating system gave no random bytes for a lease token (the
+    /// [`source`](std::error::Error::source)). Nothing was sent to Redis.
+    Entropy(std::io::Error),
 }
 
 impl Error {
-    /// The core's refusal, if a limiter refused ([`RateLimited`](stanchion::Reason::RateLimited)
-    /// or [`InsufficientCapacity`](stanchion::Reason::InsufficientCapacity)). A sold-out quota
-    /// has no core reason: see [`is_refusal`](Error::is_refusal).
+    /// The core's refusal, if a limiter refused ([`RateLimited`](Reason::RateLimited) or
+    /// [`InsufficientCapacity`](Reason::InsufficientCapacity)) or a fleet bulkhead was full
+    /// ([`BulkheadFull`](Reason::BulkheadFull), `retry_after: None` as in the core). A sold-out
+    /// quota has no core reason: see [`is_refusal`](Error::is_refusal).
     ///
     /// ```
+    /// use stanchion::{Nanos, Reason};
+    /// use stanchion_redis::{Error, Full};
     /// let error = stanchion_redis::Error::InvalidKey { reason: "empty" };
     /// assert!(error.rejected().is_none());
+    /// let full = Error::Full(Full { holders: 2, next_expiry_in: Nanos::from_secs(1) });
+    /// assert_eq!(full.rejected().map(|r| r.reason), Some(Reason::BulkheadFull));
     /// ```
     pub fn rejected(&self) -> Option<Rejected> {
-        self.refused().map(|refused| refused.rejected)
+        match self {
+            Error::Full(_) => Some(Rejected::new(Reason::BulkheadFull, None)),
+            _ => self.refused().map(|refused| refused.rejected),
+        }
     }
 
-    /// Whether the primitive decided and refused (a limiter's refusal, a sold-out quota), as
-    /// opposed to a bad argument or Redis failing to decide.
+    /// Whether the primitive decided and refused (a limiter's refusal, a sold-out quota, a
+    /// full fleet bulkhead), as opposed to a bad argument or Redis failing to decide.
     ///
     /// ```
     /// use stanchion_redis::{Error, SoldOut};
@@ -139,7 +178,7 @@ impl Error {
     /// assert!(!Error::InvalidKey { reason: "empty" }.is_refusal());
     /// ```
     pub fn is_refusal(&self) -> bool {
-        matches!(self, Error::Refused(_) | Error::SoldOut(_))
+        matches!(self, Error::Refused(_) | Error::SoldOut(_) | Error::Full(_))
     }
 
     /// The refusal with the bucket's state, if the limiter refused.
@@ -173,11 +212,13 @@ impl fmt::Display for Error {
             Error::InvalidKey { reason } => write!(f, "invalid key: {reason}"),
             Error::Redis(error) => write!(f, "Redis did not decide: {error}"),
             Error::SoldOut(sold_out) => fmt::Display::fmt(sold_out, f),
+            Error::Full(full) => fmt::Display::fmt(full, f),
             Error::InvalidArgument(error) => write!(
                 f,
                 "invalid argument `{}`: must be {}",
                 error.field, error.allowed
             ),
+            Error::Entropy(error) => write!(f, "no random bytes for a lease token: {error}"),
         }
     }
 }
@@ -189,6 +230,8 @@ impl std::error::Error for Error {
             Error::InvalidKey { .. } | Error::InvalidArgument(_) => None,
             Error::Redis(error) => Some(error),
             Error::SoldOut(sold_out) => Some(sold_out),
+            Error::Full(full) => Some(full),
+            Error::Entropy(error) => Some(error),
         }
     }
 }

@@ -104,17 +104,22 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod error;
+mod keeper;
 mod limiter;
 mod names;
 mod pool;
 mod quota;
+mod semaphore;
 
 /// The README's example, compiled with the other doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-pub use error::{Error, Refused, SoldOut};
+pub use error::{Error, Full, Refused, SoldOut};
+#[cfg(feature = "tokio-comp")]
+pub use keeper::TokioSleep;
+pub use keeper::{KeeperHandle, KeeperStatus, LeaseKeeper, Lost};
 pub use limiter::{
     Admitted, FleetLimiter, FleetLimiterConfig, DEFAULT_PREFIX, MAX_BURST_UNITS, MAX_KEY_LEN,
     MAX_PREFIX_LEN,
@@ -123,4 +128,7 @@ pub use names::{MAX_REQUEST_ID_LEN, MAX_UNITS};
 pub use pool::QuotaPool;
 pub use quota::{
     FleetQuota, FleetQuotaConfig, Taken, DEFAULT_BATCH, DEFAULT_ID_MEMORY, MAX_BUCKETS,
+};
+pub use semaphore::{
+    FleetSemaphore, FleetSemaphoreConfig, Lease, SemaphoreState, DEFAULT_LEASE_TTL,
 };

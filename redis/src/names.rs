@@ -1,5 +1,5 @@
-//! The checks every name and argument of the quota goes through before a round trip, and the
-//! bounds they share.
+//! The checks every name and argument of the quota and the semaphore goes through before a
+//! round trip, and the bounds they share.
 
 use stanchion::{ConfigError, Nanos};
 
@@ -22,7 +22,8 @@ pub const MAX_UNITS: u64 = (1 << 53) - 1;
 /// ```
 pub const MAX_REQUEST_ID_LEN: usize = 256;
 
-/// The longest time a script keeps anything for (a request id): 2^40 ms, about 34 years.
+/// The longest time a script keeps anything for (a request id, a lease): 2^40 ms, about 34
+/// years.
 pub(crate) const MAX_MILLIS: u64 = 1 << 40;
 
 const NANOS_PER_MILLI: u64 = 1_000_000;
@@ -85,6 +86,11 @@ pub(crate) const fn millis(duration: Nanos) -> Option<u64> {
     } else {
         Some(ms)
     }
+}
+
+/// Milliseconds from a script's reply as a duration.
+pub(crate) const fn from_millis(ms: u64) -> Nanos {
+    Nanos::new(ms.saturating_mul(NANOS_PER_MILLI))
 }
 
 /// The test-only `now` argument of every script.

@@ -12,7 +12,7 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::Value;
 use stanchion::{Nanos, Reason, TokenBucketConfig};
-use stanchion_redis::{Error, FleetQuotaConfig};
+use stanchion_redis::{Error, FleetQuotaConfig, FleetSemaphoreConfig};
 
 /// The primary serving each slot range, from `CLUSTER SLOTS`: (first, last, "host:port").
 fn slot_owners(reply: Value) -> Vec<(i64, i64, String)> {
@@ -224,4 +224,35 @@ async fn a_bucketed_quota_spreads_over_slots_and_nodes_and_sells_its_stock_exact
     pool.take(1).await.unwrap();
     assert!(pool.close().await.unwrap() > 0);
     assert_eq!(quota.remaining(&mut conn, "hot").await.unwrap(), 63);
+}
+
+#[tokio::test]
+async fn the_semaphore_runs_on_a_cluster() {
+    let mut conn = cluster().await;
+    let sem = common::semaphore(
+        FleetSemaphoreConfig::new(2).ttl(Nanos::from_secs(10)),
+        "cluster",
+    );
+    let mut nodes = BTreeSet::new();
+    for i in 0..12 {
+        let name = format!("pool-{i}");
+        let (a, b, c) = (
+            sem.lease(&name).unwrap(),
+            sem.lease(&name).unwrap(),
+            sem.lease(&name).unwrap(),
+        );
+        sem.try_acquire(&mut conn, &a).await.unwrap();
+        sem.try_acquire(&mut conn, &b).await.unwrap();
+        assert!(matches!(
+            sem.try_acquire(&mut conn, &c).await,
+            Err(Error::Full(_))
+        ));
+        assert!(sem.renew(&mut conn, &a).await.unwrap());
+        assert!(sem.release(&mut conn, &a).await.unwrap());
+        assert_eq!(sem.try_acquire(&mut conn, &c).await.unwrap().holders, 2);
+        assert_eq!(sem.state(&mut conn, &name).await.unwrap().holders, 2);
+        let (_, node) = placement(&mut conn, &sem.redis_key(&name).unwrap()).await;
+        nodes.insert(node);
+    }
+    assert!(nodes.len() >= 2, "12 names on one node: {nodes:?}");
 }

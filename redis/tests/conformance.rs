@@ -11,6 +11,8 @@
 mod common;
 #[path = "conformance/quota.rs"]
 mod quota;
+#[path = "conformance/semaphore.rs"]
+mod semaphore;
 
 use std::collections::HashMap;
 use std::fs;
@@ -155,6 +157,7 @@ async fn run_steps(
     let mut subject = match primitive.as_str() {
         "limiter" => Subject::Limiter(Limiter::new(config)?),
         "quota" => Subject::Quota(quota::Quota::new(config)?),
+        "semaphore" => Subject::Semaphore(semaphore::Semaphore::new(config)?),
         _ => return Err(format!("unknown primitive `{primitive}`").into()),
     };
     let steps = file.required("steps")?;
@@ -248,6 +251,7 @@ fn check(expect: &Map<String, Value>, observed: &Map<String, Value>) -> Result<(
 enum Subject {
     Limiter(Limiter),
     Quota(quota::Quota),
+    Semaphore(semaphore::Semaphore),
 }
 
 impl Subject {
@@ -260,6 +264,7 @@ impl Subject {
         match self {
             Subject::Limiter(limiter) => limiter.run(conn, op, args).await,
             Subject::Quota(quota) => quota.run(conn, op, args).await,
+            Subject::Semaphore(semaphore) => semaphore.run(conn, op, args).await,
         }
     }
 }

@@ -4,7 +4,8 @@
 
 mod common;
 
-use stanchion_redis::FleetQuotaConfig;
+use stanchion::Nanos;
+use stanchion_redis::{FleetQuotaConfig, FleetSemaphoreConfig};
 
 async fn flush(conn: &mut redis::aio::MultiplexedConnection) {
     let _: () = redis::cmd("SCRIPT")
@@ -15,11 +16,21 @@ async fn flush(conn: &mut redis::aio::MultiplexedConnection) {
 }
 
 #[tokio::test]
-async fn the_quota_script_is_loaded_again_after_a_flush() {
+async fn the_quota_and_semaphore_scripts_are_loaded_again_after_a_flush() {
     let mut conn = common::connect().await;
     let quota = common::quota(FleetQuotaConfig::new(), "noscript");
     flush(&mut conn).await;
     assert_eq!(quota.restock(&mut conn, "k", 2).await.unwrap(), 2);
     flush(&mut conn).await;
     assert_eq!(quota.take(&mut conn, "k", 1).await.unwrap().remaining, 1);
+
+    let sem = common::semaphore(
+        FleetSemaphoreConfig::new(1).ttl(Nanos::from_secs(5)),
+        "noscript",
+    );
+    let lease = sem.lease("s").unwrap();
+    flush(&mut conn).await;
+    assert_eq!(sem.try_acquire(&mut conn, &lease).await.unwrap().holders, 1);
+    flush(&mut conn).await;
+    assert!(sem.release(&mut conn, &lease).await.unwrap());
 }

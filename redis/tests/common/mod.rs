@@ -224,3 +224,11 @@ pub fn quota(config: stanchion_redis::FleetQuotaConfig, tag: &str) -> stanchion_
     stanchion_redis::FleetQuota::new(config.prefix(unique_prefix(tag)))
         .expect("a valid test config")
 }
+
+pub fn semaphore(
+    config: stanchion_redis::FleetSemaphoreConfig,
+    tag: &str,
+) -> stanchion_redis::FleetSemaphore {
+    stanchion_redis::FleetSemaphore::new(config.prefix(unique_prefix(tag)))
+        .expect("a valid test config")
+}

@@ -100,6 +100,7 @@ pub mod policy;
 pub mod retry;
 pub mod retry_budget;
 pub mod rng;
+pub mod stock;
 mod time;
 pub mod token_bucket;
 
@@ -110,6 +111,7 @@ pub use deadline::Deadline;
 pub use error::{ConfigError, Reason, Rejected};
 pub use keyed_limiter::{key_of_bytes, KeyedLimiter, TableFullPolicy};
 pub use retry_budget::{RetryBudget, RetryBudgetConfig, RetryBudgetSnapshot};
+pub use stock::Stock;
 #[cfg(feature = "std")]
 pub use time::monotonic_now;
 pub use time::Nanos;

@@ -2,10 +2,19 @@
 //!
 //! stanchion's fleet tier (`docs/semantics.md` §9 in the repository): limits that one process
 //! cannot keep alone, kept in Redis 7 (or a server that speaks its protocol) and decided by one
-//! script call each. This release has the fleet rate limiter, [`FleetLimiter`]: the core's
-//! token bucket (§3), shared by every process that names the same key; and the lock,
-//! [`FleetLock`] (and [`Redlock`] over several servers): leases with fencing tokens, renewed
-//! while the work runs (the README walks through its six levels).
+//! script call each. This release has four:
+//!
+//! - [`FleetLimiter`], the fleet rate limiter: the core's token bucket (§3), shared by every
+//!   process that names the same key;
+//! - [`FleetQuota`], a stock of units (hot-item inventory, seats, credits) that a take never
+//!   drives below zero, charged once per request id however often a take is retried, spread
+//!   over buckets on different cluster slots for hot items, with local batches
+//!   ([`QuotaPool`]) that hand units out with no round trip;
+//! - [`FleetSemaphore`], the fleet bulkhead: at most `limit` holders across the fleet, each
+//!   holding a lease (a random 128-bit token with an expiry), kept alive by a
+//!   [`LeaseKeeper`] for work longer than the lease time;
+//! - [`FleetLock`], the distributed lock (and [`Redlock`] over several servers): leases with
+//!   fencing tokens, renewed while the work runs (the README walks through its six levels).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,7 +40,7 @@
 //! # }
 //! ```
 //!
-//! # How a decision is made
+//! # How the limiter decides
 //!
 //! Every decision is one call of `scripts/gcra.lua`, the file every binding ships: `EVALSHA`,
 //! and when the server answers `NOSCRIPT`, `SCRIPT LOAD` and `EVALSHA` again (redis-rs's
@@ -117,18 +126,75 @@
 //! assert!(FleetLimiter::new(config).is_ok());
 //! ```
 //!
+//! # Quota
+//!
+//! A [`FleetQuota`] keeps its stock in `scripts/quota.lua`'s keys, `<prefix>{<name>:<i>}:quota`
+//! for each bucket `i`. A take visits the buckets, one script call each, from a starting
+//! bucket round the ring until one holds the units asked for, and is [`Error::SoldOut`] only
+//! when every bucket it visited held fewer; a take is served whole by one bucket. With a
+//! request id ([`FleetQuota::take_with_id`]) the starting bucket comes from the id and each
+//! bucket visited remembers the id's outcome for the config's `id_memory` (10 minutes by
+//! default), so a retry after a timeout is charged once. A [`QuotaPool`] takes a batch in one
+//! call and hands the units out from the core's [`Stock`](stanchion::Stock). A quota never
+//! guesses: when Redis cannot answer, every call returns [`Error::Redis`].
+//!
+//! ```no_run
+//! # async fn run(mut conn: redis::aio::MultiplexedConnection) -> Result<(), stanchion_redis::Error> {
+//! use stanchion_redis::{Error, FleetQuota, FleetQuotaConfig};
+//! let quota = FleetQuota::new(FleetQuotaConfig::new().prefix("shop:").buckets(8)).unwrap();
+//! quota.restock(&mut conn, "sku-42", 500).await?;
+//! match quota.take_with_id(&mut conn, "sku-42", 1, "order-7781").await {
+//!     Ok(taken) => println!("reserved (a retry: {})", taken.replayed),
+//!     Err(Error::SoldOut(_)) => println!("sold out"),
+//!     Err(error) => return Err(error),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Fleet bulkhead and leases
+//!
+//! A [`FleetSemaphore`] keeps the leases of one name in a sorted set,
+//! `<prefix>{<name>}:semaphore`, scored by expiry on the server's clock (`scripts/semaphore.lua`).
+//! Every call reclaims the leases that expired; [`try_acquire`](FleetSemaphore::try_acquire)
+//! then adds the lease if fewer than `limit` are held, and refuses with [`Error::Full`] (the
+//! core's `BulkheadFull`) otherwise. Renewing and releasing check the lease's token first; a
+//! renewal resets the expiry to the full lease time. A [`LeaseKeeper`] renews every third of
+//! the lease time and reports at once when a renewal fails or finds the lease gone; it is a
+//! future the caller runs or spawns, generic over the renewal and the sleep, so it needs no
+//! particular runtime (the `tokio-comp` feature adds `tokio::time::sleep` conveniences).
+//!
+//! ```no_run
+//! # async fn run(conn: redis::aio::MultiplexedConnection) -> Result<(), stanchion_redis::Error> {
+//! use stanchion_redis::{FleetSemaphore, FleetSemaphoreConfig};
+//! let sem = FleetSemaphore::new(FleetSemaphoreConfig::new(3)).unwrap();
+//! let lease = sem.lease("exports")?;
+//! sem.try_acquire(&mut conn.clone(), &lease).await?;
+//! let (keeper, handle) = sem.tokio_keeper(conn.clone(), &lease);
+//! tokio::spawn(keeper.run());
+//! // ... the work, watching handle.is_lost() ...
+//! handle.stop().await; // no renewal runs after this returns
+//! sem.release(&mut conn.clone(), &lease).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Planned
 //!
-//! The rest of §9 comes in later releases: a quota with idempotent, bucketed `take`; a fleet
-//! bulkhead of leases; and the same scripts in the Python and Node bindings.
+//! The rest of §9 comes in later releases: the same scripts in the Python and Node bindings.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod error;
 mod guard;
+mod keeper;
 mod limiter;
 mod lock;
 mod lost;
+mod names;
+mod pool;
+mod quota;
 mod redlock;
+mod semaphore;
 mod timer;
 
 /// The README's example, compiled with the other doctests.
@@ -136,14 +202,25 @@ mod timer;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-pub use error::{Error, Refused};
+pub use error::{Error, Full, Refused, SoldOut};
+#[cfg(feature = "tokio-comp")]
+pub use keeper::TokioSleep;
+pub use keeper::{KeeperHandle, KeeperStatus, LeaseKeeper, Lost};
 pub use limiter::{
     Admitted, FleetLimiter, FleetLimiterConfig, DEFAULT_PREFIX, MAX_BURST_UNITS, MAX_KEY_LEN,
     MAX_PREFIX_LEN,
 };
-pub use lock::{Finished, FleetLock, FleetLockConfig, Lease, LockError};
-pub use lost::{LeaseLost, Lost};
+pub use lock::{Finished, FleetLock, FleetLockConfig, LockError, LockLease};
+pub use lost::LeaseLost;
+pub use names::{MAX_REQUEST_ID_LEN, MAX_UNITS};
+pub use pool::QuotaPool;
+pub use quota::{
+    FleetQuota, FleetQuotaConfig, Taken, DEFAULT_BATCH, DEFAULT_ID_MEMORY, MAX_BUCKETS,
+};
 pub use redlock::Redlock;
+pub use semaphore::{
+    FleetSemaphore, FleetSemaphoreConfig, Lease, SemaphoreState, DEFAULT_LEASE_TTL,
+};
 #[cfg(feature = "smol-comp")]
 pub use timer::SmolTimer;
 pub use timer::Timer;

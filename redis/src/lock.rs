@@ -157,11 +157,11 @@ impl FleetLockConfig {
 
 /// A lease on a lock: who holds it (a random 128-bit token) and its fencing token.
 ///
-/// Pass [`fence`](Lease::fence) to whatever the lock protects, and have it refuse a write
+/// Pass [`fence`](LockLease::fence) to whatever the lock protects, and have it refuse a write
 /// whose fence is smaller than the largest it has seen: a holder that stalled past its lease
 /// and wakes up still believing it holds the lock is then refused, however late it writes.
 #[derive(Clone, Debug)]
-pub struct Lease {
+pub struct LockLease {
     pub(crate) name: String,
     pub(crate) key: String,
     pub(crate) fence_key: String,
@@ -172,7 +172,7 @@ pub struct Lease {
     pub(crate) lost: LeaseLost,
 }
 
-impl Lease {
+impl LockLease {
     /// The lock's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -407,7 +407,7 @@ impl FleetLock {
     /// }
     /// # }
     /// ```
-    pub async fn try_acquire<C>(&self, conn: &mut C, name: &str) -> Result<Lease, LockError>
+    pub async fn try_acquire<C>(&self, conn: &mut C, name: &str) -> Result<LockLease, LockError>
     where
         C: ConnectionLike,
     {
@@ -422,7 +422,7 @@ impl FleetLock {
         conn: &mut C,
         name: &str,
         now_us: u64,
-    ) -> Result<Lease, LockError>
+    ) -> Result<LockLease, LockError>
     where
         C: ConnectionLike,
     {
@@ -448,7 +448,7 @@ impl FleetLock {
         conn: &mut C,
         name: &str,
         wait: Nanos,
-    ) -> Result<Lease, LockError>
+    ) -> Result<LockLease, LockError>
     where
         C: ConnectionLike,
     {
@@ -476,7 +476,7 @@ impl FleetLock {
     /// assert!(!lock.release(conn, &lease).await.unwrap());
     /// # }
     /// ```
-    pub async fn release<C>(&self, conn: &mut C, lease: &Lease) -> Result<bool, LockError>
+    pub async fn release<C>(&self, conn: &mut C, lease: &LockLease) -> Result<bool, LockError>
     where
         C: ConnectionLike,
     {
@@ -501,7 +501,7 @@ impl FleetLock {
     pub async fn extend<C>(
         &self,
         conn: &mut C,
-        lease: &Lease,
+        lease: &LockLease,
         ttl: Nanos,
     ) -> Result<bool, LockError>
     where
@@ -519,7 +519,7 @@ impl FleetLock {
 
     /// Keeps `lease` alive: renews it to its full time every third of it
     /// ([`stanchion::fleet::renew_every`]) until a renewal finds it gone or fails, then fires
-    /// [`Lease::lost`] and completes with the reason. It never completes otherwise: stop it
+    /// [`LockLease::lost`] and completes with the reason. It never completes otherwise: stop it
     /// by dropping it, before releasing, as [`with`](FleetLock::with) does. Renewals go over
     /// `conn`; give it a clone of the connection the release will use (a multiplexed
     /// connection or a `ConnectionManager`), so a renewal still in flight when the keeper is
@@ -534,7 +534,7 @@ impl FleetLock {
     /// eprintln!("{lost}");
     /// # }
     /// ```
-    pub async fn keep<C>(&self, mut conn: C, lease: &Lease) -> Lost
+    pub async fn keep<C>(&self, mut conn: C, lease: &LockLease) -> Lost
     where
         C: ConnectionLike,
     {
@@ -546,7 +546,7 @@ impl FleetLock {
             match self.extend(&mut conn, lease, lease.ttl).await {
                 Ok(true) => continue,
                 Ok(false) => break Lost::Gone,
-                Err(LockError::Unavailable(error)) => break Lost::RenewalFailed(error),
+                Err(LockError::Unavailable(error)) => break Lost::Failed(error),
                 // `extend` fails otherwise only on a bad ttl, and the lease's was checked.
                 Err(_) => break Lost::Gone,
             }
@@ -557,7 +557,7 @@ impl FleetLock {
 
     /// Takes lock `name` (waiting up to `wait`), runs `work` while a keeper renews the lease,
     /// then stops the keeper and releases. The work gets the lease: pass its
-    /// [`fence`](Lease::fence) to the resource, and `select` on [`Lease::lost`] to stop the
+    /// [`fence`](LockLease::fence) to the resource, and `select` on [`LockLease::lost`] to stop the
     /// moment the lease is lost. The answer says whether it was.
     ///
     /// ```no_run
@@ -581,7 +581,7 @@ impl FleetLock {
     ) -> Result<Finished<T>, LockError>
     where
         C: ConnectionLike + Clone,
-        W: FnOnce(Lease) -> F,
+        W: FnOnce(LockLease) -> F,
         F: std::future::Future<Output = T>,
     {
         let mut release_conn = conn.clone();
@@ -594,7 +594,7 @@ impl FleetLock {
             (Some(lost), _) => Some(lost),
             (None, Ok(true)) => None,
             (None, Ok(false)) => Some(Lost::Gone),
-            (None, Err(LockError::Unavailable(error))) => Some(Lost::RenewalFailed(error)),
+            (None, Err(LockError::Unavailable(error))) => Some(Lost::Failed(error)),
             (None, Err(_)) => Some(Lost::Gone),
         };
         Ok(Finished { value, lost })
@@ -605,7 +605,7 @@ impl FleetLock {
         conn: &mut C,
         name: &str,
         now_us: Option<u64>,
-    ) -> Result<Lease, LockError>
+    ) -> Result<LockLease, LockError>
     where
         C: ConnectionLike,
     {
@@ -623,7 +623,7 @@ impl FleetLock {
         name: &str,
         token: String,
         now_us: Option<u64>,
-    ) -> Result<Lease, LockError>
+    ) -> Result<LockLease, LockError>
     where
         C: ConnectionLike,
     {
@@ -636,7 +636,7 @@ impl FleetLock {
         }
         let reply: Vec<u64> = self.guard.run(|| call.invoke_async(conn)).await?;
         match reply.as_slice() {
-            [1, fence, _] => Ok(Lease {
+            [1, fence, _] => Ok(LockLease {
                 name: name.to_string(),
                 key,
                 fence_key,
@@ -661,7 +661,7 @@ impl FleetLock {
     async fn await_replicas<C>(
         &self,
         conn: &mut C,
-        lease: &Lease,
+        lease: &LockLease,
         replicas: u32,
         timeout: Nanos,
     ) -> Result<(), LockError>

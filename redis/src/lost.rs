@@ -5,38 +5,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use crate::Error;
-
-/// Why a lease ended before its holder released it.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Lost {
-    /// A renewal found another token, or none, under the lock: the lease expired (the holder
-    /// stalled past it) and may have been taken over.
-    Gone,
-    /// A renewal failed: Redis did not answer or could not be reached. The lease may still
-    /// exist, but nothing keeps it any more, so the holder must treat it as lost.
-    RenewalFailed(Error),
-}
-
-impl std::fmt::Display for Lost {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Lost::Gone => f.write_str("the lease expired or was taken over"),
-            Lost::RenewalFailed(error) => write!(f, "renewing the lease failed: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for Lost {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Lost::Gone => None,
-            Lost::RenewalFailed(error) => Some(error),
-        }
-    }
-}
-
 #[derive(Default)]
 struct Shared {
     lost: bool,

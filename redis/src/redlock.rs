@@ -5,7 +5,7 @@ use stanchion::{fleet, ConfigError, Nanos};
 
 use crate::lock::{new_token, Waiter};
 use crate::timer::{alongside, join_all};
-use crate::{Finished, FleetLock, FleetLockConfig, Lease, LeaseLost, LockError, Lost};
+use crate::{Finished, FleetLock, FleetLockConfig, LeaseLost, LockError, LockLease, Lost};
 
 /// A lock kept on N independent Redis servers (not replicas of one another): the lock
 /// script of [`FleetLock`] runs on each with one token, and the lease holds while a majority,
@@ -117,7 +117,7 @@ impl Redlock {
     /// }
     /// # }
     /// ```
-    pub async fn try_acquire<C>(&self, conns: &mut [C], name: &str) -> Result<Lease, LockError>
+    pub async fn try_acquire<C>(&self, conns: &mut [C], name: &str) -> Result<LockLease, LockError>
     where
         C: ConnectionLike,
     {
@@ -134,13 +134,13 @@ impl Redlock {
         )
         .await;
         let elapsed = guard.now().saturating_sub(start);
-        let granted: Vec<&Lease> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+        let granted: Vec<&LockLease> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
         let validity = fleet::redlock_validity(self.config().ttl, elapsed);
         if let (true, Some(validity), Some(first)) =
             (granted.len() >= self.quorum(), validity, granted.first())
         {
             let fence = granted.iter().map(|lease| lease.fence).max().unwrap_or(0);
-            return Ok(Lease {
+            return Ok(LockLease {
                 fence,
                 validity,
                 lost: LeaseLost::new(),
@@ -151,7 +151,7 @@ impl Redlock {
         // Every server, not only those that granted: a grant whose reply was lost is a lease
         // too.
         let (key, fence_key) = self.servers[0].redis_keys(name)?;
-        let lease = Lease {
+        let lease = LockLease {
             name: name.to_string(),
             key,
             fence_key,
@@ -165,7 +165,7 @@ impl Redlock {
         Err(self.refusal(answers, granted))
     }
 
-    fn refusal(&self, answers: Vec<Result<Lease, LockError>>, granted: u32) -> LockError {
+    fn refusal(&self, answers: Vec<Result<LockLease, LockError>>, granted: u32) -> LockError {
         let needed = self.quorum() as u32;
         let mut held = None;
         let mut unavailable = Vec::new();
@@ -204,7 +204,7 @@ impl Redlock {
         conns: &mut [C],
         name: &str,
         wait: Nanos,
-    ) -> Result<Lease, LockError>
+    ) -> Result<LockLease, LockError>
     where
         C: ConnectionLike,
     {
@@ -222,13 +222,13 @@ impl Redlock {
     /// Releases `lease` on every server; the number of servers where it still held.
     ///
     /// ```no_run
-    /// # async fn run(conns: &mut [redis::aio::MultiplexedConnection], lease: stanchion_redis::Lease) {
+    /// # async fn run(conns: &mut [redis::aio::MultiplexedConnection], lease: stanchion_redis::LockLease) {
     /// use stanchion_redis::{FleetLockConfig, Redlock};
     /// let redlock = Redlock::new(FleetLockConfig::new(), conns.len()).unwrap();
     /// let released = redlock.release(conns, &lease).await.unwrap();
     /// # }
     /// ```
-    pub async fn release<C>(&self, conns: &mut [C], lease: &Lease) -> Result<usize, LockError>
+    pub async fn release<C>(&self, conns: &mut [C], lease: &LockLease) -> Result<usize, LockError>
     where
         C: ConnectionLike,
     {
@@ -251,7 +251,7 @@ impl Redlock {
     /// it.
     ///
     /// ```no_run
-    /// # async fn run(conns: &mut [redis::aio::MultiplexedConnection], lease: stanchion_redis::Lease) {
+    /// # async fn run(conns: &mut [redis::aio::MultiplexedConnection], lease: stanchion_redis::LockLease) {
     /// use stanchion::Nanos;
     /// use stanchion_redis::{FleetLockConfig, Redlock};
     /// let redlock = Redlock::new(FleetLockConfig::new(), conns.len()).unwrap();
@@ -261,7 +261,7 @@ impl Redlock {
     pub async fn extend<C>(
         &self,
         conns: &mut [C],
-        lease: &Lease,
+        lease: &LockLease,
         ttl: Nanos,
     ) -> Result<bool, LockError>
     where
@@ -297,18 +297,18 @@ impl Redlock {
     }
 
     /// Keeps `lease` alive on a quorum, renewing every third of its time, until a renewal
-    /// misses the quorum; then fires [`Lease::lost`] and completes with the reason. Stop it
+    /// misses the quorum; then fires [`LockLease::lost`] and completes with the reason. Stop it
     /// by dropping it before releasing (as [`with`](Redlock::with) does), with clones of the
     /// connections the release uses.
     ///
     /// ```no_run
-    /// # async fn run(conns: Vec<redis::aio::MultiplexedConnection>, lease: stanchion_redis::Lease) {
+    /// # async fn run(conns: Vec<redis::aio::MultiplexedConnection>, lease: stanchion_redis::LockLease) {
     /// use stanchion_redis::{FleetLockConfig, Redlock};
     /// let redlock = Redlock::new(FleetLockConfig::new(), conns.len()).unwrap();
     /// let lost = redlock.keep(conns.clone(), &lease).await;
     /// # }
     /// ```
-    pub async fn keep<C>(&self, mut conns: Vec<C>, lease: &Lease) -> Lost
+    pub async fn keep<C>(&self, mut conns: Vec<C>, lease: &LockLease) -> Lost
     where
         C: ConnectionLike,
     {
@@ -320,7 +320,7 @@ impl Redlock {
             match self.extend(&mut conns, lease, lease.ttl).await {
                 Ok(true) => continue,
                 Ok(false) => break Lost::Gone,
-                Err(LockError::Unavailable(error)) => break Lost::RenewalFailed(error),
+                Err(LockError::Unavailable(error)) => break Lost::Failed(error),
                 Err(_) => break Lost::Gone,
             }
         };
@@ -351,7 +351,7 @@ impl Redlock {
     ) -> Result<Finished<T>, LockError>
     where
         C: ConnectionLike + Clone,
-        W: FnOnce(Lease) -> F,
+        W: FnOnce(LockLease) -> F,
         F: std::future::Future<Output = T>,
     {
         let mut release_conns = conns.clone();

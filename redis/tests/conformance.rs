@@ -1,13 +1,18 @@
-//! Runs every scenario under `redis/conformance/` against the GCRA script on a live Redis.
+//! Runs every scenario under `redis/conformance/` against the fleet tier's scripts on a live
+//! Redis.
 //!
-//! The format is that of `conformance/README.md`; `redis/conformance/README.md` lists the
-//! fleet limiter's config and ops. Each step runs through the crate's public API with the
-//! time injected (origin 0 of a file is `common::ORIGIN` on the server's clock), every field
-//! its `expect` lists is compared exactly, and every `try_acquire` and `peek` is also run
-//! through the core `TokenBucket` on the same timeline, which must answer the same in every
-//! field: so a file can only pass if the script and the core agree.
+//! The format is that of `conformance/README.md`; `redis/conformance/README.md` lists each
+//! primitive's config and ops. Each step runs through the crate's public API with the time
+//! injected (origin 0 of a file is `common::ORIGIN` on the server's clock) and every field its
+//! `expect` lists is compared exactly. For the limiter, every `try_acquire` and `peek` is also
+//! run through the core `TokenBucket` on the same timeline, which must answer the same in
+//! every field: so a limiter file can only pass if the script and the core agree.
 
 mod common;
+#[path = "conformance/quota.rs"]
+mod quota;
+#[path = "conformance/semaphore.rs"]
+mod semaphore;
 
 use std::collections::HashMap;
 use std::fs;
@@ -148,10 +153,13 @@ async fn run_steps(
     if primitive != folder {
         return Err(format!("primitive `{primitive}` in folder `{folder}`").into());
     }
-    if primitive != "limiter" {
-        return Err(format!("unknown primitive `{primitive}`").into());
-    }
-    let mut subject = Subject::new(file.required("config")?)?;
+    let config = file.required("config")?;
+    let mut subject = match primitive.as_str() {
+        "limiter" => Subject::Limiter(Limiter::new(config)?),
+        "quota" => Subject::Quota(quota::Quota::new(config)?),
+        "semaphore" => Subject::Semaphore(semaphore::Semaphore::new(config)?),
+        _ => return Err(format!("unknown primitive `{primitive}`").into()),
+    };
     let steps = file.required("steps")?;
     file.finish()?;
     let steps = match steps {
@@ -239,21 +247,80 @@ fn check(expect: &Map<String, Value>, observed: &Map<String, Value>) -> Result<(
     Ok(())
 }
 
+/// The primitive one file exercises. One per file, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Subject {
+    Limiter(Limiter),
+    Quota(quota::Quota),
+    Semaphore(semaphore::Semaphore),
+}
+
+impl Subject {
+    async fn run(
+        &mut self,
+        conn: &mut MultiplexedConnection,
+        op: &str,
+        args: &mut Fields,
+    ) -> Result<Map<String, Value>, Failure> {
+        match self {
+            Subject::Limiter(limiter) => limiter.run(conn, op, args).await,
+            Subject::Quota(quota) => quota.run(conn, op, args).await,
+            Subject::Semaphore(semaphore) => semaphore.run(conn, op, args).await,
+        }
+    }
+}
+
+/// `now` of a step, placed on the server's clock.
+fn at(args: &mut Fields) -> Res<Nanos> {
+    let now = args.get("now", int)?;
+    now.checked_add(ORIGIN).map(Nanos::new).ok_or_else(|| {
+        format!("`now`: {now} is past u64::MAX - ORIGIN, which the runner cannot place")
+    })
+}
+
+/// When `key` expires, read with `PEXPIRETIME`, in nanoseconds from the file's origin; `null`
+/// when it does not exist. A key without an expiry is a mismatch: it would never leave.
+async fn expires_at(conn: &mut MultiplexedConnection, key: &str) -> Result<Value, Failure> {
+    let millis: i64 = redis::cmd("PEXPIRETIME")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .map_err(|e| Failure::Mismatch(format!("PEXPIRETIME failed: {e}")))?;
+    match millis {
+        -2 => Ok(Value::Null),
+        millis if millis >= 0 => {
+            // In u128: an expiry rounded up past the end of time exceeds u64.
+            let nanos = (millis as u128 * 1_000_000)
+                .checked_sub(u128::from(ORIGIN))
+                .and_then(|n| u64::try_from(n).ok());
+            match nanos {
+                Some(nanos) => Ok(int_json(nanos)),
+                None => Err(Failure::Mismatch(format!(
+                    "the key expires at {millis} ms, before the timeline's origin"
+                ))),
+            }
+        }
+        _ => Err(Failure::Mismatch(
+            "the key has no expiry: it would never leave".to_string(),
+        )),
+    }
+}
+
 /// The fleet limiter of one file, with a prefix of its own, and the core model per key.
-struct Subject {
+struct Limiter {
     bucket: TokenBucketConfig,
     limiter: FleetLimiter,
     models: HashMap<String, CoreModel>,
 }
 
-impl Subject {
-    fn new(config: Value) -> Res<Subject> {
+impl Limiter {
+    fn new(config: Value) -> Res<Limiter> {
         let bucket = bucket_config(config)?;
         let limiter = FleetLimiter::new(
             FleetLimiterConfig::new(bucket).prefix(common::unique_prefix("conformance")),
         )
         .map_err(|e| format!("`config`: {e}"))?;
-        Ok(Subject {
+        Ok(Limiter {
             bucket,
             limiter,
             models: HashMap::new(),
@@ -270,11 +337,7 @@ impl Subject {
             "try_acquire" | "peek" => {
                 let key = args.or("key", "k".to_string(), string)?;
                 let n = args.or("n", 1, u32_of)?;
-                let now = args.get("now", int)?;
-                let at = now.checked_add(ORIGIN).ok_or_else(|| {
-                    format!("`now`: {now} is past u64::MAX - ORIGIN, which the runner cannot place")
-                })?;
-                let at = Nanos::new(at);
+                let at = at(args)?;
                 let bucket = self.bucket;
                 let model = self
                     .models
@@ -306,33 +369,7 @@ impl Subject {
                     .limiter
                     .redis_key(&key)
                     .map_err(|e| format!("`key`: {e}"))?;
-                let millis: i64 = redis::cmd("PEXPIRETIME")
-                    .arg(&redis_key)
-                    .query_async(conn)
-                    .await
-                    .map_err(|e| Failure::Mismatch(format!("PEXPIRETIME failed: {e}")))?;
-                let expires_at = match millis {
-                    -2 => Value::Null,
-                    millis if millis >= 0 => {
-                        // In u128: an expiry rounded up past the end of time exceeds u64.
-                        let nanos = (millis as u128 * 1_000_000)
-                            .checked_sub(u128::from(ORIGIN))
-                            .and_then(|n| u64::try_from(n).ok());
-                        match nanos {
-                            Some(nanos) => int_json(nanos),
-                            None => {
-                                return Err(Failure::Mismatch(format!(
-                                    "the key expires at {millis} ms, before the timeline's origin"
-                                )))
-                            }
-                        }
-                    }
-                    _ => {
-                        return Err(Failure::Mismatch(
-                            "the key has no expiry: it would never leave".to_string(),
-                        ))
-                    }
-                };
+                let expires_at = expires_at(conn, &redis_key).await?;
                 let mut fields = Map::new();
                 fields.insert("expires_at".into(), expires_at);
                 Ok(fields)

@@ -283,7 +283,7 @@ async fn a_silent_redis_fails_the_renewal_and_the_holder_is_told() {
         .await
         .unwrap();
     assert!(
-        matches!(finished.lost, Some(Lost::RenewalFailed(_))),
+        matches!(finished.lost, Some(Lost::Failed(_))),
         "{:?}",
         finished.lost
     );

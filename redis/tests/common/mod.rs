@@ -199,3 +199,61 @@ pub fn host_port(url: &str) -> (String, u16) {
     let (host, port) = address.rsplit_once(':').expect("host:port");
     (host.to_string(), port.parse().expect("a port"))
 }
+
+/// A connection that counts the commands sent through it (an `EVALSHA`, a `SCRIPT LOAD`
+/// after `NOSCRIPT`), shared by its clones.
+#[derive(Clone)]
+pub struct Counting<C> {
+    pub inner: C,
+    pub calls: std::sync::Arc<AtomicU64>,
+}
+
+impl<C> Counting<C> {
+    pub fn new(inner: C) -> Counting<C> {
+        Counting {
+            inner,
+            calls: std::sync::Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl<C: redis::aio::ConnectionLike> redis::aio::ConnectionLike for Counting<C> {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        self.calls.fetch_add(count as u64, Ordering::SeqCst);
+        self.inner.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
+
+pub fn quota(config: stanchion_redis::FleetQuotaConfig, tag: &str) -> stanchion_redis::FleetQuota {
+    stanchion_redis::FleetQuota::new(config.prefix(unique_prefix(tag)))
+        .expect("a valid test config")
+}
+
+pub fn semaphore(
+    config: stanchion_redis::FleetSemaphoreConfig,
+    tag: &str,
+) -> stanchion_redis::FleetSemaphore {
+    stanchion_redis::FleetSemaphore::new(config.prefix(unique_prefix(tag)))
+        .expect("a valid test config")
+}

@@ -17,6 +17,7 @@ mod clock;
 mod deadline;
 mod defaults;
 mod errors;
+mod fleet;
 mod keyed;
 mod limiter;
 mod retry_loop;
@@ -40,11 +41,20 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<budget::RetryBudgetSnapshot>()?;
     m.add_class::<deadline::Deadline>()?;
     m.add_class::<retry_loop::RetryLoop>()?;
+    m.add_class::<fleet::FleetLimiter>()?;
     m.add_function(wrap_pyfunction!(clock::monotonic_ns, m)?)?;
     m.add_function(wrap_pyfunction!(clock::check_clock, m)?)?;
     m.add_function(wrap_pyfunction!(keyed::key_of, m)?)?;
     m.add_function(wrap_pyfunction!(backoff::random_seed, m)?)?;
     m.add_function(wrap_pyfunction!(defaults::defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_check_name, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_check_prefix, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_check_timeout, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_check_bucket, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_local_share, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_check_unavailable, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_connection_breaker, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_defaults, m)?)?;
     m.add("KEYED_SIZES", keyed::SIZES.to_vec())?;
     Ok(())
 }

@@ -169,6 +169,9 @@ class Proxy:
             with self._lock:
                 mode = self._mode
                 self._sockets.append(client)
+            if mode == "down":
+                _reset(client)
+                return
             if mode == "blackhole":
                 self._spawn(self._swallow, client)
                 continue
@@ -219,6 +222,12 @@ class Proxy:
             listener, self._listener = self._listener, None
             sockets, self._sockets = self._sockets, []
         if listener is not None:
+            # Closing alone leaves a thread blocked in accept() listening; shutting down the
+            # listener wakes it and stops the listening at once.
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             listener.close()
         for sock in sockets:
             _reset(sock)

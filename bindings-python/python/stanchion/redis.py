@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import sys
 import threading
@@ -250,21 +251,34 @@ def _kind(client: object) -> bool:
     raise TypeError(f"client must be {_CLIENTS}, got {described(client)}")
 
 
-def _connection_kwargs(client: Any) -> Dict[str, Any]:
+def _socket_setting(client: Any, name: str) -> Optional[float]:
+    """A socket timeout of a blocking client as its connections get it: from the client's
+    connection options, else the default of the connection class (a ``from_url`` client
+    leaves the defaults out of its options)."""
     get = getattr(client, "get_connection_kwargs", None)
-    if get is not None:
-        return cast(Dict[str, Any], get())
-    pool = getattr(client, "connection_pool", None) or getattr(client, "nodes_manager", None)
-    return cast(Dict[str, Any], getattr(pool, "connection_kwargs", {}))
+    kwargs: Dict[str, Any] = get() if get is not None else {}
+    if name in kwargs:
+        return cast(Optional[float], kwargs[name])
+    pool = getattr(client, "connection_pool", None)
+    # A cluster's node clients are made as `redis.Redis(**options)`.
+    made_by = getattr(pool, "connection_class", None) or _redis_py().Redis
+    for klass in getattr(made_by, "__mro__", ()):
+        init = klass.__dict__.get("__init__")
+        try:
+            parameter = inspect.signature(init).parameters.get(name) if init else None
+        except (TypeError, ValueError):
+            continue
+        if parameter is not None and parameter.default is not parameter.empty:
+            return cast(Optional[float], parameter.default)
+    return None
 
 
 def _check_blocking_client(client: Any, timeout_ns: int) -> None:
     """A blocking read cannot be interrupted, so a blocking client must bound its own calls:
     its socket timeouts (read and connect, which redis-py takes from the read timeout when
     unset) must be set and within the limiter's ``timeout``."""
-    kwargs = _connection_kwargs(client)
-    read = kwargs.get("socket_timeout")
-    connect = kwargs.get("socket_connect_timeout")
+    read = _socket_setting(client, "socket_timeout")
+    connect = _socket_setting(client, "socket_connect_timeout")
     if connect is None:
         connect = read
     limit = timeout_ns / 1e9
@@ -273,8 +287,9 @@ def _check_blocking_client(client: Any, timeout_ns: int) -> None:
             "client",
             f"a blocking client whose socket_timeout and socket_connect_timeout are set and at "
             f"most the limiter's timeout ({limit:g} s), since a blocking read cannot be "
-            f"interrupted: e.g. redis.Redis(..., socket_timeout={limit:g}), or an asyncio "
-            f"client, whose calls the limiter cancels",
+            f"interrupted: e.g. redis.Redis(..., socket_timeout={limit:g}, "
+            f"socket_connect_timeout={limit:g}), or an asyncio client, whose calls the limiter "
+            f"cancels",
             "client",
             {"socket_timeout": read, "socket_connect_timeout": connect},
         )

@@ -17,6 +17,11 @@ import redis
 from stanchion.redis import FleetLimiter
 
 
+def server_time_ns(client: "redis.Redis") -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1_000_000_000 + int(micros) * 1_000
+
+
 def main() -> None:
     options: Dict[str, Any] = json.loads(sys.argv[1])
     # Generous bounds: on a busy machine a slow answer is not what this test measures.
@@ -50,10 +55,13 @@ def main() -> None:
             seen["errors"].extend(errors)
 
     threads = [threading.Thread(target=hammer) for _ in range(options["threads"])]
+    # Every decision of this process is made between these two readings of the server's clock.
+    seen["start_ns"] = server_time_ns(client)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    seen["end_ns"] = server_time_ns(client)
     client.close()
     print(json.dumps(seen))
 

@@ -160,7 +160,9 @@ def test_a_probe_that_fails_opens_the_breaker_again(proxy: redis_support.Proxy, 
     assert lim.try_acquire("k").source == "redis"
 
 
-def test_limiters_on_one_client_open_its_breaker_together(proxy: redis_support.Proxy, clock: FakeClock) -> None:
+def test_limiters_on_one_client_open_its_breaker_together(
+    proxy: redis_support.Proxy, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
     client = blocking_via(proxy)
     a, b = limiter(client, clock, "allow"), limiter(client, clock, "deny")
     counted = redis_support.Counted(client)
@@ -170,6 +172,10 @@ def test_limiters_on_one_client_open_its_breaker_together(proxy: redis_support.P
     a.try_acquire("k")
     assert len(counted) == 3 and b.breaker.state == "open"
     assert isinstance(b.try_acquire("k").error, CircuitOpenError) and len(counted) == 3
+    opened = [r for r in caplog.records if r.name == "stanchion" and r.levelname == "WARNING"]
+    assert [r.getMessage() for r in opened] == [
+        f"stanchion.redis: the breaker of redis.client.Redis at 127.0.0.1:{proxy.port} went closed -> open"
+    ]
 
 
 def test_a_silent_server_costs_a_blocking_client_its_socket_timeout(
@@ -213,6 +219,35 @@ def test_a_silent_server_costs_an_asyncio_call_the_limiters_timeout(
             back = await lim.try_acquire_async("k")
             assert (back.source, back.remaining) == ("redis", 2)
             assert lim.breaker.state == "closed"
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_killed_server_and_an_asyncio_client_fall_back_locally_until_it_is_back(
+    proxy: redis_support.Proxy, clock: FakeClock
+) -> None:
+    async def main() -> None:
+        client = redis_support.async_client(proxy.url, retry=redis_support.no_retry())
+        try:
+            lim = limiter(client, clock, "local")
+            assert (await lim.try_acquire_async("k")).remaining == 3
+            counted = redis_support.Counted(client)
+            proxy.down()
+            decisions = [await lim.try_acquire_async("k") for _ in range(5)]
+            assert len(counted) == 3 and lim.breaker.state == "open"
+            assert all(isinstance(d.error, redis.ConnectionError) for d in decisions[:3])
+            assert all(isinstance(d.error, CircuitOpenError) for d in decisions[3:])
+            assert [(d.source, d.allowed) for d in decisions] == [("local", True)] * 2 + [("local", False)] * 3
+            with pytest.raises(RateLimitedError) as refused:
+                await lim.acquire("k")
+            assert refused.value.retry_after == 120.0
+            assert isinstance(refused.value.__cause__, CircuitOpenError)
+            proxy.up()
+            clock.advance(PAST_ANY_OPEN_PERIOD)
+            back = await lim.try_acquire_async("k")
+            assert (back.source, back.remaining) == ("redis", 2)
         finally:
             await client.aclose()
 

@@ -326,8 +326,19 @@ def _log_transition(client: str, old: str, new: str) -> None:
     _log.log(level, "stanchion.redis: the breaker of %s went %s -> %s", client, old, new)
 
 
+def _named(client: Any) -> str:
+    """The client as the log names it: its class and server address."""
+    get = getattr(client, "get_connection_kwargs", None)
+    kwargs: Dict[str, Any] = get() if get is not None else {}
+    where = kwargs.get("path") or (
+        f"{kwargs['host']}:{kwargs.get('port', 6379)}" if "host" in kwargs else None
+    )
+    name = f"{type(client).__module__}.{type(client).__qualname__}"
+    return f"{name} at {where}" if where else name
+
+
 def _breaker_for(client: Any, clock: Optional[Clock]) -> _stanchion.CircuitBreaker:
-    on_transition = functools.partial(_log_transition, repr(client))
+    on_transition = functools.partial(_log_transition, _named(client))
     with _breakers_lock:
         try:
             per_clock = _breakers.setdefault(client, {})
@@ -364,7 +375,10 @@ class FleetLimiter:
     bucket holding ``local_share`` of the fleet's limit), ``"allow"`` or ``"deny"``.
 
     Keys are strings of 1 to 1024 bytes without ``{`` or ``}``: the Redis key is
-    ``<prefix>{<key>}:limiter``, whose braces keep each call in one cluster slot.
+    ``<prefix>{<key>}:limiter``, whose braces keep each call in one cluster slot. Limiters
+    sharing a Redis share their keys' names, so give each its own ``prefix``. ``clock`` (a
+    callable returning nanoseconds, for tests) is read by the breaker and the local stand-in
+    only: the buckets in Redis keep the server's time.
 
     With ``client`` a ``redis.Redis(..., socket_timeout=0.25)``:
 

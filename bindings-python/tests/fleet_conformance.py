@@ -30,8 +30,6 @@ ROOT = Path(__file__).resolve().parents[2] / "redis" / "conformance"
 #: (the year 2096, a whole number of milliseconds), so every key outlives the run.
 ORIGIN = 4_000_000_000_000_000_000
 
-FIELDS = ("admitted", "reason", "retry_after", "remaining", "reset_after")
-
 
 def files() -> List[Path]:
     found = sorted(ROOT.glob("*/*.json"))

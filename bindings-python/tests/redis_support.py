@@ -16,7 +16,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
 
@@ -258,7 +258,3 @@ def _reset(sock: socket.socket) -> None:
 def server_time_ns(client: Any) -> int:
     seconds, micros = client.time()
     return int(seconds) * 1_000_000_000 + int(micros) * 1_000
-
-
-def stats(client: Any) -> Dict[str, Any]:
-    return dict(client.info("commandstats"))

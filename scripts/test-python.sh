@@ -3,9 +3,14 @@
 # (bindings-python/.venv), then runs pytest (warnings are errors), mypy's stubtest on the
 # native module's stub and mypy --strict on the package. Exits non-zero on any failure.
 #
+# The tests of the fleet tier (stanchion.redis) run against real Redis servers: one
+# standalone server and a cluster of three primaries, on free loopback ports, started here
+# (scripts/redis-servers.sh) and stopped when the script exits, pass or fail.
+#
 # On a fresh Debian machine as root it first installs what is missing: python3 with venv
-# support (Debian's pip refuses installs outside a virtualenv, PEP 668) and a Rust toolchain.
-# The pinned test tools (bindings-python/requirements-test.txt) need Python >= 3.11.
+# support (Debian's pip refuses installs outside a virtualenv, PEP 668), a Rust toolchain and
+# Debian's redis-server. The pinned test tools (bindings-python/requirements-test.txt) need
+# Python >= 3.11.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +22,7 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # `ensurepip` is what `python3 -m venv` needs; Debian ships it in python3-venv.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v cargo >/dev/null 2>&1 || missing+=(cargo-web rustc-web)
+{ command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
@@ -31,6 +37,16 @@ py="$venv/bin/python"
 "$py" -m pip install -q --disable-pip-version-check -r "$pkg/requirements-test.txt"
 # A regular (non-editable) install, as users get it; maturin is fetched as the build backend.
 "$py" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$pkg"
+
+# shellcheck source=scripts/redis-servers.sh
+. "$root/scripts/redis-servers.sh"
+redis_start standalone
+standalone=$redis_port
+redis_cluster 3
+echo "redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-): standalone on" \
+    "$standalone, cluster on $redis_cluster_urls"
+export STANCHION_REDIS_URL="redis://127.0.0.1:$standalone/"
+export STANCHION_REDIS_CLUSTER_URLS="$redis_cluster_urls"
 
 cd "$pkg"
 echo "== pytest"

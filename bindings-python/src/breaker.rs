@@ -217,6 +217,23 @@ fn core_error(obj: &Bound<'_, PyAny>, config: &BreakerConfig, err: ConfigError) 
 }
 
 impl CircuitBreaker {
+    /// A breaker over a core config built in Rust (the fleet tier's connection breaker), with
+    /// the same clock and transition callback as one made from Python.
+    pub(crate) fn from_core(
+        config: BreakerConfig,
+        clock: Option<Bound<'_, PyAny>>,
+        on_transition: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let core = Core::new(config).map_err(|e| {
+            PyValueError::new_err(format!("the core refused its own breaker config: {e}"))
+        })?;
+        Ok(CircuitBreaker {
+            core,
+            clock: Clock::from_arg(clock)?,
+            on_transition: on_transition.filter(|c| !c.is_none()).map(Bound::unbind),
+        })
+    }
+
     #[inline]
     fn admit(slf: &Bound<'_, Self>) -> PyResult<BreakerPermit> {
         let py = slf.py();

@@ -17,6 +17,7 @@ mod clock;
 mod deadline;
 mod defaults;
 mod errors;
+mod fleet;
 mod keyed;
 mod limiter;
 mod policy;
@@ -41,6 +42,7 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<budget::RetryBudgetSnapshot>()?;
     m.add_class::<deadline::Deadline>()?;
     m.add_class::<retry_loop::RetryLoop>()?;
+    m.add_class::<fleet::FleetLimiter>()?;
     m.add_function(wrap_pyfunction!(clock::monotonic_ns, m)?)?;
     m.add_function(wrap_pyfunction!(clock::check_clock, m)?)?;
     m.add_function(wrap_pyfunction!(keyed::key_of, m)?)?;
@@ -49,6 +51,14 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(policy::attempt_timeout_ns, m)?)?;
     m.add_function(wrap_pyfunction!(policy::attempt_limit, m)?)?;
     m.add_function(wrap_pyfunction!(policy::attempt_ended, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_check_name, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_check_prefix, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_check_timeout, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_check_bucket, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_local_share, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_check_unavailable, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_connection_breaker, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_defaults, m)?)?;
     m.add("KEYED_SIZES", keyed::SIZES.to_vec())?;
     Ok(())
 }

@@ -20,7 +20,10 @@ BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
 #: Where the HTTP example calls (`python3 -m http.server 8000`); the test's server replaces it.
 URL = "http://127.0.0.1:8000/"
 HTTP_BLOCKS = [b for b in BLOCKS if URL in b]
-OTHER_BLOCKS = [b for b in BLOCKS if URL not in b]
+#: Where the fleet examples find Redis (its default port); tests/test_fleet_package.py runs
+#: them against the test server.
+REDIS = "port=6379"
+OTHER_BLOCKS = [b for b in BLOCKS if URL not in b and REDIS not in b]
 FIRST_TEN_MINUTES = TEXT.split("\n## First ten minutes\n", 1)[1].split("\n## ", 1)[0]
 
 

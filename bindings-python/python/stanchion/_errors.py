@@ -12,6 +12,8 @@ __all__ = [
     "BulkheadFullError",
     "RetryBudgetExhaustedError",
     "TimeoutExceededError",
+    "FleetError",
+    "FleetUnavailableError",
     "ConfigError",
 ]
 
@@ -73,6 +75,19 @@ class TimeoutExceededError(StanchionError, TimeoutError):
     #: classifiers. ``None`` once it leaves that policy, so an enclosing one judges it as any
     #: other error.
     _decision: Optional[Tuple[str, str, Optional[str]]] = None
+
+
+class FleetError(StanchionError):
+    """Redis did not decide a fleet call (``stanchion.redis``): it answered with an error
+    that is no refusal (a script error, a key holding something else, a server refusing
+    writes) or a reply the script never gives. The Redis error is the ``__cause__``."""
+
+
+class FleetUnavailableError(FleetError):
+    """Redis could not be asked in time: a connection error, a timeout, or the breaker that
+    guards the connection is open (its ``CircuitOpenError`` is then the ``__cause__``, and
+    no call was made). Raised by ``on_unavailable="raise"``, the default; the other policies
+    answer instead."""
 
 
 _NOTHING: Any = object()

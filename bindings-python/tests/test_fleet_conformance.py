@@ -1,0 +1,96 @@
+"""Every fleet limiter scenario (``redis/conformance/limiter``) gives the expected answers, and
+the core token bucket's, through ``FleetLimiter`` on a live Redis: with a blocking client,
+an asyncio client and a blocking cluster client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+import fleet_conformance as runner
+import pytest
+import redis_support
+from conformance_runner import FormatError, Mismatch
+
+
+def _param(path: Path) -> "pytest.ParameterSet":
+    deviation = json.loads(path.read_text()).get("known_deviation")
+    marks = [pytest.mark.xfail(raises=Mismatch, strict=True, reason=deviation)] if deviation else []
+    return pytest.param(path, id=f"{path.parent.name}/{path.stem}", marks=marks)
+
+
+FILES = [_param(p) for p in runner.files()]
+
+
+@pytest.mark.parametrize("path", FILES)
+def test_scenario_with_a_blocking_client(path: Path) -> None:
+    client = redis_support.sync_client(timeout=2.0)
+    try:
+        asyncio.run(runner.run(path, client, runner.sync_decide, client.execute_command))
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("path", FILES)
+def test_scenario_with_an_asyncio_client(path: Path) -> None:
+    async def main() -> None:
+        client = redis_support.async_client()
+        try:
+            await runner.run(path, client, runner.async_decide, client.execute_command)
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("path", FILES)
+def test_scenario_on_a_cluster(path: Path) -> None:
+    client = redis_support.sync_cluster(timeout=2.0)
+    try:
+        # PEXPIRETIME goes to the node that holds the key, found from the key's slot.
+        def command(*args: Any) -> Any:
+            return client.execute_command(*args, target_nodes=client.get_node_from_key(args[1]))
+
+        asyncio.run(runner.run(path, client, runner.sync_decide, command))
+    finally:
+        client.close()
+
+
+def test_the_scenarios_cover_every_op() -> None:
+    ops = set()
+    for path in runner.files():
+        for step in json.loads(path.read_text())["steps"]:
+            ops.add(step["op"])
+    assert ops == {"try_acquire", "peek", "expires_at", "validate"}
+
+
+def _mutated(tmp_path: Path, change: Dict[str, Any]) -> Path:
+    scenario = json.loads((runner.ROOT / "limiter" / "burst_then_refusals.json").read_text())
+    scenario["steps"][0].update(change)
+    folder = tmp_path / "limiter"
+    folder.mkdir()
+    path = folder / "mutated.json"
+    path.write_text(json.dumps(scenario))
+    return path
+
+
+def test_the_runner_refuses_a_field_it_does_not_know(tmp_path: Path) -> None:
+    path = _mutated(tmp_path, {"speed": 3})
+    client = redis_support.sync_client()
+    try:
+        with pytest.raises(FormatError, match="unknown field.*speed"):
+            asyncio.run(runner.run(path, client, runner.sync_decide, client.execute_command))
+    finally:
+        client.close()
+
+
+def test_the_runner_fails_a_wrong_expectation(tmp_path: Path) -> None:
+    path = _mutated(tmp_path, {"expect": {"admitted": True, "remaining": 1}})
+    client = redis_support.sync_client()
+    try:
+        with pytest.raises(Mismatch, match="`remaining`: expected 1, got 2"):
+            asyncio.run(runner.run(path, client, runner.sync_decide, client.execute_command))
+    finally:
+        client.close()

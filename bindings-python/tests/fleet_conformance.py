@@ -31,8 +31,13 @@ ROOT = Path(__file__).resolve().parents[2] / "redis" / "conformance"
 ORIGIN = 4_000_000_000_000_000_000
 
 
+#: The primitives this package has. The quota's and the semaphore's scenarios wait for
+#: their Python classes; every other folder is run.
+NOT_YET_BOUND = {"quota", "semaphore"}
+
+
 def files() -> List[Path]:
-    found = sorted(ROOT.glob("*/*.json"))
+    found = sorted(p for p in ROOT.glob("*/*.json") if p.parent.name not in NOT_YET_BOUND)
     if not found:
         raise FormatError(f"no scenario files under {ROOT}")
     return found

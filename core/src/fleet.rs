@@ -46,12 +46,8 @@ pub const MAX_BURST_UNITS: u64 = 1 << 52;
 pub const DEFAULT_CALL_TIMEOUT: Nanos = Nanos::from_millis(250);
 
 /// The circuit breaker that guards the connection to the store, so that a store that is down
-/// costs a refusal from memory rather than a timeout per call.
-///
-/// Three failures in a row (errors or timeouts; the store's answers, refusals included, are
-/// successes) open it for 1 s, growing ×2 per failed probe up to 30 s with 20 % jitter so a
-/// fleet does not probe in step; one probe at a time, which must answer within twice the call
-/// timeout.
+/// costs a refusal from memory rather than a timeout per call: [`connection_breaker_for`] the
+/// default call timeout.
 ///
 /// ```
 /// let config = stanchion::fleet::connection_breaker();
@@ -59,13 +55,30 @@ pub const DEFAULT_CALL_TIMEOUT: Nanos = Nanos::from_millis(250);
 /// assert!(config.validate().is_ok());
 /// ```
 pub const fn connection_breaker() -> BreakerConfig {
+    connection_breaker_for(DEFAULT_CALL_TIMEOUT)
+}
+
+/// The breaker guarding calls bounded by `timeout`. Three failures in a row (errors or
+/// timeouts; the store's answers, refusals included, are successes) open it for 1 s, growing
+/// ×2 per failed probe up to 30 s with 20 % jitter so a fleet does not probe in step; one probe
+/// at a time, which must report within twice the call timeout.
+///
+/// Its seed is 0: give each process its own (the bindings draw one from the operating
+/// system), or every process of a fleet jitters alike and probes in step.
+///
+/// ```
+/// use stanchion::{fleet, Nanos};
+/// let config = fleet::connection_breaker_for(Nanos::from_secs(2));
+/// assert_eq!(config.probe_timeout, Some(Nanos::from_secs(4)));
+/// ```
+pub const fn connection_breaker_for(timeout: Nanos) -> BreakerConfig {
     BreakerConfig::new()
         .failure_count(None)
         .consecutive_failures(Some(3))
         .open_for(Nanos::from_secs(1))
         .open_for_growth(Nanos::from_secs(30), 2.0, 0.2)
         .half_open(1, Some(1))
-        .probe_timeout(Some(Nanos::from_millis(500)))
+        .probe_timeout(Some(Nanos::new(timeout.as_nanos().saturating_mul(2))))
 }
 
 /// The error replies that mean the server cannot decide now but may soon (loading its data,

@@ -20,12 +20,22 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
+    /// A guard for calls bounded by `timeout`, with `breaker` or, when `None`, the core's
+    /// breaker for that timeout. A seed of 0 is replaced by one from the operating system, so
+    /// the processes of a fleet do not probe in step.
     pub(crate) fn new(
         timeout: Nanos,
-        breaker: BreakerConfig,
+        breaker: Option<BreakerConfig>,
         timer: Option<Arc<dyn Timer>>,
     ) -> Result<Guard, ConfigError> {
         stanchion::fleet::check_timeout(timeout)?;
+        let mut breaker = breaker.unwrap_or(stanchion::fleet::connection_breaker_for(timeout));
+        if breaker.seed == 0 {
+            let mut seed = [0u8; 8];
+            // Without OS randomness the seed stays 0: jitter in step, still correct.
+            let _ = getrandom::fill(&mut seed);
+            breaker.seed = u64::from_le_bytes(seed);
+        }
         Ok(Guard {
             breaker: CircuitBreaker::new(breaker)?,
             timeout,

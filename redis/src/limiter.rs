@@ -99,8 +99,9 @@ pub struct FleetLimiterConfig {
     /// How long one Redis call may take. Default [`stanchion::fleet::DEFAULT_CALL_TIMEOUT`]
     /// (250 ms).
     pub timeout: Nanos,
-    /// The breaker guarding the connection. Default [`stanchion::fleet::connection_breaker`].
-    pub breaker: BreakerConfig,
+    /// The breaker guarding the connection. Default `None`: the core's breaker for the
+    /// call timeout ([`stanchion::fleet::connection_breaker_for`]), with a random seed.
+    pub breaker: Option<BreakerConfig>,
 }
 
 impl FleetLimiterConfig {
@@ -119,7 +120,7 @@ impl FleetLimiterConfig {
             on_unavailable: Unavailable::DEFAULT,
             local_share: None,
             timeout: fleet::DEFAULT_CALL_TIMEOUT,
-            breaker: fleet::connection_breaker(),
+            breaker: None,
         }
     }
 
@@ -180,10 +181,13 @@ impl FleetLimiterConfig {
     /// use stanchion_redis::FleetLimiterConfig;
     /// let eager = BreakerConfig::new().failure_count(None).consecutive_failures(Some(1));
     /// let config = FleetLimiterConfig::new(TokenBucketConfig::new(5)).breaker(eager);
-    /// assert_eq!(config.breaker.consecutive_failures, Some(1));
+    /// assert_eq!(config.breaker.map(|b| b.consecutive_failures), Some(Some(1)));
     /// ```
     pub fn breaker(self, breaker: BreakerConfig) -> FleetLimiterConfig {
-        FleetLimiterConfig { breaker, ..self }
+        FleetLimiterConfig {
+            breaker: Some(breaker),
+            ..self
+        }
     }
 
     /// The same config with another key prefix.
@@ -218,7 +222,10 @@ impl FleetLimiterConfig {
         fleet::check_prefix(&self.prefix)?;
         self.on_unavailable.check(self.local_share, true)?;
         fleet::check_timeout(self.timeout)?;
-        self.breaker.validate()
+        match &self.breaker {
+            Some(breaker) => breaker.validate(),
+            None => Ok(()),
+        }
     }
 }
 

@@ -39,8 +39,9 @@ pub struct FleetLockConfig {
     pub wait_replicas: Option<(u32, Nanos)>,
     /// How long one Redis call may take. Default 250 ms.
     pub timeout: Nanos,
-    /// The breaker guarding the connection. Default [`stanchion::fleet::connection_breaker`].
-    pub breaker: BreakerConfig,
+    /// The breaker guarding the connection. Default `None`: the core's breaker for the
+    /// call timeout ([`stanchion::fleet::connection_breaker_for`]), with a random seed.
+    pub breaker: Option<BreakerConfig>,
     /// The waits between attempts while another holder has the lock. Default
     /// [`stanchion::fleet::lock_backoff`].
     pub backoff: BackoffConfig,
@@ -65,7 +66,7 @@ impl FleetLockConfig {
             ttl: fleet::DEFAULT_LEASE,
             wait_replicas: None,
             timeout: fleet::DEFAULT_CALL_TIMEOUT,
-            breaker: fleet::connection_breaker(),
+            breaker: None,
             backoff: fleet::lock_backoff(),
         }
     }
@@ -149,7 +150,9 @@ impl FleetLockConfig {
             fleet::check_lease("wait_replicas.timeout", timeout)?;
         }
         fleet::check_timeout(self.timeout)?;
-        self.breaker.validate()?;
+        if let Some(breaker) = &self.breaker {
+            breaker.validate()?;
+        }
         self.backoff.validate()?;
         Backoff::new(self.backoff).map(|_| ())
     }

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use redis::aio::ConnectionLike;
 use redis::{ErrorKind, RedisError, Script};
-use stanchion::{rng, ConfigError, Nanos};
+use stanchion::{rng, BreakerConfig, ConfigError, Nanos};
 
+use crate::guard::Guard;
 use crate::names::{self, check_name, check_request_id, check_units, MAX_MILLIS};
 use crate::{Error, QuotaPool, SoldOut, DEFAULT_PREFIX};
 
@@ -65,7 +66,7 @@ pub const MAX_BUCKETS: u32 = 1024;
 /// assert!(config.validate().is_ok());
 /// assert_eq!(FleetQuotaConfig::new().buckets(0).validate().unwrap_err().field, "buckets");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FleetQuotaConfig {
     /// Put before every key: `<prefix>{<name>:<bucket>}:quota`. At most 256 bytes, without
     /// `{` or `}`. Default [`DEFAULT_PREFIX`].
@@ -83,6 +84,12 @@ pub struct FleetQuotaConfig {
     /// How many units a [`QuotaPool`] takes from Redis when it runs dry, `1..=2^53 - 1`;
     /// default [`DEFAULT_BATCH`] (100).
     pub batch: u64,
+    /// How long one Redis call may take. Default
+    /// [`stanchion::fleet::DEFAULT_CALL_TIMEOUT`] (250 ms).
+    pub timeout: Nanos,
+    /// The breaker guarding the connection. Default `None`: the core's breaker for the
+    /// call timeout ([`stanchion::fleet::connection_breaker_for`]), with a random seed.
+    pub breaker: Option<BreakerConfig>,
 }
 
 impl FleetQuotaConfig {
@@ -101,7 +108,34 @@ impl FleetQuotaConfig {
             buckets: 1,
             id_memory: DEFAULT_ID_MEMORY,
             batch: DEFAULT_BATCH,
+            timeout: stanchion::fleet::DEFAULT_CALL_TIMEOUT,
+            breaker: None,
         }
+    }
+
+    /// The same config with another call timeout, 1 ns to 1 hour.
+    ///
+    /// ```
+    /// use stanchion::Nanos;
+    /// use stanchion_redis::FleetQuotaConfig;
+    /// let config = FleetQuotaConfig::new().timeout(Nanos::from_millis(50));
+    /// assert_eq!(config.timeout, Nanos::from_millis(50));
+    /// ```
+    pub const fn timeout(mut self, timeout: Nanos) -> FleetQuotaConfig {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The same config with another breaker guarding the connection.
+    ///
+    /// ```
+    /// use stanchion_redis::FleetQuotaConfig;
+    /// let eager = stanchion::fleet::connection_breaker().consecutive_failures(Some(1));
+    /// assert_eq!(FleetQuotaConfig::new().breaker(eager).breaker.map(|b| b.consecutive_failures), Some(Some(1)));
+    /// ```
+    pub const fn breaker(mut self, breaker: BreakerConfig) -> FleetQuotaConfig {
+        self.breaker = Some(breaker);
+        self
     }
 
     /// The same config with another key prefix.
@@ -175,7 +209,11 @@ impl FleetQuotaConfig {
         if self.batch == 0 || self.batch > names::MAX_UNITS {
             return Err(ConfigError::new("batch", "1..=9007199254740991 (2^53 - 1)"));
         }
-        Ok(())
+        stanchion::fleet::check_timeout(self.timeout)?;
+        match &self.breaker {
+            Some(breaker) => breaker.validate(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -255,6 +293,8 @@ pub struct Taken {
 #[derive(Clone, Debug)]
 pub struct FleetQuota {
     config: FleetQuotaConfig,
+    /// The timeout and breaker every call goes through, shared by clones and pools.
+    guard: Arc<Guard>,
     /// The id memory in milliseconds, formatted once.
     memory: String,
     script: Script,
@@ -277,6 +317,11 @@ impl FleetQuota {
             .unwrap_or(MAX_MILLIS)
             .to_string();
         Ok(FleetQuota {
+            guard: Arc::new(Guard::new(
+                config.timeout,
+                config.breaker,
+                crate::timer::default_timer(),
+            )?),
             config,
             memory,
             script: Script::new(QUOTA_LUA),
@@ -511,13 +556,9 @@ impl FleetQuota {
     where
         C: ConnectionLike,
     {
-        let reply: (u64,) = self
-            .script
-            .key(self.key(name, bucket))
-            .arg("restock")
-            .arg(n.to_string())
-            .invoke_async(conn)
-            .await?;
+        let mut invocation = self.script.key(self.key(name, bucket));
+        invocation.arg("restock").arg(n.to_string());
+        let reply: (u64,) = self.guard.run(|| invocation.invoke_async(conn)).await?;
         Ok(reply.0)
     }
 
@@ -564,12 +605,9 @@ impl FleetQuota {
         C: ConnectionLike,
     {
         let key = self.redis_key(name, bucket)?;
-        let reply: (u64,) = self
-            .script
-            .key(key)
-            .arg("remaining")
-            .invoke_async(conn)
-            .await?;
+        let mut invocation = self.script.key(key);
+        invocation.arg("remaining");
+        let reply: (u64,) = self.guard.run(|| invocation.invoke_async(conn)).await?;
         Ok(reply.0)
     }
 
@@ -629,7 +667,7 @@ impl FleetQuota {
                 invocation.arg(names::now_arg(now));
             }
             let (taken, remaining, replayed): (i64, u64, i64) =
-                invocation.invoke_async(conn).await?;
+                self.guard.run(|| invocation.invoke_async(conn)).await?;
             let replayed = replayed == 1;
             match u64::try_from(taken) {
                 Ok(0) => seen = seen.saturating_add(remaining),

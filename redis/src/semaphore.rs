@@ -4,12 +4,14 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionLike;
 use redis::{ErrorKind, RedisError, Script};
-use stanchion::{ConfigError, Nanos};
+use stanchion::{BreakerConfig, ConfigError, Nanos};
 
+use crate::guard::Guard;
 use crate::names::{self, check_name};
 use crate::{Error, Full, KeeperHandle, LeaseKeeper, DEFAULT_PREFIX};
 
@@ -39,7 +41,7 @@ type Renewal = Pin<Box<dyn Future<Output = Result<bool, Error>> + Send>>;
 /// assert!(config.validate().is_ok());
 /// assert_eq!(FleetSemaphoreConfig::new(0).validate().unwrap_err().field, "limit");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FleetSemaphoreConfig {
     /// The most leases held at once across the fleet, `1..=4294967295`.
     pub limit: u32,
@@ -50,6 +52,12 @@ pub struct FleetSemaphoreConfig {
     /// Put before every key: `<prefix>{<name>}:semaphore`. At most 256 bytes, without `{` or
     /// `}`. Default [`DEFAULT_PREFIX`].
     pub prefix: Cow<'static, str>,
+    /// How long one Redis call may take. Default
+    /// [`stanchion::fleet::DEFAULT_CALL_TIMEOUT`] (250 ms).
+    pub timeout: Nanos,
+    /// The breaker guarding the connection. Default `None`: the core's breaker for the
+    /// call timeout ([`stanchion::fleet::connection_breaker_for`]), with a random seed.
+    pub breaker: Option<BreakerConfig>,
 }
 
 impl FleetSemaphoreConfig {
@@ -64,7 +72,35 @@ impl FleetSemaphoreConfig {
             limit,
             ttl: DEFAULT_LEASE_TTL,
             prefix: Cow::Borrowed(DEFAULT_PREFIX),
+            timeout: stanchion::fleet::DEFAULT_CALL_TIMEOUT,
+            breaker: None,
         }
+    }
+
+    /// The same config with another call timeout, 1 ns to 1 hour.
+    ///
+    /// ```
+    /// use stanchion::Nanos;
+    /// use stanchion_redis::FleetSemaphoreConfig;
+    /// let config = FleetSemaphoreConfig::new(1).timeout(Nanos::from_millis(50));
+    /// assert_eq!(config.timeout, Nanos::from_millis(50));
+    /// ```
+    pub const fn timeout(mut self, timeout: Nanos) -> FleetSemaphoreConfig {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The same config with another breaker guarding the connection.
+    ///
+    /// ```
+    /// use stanchion_redis::FleetSemaphoreConfig;
+    /// let eager = stanchion::fleet::connection_breaker().consecutive_failures(Some(1));
+    /// let config = FleetSemaphoreConfig::new(1).breaker(eager);
+    /// assert_eq!(config.breaker.map(|b| b.consecutive_failures), Some(Some(1)));
+    /// ```
+    pub const fn breaker(mut self, breaker: BreakerConfig) -> FleetSemaphoreConfig {
+        self.breaker = Some(breaker);
+        self
     }
 
     /// The same config with leases of `ttl`.
@@ -108,7 +144,12 @@ impl FleetSemaphoreConfig {
         if names::millis(self.ttl).is_none() {
             return Err(ConfigError::new("ttl", "1 ms..=2^40 ms (1099511627776 ms)"));
         }
-        names::check_prefix(&self.prefix)
+        names::check_prefix(&self.prefix)?;
+        stanchion::fleet::check_timeout(self.timeout)?;
+        match &self.breaker {
+            Some(breaker) => breaker.validate(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -227,6 +268,8 @@ pub struct SemaphoreState {
 #[derive(Clone, Debug)]
 pub struct FleetSemaphore {
     config: FleetSemaphoreConfig,
+    /// The timeout and breaker every call goes through, shared by clones.
+    guard: Arc<Guard>,
     /// The limit, formatted once.
     limit: String,
     /// The lease time, in whole milliseconds.
@@ -246,6 +289,11 @@ impl FleetSemaphore {
         config.validate()?;
         let ttl_ms = names::millis(config.ttl).unwrap_or(names::MAX_MILLIS);
         Ok(FleetSemaphore {
+            guard: Arc::new(Guard::new(
+                config.timeout,
+                config.breaker,
+                crate::timer::default_timer(),
+            )?),
             limit: config.limit.to_string(),
             ttl: names::from_millis(ttl_ms),
             config,
@@ -554,7 +602,8 @@ impl FleetSemaphore {
         if let Some(now) = now {
             invocation.arg(names::now_arg(now));
         }
-        let reply: (i64, u32, Option<u64>) = invocation.invoke_async(conn).await?;
+        let reply: (i64, u32, Option<u64>) =
+            self.guard.run(|| invocation.invoke_async(conn)).await?;
         Ok(state_of(reply))
     }
 
@@ -577,7 +626,8 @@ impl FleetSemaphore {
         if let Some(now) = now {
             invocation.arg(names::now_arg(now));
         }
-        let reply: (i64, u32, Option<u64>) = invocation.invoke_async(conn).await?;
+        let reply: (i64, u32, Option<u64>) =
+            self.guard.run(|| invocation.invoke_async(conn)).await?;
         match reply.0 {
             0 | 1 => Ok((reply.0 == 1, state_of(reply))),
             _ => Err(unexpected("the semaphore script answered neither 1 nor 0")),

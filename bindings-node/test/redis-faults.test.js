@@ -62,6 +62,10 @@ async function outage(l, count, failure) {
   assert.equal(error.code, 'ERR_RATE_LIMITED');
   assert.equal(error.fallback, true);
   assert.equal(await l.allow.execute('k', () => 'ran'), 'ran');
+  // A peek takes nothing, so the local stand-in cannot answer it: it raises.
+  assert.equal((await l.allow.peek('k')).fallback, true);
+  assert.equal((await l.deny.peek('k')).ok, false);
+  await assert.rejects(l.local.peek('k'), FleetUnavailableError);
   await assert.rejects(l.deny.execute('k', () => 'ran'), { code: 'ERR_RATE_LIMITED', retryAfter: null, fallback: true });
   const open = await l.raise.tryAcquire('k').catch((e) => e);
   assert.ok(open instanceof FleetUnavailableError);

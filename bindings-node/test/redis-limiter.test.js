@@ -239,3 +239,19 @@ test("the README's FleetLimiter table lists exactly the options it accepts", () 
   assert.deepEqual([...listed].sort(), [...NAMES.FleetLimiter].sort());
   assert.match(section, /\| `'raise'` \(\*\*default\*\*\)/, 'the policy table names the default');
 });
+
+test('a pending call keeps the process alive until its timeout answers it', async () => {
+  // A client whose calls never settle holds nothing open: only the limiter's timer keeps the
+  // script running until `onUnavailable` answers.
+  const { runScript } = require('./scripts');
+  const code = `
+    const { FleetLimiter } = require('stanchion/redis');
+    const never = () => new Promise(() => {});
+    const client = { evalsha: never, eval: never, defineCommand() {} };
+    const limiter = new FleetLimiter({ client, capacity: 1, timeout: 200, onUnavailable: 'allow' });
+    limiter.tryAcquire('k').then((answer) => console.log(JSON.stringify(answer)));
+  `;
+  const result = await runScript(code);
+  assert.equal(result.status, 0, result.stderr);
+  assert.deepEqual(JSON.parse(result.stdout), { ok: true, allowed: true, remaining: 0, retryAfter: null, resetAfter: 0, fallback: true });
+});

@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
 # Runs every test of the Node package (bindings-node/). On a fresh Debian machine, as root, it
-# first installs what is missing: Node and npm, and a Rust toolchain, from Debian's packages.
+# first installs what is missing: Node and npm, a Rust toolchain and redis-server, from
+# Debian's packages. The tests of stanchion/redis run against Redis servers started here on
+# free loopback ports (a standalone one, one the fault tests kill, and a cluster of three
+# primaries) and stopped when the script exits, pass or fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
+# shellcheck source=scripts/redis-servers.sh
+. "$repo/scripts/redis-servers.sh"
+scratch=""
+# One EXIT trap for everything: the servers (and the killed one the fault tests start again,
+# by the pid file they give it) and the scratch folder.
+cleanup() {
+    local pidfile="${victim_pidfile:-}"
+    if [ -n "$pidfile" ] && [ -s "$pidfile" ]; then
+        kill "$(cat "$pidfile")" 2>/dev/null || true
+    fi
+    redis_stop_all
+    if [ -n "$scratch" ]; then rm -rf "$scratch"; fi
+}
+trap cleanup EXIT
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -17,6 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" ca-certificates
 fi
+redis_install
 node --version
 cargo --version
 # The build tool (@napi-rs/cli) needs Node 20; Debian releases before trixie ship older ones.
@@ -30,12 +48,27 @@ cd bindings-node
 step "npm ci (its install script builds the addon with napi build --release)"
 npm ci --no-audit --no-fund
 
-step "node --test: every class, conformance, stress, aborts, workers, ESM, tsc, index.d.ts"
-node --test test/*.test.js test/*.test.mjs
+step "Redis servers for stanchion/redis: standalone, one to kill, a cluster of three primaries"
+redis_start standalone
+standalone=$redis_port
+redis_start victim
+victim=$redis_port
+victim_pid=${redis_pids[-1]}
+victim_pidfile="$redis_dir/victim-restarted.pid"
+redis_cluster 3
+echo "redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-): standalone on $standalone," \
+    "victim on $victim (pid $victim_pid), cluster on $redis_cluster_urls"
+
+step "node --test: every class, conformance, stress, aborts, workers, ESM, tsc, index.d.ts, stanchion/redis"
+STANCHION_REDIS_URL="redis://127.0.0.1:$standalone/" \
+    STANCHION_REDIS_CLUSTER_URLS="$redis_cluster_urls" \
+    STANCHION_REDIS_VICTIM_URL="redis://127.0.0.1:$victim/" \
+    STANCHION_REDIS_VICTIM_PID="$victim_pid" \
+    STANCHION_REDIS_VICTIM_PIDFILE="$victim_pidfile" \
+    node --test test/*.test.js test/*.test.mjs
 
 step "npm pack, then install the tarball into an empty project (it builds from the packed sources)"
 scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
 npm pack --pack-destination "$scratch" >/dev/null
 mkdir "$scratch/app"
 (
@@ -44,6 +77,10 @@ mkdir "$scratch/app"
     npm install --no-audit --no-fund ../stanchion-*.tgz
     node -e "const s = require('stanchion'); const b = new s.CircuitBreaker(); b.forceOpen(); b.execute(() => 1).catch((e) => { if (e.code !== 'ERR_CIRCUIT_FORCED_OPEN') process.exit(1); console.log('require: ok'); });"
     node --input-type=module -e "import { RateLimiter } from 'stanchion'; const l = new RateLimiter({ capacity: 1 }); if (!l.tryAcquire().ok || l.tryAcquire().ok) process.exit(1); console.log('import: ok');"
+    # stanchion/redis loads without either Redis client installed, with the scripts it ships.
+    gcra_sha=$(sha1sum "$repo/redis/scripts/gcra.lua" | cut -d' ' -f1)
+    node -e "const { FleetLimiter } = require('stanchion/redis'); const client = { evalsha() {}, eval() {}, defineCommand() {} }; const l = new FleetLimiter({ client, capacity: 1 }); if (l._script.sha !== '$gcra_sha') process.exit(1); console.log('require stanchion/redis: ok');"
+    node --input-type=module -e "import { FleetLimiter, FleetUnavailableError } from 'stanchion/redis'; import * as s from 'stanchion'; if (FleetUnavailableError !== s.FleetUnavailableError || typeof FleetLimiter !== 'function') process.exit(1); console.log('import stanchion/redis: ok');"
 )
 
 step "npm install of the package folder from a checkout without node_modules (a linked install)"

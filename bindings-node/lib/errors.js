@@ -21,6 +21,15 @@ class BulkheadFullError extends StanchionError {}
 /** The retry budget has no token for another retry. */
 class RetryBudgetExhaustedError extends StanchionError {}
 
+/**
+ * A fleet primitive's store could not decide (`ERR_FLEET_UNAVAILABLE`): it timed out, the
+ * connection failed, the server answered with an error, or the breaker guarding the
+ * connection is open. Raised when the `onUnavailable` policy is `'raise'`; `cause` is the
+ * store's error (a timeout, the client's error, or the breaker's refusal), and `retryAfter` is
+ * when the open breaker lets a probe through (null otherwise).
+ */
+class FleetUnavailableError extends StanchionError {}
+
 /** A policy's timeout (or, for `'attempt'`, its `attemptTimeout`) passed before the call settled. */
 class TimeoutError extends Error {
   constructor(timeout, what) {
@@ -62,7 +71,7 @@ Object.defineProperty(StanchionError.prototype, 'stack', {
     Object.defineProperty(this, 'stack', { value, writable: true, configurable: true });
   },
 });
-for (const Class of [StanchionError, CircuitOpenError, RateLimitedError, BulkheadFullError, RetryBudgetExhaustedError]) {
+for (const Class of [StanchionError, CircuitOpenError, RateLimitedError, BulkheadFullError, RetryBudgetExhaustedError, FleetUnavailableError]) {
   Object.defineProperty(Class.prototype, 'name', { value: Class.name, writable: true, configurable: true });
 }
 
@@ -78,6 +87,21 @@ function refusalError(reason, retryAfter) {
   error.code = code;
   error.reason = name;
   error.retryAfter = retryAfterOf(retryAfter);
+  return error;
+}
+
+/**
+ * The error for a store that could not decide, made as a refusal is (no stack trace): while
+ * the store is down every call of a `raise` primitive ends here, and the point of the breaker
+ * is that this costs microseconds.
+ */
+function unavailableError(message, cause, retryAfter) {
+  const error = Object.create(FleetUnavailableError.prototype);
+  error.message = message;
+  error.code = 'ERR_FLEET_UNAVAILABLE';
+  error.reason = 'fleet_unavailable';
+  error.retryAfter = retryAfter;
+  error.cause = cause;
   return error;
 }
 
@@ -109,8 +133,10 @@ module.exports = {
   RateLimitedError,
   BulkheadFullError,
   RetryBudgetExhaustedError,
+  FleetUnavailableError,
   TimeoutError,
   refusalError,
+  unavailableError,
   refusal,
   abortReason,
   REASONS,

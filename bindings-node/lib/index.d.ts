@@ -44,7 +44,9 @@ export type Reason =
   | 'bulkhead_full'
   | 'queue_full'
   | 'retry_budget_exhausted'
-  | 'table_full';
+  | 'table_full'
+  /** Not the core's: a fleet primitive's store could not decide (`stanchion/redis`). */
+  | 'fleet_unavailable';
 
 /** Stable error codes, one per reason. */
 export type ErrorCode =
@@ -56,7 +58,8 @@ export type ErrorCode =
   | 'ERR_BULKHEAD_FULL'
   | 'ERR_BULKHEAD_QUEUE_FULL'
   | 'ERR_RETRY_BUDGET_EXHAUSTED'
-  | 'ERR_KEY_TABLE_FULL';
+  | 'ERR_KEY_TABLE_FULL'
+  | 'ERR_FLEET_UNAVAILABLE';
 
 /** A refusal from a `tryAcquire` form: plain data, no stack trace. */
 export interface Refusal<U extends Unit = 'ms'> {
@@ -88,6 +91,17 @@ export class RateLimitedError extends StanchionError {}
 export class BulkheadFullError extends StanchionError {}
 /** The retry budget refused a retry (`ERR_RETRY_BUDGET_EXHAUSTED`); `cause` is the last error. */
 export class RetryBudgetExhaustedError extends StanchionError {}
+/**
+ * A fleet primitive's store could not decide and its `onUnavailable` policy is `'raise'`
+ * (`ERR_FLEET_UNAVAILABLE`, reason `'fleet_unavailable'`): a timeout, a connection failure, an
+ * error reply, or the breaker guarding the connection open. `cause` is that error; `retryAfter`
+ * is when an open breaker lets a probe through, else null.
+ */
+export class FleetUnavailableError extends StanchionError {
+  readonly code: 'ERR_FLEET_UNAVAILABLE';
+  readonly reason: 'fleet_unavailable';
+  readonly cause: unknown;
+}
 /** A policy's timeout or attempt timeout passed (`ERR_TIMEOUT`); `timeout` is the one that did, in ms. */
 export class TimeoutError extends Error {
   readonly code: 'ERR_TIMEOUT';

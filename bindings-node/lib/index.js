@@ -32,5 +32,6 @@ module.exports = {
   RateLimitedError: errors.RateLimitedError,
   BulkheadFullError: errors.BulkheadFullError,
   RetryBudgetExhaustedError: errors.RetryBudgetExhaustedError,
+  FleetUnavailableError: errors.FleetUnavailableError,
   TimeoutError: errors.TimeoutError,
 };

@@ -19,6 +19,7 @@ export const {
   RateLimitedError,
   BulkheadFullError,
   RetryBudgetExhaustedError,
+  FleetUnavailableError,
   TimeoutError,
 } = stanchion;
 export default stanchion;

@@ -109,6 +109,39 @@ export declare class NativeDeadline {
   min(other: NativeDeadline): NativeDeadline
 }
 
+/**
+ * What a fleet limiter answers when Redis cannot decide: its `on_unavailable` policy and,
+ * for `local`, the stand-in bucket holding `local_share` of the fleet's rate.
+ */
+export declare class NativeFleetFallback {
+  /**
+   * The policy `onUnavailable` (default the core's) for the fleet bucket `bucket`, or an
+   * error naming `on_unavailable`, `local_share` or a bucket field.
+   */
+  constructor(bucket: NativeBucketConfig, onUnavailable?: string | undefined | null, localShare?: number | undefined | null)
+  /** The policy's name. */
+  get policy(): string
+  /** The stand-in bucket of `local` (null for the other policies). */
+  get localBucket(): NativeFleetBucket | null
+  /**
+   * Decides `n` tokens at `now` by the policy (`fleet::fallback`): 0 admitted, 1 raise,
+   * else a refusal code (see `code.rs`) whose `retry_after` the getters read.
+   */
+  decide(n: number, now: number | bigint): number
+  /**
+   * `decide` for a peek, which must take nothing: the stand-in is not asked, so `local`
+   * raises (the core's answer for a policy without its stand-in).
+   */
+  peek(n: number, now: number | bigint): number
+  /** The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help. */
+  get retryAfter(): number
+  /**
+   * The `retry_after` of the last refusal, in exact nanoseconds; null when waiting cannot
+   * help.
+   */
+  get retryAfterNs(): bigint | null
+}
+
 /** The core's `KeyedLimiter` with its answers packed as numbers (see `code.rs`). */
 export declare class NativeKeyedRateLimiter {
   /** A table of full buckets, or an error naming the invalid field. */
@@ -390,6 +423,45 @@ export declare function fastBulkheadRelease(): number
  */
 export declare function fastRetryStart(): number
 
+/** Checks a fleet limiter's bucket (`fleet::check_bucket`) and gives it back in lowest terms. */
+export declare function fleetBucket(config: NativeBucketConfig): NativeFleetBucket
+
+/**
+ * Checks a name that goes between a key's braces (`fleet::check_name`); `field` is `"key"`
+ * or `"name"`, the field its error names.
+ */
+export declare function fleetCheckName(field: string, name: string): void
+
+/** Checks a key prefix (`fleet::check_prefix`). */
+export declare function fleetCheckPrefix(prefix: string): void
+
+/** Checks a call timeout in `bigint` nanoseconds (`fleet::check_timeout`). */
+export declare function fleetCheckTimeout(timeout: bigint): void
+
+/** The breaker that guards a connection to the store (`fleet::connection_breaker()`). */
+export declare function fleetConnectionBreaker(): NativeConnectionBreaker
+
+/** The fleet tier's defaults and limits. */
+export declare function fleetDefaults(): FleetDefaults
+
+/** The fleet tier's defaults and limits, as the core states them. */
+export interface FleetDefaults {
+  /** `fleet::DEFAULT_PREFIX`. */
+  prefix: string
+  /** `fleet::MAX_NAME_LEN`, bytes. */
+  maxNameLen: number
+  /** `fleet::MAX_PREFIX_LEN`, bytes. */
+  maxPrefixLen: number
+  /** `fleet::MAX_BURST_UNITS`. */
+  maxBurstUnits: bigint
+  /** `fleet::DEFAULT_CALL_TIMEOUT`, ns. */
+  callTimeout: bigint
+  /** `Unavailable::DEFAULT`, by name. */
+  onUnavailable: string
+  /** Every `Unavailable` policy, by name, in the core's order. */
+  policies: Array<string>
+}
+
 /** The table sizes `NativeKeyedRateLimiter` offers, smallest first. */
 export declare function keyedSizes(): Array<number>
 
@@ -583,6 +655,58 @@ export interface NativeBulkheadTables {
   sizes: Array<number>
   /** The table of a bulkhead whose `maxWaiting` is left out. */
   defaultTable: number
+}
+
+/**
+ * `fleet::connection_breaker()`, field by field, for the package's `CircuitBreaker` to be
+ * built from. Durations are `bigint` nanoseconds; an absent trigger is off.
+ */
+export interface NativeConnectionBreaker {
+  /** Trip when the window holds this many failures; absent: off. */
+  failureCount?: number
+  /** Trip after this many failures in a row; absent: off. */
+  consecutiveFailures?: number
+  /** Trip at this failure share of the window; absent: off. */
+  failureRate?: number
+  /** The fewest calls in the window before a rate trigger may trip. */
+  minimumCalls: number
+  /** A call at least this long is slow; absent: off. */
+  slowCallDuration?: bigint
+  /** Trip at this slow share of the window. */
+  slowCallRate?: number
+  /** A count window of the last `n` calls, or absent for a time window. */
+  windowCount?: number
+  /** A time window's span. */
+  windowSpan?: bigint
+  /** A time window's buckets. */
+  windowBuckets?: number
+  /** How long a trip keeps it open. */
+  openFor: bigint
+  /** The longest open period when trips repeat. */
+  openForMax: bigint
+  /** Growth of the open period per trip in a row. */
+  openForFactor: number
+  /** Proportional jitter of the open period. */
+  openForJitter: number
+  /** Probes admitted at once while half-open. */
+  halfOpenProbes: number
+  /** Successful probes that close it; absent: `halfOpenProbes`. */
+  halfOpenSuccesses?: number
+  /** How long a probe may run before its slot is taken back. */
+  probeTimeout?: bigint
+}
+
+/**
+ * A fleet limiter's bucket as the script takes it: the rate in lowest terms, as the core
+ * keeps it.
+ */
+export interface NativeFleetBucket {
+  /** The burst. */
+  capacity: number
+  /** Tokens per `refillEvery`, in lowest terms. */
+  refillAmount: number
+  /** The refill period, ns, in lowest terms. */
+  refillEvery: bigint
 }
 
 /**

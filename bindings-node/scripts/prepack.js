@@ -2,8 +2,9 @@
 // Before `npm pack`: makes the package buildable outside the repository. It writes pack/ with
 // a self-contained Cargo manifest for the addon (its sources stay in src/), a copy of the
 // core crate (pack/core) whose manifest no longer inherits from the workspace, and the
-// repository's Cargo.lock, so a packed install builds the same versions. `--clean` removes
-// it again (postpack).
+// repository's Cargo.lock, so a packed install builds the same versions, and a copy of the
+// fleet tier's Lua scripts (pack/redis/scripts, read by lib/redis/scripts.js), which live in
+// the repository's redis/scripts/ for every binding. `--clean` removes it again (postpack).
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -99,3 +100,9 @@ addon = addon
   .replace('[lib]', '[lib]\npath = "../src/lib.rs"');
 fs.writeFileSync(path.join(pack, 'Cargo.toml'), `${addon.trimEnd()}\n\n# Its own workspace: never part of one around the folder it is installed in.\n[workspace]\n`);
 fs.copyFileSync(path.join(repo, 'Cargo.lock'), path.join(pack, 'Cargo.lock'));
+
+const scripts = path.join(repo, 'redis', 'scripts');
+fs.mkdirSync(path.join(pack, 'redis', 'scripts'), { recursive: true });
+for (const name of fs.readdirSync(scripts).filter((f) => f.endsWith('.lua'))) {
+  fs.copyFileSync(path.join(scripts, name), path.join(pack, 'redis', 'scripts', name));
+}

@@ -30,6 +30,7 @@ mod code;
 pub mod deadline;
 pub mod defaults;
 pub mod fast;
+pub mod fleet;
 pub mod keyed_limiter;
 pub mod policy;
 pub mod retry;

@@ -1,0 +1,6 @@
+// The ES module entry of stanchion/redis: the same objects as the CommonJS one, so
+// `instanceof` agrees.
+import fleet from './index.js';
+
+export const { FleetLimiter, FleetUnavailableError, RateLimitedError, StanchionError, DEFAULT_PREFIX, DEFAULT_TIMEOUT } = fleet;
+export default fleet;

@@ -262,11 +262,16 @@ async function runFile(scenario, folder, client, helper) {
   return { steps: steps.length, deviation };
 }
 
+// The primitives this package does not have yet; their scenarios wait for them. Every other
+// folder is run.
+const NOT_YET_BOUND = new Set(['quota', 'semaphore']);
+
 function scenarioFiles() {
   const files = [];
   const walk = (dir) => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
+      if (entry.isDirectory() && NOT_YET_BOUND.has(entry.name)) continue;
       if (entry.isDirectory()) walk(full);
       else if (entry.name.endsWith('.json')) files.push(full);
     }

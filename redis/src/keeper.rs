@@ -154,7 +154,12 @@ where
             wakers: Mutex::new(Wakers::default()),
         });
         let keeper = LeaseKeeper {
-            every: ttl / 3,
+            every: Duration::from_nanos(
+                stanchion::fleet::renew_every(stanchion::Nanos::new(
+                    u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX),
+                ))
+                .as_nanos(),
+            ),
             renew,
             sleep,
             end: EndOnDrop(shared.clone()),
@@ -470,5 +475,35 @@ struct EndOnDrop(Arc<Shared>);
 impl Drop for EndOnDrop {
     fn drop(&mut self) {
         self.0.finish(STOPPED);
+    }
+}
+
+/// Runs a [`LeaseKeeper`] on `guard`'s timer until a renewal finds the lease gone or fails, and
+/// says which. With no timer nothing can pace the renewals, and it never ends.
+pub(crate) async fn keep_until_lost<R, RF>(
+    guard: &crate::guard::Guard,
+    ttl: stanchion::Nanos,
+    renew: R,
+) -> Lost
+where
+    R: FnMut() -> RF,
+    RF: Future<Output = Result<bool, Error>>,
+{
+    let sleep = |wait: Duration| async move {
+        if !guard
+            .sleep(stanchion::Nanos::new(
+                u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX),
+            ))
+            .await
+        {
+            std::future::pending::<()>().await;
+        }
+    };
+    let ttl = Duration::from_nanos(ttl.as_nanos());
+    let (keeper, _handle) = LeaseKeeper::new(ttl, renew, sleep);
+    match keeper.run().await {
+        Err(lost) => lost,
+        // Only a stop ends it otherwise, and nobody holds the handle to ask for one.
+        Ok(()) => std::future::pending().await,
     }
 }

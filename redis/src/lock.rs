@@ -526,7 +526,10 @@ impl FleetLock {
     /// by dropping it, before releasing, as [`with`](FleetLock::with) does. Renewals go over
     /// `conn`; give it a clone of the connection the release will use (a multiplexed
     /// connection or a `ConnectionManager`), so a renewal still in flight when the keeper is
-    /// dropped reaches Redis before the release, never after it.
+    /// dropped reaches Redis before the release, never after it. It is the [`LeaseKeeper`]
+    /// every lease shares, sleeping on this lock's timer.
+    ///
+    /// [`LeaseKeeper`]: crate::LeaseKeeper
     ///
     /// ```no_run
     /// # async fn run(conn: redis::aio::MultiplexedConnection) {
@@ -537,23 +540,22 @@ impl FleetLock {
     /// eprintln!("{lost}");
     /// # }
     /// ```
-    pub async fn keep<C>(&self, mut conn: C, lease: &LockLease) -> Lost
+    pub async fn keep<C>(&self, conn: C, lease: &LockLease) -> Lost
     where
-        C: ConnectionLike,
+        C: ConnectionLike + Clone,
     {
-        let lost = loop {
-            if !self.guard.sleep(fleet::renew_every(lease.ttl)).await {
-                // No timer: nothing can keep time for the renewals.
-                std::future::pending::<()>().await;
-            }
-            match self.extend(&mut conn, lease, lease.ttl).await {
-                Ok(true) => continue,
-                Ok(false) => break Lost::Gone,
-                Err(LockError::Unavailable(error)) => break Lost::Failed(error),
-                // `extend` fails otherwise only on a bad ttl, and the lease's was checked.
-                Err(_) => break Lost::Gone,
+        let renew = || {
+            let mut conn = conn.clone();
+            async move {
+                match self.extend(&mut conn, lease, lease.ttl).await {
+                    Ok(held) => Ok(held),
+                    Err(LockError::Unavailable(error)) => Err(error),
+                    // `extend` fails otherwise only on a bad ttl, and the lease's was checked.
+                    Err(_) => Ok(false),
+                }
             }
         };
+        let lost = crate::keeper::keep_until_lost(&self.guard, lease.ttl, renew).await;
         lease.lost.fire();
         lost
     }

@@ -308,22 +308,22 @@ impl Redlock {
     /// let lost = redlock.keep(conns.clone(), &lease).await;
     /// # }
     /// ```
-    pub async fn keep<C>(&self, mut conns: Vec<C>, lease: &LockLease) -> Lost
+    pub async fn keep<C>(&self, conns: Vec<C>, lease: &LockLease) -> Lost
     where
-        C: ConnectionLike,
+        C: ConnectionLike + Clone,
     {
-        let guard = &self.servers[0].guard;
-        let lost = loop {
-            if !guard.sleep(fleet::renew_every(lease.ttl)).await {
-                std::future::pending::<()>().await;
-            }
-            match self.extend(&mut conns, lease, lease.ttl).await {
-                Ok(true) => continue,
-                Ok(false) => break Lost::Gone,
-                Err(LockError::Unavailable(error)) => break Lost::Failed(error),
-                Err(_) => break Lost::Gone,
+        let renew = || {
+            let mut conns = conns.clone();
+            async move {
+                match self.extend(&mut conns, lease, lease.ttl).await {
+                    Ok(held) => Ok(held),
+                    Err(LockError::Unavailable(error)) => Err(error),
+                    Err(_) => Ok(false),
+                }
             }
         };
+        let guard = &self.servers[0].guard;
+        let lost = crate::keeper::keep_until_lost(guard, lease.ttl, renew).await;
         lease.lost.fire();
         lost
     }

@@ -546,14 +546,7 @@ impl FleetLock {
     {
         let renew = || {
             let mut conn = conn.clone();
-            async move {
-                match self.extend(&mut conn, lease, lease.ttl).await {
-                    Ok(held) => Ok(held),
-                    Err(LockError::Unavailable(error)) => Err(error),
-                    // `extend` fails otherwise only on a bad ttl, and the lease's was checked.
-                    Err(_) => Ok(false),
-                }
-            }
+            async move { renewal(self.extend(&mut conn, lease, lease.ttl).await) }
         };
         let lost = crate::keeper::keep_until_lost(&self.guard, lease.ttl, renew).await;
         lease.lost.fire();
@@ -696,6 +689,16 @@ impl FleetLock {
                 }
             }
         }
+    }
+}
+
+/// A renewal's answer as a keeper reads it: held, gone, or Redis failing.
+pub(crate) fn renewal(extended: Result<bool, LockError>) -> Result<bool, Error> {
+    match extended {
+        Ok(held) => Ok(held),
+        Err(LockError::Unavailable(error)) => Err(error),
+        // `extend` fails otherwise only on a bad ttl, and the lease's was checked.
+        Err(_) => Ok(false),
     }
 }
 

@@ -3,7 +3,7 @@
 use redis::aio::ConnectionLike;
 use stanchion::{fleet, ConfigError, Nanos};
 
-use crate::lock::{new_token, Waiter};
+use crate::lock::{new_token, renewal, Waiter};
 use crate::timer::{alongside, join_all};
 use crate::{Finished, FleetLock, FleetLockConfig, LeaseLost, LockError, LockLease, Lost};
 
@@ -314,13 +314,7 @@ impl Redlock {
     {
         let renew = || {
             let mut conns = conns.clone();
-            async move {
-                match self.extend(&mut conns, lease, lease.ttl).await {
-                    Ok(held) => Ok(held),
-                    Err(LockError::Unavailable(error)) => Err(error),
-                    Err(_) => Ok(false),
-                }
-            }
+            async move { renewal(self.extend(&mut conns, lease, lease.ttl).await) }
         };
         let guard = &self.servers[0].guard;
         let lost = crate::keeper::keep_until_lost(guard, lease.ttl, renew).await;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::proxy::Proxy;
-use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use stanchion::Nanos;
 use stanchion_redis::{FleetLock, FleetLockConfig, LockError, Lost};
@@ -19,14 +18,6 @@ fn lock(tag: &str, ttl: Nanos) -> FleetLock {
             .ttl(ttl),
     )
     .unwrap()
-}
-
-async fn connect(url: &str) -> MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -199,7 +190,7 @@ async fn holders_never_overlap_and_every_increment_counts() {
 #[tokio::test]
 async fn the_keeper_holds_the_lock_through_long_work_and_stops_at_release() {
     let (proxy, url) = Proxy::start().await;
-    let conn = connect(&url).await;
+    let conn = common::connect_to(&url).await;
     let mut other = common::connect().await;
     let lock = lock("keeper", Nanos::from_millis(300));
     let finished = lock
@@ -262,7 +253,7 @@ async fn a_lease_taken_away_is_reported_lost_at_once() {
 #[tokio::test]
 async fn a_silent_redis_fails_the_renewal_and_the_holder_is_told() {
     let (proxy, url) = Proxy::start().await;
-    let conn = connect(&url).await;
+    let conn = common::connect_to(&url).await;
     let lock = FleetLock::new(
         FleetLockConfig::new()
             .prefix(common::unique_prefix("silent"))
@@ -293,7 +284,7 @@ async fn a_silent_redis_fails_the_renewal_and_the_holder_is_told() {
 async fn wait_replicas_needs_the_acknowledgements_it_asks_for() {
     let mut conn = common::connect().await;
     let replica_url = common::replica_url();
-    let mut replica = connect(&replica_url).await;
+    let mut replica = common::connect_to(&replica_url).await;
     let prefix = common::unique_prefix("replicas");
     let lock = FleetLock::new(
         FleetLockConfig::new()

@@ -26,19 +26,11 @@ async fn servers() -> Servers {
     for url in common::redlock_urls() {
         let (proxy, proxied) = Proxy::start_to(&url).await;
         servers.proxies.push(proxy);
-        servers.conns.push(connect(&proxied).await);
-        servers.direct.push(connect(&url).await);
+        servers.conns.push(common::connect_to(&proxied).await);
+        servers.direct.push(common::connect_to(&url).await);
     }
     assert_eq!(servers.conns.len(), 5);
     servers
-}
-
-async fn connect(url: &str) -> MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }
 
 fn redlock(tag: &str) -> Redlock {

@@ -27,14 +27,6 @@ fn config(bucket: TokenBucketConfig, tag: &str) -> FleetLimiterConfig {
         )
 }
 
-async fn connect(url: &str) -> MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
 /// Makes the three failing calls that open the breaker, checking each is answered as
 /// `expect` says.
 async fn trip(
@@ -52,7 +44,7 @@ async fn trip(
 #[tokio::test]
 async fn raise_hands_over_the_timeout_then_the_open_breaker_without_calling() {
     let (proxy, url) = Proxy::start().await;
-    let mut conn = connect(&url).await;
+    let mut conn = common::connect_to(&url).await;
     let limiter = FleetLimiter::new(config(TokenBucketConfig::new(5), "raise")).unwrap();
     assert_eq!(limiter.config().on_unavailable, Unavailable::Raise);
     assert!(limiter.try_acquire(&mut conn, "k", 1).await.is_ok());
@@ -75,7 +67,7 @@ async fn raise_hands_over_the_timeout_then_the_open_breaker_without_calling() {
 #[tokio::test]
 async fn allow_admits_and_deny_refuses_while_redis_is_silent() {
     let (proxy, url) = Proxy::start().await;
-    let mut conn = connect(&url).await;
+    let mut conn = common::connect_to(&url).await;
     let allow = FleetLimiter::new(
         config(TokenBucketConfig::new(1), "allow").on_unavailable(Unavailable::Allow),
     )
@@ -112,7 +104,7 @@ async fn allow_admits_and_deny_refuses_while_redis_is_silent() {
 #[tokio::test]
 async fn local_keeps_its_share_of_the_fleet_limit() {
     let (proxy, url) = Proxy::start().await;
-    let mut conn = connect(&url).await;
+    let mut conn = common::connect_to(&url).await;
     // A fleet burst of 8 at 8 per hour; a quarter of it is a burst of 2 at 2 per hour.
     let fleet = TokenBucketConfig::new(8).refill(8, Nanos::from_secs(3600));
     let limiter = FleetLimiter::new(config(fleet, "local").local(0.25)).unwrap();
@@ -151,7 +143,7 @@ async fn local_keeps_its_share_of_the_fleet_limit() {
 #[tokio::test]
 async fn a_probe_closes_the_breaker_once_redis_answers_again() {
     let (proxy, url) = Proxy::start().await;
-    let mut conn = connect(&url).await;
+    let mut conn = common::connect_to(&url).await;
     let limiter = FleetLimiter::new(config(TokenBucketConfig::new(5), "probe")).unwrap();
     proxy.set_blackhole(true);
     trip(&limiter, &mut conn, Result::is_err).await;
@@ -159,7 +151,7 @@ async fn a_probe_closes_the_breaker_once_redis_answers_again() {
     // The silenced connection's replies would arrive out of step; a fresh one stands in for
     // the client reconnecting.
     proxy.set_blackhole(false);
-    let mut conn = connect(&url).await;
+    let mut conn = common::connect_to(&url).await;
     let mut waited = Duration::ZERO;
     let admitted = loop {
         match limiter.try_acquire(&mut conn, "k", 1).await {

@@ -43,6 +43,15 @@ pub fn cluster_urls() -> Vec<String> {
     }
 }
 
+/// A multiplexed connection to `url` (a proxy, a replica, a RedLock server).
+pub async fn connect_to(url: &str) -> MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("a valid URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("a connection to the test server")
+}
+
 pub async fn connect() -> MultiplexedConnection {
     let client = redis::Client::open(url()).expect("a valid STANCHION_REDIS_URL");
     client

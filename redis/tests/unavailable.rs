@@ -1,4 +1,5 @@
-//! When Redis cannot decide: every call is bounded by the limiter's timeout, the breaker
+//! When Redis cannot decide (silenced by a proxy, or killed with SIGKILL and started again):
+//! every call is bounded by the limiter's timeout, the breaker
 //! guarding the connection opens after three failures so later calls make no call at all, each
 //! `on_unavailable` policy answers as documented, and a probe closes the breaker once Redis
 //! answers again.
@@ -188,4 +189,114 @@ fn configs_name_the_field_out_of_range() {
     for (config, field) in cases {
         assert_eq!(FleetLimiter::new(config).unwrap_err().field, field);
     }
+}
+
+/// A server of this test's own, so it can be killed and started again on the same port.
+struct OwnServer {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl OwnServer {
+    fn start(port: u16, dir: std::path::PathBuf) -> OwnServer {
+        let mut server = OwnServer {
+            port,
+            dir,
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on the PATH (scripts/test-redis.sh installs it)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("the killed server is reaped");
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn a_server_killed_and_restarted_opens_the_breaker_then_closes_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(common::unique_prefix("killed").replace(':', "-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut server = OwnServer::start(port, dir);
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    // A manager reconnects by itself, as a service's connection would.
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_connection_timeout(Some(Duration::from_millis(100)))
+        .set_response_timeout(Some(Duration::from_millis(100)));
+    let mut conn = redis::aio::ConnectionManager::new_with_config(client, config)
+        .await
+        .unwrap();
+    let limiter = FleetLimiter::new(
+        config(TokenBucketConfig::new(5), "killed").on_unavailable(Unavailable::Deny),
+    )
+    .unwrap();
+    assert!(
+        !limiter
+            .try_acquire(&mut conn, "k", 1)
+            .await
+            .unwrap()
+            .fallback
+    );
+
+    server.kill();
+    for _ in 0..3 {
+        let answer = limiter.try_acquire(&mut conn, "k", 1).await;
+        assert!(
+            matches!(&answer, Err(Error::Refused(refused)) if refused.fallback),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(limiter.breaker().snapshot(Nanos::ZERO).state, State::Open);
+
+    // The restarted server is empty: the bucket starts full again.
+    server.restart();
+    let mut waited = Duration::ZERO;
+    let admitted = loop {
+        match limiter.try_acquire(&mut conn, "k", 1).await {
+            Ok(admitted) if !admitted.fallback => break admitted,
+            _ if waited < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                waited += Duration::from_millis(50);
+            }
+            other => panic!("Redis never came back: {other:?}"),
+        }
+    };
+    assert_eq!(admitted.remaining, 4);
+    assert_eq!(limiter.breaker().snapshot(Nanos::ZERO).state, State::Closed);
 }

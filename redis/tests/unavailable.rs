@@ -255,11 +255,11 @@ async fn a_server_killed_and_restarted_opens_the_breaker_then_closes_it() {
     let mut server = OwnServer::start(port, dir);
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     // A manager reconnects by itself, as a service's connection would.
-    let config = redis::aio::ConnectionManagerConfig::new()
+    let manager = redis::aio::ConnectionManagerConfig::new()
         .set_number_of_retries(1)
         .set_connection_timeout(Some(Duration::from_millis(100)))
         .set_response_timeout(Some(Duration::from_millis(100)));
-    let mut conn = redis::aio::ConnectionManager::new_with_config(client, config)
+    let mut conn = redis::aio::ConnectionManager::new_with_config(client, manager)
         .await
         .unwrap();
     let limiter = FleetLimiter::new(

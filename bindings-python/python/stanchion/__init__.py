@@ -30,6 +30,7 @@ from ._stanchion import (
     Retrying,
     LimiterSnapshot,
     RetryBudgetSnapshot,
+    Stock,
     key_of,
     monotonic_ns,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "RetryLoop",
     "SUCCESS",
     "StanchionError",
+    "Stock",
     "TimeoutExceededError",
     "key_of",
     "monotonic_ns",

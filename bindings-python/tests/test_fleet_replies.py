@@ -1,7 +1,7 @@
 """Which Redis error replies mean Redis cannot decide: those whose code (the first word) the
 core lists in ``fleet::UNAVAILABLE_REPLIES`` (``LOADING``, ``READONLY``, ``OOM``, …) are
-unavailability, a failure of the client's breaker answered by ``on_unavailable``; any other
-error reply (``WRONGTYPE``, a script's
+unavailability, a failure of the client's breaker answered by ``on_unavailable`` (a quota
+raises ``FleetUnavailableError``); any other error reply (``WRONGTYPE``, a script's
 own error) reaches the caller as ``FleetError`` and counts as an answer, a success for the breaker.
 
 The real replies come from real servers: a key of the wrong type on the test server, and a
@@ -28,9 +28,9 @@ import redis_support
 from conftest import FakeClock
 from redis import exceptions
 
-from stanchion import CircuitOpenError, FleetError, FleetUnavailableError, _stanchion
+from stanchion import CircuitOpenError, ConfigError, FleetError, FleetUnavailableError, SoldOutError, _stanchion
 from stanchion._fleet_client import failure_kind, reply_code
-from stanchion.redis import FleetLimiter
+from stanchion.redis import FleetLimiter, FleetQuota
 
 UNAVAILABLE = [
     "LOADING",
@@ -143,6 +143,24 @@ def test_a_limiter_key_of_the_wrong_type_is_a_fleet_error_and_the_breaker_stays_
     assert limiter.try_acquire("other").source == "redis"
 
 
+def test_a_quota_key_of_the_wrong_type_or_value_is_a_fleet_error(client: Any) -> None:
+    quota = FleetQuota(client, prefix=redis_support.unique_prefix("wrongtype"))
+    client.lpush(quota.redis_key("list"), "not a count")
+    client.set(quota.redis_key("text"), "twelve")
+    before = quota.breaker.snapshot()
+    with pytest.raises(FleetError, match=r"^Redis answered the quota with an error: WRONGTYPE "):
+        quota.take("list")
+    # redis-py strips the ERR code of the script's own error; the message gives it back.
+    with pytest.raises(FleetError, match="^Redis answered the quota with an error: ERR stanchion quota: the key does not hold a quota count"):
+        quota.remaining("text")
+    with pytest.raises(FleetError, match="does not hold a quota count") as raised:
+        quota.restock("text", 1)
+    assert not isinstance(raised.value, FleetUnavailableError)
+    after = quota.breaker.snapshot()
+    assert quota.breaker.state == "closed"
+    assert (after.successes - before.successes, after.failures - before.failures) == (3, 0)
+
+
 def test_an_asyncio_limiter_reads_replies_the_same_way() -> None:
     async def main() -> None:
         client = redis_support.async_client()
@@ -240,3 +258,43 @@ def test_a_replica_cut_off_from_its_primary_and_a_full_server_are_unavailability
     after = limiter.breaker.snapshot()
     assert (after.failures - before.failures, after.successes - before.successes) == (1, 1)
     assert limiter.breaker.state == "closed"
+
+
+def test_a_quota_on_a_read_only_replica_raises_and_shares_the_limiters_breaker(
+    replica_client: Any, clock: FakeClock
+) -> None:
+    limiter = FleetLimiter(replica_client, capacity=5, on_unavailable="deny", clock=clock, timeout=1.0)
+    quota = FleetQuota(replica_client, clock=clock, timeout=1.0)
+    assert quota.breaker is limiter.breaker
+    counted = redis_support.Counted(replica_client)
+    assert quota.remaining("stock") == 0  # the script only reads: the replica answers
+    with pytest.raises(SoldOutError):
+        quota.take("stock")  # nothing to take, nothing written: an answer
+    # A take with an id writes even when it refuses: it remembers the id.
+    with pytest.raises(FleetUnavailableError) as raised:
+        quota.take("stock", request_id="order-1")
+    assert str(raised.value).startswith("Redis could not decide: ReadOnlyError: ")
+    assert isinstance(raised.value.__cause__, exceptions.ReadOnlyError)
+    with pytest.raises(FleetUnavailableError):
+        quota.restock("stock", 5)
+    assert limiter.try_acquire("k").source == "deny"
+    # Three failures in a row, the quota's and the limiter's: the breaker they share is open.
+    assert quota.breaker.state == "open"
+    calls = len(counted)
+    with pytest.raises(FleetUnavailableError, match="breaker is open") as raised:
+        quota.remaining("stock")
+    assert isinstance(raised.value.__cause__, CircuitOpenError)
+    assert len(counted) == calls
+
+
+def test_a_quota_on_a_server_over_its_memory_limit_raises_and_still_reads(replica_client: Any) -> None:
+    replica_client.replicaof("NO", "ONE")
+    quota = FleetQuota(replica_client, timeout=1.0)
+    assert quota.restock("stock", 5) == 5
+    replica_client.config_set("maxmemory", "1")
+    with pytest.raises(FleetUnavailableError) as raised:
+        quota.take("stock")
+    assert isinstance(raised.value.__cause__, exceptions.OutOfMemoryError)
+    assert quota.remaining("stock") == 5
+    with pytest.raises(ConfigError):
+        quota.take("stock", 0)  # bad input never reaches Redis, whatever its state

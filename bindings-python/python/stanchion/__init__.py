@@ -16,6 +16,7 @@ from ._errors import (
     RateLimitedError,
     RefusedError,
     RetryBudgetExhaustedError,
+    SoldOutError,
     StanchionError,
     TimeoutExceededError,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "RetryBudgetSnapshot",
     "RetryLoop",
     "SUCCESS",
+    "SoldOutError",
     "StanchionError",
     "Stock",
     "TimeoutExceededError",

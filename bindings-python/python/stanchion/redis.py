@@ -7,12 +7,18 @@ when the server answers ``NOSCRIPT``. The user brings their own redis-py client,
 (``redis.Redis``, ``redis.cluster.RedisCluster``) or asyncio (``redis.asyncio.Redis``,
 ``redis.asyncio.cluster.RedisCluster``).
 
+``FleetQuota`` is a stock of units (items, seats, credits) kept in Redis that a take never
+drives below zero, charged once per request id however often a take is retried, spread over
+buckets on different cluster slots for hot items, with local batches (``QuotaPool``) that hand
+units out with no round trip. Its decisions are calls of ``quota.lua``. A quota never falls
+back: when Redis cannot answer it raises ``FleetUnavailableError``.
+
 What stays in the client is decided by the core (``stanchion::fleet``), as in every binding:
 which keys, prefixes, buckets and timeouts are accepted; the circuit breaker that guards the
 connection, so a dead Redis costs microseconds per call instead of a timeout each; and the
 answer when Redis cannot give one, by ``on_unavailable``.
 
-redis-py is imported when the first limiter is made, so ``import stanchion`` works without it
+redis-py is imported when the first limiter or quota is made, so ``import stanchion`` works without it
 (``pip install 'stanchion[redis]'`` brings it).
 """
 
@@ -36,8 +42,9 @@ from typing import (
 
 from . import _stanchion
 from ._clock import Clock
-from ._errors import FleetError, FleetUnavailableError, RateLimitedError, described
+from ._errors import FleetError, FleetUnavailableError, RateLimitedError, SoldOutError, described
 from ._fleet_client import Guard, check_blocking_client, kind, script_source
+from ._fleet_quota import DEFAULT_BATCH, DEFAULT_ID_MEMORY, FleetQuota, QuotaPool, Taken
 from ._wrap import is_async
 
 if TYPE_CHECKING:
@@ -64,6 +71,8 @@ DEFAULT_TIMEOUT: float = _DEFAULTS["default_call_timeout_ns"] / 1e9
 DEFAULT_ON_UNAVAILABLE: str = _DEFAULTS["default_on_unavailable"]
 
 __all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_ID_MEMORY",
     "DEFAULT_ON_UNAVAILABLE",
     "DEFAULT_PREFIX",
     "DEFAULT_TIMEOUT",
@@ -71,7 +80,11 @@ __all__ = [
     "FleetError",
     "FleetKey",
     "FleetLimiter",
+    "FleetQuota",
     "FleetUnavailableError",
+    "QuotaPool",
+    "SoldOutError",
+    "Taken",
     "script_source",
 ]
 

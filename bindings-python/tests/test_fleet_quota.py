@@ -7,19 +7,23 @@ from __future__ import annotations
 import asyncio
 import doctest
 import gc
+import inspect
 import pickle
+import re
 import threading
 import time
 from typing import Any, Iterator, List
 
 import pytest
 import redis_support
+import test_readme
+import test_readme_api
 
 import stanchion
 import stanchion._errors
 import stanchion._fleet_client
 import stanchion._fleet_quota
-from stanchion import ConfigError, SoldOutError
+from stanchion import ConfigError, SoldOutError, Stock
 from stanchion.redis import FleetQuota, QuotaPool, Taken
 
 
@@ -331,3 +335,43 @@ def test_every_public_item_has_an_example() -> None:
     for item in documented:
         assert ">>>" in (item.__doc__ or ""), item
 
+
+QUOTA = test_readme.TEXT.split("\n## Fleet quotas on Redis\n", 1)[1].split("\n## ", 1)[0]
+QUOTA_BLOCKS: List[str] = re.findall(r"```python\n(.*?)```", QUOTA, flags=re.S)
+
+
+def test_the_quota_examples_are_only_run_here() -> None:
+    assert len(QUOTA_BLOCKS) == 2
+    assert all(test_readme.REDIS in block for block in QUOTA_BLOCKS)
+    assert not set(QUOTA_BLOCKS) & set(test_readme.OTHER_BLOCKS)
+
+
+@pytest.mark.parametrize("source", QUOTA_BLOCKS, ids=["blocking", "asyncio"])
+def test_the_quota_examples_run(client: Any, source: str) -> None:
+    for key in client.scan_iter("shop:*"):
+        client.delete(key)
+    port = redis_support.host_port(redis_support.url())[1]
+    source = source.replace(test_readme.REDIS, f"port={port}")
+    exec(compile(source, str(test_readme.README), "exec"), {"__name__": "readme_example"})
+
+
+def test_the_quota_table_states_the_real_signature() -> None:
+    rows = [line for line in QUOTA.splitlines() if line.startswith("| `")]
+    documented = dict(
+        found for row in rows for found in test_readme_api.SIGNATURE.findall(row.split(" | ")[0])
+    )
+    assert set(documented) == {"FleetQuota"}
+    options = [
+        (p.name, (p.default is not p.empty, None if p.default is p.empty else p.default), p.kind is p.KEYWORD_ONLY)
+        for p in inspect.signature(FleetQuota.__init__).parameters.values()
+        if p.name != "self"
+    ]
+    assert test_readme_api.parse(documented["FleetQuota"]) == options
+    assert "`stanchion.Stock(units=None)`" in QUOTA
+    assert inspect.signature(Stock).parameters["units"].default is None
+
+
+def test_the_error_table_lists_every_exception() -> None:
+    section = test_readme.TEXT.split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `(\w+)` \|", section, flags=re.M)
+    assert sorted(listed) == sorted(stanchion._errors.__all__)

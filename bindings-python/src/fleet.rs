@@ -76,7 +76,7 @@ fn value_error(got: &Bound<'_, PyAny>, err: ConfigError) -> PyErr {
 
 /// A `str`'s UTF-8 text; a lone surrogate (no UTF-8 form) is a `ConfigError` in `allowed`'s
 /// words.
-fn text(obj: &Bound<'_, PyAny>, parameter: &str, allowed: &str) -> PyResult<String> {
+pub(crate) fn text(obj: &Bound<'_, PyAny>, parameter: &str, allowed: &str) -> PyResult<String> {
     let s = obj
         .cast::<PyString>()
         .map_err(|_| args::type_error(parameter, "a str", obj))?;
@@ -86,21 +86,21 @@ fn text(obj: &Bound<'_, PyAny>, parameter: &str, allowed: &str) -> PyResult<Stri
 }
 
 /// A checked name (`"key"` or `"name"`).
-fn name_of(parameter: &'static str, name: &Bound<'_, PyAny>) -> PyResult<String> {
+pub(crate) fn name_of(parameter: &'static str, name: &Bound<'_, PyAny>) -> PyResult<String> {
     let name_text = text(name, parameter, NAME)?;
     fleet::check_name(parameter, &name_text).map_err(|e| value_error(name, e))?;
     Ok(name_text)
 }
 
 /// A checked prefix.
-fn prefix_of(prefix: &Bound<'_, PyAny>) -> PyResult<String> {
+pub(crate) fn prefix_of(prefix: &Bound<'_, PyAny>) -> PyResult<String> {
     let prefix_text = text(prefix, "prefix", PREFIX)?;
     fleet::check_prefix(&prefix_text).map_err(|e| value_error(prefix, e))?;
     Ok(prefix_text)
 }
 
 /// A checked timeout in seconds, as nanoseconds.
-fn timeout_of(timeout: &Bound<'_, PyAny>) -> PyResult<Nanos> {
+pub(crate) fn timeout_of(timeout: &Bound<'_, PyAny>) -> PyResult<Nanos> {
     let nanos = args::seconds(timeout, "timeout")?;
     fleet::check_timeout(nanos).map_err(|e| value_error(timeout, e))?;
     Ok(nanos)
@@ -227,6 +227,14 @@ pub fn fleet_connection_breaker(
     CircuitBreaker::from_core(fleet::connection_breaker(), clock, on_transition)
 }
 
+/// Whether an error reply with this code (its first word) means the server cannot decide now
+/// (`fleet::UNAVAILABLE_REPLIES`: a failure for the connection's breaker, answered by the
+/// `on_unavailable` policy) rather than an answer waiting will not change.
+#[pyfunction]
+pub fn fleet_is_unavailable_reply(code: &str) -> bool {
+    fleet::is_unavailable_reply(code)
+}
+
 /// The fleet tier's defaults and limits, as the core states them. Durations are nanoseconds.
 #[pyfunction]
 pub fn fleet_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
@@ -242,6 +250,7 @@ pub fn fleet_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("default_on_unavailable", Unavailable::DEFAULT.as_str())?;
     let names: Vec<&str> = Unavailable::ALL.iter().map(|p| p.as_str()).collect();
     d.set_item("on_unavailable", names)?;
+    d.set_item("unavailable_replies", fleet::UNAVAILABLE_REPLIES.to_vec())?;
     Ok(d)
 }
 

@@ -21,7 +21,9 @@ mod fleet;
 mod keyed;
 mod limiter;
 mod policy;
+mod quota;
 mod retry_loop;
+mod stock;
 
 /// The module's table of classes and functions.
 #[pymodule]
@@ -59,6 +61,10 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fleet::fleet_check_unavailable, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_connection_breaker, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_is_unavailable_reply, m)?)?;
+    m.add_class::<stock::Stock>()?;
+    m.add_class::<quota::FleetQuota>()?;
+    m.add_function(wrap_pyfunction!(quota::fleet_quota_defaults, m)?)?;
     m.add("KEYED_SIZES", keyed::SIZES.to_vec())?;
     Ok(())
 }

@@ -1,6 +1,6 @@
-"""Every fleet limiter scenario (``redis/conformance/limiter``) gives the expected answers, and
-the core token bucket's, through ``FleetLimiter`` on a live Redis: with a blocking client,
-an asyncio client and a blocking cluster client."""
+"""Every fleet scenario (``redis/conformance/limiter`` and ``quota``) gives the expected
+answers through ``stanchion.redis`` on a live Redis, the limiter's also the core token
+bucket's: with a blocking client, an asyncio client and a blocking cluster client."""
 
 from __future__ import annotations
 
@@ -59,11 +59,14 @@ def test_scenario_on_a_cluster(path: Path) -> None:
 
 
 def test_the_scenarios_cover_every_op() -> None:
-    ops = set()
+    ops: Dict[str, set[str]] = {}
     for path in runner.files():
         for step in json.loads(path.read_text())["steps"]:
-            ops.add(step["op"])
-    assert ops == {"try_acquire", "peek", "expires_at", "validate"}
+            ops.setdefault(path.parent.name, set()).add(step["op"])
+    assert ops == {
+        "limiter": {"try_acquire", "peek", "expires_at", "validate"},
+        "quota": {"restock", "take", "remaining", "id_expires_at", "validate"},
+    }
 
 
 def _mutated(tmp_path: Path, change: Dict[str, Any]) -> Path:

@@ -16,6 +16,7 @@ from ._errors import (
     RateLimitedError,
     RefusedError,
     RetryBudgetExhaustedError,
+    SoldOutError,
     StanchionError,
     TimeoutExceededError,
 )
@@ -30,6 +31,7 @@ from ._stanchion import (
     Retrying,
     LimiterSnapshot,
     RetryBudgetSnapshot,
+    Stock,
     key_of,
     monotonic_ns,
 )
@@ -72,7 +74,9 @@ __all__ = [
     "RetryBudgetSnapshot",
     "RetryLoop",
     "SUCCESS",
+    "SoldOutError",
     "StanchionError",
+    "Stock",
     "TimeoutExceededError",
     "key_of",
     "monotonic_ns",

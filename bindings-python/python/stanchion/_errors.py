@@ -14,6 +14,7 @@ __all__ = [
     "TimeoutExceededError",
     "FleetError",
     "FleetUnavailableError",
+    "SoldOutError",
     "ConfigError",
 ]
 
@@ -88,6 +89,33 @@ class FleetUnavailableError(FleetError):
     guards the connection is open (its ``CircuitOpenError`` is then the ``__cause__``, and
     no call was made). Raised by ``on_unavailable="raise"``, the default; the other policies
     answer instead."""
+
+
+class SoldOutError(StanchionError):
+    """A fleet quota could not serve a take (``stanchion.redis.FleetQuota``): every bucket it
+    visited held fewer than the units asked for. Nothing was taken. Not a ``RefusedError``:
+    waiting does not refill a quota, a restock does, so there is no ``retry_after``.
+
+    ``requested`` is the units asked for; ``remaining`` the units the buckets held when the
+    take visited them, summed (below ``requested`` in a quota of one bucket; in a bucketed one
+    it may be more, spread over buckets that each held fewer, since a take is served whole by
+    one bucket).
+
+    >>> error = SoldOutError(2, 1)
+    >>> str(error), error.requested, error.remaining
+    ('sold out (2 asked, 1 left)', 2, 1)
+    """
+
+    requested: int
+    remaining: int
+
+    def __init__(self, requested: int, remaining: int) -> None:
+        super().__init__(f"sold out ({requested} asked, {remaining} left)")
+        self.requested = requested
+        self.remaining = remaining
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (self.requested, self.remaining))
 
 
 _NOTHING: Any = object()

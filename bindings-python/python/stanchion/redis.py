@@ -7,25 +7,24 @@ when the server answers ``NOSCRIPT``. The user brings their own redis-py client,
 (``redis.Redis``, ``redis.cluster.RedisCluster``) or asyncio (``redis.asyncio.Redis``,
 ``redis.asyncio.cluster.RedisCluster``).
 
+``FleetQuota`` is a stock of units (items, seats, credits) kept in Redis that a take never
+drives below zero, charged once per request id however often a take is retried, spread over
+buckets on different cluster slots for hot items, with local batches (``QuotaPool``) that hand
+units out with no round trip. Its decisions are calls of ``quota.lua``. A quota never falls
+back: when Redis cannot answer it raises ``FleetUnavailableError``.
+
 What stays in the client is decided by the core (``stanchion::fleet``), as in every binding:
 which keys, prefixes, buckets and timeouts are accepted; the circuit breaker that guards the
 connection, so a dead Redis costs microseconds per call instead of a timeout each; and the
 answer when Redis cannot give one, by ``on_unavailable``.
 
-redis-py is imported when the first limiter is made, so ``import stanchion`` works without it
+redis-py is imported when the first limiter or quota is made, so ``import stanchion`` works without it
 (``pip install 'stanchion[redis]'`` brings it).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import inspect
-import logging
-import sys
-import threading
-import weakref
-from importlib import resources
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
@@ -43,14 +42,9 @@ from typing import (
 
 from . import _stanchion
 from ._clock import Clock
-from ._errors import (
-    CircuitOpenError,
-    ConfigError,
-    FleetError,
-    FleetUnavailableError,
-    RateLimitedError,
-    described,
-)
+from ._errors import FleetError, FleetUnavailableError, RateLimitedError, SoldOutError, described
+from ._fleet_client import Guard, check_blocking_client, kind, script_source
+from ._fleet_quota import DEFAULT_BATCH, DEFAULT_ID_MEMORY, FleetQuota, QuotaPool, Taken
 from ._wrap import is_async
 
 if TYPE_CHECKING:
@@ -68,8 +62,6 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
-_log = logging.getLogger("stanchion")
-
 _DEFAULTS: Dict[str, Any] = _stanchion.fleet_defaults()
 #: The prefix of every key unless ``prefix=`` says otherwise: ``"stanchion:"``.
 DEFAULT_PREFIX: str = _DEFAULTS["default_prefix"]
@@ -79,6 +71,8 @@ DEFAULT_TIMEOUT: float = _DEFAULTS["default_call_timeout_ns"] / 1e9
 DEFAULT_ON_UNAVAILABLE: str = _DEFAULTS["default_on_unavailable"]
 
 __all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_ID_MEMORY",
     "DEFAULT_ON_UNAVAILABLE",
     "DEFAULT_PREFIX",
     "DEFAULT_TIMEOUT",
@@ -86,23 +80,13 @@ __all__ = [
     "FleetError",
     "FleetKey",
     "FleetLimiter",
+    "FleetQuota",
     "FleetUnavailableError",
+    "QuotaPool",
+    "SoldOutError",
+    "Taken",
     "script_source",
 ]
-
-
-@functools.lru_cache(maxsize=None)
-def script_source(name: str) -> str:
-    """The text of one of the fleet tier's scripts as this package ships it, which is the
-    repository's ``redis/scripts/<name>.lua`` byte for byte.
-
-    >>> "KEYS[1]" in script_source("gcra")
-    True
-    """
-    if not name.isidentifier():
-        raise ValueError(f"name must be a script's file name without .lua, got {name!r}")
-    path = resources.files("stanchion") / "_scripts" / f"{name}.lua"
-    return path.read_text(encoding="utf-8")
 
 
 class FleetDecision:
@@ -212,145 +196,6 @@ class FleetDecision:
         )
 
 
-# Clients ------------------------------------------------------------------------------------
-
-_CLIENTS = (
-    "a redis-py client: redis.Redis, redis.cluster.RedisCluster, redis.asyncio.Redis or "
-    "redis.asyncio.cluster.RedisCluster (not a pipeline)"
-)
-
-
-def _redis_py() -> Any:
-    try:
-        import redis
-        import redis.asyncio
-        import redis.asyncio.cluster
-        import redis.cluster
-    except ImportError as missing:
-        raise ImportError(
-            "stanchion.redis needs redis-py: pip install 'stanchion[redis]'"
-        ) from missing
-    return redis
-
-
-def _kind(client: object) -> bool:
-    """Whether ``client`` is an asyncio client; a ``TypeError`` naming ``client`` for anything
-    but a redis-py client."""
-    redis = _redis_py()
-    pipelines = (
-        redis.client.Pipeline,
-        redis.asyncio.client.Pipeline,
-        redis.cluster.ClusterPipeline,
-        redis.asyncio.cluster.ClusterPipeline,
-    )
-    if not isinstance(client, pipelines):
-        if isinstance(client, (redis.Redis, redis.cluster.RedisCluster)):
-            return False
-        if isinstance(client, (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)):
-            return True
-    raise TypeError(f"client must be {_CLIENTS}, got {described(client)}")
-
-
-def _socket_setting(client: Any, name: str) -> Optional[float]:
-    """A socket timeout of a blocking client as its connections get it: from the client's
-    connection options, else the default of the connection class (a ``from_url`` client
-    leaves the defaults out of its options)."""
-    get = getattr(client, "get_connection_kwargs", None)
-    kwargs: Dict[str, Any] = get() if get is not None else {}
-    if name in kwargs:
-        return cast(Optional[float], kwargs[name])
-    pool = getattr(client, "connection_pool", None)
-    # A cluster's node clients are made as `redis.Redis(**options)`.
-    made_by = getattr(pool, "connection_class", None) or _redis_py().Redis
-    for klass in getattr(made_by, "__mro__", ()):
-        init = klass.__dict__.get("__init__")
-        try:
-            parameter = inspect.signature(init).parameters.get(name) if init else None
-        except (TypeError, ValueError):
-            continue
-        if parameter is not None and parameter.default is not parameter.empty:
-            return cast(Optional[float], parameter.default)
-    return None
-
-
-def _check_blocking_client(client: Any, timeout_ns: int) -> None:
-    """A blocking read cannot be interrupted, so a blocking client must bound its own calls:
-    its socket timeouts (read and connect, which redis-py takes from the read timeout when
-    unset) must be set and within the limiter's ``timeout``."""
-    read = _socket_setting(client, "socket_timeout")
-    connect = _socket_setting(client, "socket_connect_timeout")
-    if connect is None:
-        connect = read
-    limit = timeout_ns / 1e9
-    if read is None or connect is None or read > limit or connect > limit:
-        raise ConfigError(
-            "client",
-            f"a blocking client whose socket_timeout and socket_connect_timeout are set and at "
-            f"most the limiter's timeout ({limit:g} s), since a blocking read cannot be "
-            f"interrupted: e.g. redis.Redis(..., socket_timeout={limit:g}, "
-            f"socket_connect_timeout={limit:g}), or an asyncio client, whose calls the limiter "
-            f"cancels",
-            "client",
-            {"socket_timeout": read, "socket_connect_timeout": connect},
-        )
-
-
-def _unavailable_errors() -> Tuple[Type[BaseException], ...]:
-    """What counts as Redis being unavailable, and so as a failure of the connection's
-    breaker: a connection error, a timeout, a cluster that cannot serve the slot. Any other
-    Redis error is an answer: the connection works."""
-    from redis import exceptions
-
-    return (
-        exceptions.ConnectionError,
-        exceptions.TimeoutError,
-        exceptions.ClusterError,
-        exceptions.SlotNotCoveredError,
-        asyncio.TimeoutError,
-        TimeoutError,
-        OSError,
-    )
-
-
-# The breaker of each client: limiters sharing a client share the breaker that guards it, so a
-# dead Redis opens it once for all of them. A limiter with a clock of its own (tests) gets the
-# breaker of that client and clock.
-_breakers: "weakref.WeakKeyDictionary[Any, Dict[Optional[Clock], _stanchion.CircuitBreaker]]" = (
-    weakref.WeakKeyDictionary()
-)
-_breakers_lock = threading.Lock()
-
-
-def _log_transition(client: str, old: str, new: str) -> None:
-    level = logging.WARNING if new == "open" else logging.INFO
-    _log.log(level, "stanchion.redis: the breaker of %s went %s -> %s", client, old, new)
-
-
-def _named(client: Any) -> str:
-    """The client as the log names it: its class and server address."""
-    get = getattr(client, "get_connection_kwargs", None)
-    kwargs: Dict[str, Any] = get() if get is not None else {}
-    where = kwargs.get("path") or (
-        f"{kwargs['host']}:{kwargs.get('port', 6379)}" if "host" in kwargs else None
-    )
-    name = f"{type(client).__module__}.{type(client).__qualname__}"
-    return f"{name} at {where}" if where else name
-
-
-def _breaker_for(client: Any, clock: Optional[Clock]) -> _stanchion.CircuitBreaker:
-    on_transition = functools.partial(_log_transition, _named(client))
-    with _breakers_lock:
-        try:
-            per_clock = _breakers.setdefault(client, {})
-        except TypeError:  # not weakly referable: a breaker of its own
-            return _stanchion.fleet_connection_breaker(clock, on_transition)
-        breaker = per_clock.get(clock)
-        if breaker is None:
-            breaker = _stanchion.fleet_connection_breaker(clock, on_transition)
-            per_clock[clock] = breaker
-        return breaker
-
-
 # The limiter --------------------------------------------------------------------------------
 
 
@@ -368,11 +213,14 @@ class FleetLimiter:
     Every call is bounded: an asyncio call is cancelled after ``timeout`` seconds (default
     0.25 s); a blocking call cannot be interrupted, so a blocking client must have its
     ``socket_timeout`` and ``socket_connect_timeout`` set to at most ``timeout``, and is refused
-    otherwise. A breaker (the core's connection breaker) guards the client: three
-    connection errors or timeouts in a row open it, and while it is open no call reaches
-    Redis. When Redis cannot decide, ``on_unavailable`` answers: ``"raise"`` (the default:
-    ``FleetUnavailableError`` with the Redis error as its cause), ``"local"`` (a local token
-    bucket holding ``local_share`` of the fleet's limit), ``"allow"`` or ``"deny"``.
+    otherwise. A breaker (the core's connection breaker) guards the client: three failures in
+    a row open it (connection errors, timeouts, and the error replies that mean the server
+    cannot decide now, the core's ``fleet::UNAVAILABLE_REPLIES``: ``LOADING``, ``READONLY``,
+    ``OOM``, …), and while it is open no call reaches Redis. When Redis cannot decide,
+    ``on_unavailable`` answers: ``"raise"`` (the default: ``FleetUnavailableError`` with the
+    Redis error as its cause), ``"local"`` (a local token bucket holding ``local_share`` of
+    the fleet's limit), ``"allow"`` or ``"deny"``. Any other error reply (``WRONGTYPE``: the
+    key holds something else) raises ``FleetError`` and counts as an answer.
 
     Keys are strings of 1 to 1024 bytes without ``{`` or ``}``: the Redis key is
     ``<prefix>{<key>}:limiter``, whose braces keep each call in one cluster slot. Limiters
@@ -389,16 +237,7 @@ class FleetLimiter:
     True
     """
 
-    __slots__ = (
-        "_core",
-        "_client",
-        "_is_async",
-        "_script",
-        "_breaker",
-        "_timeout",
-        "_unavailable",
-        "_redis_error",
-    )
+    __slots__ = ("_core", "_client", "_is_async", "_script", "_guard")
 
     def __init__(
         self,
@@ -413,7 +252,7 @@ class FleetLimiter:
         local_share: Optional[float] = None,
         clock: Optional[Clock] = None,
     ) -> None:
-        self._is_async = _kind(client)
+        self._is_async = kind(client)
         config = {
             "capacity": capacity,
             "refill_amount": refill_amount,
@@ -425,15 +264,10 @@ class FleetLimiter:
         }
         self._core = _stanchion.FleetLimiter(config, clock)
         if not self._is_async:
-            _check_blocking_client(client, self._core.timeout_ns)
+            check_blocking_client(client, self._core.timeout_ns)
         self._client = client
         self._script: Any = client.register_script(script_source("gcra"))
-        self._breaker = _breaker_for(client, clock)
-        self._timeout = self._core.timeout_ns / 1e9
-        self._unavailable = _unavailable_errors()
-        from redis.exceptions import RedisError
-
-        self._redis_error: Type[BaseException] = RedisError
+        self._guard = Guard(client, clock, self._core.timeout_ns, "the limiter")
 
     # Properties ---------------------------------------------------------------------------
 
@@ -455,7 +289,7 @@ class FleetLimiter:
     @property
     def timeout(self) -> float:
         """How long one call may take, in seconds."""
-        return self._timeout
+        return self._guard.timeout
 
     @property
     def on_unavailable(self) -> str:
@@ -467,7 +301,7 @@ class FleetLimiter:
     def breaker(self) -> _stanchion.CircuitBreaker:
         """The breaker that guards the client (shared by the limiters on it): its ``state``
         and ``snapshot()``."""
-        return self._breaker
+        return self._guard.breaker
 
     def redis_key(self, key: str) -> str:
         """The Redis key of ``key``'s bucket: ``<prefix>{<key>}:limiter``.
@@ -535,21 +369,9 @@ class FleetLimiter:
     def _decide(self, key: str, n: int, peek: bool, now_ns: Optional[int]) -> FleetDecision:
         redis_key, argv = self._core.request(key, n, peek, now_ns)
         try:
-            permit = self._breaker.acquire()
-        except CircuitOpenError as refused:
-            return self._fallback(n, refused)
-        try:
-            reply = self._script(keys=[redis_key], args=argv)
-        except self._unavailable as error:
-            permit.failure()
-            return self._fallback(n, error)
-        except self._redis_error as error:
-            permit.success()
-            raise FleetError(f"Redis answered the limiter with an error: {error}") from error
-        except BaseException:
-            permit.release()
-            raise
-        permit.success()
+            reply = self._guard.call(self._script, [redis_key], argv)
+        except FleetUnavailableError as unavailable:
+            return self._fallback(n, unavailable)
         return self._read(reply, n)
 
     # Asyncio clients -----------------------------------------------------------------------
@@ -582,21 +404,9 @@ class FleetLimiter:
     ) -> FleetDecision:
         redis_key, argv = self._core.request(key, n, peek, now_ns)
         try:
-            permit = self._breaker.acquire()
-        except CircuitOpenError as refused:
-            return self._fallback(n, refused)
-        try:
-            reply = await _bounded(self._script(keys=[redis_key], args=argv), self._timeout)
-        except self._unavailable as error:
-            permit.failure()
-            return self._fallback(n, error)
-        except self._redis_error as error:
-            permit.success()
-            raise FleetError(f"Redis answered the limiter with an error: {error}") from error
-        except BaseException:
-            permit.release()
-            raise
-        permit.success()
+            reply = await self._guard.acall(self._script, [redis_key], argv)
+        except FleetUnavailableError as unavailable:
+            return self._fallback(n, unavailable)
         return self._read(reply, n)
 
     # Answers -------------------------------------------------------------------------------
@@ -607,11 +417,12 @@ class FleetLimiter:
         except ValueError as unexpected:
             raise FleetError(str(unexpected)) from unexpected
 
-    def _fallback(self, n: int, error: BaseException) -> FleetDecision:
+    def _fallback(self, n: int, unavailable: FleetUnavailableError) -> FleetDecision:
+        """The ``on_unavailable`` answer, or ``unavailable`` raised under ``"raise"``."""
         answer = self._core.fallback(n)
         if answer is None:
-            raise FleetUnavailableError(f"Redis could not decide: {_reason(error)}") from error
-        return FleetDecision(*answer, error=error)
+            raise unavailable
+        return FleetDecision(*answer, error=unavailable.__cause__)
 
     # Decorators and views ------------------------------------------------------------------
 
@@ -744,23 +555,3 @@ def _raised(decision: FleetDecision) -> FleetDecision:
     if refusal is not None:
         raise refusal from decision.error
     return decision
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, CircuitOpenError):
-        return f"the connection's breaker is open ({error})"
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-if sys.version_info >= (3, 11):
-
-    async def _bounded(call: Awaitable[Any], timeout: float) -> Any:
-        async with asyncio.timeout(timeout):
-            return await call
-
-else:  # pragma: no cover - Python < 3.11
-
-    async def _bounded(call: Awaitable[Any], timeout: float) -> Any:
-        return await asyncio.wait_for(call, timeout)
-

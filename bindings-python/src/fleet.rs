@@ -86,21 +86,21 @@ fn text(obj: &Bound<'_, PyAny>, parameter: &str, allowed: &str) -> PyResult<Stri
 }
 
 /// A checked name (`"key"` or `"name"`).
-fn name_of(parameter: &'static str, name: &Bound<'_, PyAny>) -> PyResult<String> {
+pub(crate) fn name_of(parameter: &'static str, name: &Bound<'_, PyAny>) -> PyResult<String> {
     let name_text = text(name, parameter, NAME)?;
     fleet::check_name(parameter, &name_text).map_err(|e| value_error(name, e))?;
     Ok(name_text)
 }
 
 /// A checked prefix.
-fn prefix_of(prefix: &Bound<'_, PyAny>) -> PyResult<String> {
+pub(crate) fn prefix_of(prefix: &Bound<'_, PyAny>) -> PyResult<String> {
     let prefix_text = text(prefix, "prefix", PREFIX)?;
     fleet::check_prefix(&prefix_text).map_err(|e| value_error(prefix, e))?;
     Ok(prefix_text)
 }
 
 /// A checked timeout in seconds, as nanoseconds.
-fn timeout_of(timeout: &Bound<'_, PyAny>) -> PyResult<Nanos> {
+pub(crate) fn timeout_of(timeout: &Bound<'_, PyAny>) -> PyResult<Nanos> {
     let nanos = args::seconds(timeout, "timeout")?;
     fleet::check_timeout(nanos).map_err(|e| value_error(timeout, e))?;
     Ok(nanos)

@@ -764,3 +764,36 @@ else:  # pragma: no cover - Python < 3.11
     async def _bounded(call: Awaitable[Any], timeout: float) -> Any:
         return await asyncio.wait_for(call, timeout)
 
+
+
+# Leases on Redis: the fleet bulkhead and the lock, in modules of their own built on the
+# client handling above (the client checks, the breakers, the timeout guard).
+from ._errors import (  # noqa: E402
+    LeaseLostError,
+    LockError,
+    LockHeldError,
+    LockQuorumError,
+    LockReplicasError,
+    LockTimeoutError,
+    LockUnavailableError,
+)
+from ._fleet_lease import DEFAULT_LEASE, FleetSemaphore, Lease, LeaseHold, SemaphoreState  # noqa: E402
+from ._fleet_lock import FleetLock, LockLease, Redlock  # noqa: E402
+
+__all__ += [
+    "DEFAULT_LEASE",
+    "FleetLock",
+    "FleetSemaphore",
+    "Lease",
+    "LeaseHold",
+    "LeaseLostError",
+    "LockError",
+    "LockHeldError",
+    "LockLease",
+    "LockQuorumError",
+    "LockReplicasError",
+    "LockTimeoutError",
+    "LockUnavailableError",
+    "Redlock",
+    "SemaphoreState",
+]

@@ -1,6 +1,7 @@
 """Runs the fleet tier's scenarios (``redis/conformance/limiter/*.json``) through
 ``stanchion.redis.FleetLimiter`` against a live Redis, as ``redis/tests/conformance.rs`` does
-for the Rust crate.
+for the Rust crate; ``redis/conformance/semaphore/*.json`` go through ``FleetSemaphore``
+(``fleet_conformance_semaphore``).
 
 The format is the shared one (``conformance/README.md``), read through the strict ``Fields``
 of ``conformance_runner``, so a field this runner does not know fails the run;
@@ -31,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[2] / "redis" / "conformance"
 ORIGIN = 4_000_000_000_000_000_000
 
 
-#: The primitives this package has. The quota's and the semaphore's scenarios wait for
-#: their Python classes; every other folder is run.
-NOT_YET_BOUND = {"quota", "semaphore"}
+#: The primitives this package has. The quota's scenarios wait for its Python class; every
+#: other folder is run.
+NOT_YET_BOUND = {"quota"}
 
 
 def files() -> List[Path]:
@@ -171,6 +172,14 @@ async def _value(result: Any) -> Any:
     return result
 
 
+def _subject(primitive: str, client: Any, config: Any) -> Any:
+    if primitive == "semaphore":
+        from fleet_conformance_semaphore import SemaphoreSubject
+
+        return SemaphoreSubject(client, config)
+    return Subject(client, config)
+
+
 def load(path: Path) -> Tuple[Fields, Optional[str]]:
     scenario = json.loads(path.read_text())
     _check_ints(scenario, path.name)
@@ -183,7 +192,7 @@ def load(path: Path) -> Tuple[Fields, Optional[str]]:
     ):
         raise FormatError(f"{path.name}: `covers` must list the rules, each citing a section (§)")
     primitive = f.get("primitive", string)
-    if primitive != path.parent.name or primitive != "limiter":
+    if primitive != path.parent.name or primitive not in ("limiter", "semaphore"):
         raise FormatError(f"{path.name}: primitive {primitive!r} in folder {path.parent.name!r}")
     deviation = f.nullable("known_deviation", string)
     if "known_deviation" in scenario and not (deviation or "").strip():
@@ -197,7 +206,7 @@ async def run(path: Path, client: Any, decide: Decide, command: Command) -> int:
     file, _ = load(path)
     name = f"{path.parent.name}/{path.name}"
     try:
-        subject = Subject(client, file.take("config"))
+        subject = _subject(path.parent.name, client, file.take("config"))
     except FormatError as e:
         raise FormatError(f"{name}: config: {e}") from None
     steps = file.take("steps")

@@ -160,8 +160,13 @@ def test_an_error_reply_is_no_unavailability(proxy: SlowProxy) -> None:
 # Replicas ----------------------------------------------------------------------------------
 
 
-def _replication_up(replica: Any) -> bool:
-    return bool(replica.info("replication").get("master_link_status") == "up")
+def _attached(primary: Any, replica: Any) -> bool:
+    """Whether the replica is attached as both sides see it: its link is up, and the primary
+    counts it online (after a diskless sync, only once the replica's first ACK came)."""
+    if replica.info("replication").get("master_link_status") != "up":
+        return False
+    described = primary.info("replication").get("slave0")
+    return isinstance(described, dict) and described.get("state") == "online"
 
 
 def test_wait_replicas_succeeds_with_the_replica_and_fails_cleanly_without_it() -> None:
@@ -169,7 +174,7 @@ def test_wait_replicas_succeeds_with_the_replica_and_fails_cleanly_without_it() 
     replica = redis_support.sync_client(replica_url(), timeout=1.0)
     host, port = redis_support.host_port(redis_support.url())
     try:
-        wait_for(lambda: _replication_up(replica), "the replica to be attached")
+        wait_for(lambda: _attached(primary, replica), "the replica to be attached")
         lock = FleetLock(
             primary, ttl=5.0, wait_replicas=(1, 0.2), timeout=1.0, prefix=redis_support.unique_prefix("replicas")
         )
@@ -189,7 +194,7 @@ def test_wait_replicas_succeeds_with_the_replica_and_fails_cleanly_without_it() 
         assert str(short.value) == "0 of 1 replicas acknowledged the lease on 'job' within 0.2 s; it was released"
         assert primary.exists(key) == 0, "a lease without its replicas is released"
 
-        wait_for(lambda: _replication_up(replica), "the replica to be attached again")
+        wait_for(lambda: _attached(primary, replica), "the replica to be attached again")
         assert lock.release(lock.acquire("job"))
     finally:
         primary.close()
@@ -199,9 +204,10 @@ def test_wait_replicas_succeeds_with_the_replica_and_fails_cleanly_without_it() 
 def test_wait_replicas_with_an_asyncio_client() -> None:
     async def main() -> None:
         client = redis_support.async_client()
+        primary = redis_support.sync_client(timeout=1.0)
         replica = redis_support.sync_client(replica_url(), timeout=1.0)
         try:
-            wait_for(lambda: _replication_up(replica), "the replica to be attached")
+            wait_for(lambda: _attached(primary, replica), "the replica to be attached")
             lock = FleetLock(client, ttl=5.0, wait_replicas=(2, 0.1), prefix=redis_support.unique_prefix("replicas"))
             # One replica where two are asked for.
             with pytest.raises(LockReplicasError) as short:
@@ -210,6 +216,7 @@ def test_wait_replicas_with_an_asyncio_client() -> None:
             assert await client.exists(lock.redis_keys("job")[0]) == 0
         finally:
             await client.aclose()
+            primary.close()
             replica.close()
 
     asyncio.run(main())

@@ -515,7 +515,8 @@ class LeaseHold(Generic[S, A]):
     held (a renewal found it gone or failed, or the release found it gone), the block or call
     ends with ``LeaseLostError``, unless it raised something else: the work ran, at least in
     part, without the lease. ``lease.lost`` and ``on_lost`` say so the moment the keeper
-    knows.
+    knows. A block may release its lease early (``release(lease)``); its end then releases
+    nothing.
     """
 
     __slots__ = ("_owner", "_name", "_wait", "_on_lost", "_held")
@@ -551,7 +552,8 @@ class LeaseHold(Generic[S, A]):
         lease, rest = stack
         self._held.set(rest)
         try:
-            still = self._owner._unhold(lease)
+            # A block that released its lease itself leaves nothing to release.
+            still = lease.released or self._owner._unhold(lease)
         except Exception:
             if exc is not None:
                 return None  # the block's own error goes on
@@ -581,7 +583,7 @@ class LeaseHold(Generic[S, A]):
         lease, rest = stack
         self._held.set(rest)
         try:
-            still = await self._owner._unhold_async(lease)
+            still = lease.released or await self._owner._unhold_async(lease)
         except Exception:
             if exc is not None:
                 return None

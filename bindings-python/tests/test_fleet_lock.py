@@ -16,7 +16,6 @@ import threading
 import time
 from typing import Any, Iterator, List
 
-import lease_support
 import pytest
 import redis_support
 from lease_support import Recorder, Worker, wait_for

@@ -86,7 +86,9 @@ def new_token() -> str:
 
 def check_on_lost(on_lost: object) -> Optional[OnLost]:
     if on_lost is not None and not callable(on_lost):
-        raise TypeError(f"on_lost must be None or a callable taking the lease, got {described(on_lost)}")
+        raise TypeError(
+            f"on_lost must be None or a callable taking the lease, got {described(on_lost)}"
+        )
     return cast(Optional[OnLost], on_lost)
 
 
@@ -405,7 +407,8 @@ class Guard:
         return self.client.register_script(self._fleet.script_source(name))
 
     def _failed(self, error: BaseException) -> FleetUnavailableError:
-        failure = self._error(f"Redis could not decide the {self.what}: {self._fleet._reason(error)}")
+        reason = self._fleet._reason(error)
+        failure = self._error(f"Redis could not decide the {self.what}: {reason}")
         failure.__cause__ = error
         return failure
 
@@ -433,7 +436,9 @@ class Guard:
         permit.success()
         return reply
 
-    async def acall(self, send: Callable[[], Awaitable[Any]], timeout: Optional[float] = None) -> Any:
+    async def acall(
+        self, send: Callable[[], Awaitable[Any]], timeout: Optional[float] = None
+    ) -> Any:
         try:
             permit = self.breaker.acquire()
         except CircuitOpenError as refused:
@@ -941,7 +946,9 @@ class FleetSemaphore(_Holder["Lease[threading.Event]", "Lease[asyncio.Event]"]):
 def _keeper_callback(keep: bool, on_lost: object) -> Optional[OnLost]:
     callback = check_on_lost(on_lost)
     if callback is not None and not keep:
-        raise ConfigError("on_lost", "None unless keep=True (only a keeper calls it)", "on_lost", on_lost)
+        raise ConfigError(
+            "on_lost", "None unless keep=True (only a keeper calls it)", "on_lost", on_lost
+        )
     return callback
 
 

@@ -132,7 +132,9 @@ def _held(name: str, retry_after_ns: Optional[int]) -> LockHeldError:
     )
 
 
-def _pause(waiter: _stanchion.LockWaiter, name: str, refusal: BaseException, left: Optional[int]) -> float:
+def _pause(
+    waiter: _stanchion.LockWaiter, name: str, refusal: BaseException, left: Optional[int]
+) -> float:
     """Seconds to sleep before the next attempt, or the refusal (no patience) or a
     ``LockTimeoutError`` (patience spent) raised from it."""
     now = _stanchion.monotonic_ns()
@@ -197,7 +199,7 @@ class FleetLock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"
     ...     lock.acquire("nightly-report")
     Traceback (most recent call last):
     ...
-    stanchion._errors.LockHeldError: the lock 'nightly-report' is held by another holder for up to ...
+    stanchion._errors.LockHeldError: the lock 'nightly-report' is held by another holder...
     >>> first = lock.acquire("nightly-report")
     >>> lock.release(first), lock.release(first)
     (True, False)
@@ -373,7 +375,9 @@ class FleetLock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"
             acknowledged = None
         else:
             try:
-                reply, acknowledged = self._guard.call(lambda: self._acquire_waiting(keys, argv, replicas))
+                reply, acknowledged = self._guard.call(
+                    lambda: self._acquire_waiting(keys, argv, replicas)
+                )
             except LockUnavailableError:
                 # The acquisition may have been made before WAIT failed.
                 self._release_quietly(keys, token)
@@ -388,7 +392,9 @@ class FleetLock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"
             raise _short(name, acknowledged, replicas)
         return lease
 
-    def _acquire_waiting(self, keys: Tuple[str, str], argv: List[str], replicas: Tuple[int, int]) -> Tuple[Any, int]:
+    def _acquire_waiting(
+        self, keys: Tuple[str, str], argv: List[str], replicas: Tuple[int, int]
+    ) -> Tuple[Any, int]:
         # WAIT counts the writes of its own connection: a pipeline keeps both on one.
         pipe = self._guard.client.pipeline(transaction=False)
         self._script(keys=list(keys), args=argv, client=pipe)
@@ -399,7 +405,8 @@ class FleetLock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"
     def _release_quietly(self, keys: Tuple[str, str], token: str) -> None:
         # Best effort: if this fails too, the lease expires on its own.
         try:
-            self._guard.call(lambda: self._script(keys=list(keys), args=self._core.release_args(token)))
+            argv = self._core.release_args(token)
+            self._guard.call(lambda: self._script(keys=list(keys), args=argv))
         except FleetError:
             pass
 
@@ -435,7 +442,8 @@ class FleetLock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"
         await stop_async(lease)
         keys = list(self._core.redis_keys(lease.name))
         argv = self._core.release_args(lease.token)
-        return _done(self._core, await self._guard.acall(lambda: self._script(keys=keys, args=argv)))
+        reply = await self._guard.acall(lambda: self._script(keys=keys, args=argv))
+        return _done(self._core, reply)
 
     async def extend_async(self, lease: LockLease[Any], ttl: float) -> bool:
         """``extend`` for an asyncio client."""
@@ -454,7 +462,8 @@ class FleetLock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"
 
     async def _asend_extend(self, lease: LockLease[Any], argv: List[str]) -> bool:
         keys = list(self._core.redis_keys(lease.name))
-        return _done(self._core, await self._guard.acall(lambda: self._script(keys=keys, args=argv)))
+        reply = await self._guard.acall(lambda: self._script(keys=keys, args=argv))
+        return _done(self._core, reply)
 
     async def _aattempt(
         self, name: str, keys: Tuple[str, str], on_lost: Optional[OnLost], now_us: Optional[int]
@@ -496,7 +505,8 @@ class FleetLock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"
 
     async def _arelease_quietly(self, keys: Tuple[str, str], token: str) -> None:
         try:
-            await self._guard.acall(lambda: self._script(keys=list(keys), args=self._core.release_args(token)))
+            argv = self._core.release_args(token)
+            await self._guard.acall(lambda: self._script(keys=list(keys), args=argv))
         except FleetError:
             pass
 
@@ -527,10 +537,14 @@ class FleetLock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"
     def _need(self, is_async: bool, name: str) -> None:
         need_kind("lock", name, self._guard.is_async, is_async)
 
-    def _hold(self, name: str, wait: Optional[float], on_lost: Optional[OnLost]) -> LockLease[threading.Event]:
+    def _hold(
+        self, name: str, wait: Optional[float], on_lost: Optional[OnLost]
+    ) -> LockLease[threading.Event]:
         return self.acquire(name, wait, keep=True, on_lost=on_lost)
 
-    async def _hold_async(self, name: str, wait: Optional[float], on_lost: Optional[OnLost]) -> LockLease[asyncio.Event]:
+    async def _hold_async(
+        self, name: str, wait: Optional[float], on_lost: Optional[OnLost]
+    ) -> LockLease[asyncio.Event]:
         return await self.acquire_async(name, wait, keep=True, on_lost=on_lost)
 
     def _unhold(self, lease: LockLease[Any]) -> bool:
@@ -617,7 +631,9 @@ class Redlock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"])
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         if isinstance(clients, (str, bytes)) or not hasattr(clients, "__iter__"):
-            raise TypeError(f"clients must be a sequence of redis-py clients, got {described(clients)}")
+            raise TypeError(
+                f"clients must be a sequence of redis-py clients, got {described(clients)}"
+            )
         servers = list(clients)
         kinds = {check_client(c) for c in servers}
         if not 1 <= len(servers) <= 255 or len({id(c) for c in servers}) != len(servers):
@@ -632,7 +648,8 @@ class Redlock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"])
             raise TypeError("clients must be all blocking or all asyncio redis-py clients")
         config = {"ttl": ttl, "wait": wait, "prefix": prefix, "timeout": timeout}
         self._core = _stanchion.FleetLock(config)
-        self._servers = [Guard(c, self._core.timeout_ns, "lock", LockUnavailableError) for c in servers]
+        timeout_ns = self._core.timeout_ns
+        self._servers = [Guard(c, timeout_ns, "lock", LockUnavailableError) for c in servers]
         self._scripts: List[Any] = [guard.script("lock") for guard in self._servers]
         self._quorum = _stanchion.fleet_quorum(len(servers))
         self._is_async = kinds == {True}
@@ -683,9 +700,15 @@ class Redlock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"])
 
     def _need_kind(self, is_async: bool, name: str, instead: str) -> None:
         if is_async and not self._is_async:
-            raise TypeError(f"{name} needs asyncio clients and this Redlock's are blocking: call {instead}(...)")
+            raise TypeError(
+                f"{name} needs asyncio clients and this Redlock's are blocking: "
+                f"call {instead}(...)"
+            )
         if not is_async and self._is_async:
-            raise TypeError(f"{name} needs blocking clients and this Redlock's are asyncio: await {instead}(...)")
+            raise TypeError(
+                f"{name} needs blocking clients and this Redlock's are asyncio: "
+                f"await {instead}(...)"
+            )
 
     # Blocking clients ----------------------------------------------------------------------
 
@@ -753,7 +776,9 @@ class Redlock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"])
                 answers.append(error)
         return answers
 
-    def _attempt(self, name: str, keys: Tuple[str, str], on_lost: Optional[OnLost]) -> LockLease[threading.Event]:
+    def _attempt(
+        self, name: str, keys: Tuple[str, str], on_lost: Optional[OnLost]
+    ) -> LockLease[threading.Event]:
         token = new_token()
         start = _stanchion.monotonic_ns()
         replies = self._each(name, self._core.acquire_args(token))
@@ -768,7 +793,7 @@ class Redlock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"])
 
     def _release_everywhere(self, name: str, token: str) -> int:
         replies = self._each(name, self._core.release_args(token))
-        return sum(1 for reply in replies if not isinstance(reply, BaseException) and _done(self._core, reply))
+        return sum(1 for r in replies if not isinstance(r, BaseException) and _done(self._core, r))
 
     # Asyncio clients -----------------------------------------------------------------------
 
@@ -828,9 +853,12 @@ class Redlock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"])
                 return error
             return reply
 
-        return list(await asyncio.gather(*(one(g, s) for g, s in zip(self._servers, self._scripts))))
+        servers = zip(self._servers, self._scripts)
+        return list(await asyncio.gather(*(one(guard, script) for guard, script in servers)))
 
-    async def _aattempt(self, name: str, keys: Tuple[str, str], on_lost: Optional[OnLost]) -> LockLease[asyncio.Event]:
+    async def _aattempt(
+        self, name: str, keys: Tuple[str, str], on_lost: Optional[OnLost]
+    ) -> LockLease[asyncio.Event]:
         token = new_token()
         start = _stanchion.monotonic_ns()
         replies = await self._aeach(name, self._core.acquire_args(token))
@@ -843,7 +871,7 @@ class Redlock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"])
 
     async def _arelease_everywhere(self, name: str, token: str) -> int:
         replies = await self._aeach(name, self._core.release_args(token))
-        return sum(1 for reply in replies if not isinstance(reply, BaseException) and _done(self._core, reply))
+        return sum(1 for r in replies if not isinstance(r, BaseException) and _done(self._core, r))
 
     # Decisions -----------------------------------------------------------------------------
 
@@ -878,7 +906,8 @@ class Redlock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"])
         ttl_ns = self._core.ttl_ns
         validity = _stanchion.fleet_redlock_validity(ttl_ns, elapsed_ns)
         if len(fences) >= self._quorum and validity is not None:
-            return LockLease(name, token, ttl_ns, lost, on_lost, fence=max(fences), validity_ns=validity)
+            fence = max(fences)
+            return LockLease(name, token, ttl_ns, lost, on_lost, fence=fence, validity_ns=validity)
         servers = len(self._servers)
         if len(failures) > servers - self._quorum:
             refusal = LockUnavailableError(
@@ -914,7 +943,8 @@ class Redlock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"])
         # them: say so, with the first failure as the cause.
         if kept + len(failures) >= self._quorum:
             raise LockUnavailableError(
-                f"{len(failures)} of {len(replies)} servers could not renew the lease: {failures[0]}"
+                f"{len(failures)} of {len(replies)} servers could not renew the lease: "
+                f"{failures[0]}"
             ) from failures[0]
         return False
 
@@ -935,10 +965,14 @@ class Redlock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"])
     def _need(self, is_async: bool, name: str) -> None:
         need_kind("Redlock", name, self._is_async, is_async)
 
-    def _hold(self, name: str, wait: Optional[float], on_lost: Optional[OnLost]) -> LockLease[threading.Event]:
+    def _hold(
+        self, name: str, wait: Optional[float], on_lost: Optional[OnLost]
+    ) -> LockLease[threading.Event]:
         return self.acquire(name, wait, keep=True, on_lost=on_lost)
 
-    async def _hold_async(self, name: str, wait: Optional[float], on_lost: Optional[OnLost]) -> LockLease[asyncio.Event]:
+    async def _hold_async(
+        self, name: str, wait: Optional[float], on_lost: Optional[OnLost]
+    ) -> LockLease[asyncio.Event]:
         return await self.acquire_async(name, wait, keep=True, on_lost=on_lost)
 
     def _unhold(self, lease: LockLease[Any]) -> bool:

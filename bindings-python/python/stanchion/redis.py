@@ -765,7 +765,6 @@ else:  # pragma: no cover - Python < 3.11
         return await asyncio.wait_for(call, timeout)
 
 
-
 # Leases on Redis: the fleet bulkhead and the lock, in modules of their own built on the
 # client handling above (the client checks, the breakers, the timeout guard).
 from ._errors import (  # noqa: E402

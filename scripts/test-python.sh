@@ -4,7 +4,8 @@
 # native module's stub and mypy --strict on the package. Exits non-zero on any failure.
 #
 # The tests of the fleet tier (stanchion.redis) run against real Redis servers: one
-# standalone server and a cluster of three primaries, on free loopback ports, started here
+# standalone server with a replica (for the lock's WAIT), five independent servers (for
+# RedLock) and a cluster of three primaries, on free loopback ports, started here
 # (scripts/redis-servers.sh) and stopped when the script exits, pass or fail.
 #
 # On a fresh Debian machine as root it first installs what is missing: python3 with venv
@@ -40,12 +41,29 @@ py="$venv/bin/python"
 
 # shellcheck source=scripts/redis-servers.sh
 . "$root/scripts/redis-servers.sh"
-redis_start standalone
+# No delay before a diskless sync: a replica detached by a test attaches again at once.
+redis_start standalone --repl-diskless-sync-delay 0
 standalone=$redis_port
+# A replica of the standalone server, for the lock's wait_replicas (WAIT).
+redis_start replica --replicaof 127.0.0.1 "$standalone"
+replica=$redis_port
+# Five independent servers for RedLock.
+redlock=()
+for i in 1 2 3 4 5; do
+    redis_start "redlock-$i"
+    redlock+=("redis://127.0.0.1:$redis_port/")
+done
+for i in $(seq 100); do
+    redis-cli -p "$replica" info replication | grep -q '^master_link_status:up' && break
+    sleep 0.05
+done
 redis_cluster 3
 echo "redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-): standalone on" \
-    "$standalone, cluster on $redis_cluster_urls"
+    "$standalone (replica on $replica), RedLock servers ${redlock[*]}, cluster on" \
+    "$redis_cluster_urls"
 export STANCHION_REDIS_URL="redis://127.0.0.1:$standalone/"
+export STANCHION_REDIS_REPLICA_URL="redis://127.0.0.1:$replica/"
+export STANCHION_REDIS_REDLOCK_URLS="$(IFS=,; echo "${redlock[*]}")"
 export STANCHION_REDIS_CLUSTER_URLS="$redis_cluster_urls"
 
 cd "$pkg"

@@ -18,6 +18,7 @@ mod deadline;
 mod defaults;
 mod errors;
 mod fleet;
+mod fleet_lease;
 mod keyed;
 mod limiter;
 mod policy;
@@ -65,6 +66,13 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stock::Stock>()?;
     m.add_class::<quota::FleetQuota>()?;
     m.add_function(wrap_pyfunction!(quota::fleet_quota_defaults, m)?)?;
+    m.add_class::<fleet_lease::FleetSemaphore>()?;
+    m.add_class::<fleet_lease::FleetLock>()?;
+    m.add_class::<fleet_lease::LockWaiter>()?;
+    m.add_function(wrap_pyfunction!(fleet_lease::fleet_lease_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet_lease::fleet_renew_every, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet_lease::fleet_quorum, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet_lease::fleet_redlock_validity, m)?)?;
     m.add("KEYED_SIZES", keyed::SIZES.to_vec())?;
     Ok(())
 }

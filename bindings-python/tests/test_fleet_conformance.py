@@ -1,5 +1,5 @@
-"""Every fleet scenario (``redis/conformance/limiter`` and ``quota``) gives the expected
-answers through ``stanchion.redis`` on a live Redis, the limiter's also the core token
+"""Every fleet scenario (``redis/conformance/limiter``, ``quota`` and ``semaphore``) gives the
+expected answers through ``stanchion.redis`` on a live Redis, the limiter's also the core token
 bucket's: with a blocking client, an asyncio client and a blocking cluster client."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Set
 
 import fleet_conformance as runner
 import pytest
@@ -59,13 +59,14 @@ def test_scenario_on_a_cluster(path: Path) -> None:
 
 
 def test_the_scenarios_cover_every_op() -> None:
-    ops: Dict[str, set[str]] = {}
+    ops: Dict[str, Set[str]] = {}
     for path in runner.files():
         for step in json.loads(path.read_text())["steps"]:
             ops.setdefault(path.parent.name, set()).add(step["op"])
     assert ops == {
         "limiter": {"try_acquire", "peek", "expires_at", "validate"},
         "quota": {"restock", "take", "remaining", "id_expires_at", "validate"},
+        "semaphore": {"acquire", "renew", "release", "holders", "expires_at", "validate"},
     }
 
 
@@ -94,6 +95,38 @@ def test_the_runner_fails_a_wrong_expectation(tmp_path: Path) -> None:
     client = redis_support.sync_client()
     try:
         with pytest.raises(Mismatch, match="`remaining`: expected 1, got 2"):
+            asyncio.run(runner.run(path, client, runner.sync_decide, client.execute_command))
+    finally:
+        client.close()
+
+
+def _mutated_semaphore(tmp_path: Path, change: Dict[str, Any]) -> Path:
+    scenario = json.loads((runner.ROOT / "semaphore" / "limit_and_release.json").read_text())
+    scenario["steps"][1].update(change)
+    folder = tmp_path / "semaphore"
+    folder.mkdir()
+    path = folder / "mutated.json"
+    path.write_text(json.dumps(scenario))
+    return path
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        ({"lease": "b"}, FormatError, "unknown field.*lease"),
+        ({"expect": {"acquired": True, "holders": 1, "next_expiry_in": 9999999999}}, Mismatch,
+         "`next_expiry_in`: expected 9999999999, got 10000000000"),
+        ({"expect": {"acquired": True, "taken": 1}}, FormatError, "lists `taken`, which this op does not report"),
+    ],
+    ids=["unknown field", "wrong value", "unknown expectation"],
+)
+def test_the_semaphore_runner_refuses_what_it_does_not_know_and_fails_a_wrong_value(
+    tmp_path: Path, change: Dict[str, Any], error: type, message: str
+) -> None:
+    path = _mutated_semaphore(tmp_path, change)
+    client = redis_support.sync_client()
+    try:
+        with pytest.raises(error, match=message):
             asyncio.run(runner.run(path, client, runner.sync_decide, client.execute_command))
     finally:
         client.close()

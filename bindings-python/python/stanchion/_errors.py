@@ -15,6 +15,13 @@ __all__ = [
     "FleetError",
     "FleetUnavailableError",
     "SoldOutError",
+    "LeaseLostError",
+    "LockError",
+    "LockHeldError",
+    "LockTimeoutError",
+    "LockReplicasError",
+    "LockQuorumError",
+    "LockUnavailableError",
     "ConfigError",
 ]
 
@@ -116,6 +123,101 @@ class SoldOutError(StanchionError):
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return (type(self), (self.requested, self.remaining))
+class LeaseLostError(StanchionError):
+    """A fleet lease (a lock's, or a fleet bulkhead's slot) was lost while it was held: a
+    renewal found it gone (it expired, or another holder has it now; ``gone`` is true) or
+    could not reach Redis (``gone`` is false, and the Redis error is the ``__cause__``: the
+    lease may still be held until it expires, or not). Raised when a ``with`` block or a
+    decorated call ends after its lease was lost, unless it raised something else."""
+
+    gone: bool
+
+    def __init__(self, message: str, gone: bool) -> None:
+        super().__init__(message)
+        self.gone = gone
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (str(self), self.gone))
+
+
+class LockError(StanchionError):
+    """Base of the errors of ``stanchion.redis.FleetLock`` and ``Redlock``: nothing was
+    acquired."""
+
+
+class LockHeldError(LockError):
+    """Another holder has the lock. ``retry_after`` is its remaining lease in seconds (the
+    lock may free sooner, if released), or ``None`` when the key has no expiry."""
+
+    retry_after_ns: Optional[int]
+
+    def __init__(self, message: str, retry_after_ns: Optional[int]) -> None:
+        super().__init__(message)
+        self.retry_after_ns = retry_after_ns
+
+    @property
+    def retry_after(self) -> Optional[float]:
+        """Seconds the holder's lease has left, or ``None``."""
+        return None if self.retry_after_ns is None else self.retry_after_ns / 1e9
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (str(self), self.retry_after_ns))
+
+
+class LockTimeoutError(LockError, TimeoutError):
+    """Another holder kept the lock for as long as the caller would wait; ``waited`` is how
+    long that was, in seconds. The last ``LockHeldError`` is the ``__cause__``."""
+
+    waited_ns: int
+
+    def __init__(self, message: str, waited_ns: int) -> None:
+        super().__init__(message)
+        self.waited_ns = waited_ns
+
+    @property
+    def waited(self) -> float:
+        """Seconds spent waiting."""
+        return self.waited_ns / 1e9
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (str(self), self.waited_ns))
+
+
+class LockReplicasError(LockError):
+    """Fewer replicas than ``wait_replicas`` asked for acknowledged the lease in time
+    (``acknowledged`` of ``wanted``); the lease was released."""
+
+    acknowledged: int
+    wanted: int
+
+    def __init__(self, message: str, acknowledged: int, wanted: int) -> None:
+        super().__init__(message)
+        self.acknowledged = acknowledged
+        self.wanted = wanted
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (str(self), self.acknowledged, self.wanted))
+
+
+class LockQuorumError(LockError):
+    """Fewer than a majority of a ``Redlock``'s servers granted the lease in time to leave it
+    valid (``granted`` of the ``needed``); it was released on every server."""
+
+    granted: int
+    needed: int
+
+    def __init__(self, message: str, granted: int, needed: int) -> None:
+        super().__init__(message)
+        self.granted = granted
+        self.needed = needed
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (str(self), self.granted, self.needed))
+
+
+class LockUnavailableError(LockError, FleetUnavailableError):
+    """Redis could not decide a lock call (a connection error, a timeout, the breaker open);
+    the Redis error is the ``__cause__``. A lock never falls back: nothing was acquired."""
 
 
 _NOTHING: Any = object()

@@ -555,3 +555,36 @@ def _raised(decision: FleetDecision) -> FleetDecision:
     if refusal is not None:
         raise refusal from decision.error
     return decision
+
+
+# Leases on Redis: the fleet bulkhead and the lock, in modules of their own built on the
+# client handling above (the client checks, the breakers, the timeout guard).
+from ._errors import (  # noqa: E402
+    LeaseLostError,
+    LockError,
+    LockHeldError,
+    LockQuorumError,
+    LockReplicasError,
+    LockTimeoutError,
+    LockUnavailableError,
+)
+from ._fleet_lease import DEFAULT_LEASE, FleetSemaphore, Lease, LeaseHold, SemaphoreState  # noqa: E402
+from ._fleet_lock import FleetLock, LockLease, Redlock  # noqa: E402
+
+__all__ += [
+    "DEFAULT_LEASE",
+    "FleetLock",
+    "FleetSemaphore",
+    "Lease",
+    "LeaseHold",
+    "LeaseLostError",
+    "LockError",
+    "LockHeldError",
+    "LockLease",
+    "LockQuorumError",
+    "LockReplicasError",
+    "LockTimeoutError",
+    "LockUnavailableError",
+    "Redlock",
+    "SemaphoreState",
+]

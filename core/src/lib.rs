@@ -88,6 +88,7 @@ extern crate std;
 
 mod sync;
 
+pub mod adaptive;
 pub mod backoff;
 pub mod breaker;
 pub mod bulkhead;
@@ -103,6 +104,7 @@ pub mod rng;
 mod time;
 pub mod token_bucket;
 
+pub use adaptive::{AdaptiveConfig, AdaptiveLimiter, AdaptiveSnapshot};
 pub use backoff::{Backoff, BackoffConfig, Delays, Exhausted, Jitter, Retrying, Schedule};
 pub use breaker::{BreakerConfig, CircuitBreaker, Outcome};
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadSnapshot};

@@ -56,6 +56,11 @@ impl Layout {
         self.taken_mask as u32
     }
 
+    /// The first bit above the counts: where the owner's bits begin (64: none).
+    pub(crate) const fn owner_shift(self) -> u32 {
+        self.owner_shift
+    }
+
     const fn owner_mask(self) -> u64 {
         !low_bits(self.owner_shift)
     }
@@ -277,6 +282,7 @@ mod tests {
     fn a_narrow_layout_keeps_the_owner_bits_untouched() {
         let narrow = Layout::new(16, 16);
         assert_eq!(narrow.max_taken(), 65_535);
+        assert_eq!(narrow.owner_shift(), 48);
         let owner = 0xabcd_u64 << 48;
         let counts = Counts {
             taken: 65_535,

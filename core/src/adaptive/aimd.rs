@@ -5,7 +5,7 @@
 //! The estimate stays a whole number: every answer is an integer.
 
 use super::settings::Bounds;
-use super::state::{application_limited, clamp, Closed, Model, MILLION};
+use super::state::{application_limited, clamp, Closed, Model, MILLION, ONE};
 
 pub(crate) fn update(
     backoff_ppm: u32,
@@ -25,7 +25,7 @@ pub(crate) fn update(
         limit.saturating_add(1)
     };
     Model {
-        estimate: clamp(next << 32, bounds),
+        estimate: clamp(next.saturating_mul(ONE), bounds),
         ..model
     }
 }

@@ -17,6 +17,9 @@
 use super::settings::Bounds;
 use super::state::{application_limited, clamp, narrow, smooth, Closed, Model, MILLION, ONE};
 
+/// A gradient of 1, in Q32.32.
+const FULL_GRADIENT: u64 = 1 << 32;
+
 /// concurrency-limits' warm-up: the long average is a plain mean over this many windows.
 const WARMUP_WINDOWS: u32 = 10;
 
@@ -62,12 +65,12 @@ fn gradient(params: &Params, long: u128, latency: u64) -> (u64, bool) {
     let scaled_long = u128::from(params.tolerance_ppm).saturating_mul(long);
     let scaled_latency = MILLION.saturating_mul(u128::from(latency)) << 32;
     if scaled_long >= scaled_latency {
-        return (ONE, true);
+        return (FULL_GRADIENT, true);
     }
     // Below 2^32 here, since scaled_long < scaled_latency.
     let divisor = MILLION.saturating_mul(u128::from(latency));
     let gradient = narrow(scaled_long.checked_div(divisor).unwrap_or(0));
-    (gradient.max(ONE / 2), false)
+    (gradient.max(FULL_GRADIENT / 2), false)
 }
 
 pub(crate) fn update(params: Params, bounds: Bounds, model: Model, closed: Closed) -> Model {
@@ -80,10 +83,10 @@ pub(crate) fn update(params: Params, bounds: Bounds, model: Model, closed: Close
         return next;
     } else {
         let (gradient, full) = gradient(&params, next.baseline, closed.latency);
-        // E below 2^48, the gradient at most 2^32: the product fits 2^80.
+        // E below 2^46, the gradient at most 2^32: the product fits 2^78.
         let scaled = narrow(u128::from(estimate).saturating_mul(u128::from(gradient)) >> 32);
         if full || !params.creep_guard {
-            scaled.saturating_add(u64::from(params.queue_size) << 32)
+            scaled.saturating_add(u64::from(params.queue_size).saturating_mul(ONE))
         } else {
             scaled
         }

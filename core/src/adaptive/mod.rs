@@ -37,11 +37,13 @@
 //!   does), and a drop never lowers it, so a refusal answered at once cannot pose as the
 //!   no-load latency. Gradient2's long average decays: it is an exponential average, and it is
 //!   cut by 5 % whenever it is over twice the window's latency.
-//! - **Gradient2 creeping up under moderate overload.** With a gradient a little below 1 the
-//!   queue allowance still adds 4 per window, while the long average follows the inflated
-//!   latency up, so the limit and the latency can climb together. Setting `creep_guard` adds the
-//!   allowance only at a gradient of 1. It is off by default, so that the default follows
-//!   concurrency-limits; drops lower the limit in any case.
+//! - **Gradient2 creeping up under moderate overload.** Below a gradient of 1 the queue
+//!   allowance still adds 4 per update, so with every window past the tolerance the limit
+//!   climbs toward `4 / (1 − gradient)`, while the long average follows the latency up. Setting
+//!   `creep_guard` adds the allowance only at a gradient of 1, so below it the limit only
+//!   shrinks; within the tolerance the long average still follows the latency, as in
+//!   concurrency-limits. It is off by default, so that the default is concurrency-limits' rule;
+//!   drops lower the limit in any case.
 //! - **Vegas stuck at 1 after load ends.** In concurrency-limits a run of fast refusals can
 //!   pose as the baseline, after which every window looks queued and the limit sinks to its
 //!   floor. Here a drop never lowers the baseline; at `L = 1` the queue estimate cannot exceed
@@ -79,7 +81,7 @@
 //! baseline, the algorithm's counters, the windows closed and the last update (56 with
 //! padding), and the config in integers (56). Each waiter slot adds 24 bytes on 64-bit targets,
 //! 16 on 32-bit ones. No floating point after construction: fractions of the config
-//! are kept in millionths, the estimate in Q32.32, the baseline in Q64.32 nanoseconds; that
+//! are kept in millionths, the estimate in billionths, the baseline in Q64.32 nanoseconds; that
 //! stays within 10⁻⁴ of the same rules in binary64 over 400 windows (a test compares them).
 //!
 //! ```

@@ -4,16 +4,17 @@
 //! Everything here is pure: the limiter loads a [`Model`] from its words, calls [`step`], and
 //! stores the result, and only the thread that closed a window does that (see `window.rs`).
 //!
-//! Fixed point: the estimate is Q32.32 (a limit of at most 65,535 with 32 fraction bits), the
-//! baseline latency Q64.32 nanoseconds, fractions of the config whole millionths. Every product
+//! Fixed point: the estimate is kept in billionths (a limit of at most 65,535 is below 2^46
+//! of them), so that the decimal fractions of a config give exact answers where they can; the
+//! baseline latency is Q64.32 nanoseconds, fractions of the config whole millionths. Every product
 //! below fits 128 bits (the bounds are stated at each), every division rounds down, and every
 //! sum saturates.
 
 use super::settings::{Bounds, Rule};
 use super::{aimd, gradient2, vegas};
 
-/// 1.0 in the estimate's Q32.32.
-pub(crate) const ONE: u64 = 1 << 32;
+/// 1.0 in the estimate's units: billionths.
+pub(crate) const ONE: u64 = 1_000_000_000;
 
 /// A million: the denominator of every fraction of the config.
 pub(crate) const MILLION: u128 = 1_000_000;
@@ -32,7 +33,7 @@ pub(crate) struct Closed {
 /// The algorithm's state between windows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Model {
-    /// The estimated limit, Q32.32, within the bounds. The limit in force is its integer part.
+    /// The estimated limit in billionths, within the bounds. The limit in force is its integer part.
     pub(crate) estimate: u64,
     /// Vegas: the no-load latency (0 until the first window). Gradient2: the long average.
     /// Q64.32 nanoseconds.
@@ -49,7 +50,7 @@ impl Model {
     /// The state before the first window.
     pub(crate) const fn new(initial_limit: u32) -> Model {
         Model {
-            estimate: (initial_limit as u64) << 32,
+            estimate: (initial_limit as u64).saturating_mul(ONE),
             baseline: 0,
             warmup_sum: 0,
             count: 0,
@@ -59,7 +60,7 @@ impl Model {
 
     /// The limit in force: the estimate's integer part.
     pub(crate) const fn limit(&self) -> u32 {
-        (self.estimate >> 32) as u32
+        (self.estimate / ONE) as u32
     }
 }
 
@@ -116,7 +117,8 @@ pub(crate) const fn application_limited(closed: Closed, limit: u32) -> bool {
 
 /// `estimate` moved `smoothing_ppm` millionths of the way to `target`:
 /// `⌊(estimate · (10⁶ − s) + target · s) / 10⁶⌋`. Both are below 2^48 (clamped estimates)
-/// or 2^64, the weights at most 10⁶: the sum fits 2^85.
+/// or 2^64, the weights at most 10⁶: the sum fits 2^85. In billionths, a decimal smoothing
+/// of a decimal estimate is exact.
 pub(crate) fn smooth(estimate: u64, target: u64, smoothing_ppm: u32) -> u64 {
     let s = u128::from(smoothing_ppm).min(MILLION);
     let kept = u128::from(estimate).saturating_mul(MILLION.saturating_sub(s));
@@ -124,10 +126,10 @@ pub(crate) fn smooth(estimate: u64, target: u64, smoothing_ppm: u32) -> u64 {
     narrow(kept.saturating_add(moved) / MILLION)
 }
 
-/// `estimate` within the bounds, in Q32.32.
+/// `estimate` within the bounds, in billionths.
 pub(crate) const fn clamp(estimate: u64, bounds: Bounds) -> u64 {
-    let min = (bounds.min as u64) << 32;
-    let max = (bounds.max as u64) << 32;
+    let min = (bounds.min as u64).saturating_mul(ONE);
+    let max = (bounds.max as u64).saturating_mul(ONE);
     if estimate < min {
         min
     } else if estimate > max {

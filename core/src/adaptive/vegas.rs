@@ -53,22 +53,22 @@ pub(crate) const fn jitter(seed: u64, probe: u32) -> u64 {
 }
 
 /// Whether the probe is due: `jitter · multiplier · E ≤ count`, in integers:
-/// `(jitter · 2^33) · multiplier · (E · 2^32) ≤ count · 2^65`. The left side is below
-/// 2^33 · 2^16 · 2^48 = 2^97, the right below 2^97.
+/// `(jitter · 2^33) · multiplier · (E · 10⁹) ≤ count · 2^33 · 10⁹`. The left side is below
+/// 2^33 · 2^16 · 2^46 = 2^95, the right below 2^32 · 2^33 · 2^30 = 2^95.
 const fn probe_due(params: &Params, model: &Model) -> bool {
     let left = (jitter(params.seed, model.probes) as u128)
         .saturating_mul(params.probe_multiplier as u128)
         .saturating_mul(model.estimate as u128);
-    let right = (model.count as u128) << 65;
+    let right = ((model.count as u128) << 33).saturating_mul(ONE as u128);
     left <= right
 }
 
-/// `⌈E · (latency − baseline) / latency⌉` for `latency ≥ baseline ≥ 1`: E is below 2^48, the
-/// difference below 2^64, so the numerator fits 2^112; the denominator `latency · 2^32`
-/// fits 2^96.
+/// `⌈E · (latency − baseline) / latency⌉` for `latency ≥ baseline ≥ 1`: E (in billionths) is
+/// below 2^46, the difference below 2^64, so the numerator fits 2^110; the denominator
+/// `latency · 10⁹` fits 2^94.
 const fn queue(estimate: u64, baseline: u64, latency: u64) -> u64 {
     let numerator = (estimate as u128).saturating_mul(latency.saturating_sub(baseline) as u128);
-    let denominator = (latency as u128) << 32;
+    let denominator = (latency as u128).saturating_mul(ONE as u128);
     if denominator == 0 {
         return 0;
     }
@@ -93,7 +93,7 @@ pub(crate) fn update(params: Params, bounds: Bounds, model: Model, closed: Close
     }
     let estimate = model.estimate;
     let limit = model.limit();
-    let log = u64::from(log10(limit)) << 32;
+    let log = u64::from(log10(limit)).saturating_mul(ONE);
     let target = if closed.dropped {
         estimate.saturating_sub(log)
     } else if application_limited(closed, limit) {

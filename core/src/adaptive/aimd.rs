@@ -2,10 +2,91 @@
 //! limit without a drop, ×`backoff_ratio` (rounded down) after a drop or a window whose mean
 //! latency is above `timeout`.
 //!
-//! The estimate stays a whole number: every answer is an integer.
+//! This file holds the parameters and the rule. The estimate stays a whole number: every answer
+//! is an integer.
 
+use super::config::ppm_in;
 use super::settings::Bounds;
 use super::state::{application_limited, clamp, Closed, Model, MILLION, ONE};
+use crate::{ConfigError, Nanos};
+
+/// AIMD: additive increase, multiplicative decrease, as concurrency-limits' `AIMDLimit`.
+///
+/// After a window without a drop in which the in-flight figure reached half the limit, the
+/// limit grows by 1; after a dropped window (or one whose mean latency is above `timeout`) it
+/// is multiplied by `backoff_ratio` and rounded down.
+///
+/// ```
+/// use stanchion::adaptive::Aimd;
+/// use stanchion::Nanos;
+/// let aimd = Aimd::new().backoff_ratio(0.8).timeout(Nanos::from_secs(2));
+/// assert_eq!((aimd.backoff_ratio, aimd.timeout), (0.8, Nanos::from_secs(2)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Aimd {
+    /// The factor a drop multiplies the limit by, in `[0.5, 1)`, kept to a millionth (rounded
+    /// to nearest). Default 0.9.
+    pub backoff_ratio: f64,
+    /// A window whose mean latency is above this counts as a drop. At least 1 ns; default 5 s.
+    pub timeout: Nanos,
+}
+
+impl Aimd {
+    /// The defaults: ×0.9 on a drop, a 5 s timeout.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Aimd::new().backoff_ratio, 0.9);
+    /// ```
+    pub const fn new() -> Aimd {
+        Aimd {
+            backoff_ratio: 0.9,
+            timeout: Nanos::from_secs(5),
+        }
+    }
+
+    /// Sets the factor a drop multiplies the limit by.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Aimd::new().backoff_ratio(0.5).backoff_ratio, 0.5);
+    /// ```
+    pub const fn backoff_ratio(mut self, ratio: f64) -> Aimd {
+        self.backoff_ratio = ratio;
+        self
+    }
+
+    /// Sets the mean latency above which a window counts as a drop.
+    ///
+    /// ```
+    /// use stanchion::{adaptive::Aimd, Nanos};
+    /// assert_eq!(Aimd::new().timeout(Nanos::from_secs(1)).timeout, Nanos::from_secs(1));
+    /// ```
+    pub const fn timeout(mut self, timeout: Nanos) -> Aimd {
+        self.timeout = timeout;
+        self
+    }
+}
+
+impl Default for Aimd {
+    fn default() -> Aimd {
+        Aimd::new()
+    }
+}
+
+impl Aimd {
+    pub(crate) const fn backoff_ppm(&self) -> Option<u32> {
+        ppm_in(self.backoff_ratio, 500_000, 999_999)
+    }
+
+    pub(crate) const fn validate(&self) -> Result<(), ConfigError> {
+        if self.backoff_ppm().is_none() {
+            return Err(ConfigError::new("algorithm.backoff_ratio", "[0.5, 1)"));
+        }
+        if self.timeout.as_nanos() == 0 {
+            return Err(ConfigError::new("algorithm.timeout", "at least 1 ns"));
+        }
+        Ok(())
+    }
+}
 
 pub(crate) fn update(
     backoff_ppm: u32,

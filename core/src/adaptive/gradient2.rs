@@ -14,8 +14,141 @@
 //! on the integer limit; and with `creep_guard` the queue allowance is added only at a gradient
 //! of 1. The long average itself follows concurrency-limits in every case.
 
+use super::config::{ppm_in, MAX_PARAMETER};
 use super::settings::Bounds;
 use super::state::{application_limited, clamp, narrow, smooth, Closed, Model, MILLION, ONE};
+use crate::ConfigError;
+
+/// Gradient2: the limit follows the ratio of a long-term average latency to the window's, as
+/// concurrency-limits' `Gradient2Limit`.
+///
+/// `gradient = clamp(rtt_tolerance × long / latency, 0.5, 1)` and the limit moves `smoothing`
+/// of the way to `L × gradient + queue_size`. The long average is an exponential average over
+/// `long_window` windows (the plain mean of the first ten), cut by 5 % whenever it is more than
+/// twice the window's latency.
+///
+/// ```
+/// use stanchion::adaptive::Gradient2;
+/// let g = Gradient2::new().queue_size(2).creep_guard(true);
+/// assert_eq!((g.queue_size, g.long_window, g.creep_guard), (2, 600, true));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gradient2 {
+    /// How far each update moves the limit, in `(0, 1]`, kept to a millionth. Default 0.2.
+    pub smoothing: f64,
+    /// Calls allowed to queue on top of `L × gradient`. `0..=65535`; default 4.
+    pub queue_size: u32,
+    /// The long average's span in windows (its factor is `2 / (long_window + 1)`).
+    /// `1..=65535`; default 600.
+    pub long_window: u32,
+    /// How much slower than the long average a window may be before the limit shrinks, in
+    /// `[1, 1000]`, kept to a millionth. Default 1.5.
+    pub rtt_tolerance: f64,
+    /// Adds `queue_size` only when the gradient is 1 (no queueing seen). concurrency-limits
+    /// always adds it, which under moderate overload lets the limit creep up as the long
+    /// average follows the inflated latency. Default `false`, as concurrency-limits.
+    pub creep_guard: bool,
+}
+
+impl Gradient2 {
+    /// The defaults of concurrency-limits: smoothing 0.2, a queue of 4, a long window of 600,
+    /// tolerance 1.5; no creep guard.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Gradient2::new().rtt_tolerance, 1.5);
+    /// ```
+    pub const fn new() -> Gradient2 {
+        Gradient2 {
+            smoothing: 0.2,
+            queue_size: 4,
+            long_window: 600,
+            rtt_tolerance: 1.5,
+            creep_guard: false,
+        }
+    }
+
+    /// Sets the smoothing.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Gradient2::new().smoothing(0.5).smoothing, 0.5);
+    /// ```
+    pub const fn smoothing(mut self, smoothing: f64) -> Gradient2 {
+        self.smoothing = smoothing;
+        self
+    }
+
+    /// Sets the queue allowance.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Gradient2::new().queue_size(8).queue_size, 8);
+    /// ```
+    pub const fn queue_size(mut self, queue_size: u32) -> Gradient2 {
+        self.queue_size = queue_size;
+        self
+    }
+
+    /// Sets the long average's span, in windows.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Gradient2::new().long_window(100).long_window, 100);
+    /// ```
+    pub const fn long_window(mut self, windows: u32) -> Gradient2 {
+        self.long_window = windows;
+        self
+    }
+
+    /// Sets the latency tolerance.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Gradient2::new().rtt_tolerance(2.0).rtt_tolerance, 2.0);
+    /// ```
+    pub const fn rtt_tolerance(mut self, tolerance: f64) -> Gradient2 {
+        self.rtt_tolerance = tolerance;
+        self
+    }
+
+    /// Turns the creep guard on or off.
+    ///
+    /// ```
+    /// assert!(stanchion::adaptive::Gradient2::new().creep_guard(true).creep_guard);
+    /// ```
+    pub const fn creep_guard(mut self, on: bool) -> Gradient2 {
+        self.creep_guard = on;
+        self
+    }
+}
+
+impl Default for Gradient2 {
+    fn default() -> Gradient2 {
+        Gradient2::new()
+    }
+}
+
+impl Gradient2 {
+    pub(crate) const fn smoothing_ppm(&self) -> Option<u32> {
+        ppm_in(self.smoothing, 1, 1_000_000)
+    }
+
+    pub(crate) const fn tolerance_ppm(&self) -> Option<u32> {
+        ppm_in(self.rtt_tolerance, 1_000_000, 1_000_000_000)
+    }
+
+    pub(crate) const fn validate(&self) -> Result<(), ConfigError> {
+        if self.smoothing_ppm().is_none() {
+            return Err(ConfigError::new("algorithm.smoothing", "(0, 1]"));
+        }
+        if self.queue_size > MAX_PARAMETER {
+            return Err(ConfigError::new("algorithm.queue_size", "0..=65535"));
+        }
+        if self.long_window == 0 || self.long_window > MAX_PARAMETER {
+            return Err(ConfigError::new("algorithm.long_window", "1..=65535"));
+        }
+        if self.tolerance_ppm().is_none() {
+            return Err(ConfigError::new("algorithm.rtt_tolerance", "[1, 1000]"));
+        }
+        Ok(())
+    }
+}
 
 /// A gradient of 1, in Q32.32.
 const FULL_GRADIENT: u64 = 1 << 32;

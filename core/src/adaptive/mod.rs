@@ -123,8 +123,11 @@ mod window;
 use core::fmt;
 
 pub use acquire::Acquire;
-pub use config::{AdaptiveConfig, Aimd, Algorithm, Gradient2, Vegas, MAX_LIMIT, MAX_WAITERS};
+pub use aimd::Aimd;
+pub use config::{AdaptiveConfig, Algorithm, MAX_LIMIT, MAX_WAITERS};
+pub use gradient2::Gradient2;
 pub use permit::{LimitChange, Outcome, Permit, RawPermit};
+pub use vegas::Vegas;
 
 use crate::bulkhead::gate::{Ceilings, Gate, Layout};
 use crate::retry::Clock;

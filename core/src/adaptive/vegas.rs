@@ -17,9 +17,124 @@
 //! window that is application-limited keeps the limit with `in_flight · 2 < L` on the integer
 //! limit.
 
+use super::config::{ppm_in, MAX_PARAMETER};
 use super::settings::Bounds;
 use super::state::{application_limited, clamp, narrow, smooth, Closed, Model, ONE};
 use crate::rng;
+use crate::ConfigError;
+
+/// Vegas: the limit follows the queue the latency implies, as concurrency-limits'
+/// `VegasLimit`.
+///
+/// With `L` the limit, `log` = `max(1, ⌊log10 L⌋)`, the baseline the lowest window latency seen
+/// and `queue = ⌈L × (1 − baseline / latency)⌉`: the limit grows by `beta × log` when
+/// `queue ≤ log`, by `log` when `queue < alpha × log`, shrinks by `log` when
+/// `queue > beta × log`, and otherwise stays. The baseline is measured afresh every
+/// `probe_multiplier × L` windows, jittered.
+///
+/// ```
+/// use stanchion::adaptive::Vegas;
+/// let vegas = Vegas::new().alpha(2).beta(4).smoothing(0.5);
+/// assert_eq!((vegas.alpha, vegas.beta, vegas.probe_multiplier), (2, 4, 30));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Vegas {
+    /// Below `alpha × log` queued calls the limit grows by `log`. `0..=65535`; default 3.
+    pub alpha: u32,
+    /// Above `beta × log` queued calls the limit shrinks by `log`. `0..=65535`; default 6.
+    pub beta: u32,
+    /// The baseline is measured afresh every `probe_multiplier × L` windows, times a random
+    /// factor in `[0.5, 1)`. `1..=65535`; default 30.
+    pub probe_multiplier: u32,
+    /// How far each update moves the limit toward the rule's answer, in `(0, 1]`, kept to a
+    /// millionth. Default 1 (all the way).
+    pub smoothing: f64,
+}
+
+impl Vegas {
+    /// The defaults of concurrency-limits: alpha 3, beta 6, a probe every 30 × L windows, no
+    /// smoothing.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Vegas::new().smoothing, 1.0);
+    /// ```
+    pub const fn new() -> Vegas {
+        Vegas {
+            alpha: 3,
+            beta: 6,
+            probe_multiplier: 30,
+            smoothing: 1.0,
+        }
+    }
+
+    /// Sets `alpha`, in multiples of `log`.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Vegas::new().alpha(2).alpha, 2);
+    /// ```
+    pub const fn alpha(mut self, alpha: u32) -> Vegas {
+        self.alpha = alpha;
+        self
+    }
+
+    /// Sets `beta`, in multiples of `log`.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Vegas::new().beta(8).beta, 8);
+    /// ```
+    pub const fn beta(mut self, beta: u32) -> Vegas {
+        self.beta = beta;
+        self
+    }
+
+    /// Sets how many windows per unit of limit pass between baseline probes.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Vegas::new().probe_multiplier(10).probe_multiplier, 10);
+    /// ```
+    pub const fn probe_multiplier(mut self, multiplier: u32) -> Vegas {
+        self.probe_multiplier = multiplier;
+        self
+    }
+
+    /// Sets the smoothing.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Vegas::new().smoothing(0.5).smoothing, 0.5);
+    /// ```
+    pub const fn smoothing(mut self, smoothing: f64) -> Vegas {
+        self.smoothing = smoothing;
+        self
+    }
+}
+
+impl Default for Vegas {
+    fn default() -> Vegas {
+        Vegas::new()
+    }
+}
+
+impl Vegas {
+    pub(crate) const fn smoothing_ppm(&self) -> Option<u32> {
+        ppm_in(self.smoothing, 1, 1_000_000)
+    }
+
+    pub(crate) const fn validate(&self) -> Result<(), ConfigError> {
+        if self.alpha > MAX_PARAMETER {
+            return Err(ConfigError::new("algorithm.alpha", "0..=65535"));
+        }
+        if self.beta > MAX_PARAMETER {
+            return Err(ConfigError::new("algorithm.beta", "0..=65535"));
+        }
+        if self.probe_multiplier == 0 || self.probe_multiplier > MAX_PARAMETER {
+            return Err(ConfigError::new("algorithm.probe_multiplier", "1..=65535"));
+        }
+        if self.smoothing_ppm().is_none() {
+            return Err(ConfigError::new("algorithm.smoothing", "(0, 1]"));
+        }
+        Ok(())
+    }
+}
 
 /// Vegas's parameters, in integers.
 #[derive(Clone, Copy, Debug)]

@@ -122,7 +122,7 @@ const TARGETS: &[(&str, &str, Option<&str>, Goal)] = &[
     ),
     ("bulkhead", "stanchion", None, Goal::MinSpeedup(1.0)),
     // Within 1.5 times the bulkhead's acquire + release: at least 1 / 1.5 of its speed.
-    ("adaptive", "adaptive", None, Goal::MinSpeedup(1.0 / 1.5)),
+    ("adaptive", "adaptive", None, Goal::MinSpeedup(0.67)),
     (
         "backoff_delay",
         "stanchion_retrying_now_given",

@@ -1,9 +1,10 @@
 //! # stanchion
 //!
-//! The resilience core: circuit breaker, token-bucket rate limiter, bulkhead, backoff and retry
-//! budget, in `#![no_std]` Rust with no heap and no locks. Every primitive is a few atomic words
-//! (portable-atomic), so it can live in a `static`, be shared between threads and be called from
-//! an interrupt handler. Python, Node and C reach these same types through thin bindings.
+//! The resilience core: circuit breaker, token-bucket rate limiter, bulkhead, adaptive
+//! concurrency limit, backoff and retry budget, in `#![no_std]` Rust with no heap and no locks.
+//! Every primitive is a few atomic words (portable-atomic), so it can live in a `static`, be
+//! shared between threads and be called from an interrupt handler. Python, Node and C reach
+//! these same types through thin bindings.
 //!
 //! Time and randomness are parameters: every operation takes `now` as [`Nanos`] from a clock
 //! the caller chooses, and jitter draws from a seed. Tests drive a fake clock; production code
@@ -88,6 +89,7 @@ extern crate std;
 
 mod sync;
 
+pub mod adaptive;
 pub mod backoff;
 pub mod breaker;
 pub mod bulkhead;
@@ -104,6 +106,7 @@ pub mod stock;
 mod time;
 pub mod token_bucket;
 
+pub use adaptive::{AdaptiveConfig, AdaptiveLimiter, AdaptiveSnapshot};
 pub use backoff::{Backoff, BackoffConfig, Delays, Exhausted, Jitter, Retrying, Schedule};
 pub use breaker::{BreakerConfig, CircuitBreaker, Outcome};
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadSnapshot};

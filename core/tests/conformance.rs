@@ -20,6 +20,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use serde_json::{json, Map, Value};
+use stanchion::adaptive::{
+    AdaptiveConfig, AdaptiveLimiter, AdaptiveSnapshot, Aimd, Algorithm, Gradient2, LimitChange,
+    Outcome as AdaptiveOutcome, RawPermit as AdaptivePermit, Vegas,
+};
 use stanchion::backoff::{Backoff, BackoffConfig, Exhausted, Jitter, Retrying, Schedule};
 use stanchion::breaker::{
     BreakerConfig, BreakerSnapshot, CircuitBreaker, Outcome, RawPermit, SlowCall, Transition,
@@ -263,6 +267,7 @@ fn new_subject(primitive: &str, config: Value) -> Res<Box<dyn Subject>> {
         "keyed_limiter" => keyed_limiter_subject(config)?,
         "bulkhead" => Box::new(BulkheadSubject::new(config)?),
         "retry" => Box::new(RetrySubject::new(config)?),
+        "adaptive" => Box::new(AdaptiveSubject::new(config)?),
         other => return Err(format!("unknown primitive `{other}`")),
     };
     Ok(subject)
@@ -1344,4 +1349,175 @@ fn bulkhead_config(value: Value) -> Res<BulkheadConfig> {
     config = config.max_waiting(f.or("max_waiting", config.max_waiting, u32_of)?);
     f.finish()?;
     Ok(config)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adaptive concurrency limit (docs/semantics.md §10).
+
+struct AdaptiveSubject {
+    limiter: AdaptiveLimiter,
+    /// Permits by the name a step gave them (`"as"`), until they are recorded or released.
+    permits: HashMap<String, AdaptivePermit>,
+}
+
+impl AdaptiveSubject {
+    fn new(config: Value) -> Res<AdaptiveSubject> {
+        let limiter = AdaptiveLimiter::new(adaptive_config(config)?)
+            .map_err(|e| format!("invalid config: {e}"))?;
+        Ok(AdaptiveSubject {
+            limiter,
+            permits: HashMap::new(),
+        })
+    }
+
+    fn permit(&mut self, args: &mut Fields) -> Res<AdaptivePermit> {
+        let name = args.string("permit")?;
+        self.permits
+            .remove(&name)
+            .ok_or_else(|| format!("no permit named `{name}` (never admitted, or already used)"))
+    }
+
+    /// `admitted`, `reason`, `retry_after` and `in_flight` of a `try_acquire` at `now`.
+    fn admit(&self, now: Nanos) -> (Result<AdaptivePermit, Rejected>, Map<String, Value>) {
+        let answer = self.limiter.try_acquire(now).map(|p| p.into_raw());
+        let mut observed = admission(&answer);
+        let in_flight = answer.as_ref().ok().map(|p| p.in_flight());
+        observed.insert("in_flight".into(), json!(in_flight));
+        (answer, observed)
+    }
+}
+
+impl Subject for AdaptiveSubject {
+    fn run(&mut self, op: &str, args: &mut Fields) -> Res<Map<String, Value>> {
+        let change = |c: Option<LimitChange>| {
+            c.map_or(Value::Null, |c| json!({ "from": c.from, "to": c.to }))
+        };
+        Ok(match op {
+            "acquire" => {
+                let now = args.nanos("now")?;
+                let name = args.nullable("as", None, string)?;
+                let (answer, observed) = self.admit(now);
+                // Without a name the permit is held for good: a raw permit gives nothing
+                // back when dropped.
+                if let (Ok(permit), Some(name)) = (answer, name) {
+                    if self.permits.insert(name.clone(), permit).is_some() {
+                        return Err(format!("name `{name}` is already bound"));
+                    }
+                }
+                observed
+            }
+            "record" => {
+                let mut permit = self.permit(args)?;
+                let outcome = args.get("outcome", adaptive_outcome)?;
+                let now = args.nanos("now")?;
+                let c = self.limiter.record_raw(&mut permit, outcome, now);
+                object(json!({ "change": change(c) }))
+            }
+            "release" => {
+                let mut permit = self.permit(args)?;
+                object(json!({ "released": self.limiter.release(&mut permit) }))
+            }
+            "call" => {
+                let now = args.nanos("now")?;
+                let latency = args.or("latency", Nanos::ZERO, nanos)?;
+                let outcome = args.get("outcome", adaptive_outcome)?;
+                let (answer, mut observed) = self.admit(now);
+                let c = answer.ok().and_then(|mut permit| {
+                    self.limiter.record_raw(&mut permit, outcome, now + latency)
+                });
+                observed.insert("change".into(), change(c));
+                observed
+            }
+            "snapshot" => adaptive_snapshot_json(&self.limiter.snapshot()),
+            "validate" => {
+                let config = adaptive_config(args.required("config")?)?;
+                config_error(config.validate())
+            }
+            other => return Err(format!("unknown op `{other}`")),
+        })
+    }
+}
+
+/// An adaptive limiter config: every field optional, defaults as `AdaptiveConfig::new()`.
+fn adaptive_config(value: Value) -> Res<AdaptiveConfig> {
+    let mut f = Fields::new(value, "an adaptive limiter config")?;
+    let d = AdaptiveConfig::new();
+    let config = AdaptiveConfig {
+        algorithm: f.or("algorithm", d.algorithm, algorithm)?,
+        initial_limit: f.or("initial_limit", d.initial_limit, u32_of)?,
+        min_limit: f.or("min_limit", d.min_limit, u32_of)?,
+        max_limit: f.or("max_limit", d.max_limit, u32_of)?,
+        min_samples: f.or("min_samples", d.min_samples, u32_of)?,
+        window: f.or("window", d.window, nanos)?,
+        max_waiting: d.max_waiting,
+        seed: f.or("seed", d.seed, int)?,
+    };
+    f.finish()?;
+    Ok(config)
+}
+
+/// `"aimd"`, `"vegas"`, `"gradient2"` with their defaults, or a one-field object with any of
+/// the algorithm's parameters.
+fn algorithm(v: &Value) -> Res<Algorithm> {
+    let (name, data) = variant(v)?;
+    let mut f = Fields::new(
+        data.cloned().unwrap_or(json!({})),
+        "the algorithm's parameters",
+    )?;
+    let algorithm = match name {
+        "aimd" => {
+            let d = Aimd::new();
+            Algorithm::Aimd(Aimd {
+                backoff_ratio: f.or("backoff_ratio", d.backoff_ratio, float)?,
+                timeout: f.or("timeout", d.timeout, nanos)?,
+            })
+        }
+        "vegas" => {
+            let d = Vegas::new();
+            Algorithm::Vegas(Vegas {
+                alpha: f.or("alpha", d.alpha, u32_of)?,
+                beta: f.or("beta", d.beta, u32_of)?,
+                probe_multiplier: f.or("probe_multiplier", d.probe_multiplier, u32_of)?,
+                smoothing: f.or("smoothing", d.smoothing, float)?,
+            })
+        }
+        "gradient2" => {
+            let d = Gradient2::new();
+            Algorithm::Gradient2(Gradient2 {
+                smoothing: f.or("smoothing", d.smoothing, float)?,
+                queue_size: f.or("queue_size", d.queue_size, u32_of)?,
+                long_window: f.or("long_window", d.long_window, u32_of)?,
+                rtt_tolerance: f.or("rtt_tolerance", d.rtt_tolerance, float)?,
+                creep_guard: f.or("creep_guard", d.creep_guard, boolean)?,
+            })
+        }
+        other => return Err(format!("unknown algorithm `{other}`")),
+    };
+    f.finish()?;
+    Ok(algorithm)
+}
+
+fn adaptive_outcome(v: &Value) -> Res<AdaptiveOutcome> {
+    match v.as_str() {
+        Some("success") => Ok(AdaptiveOutcome::Success),
+        Some("failure") => Ok(AdaptiveOutcome::Failure),
+        Some("ignored") => Ok(AdaptiveOutcome::Ignored),
+        Some("dropped") => Ok(AdaptiveOutcome::Dropped),
+        _ => Err(format!(
+            "{v} is not \"success\", \"failure\", \"ignored\" or \"dropped\""
+        )),
+    }
+}
+
+fn adaptive_snapshot_json(s: &AdaptiveSnapshot) -> Map<String, Value> {
+    object(json!({
+        "limit": s.limit,
+        "in_flight": s.in_flight,
+        "waiting": s.waiting,
+        "peak": s.peak,
+        "rejected": s.rejected,
+        "baseline": nanos_json(s.baseline),
+        "last_update": nanos_json(s.last_update),
+        "windows": s.windows,
+    }))
 }

@@ -173,3 +173,53 @@ fn bulkhead_paths_allocate_nothing() {
     });
     assert_eq!(n, 0);
 }
+
+#[test]
+fn adaptive_limiter_paths_allocate_nothing() {
+    use core::future::Future;
+    use core::pin::pin;
+    use core::task::{Context, Waker};
+    use stanchion::adaptive::{Algorithm, Gradient2, Outcome, Vegas};
+    use stanchion::{AdaptiveConfig, AdaptiveLimiter};
+    let mut cx = Context::from_waker(Waker::noop());
+    for algorithm in [
+        Algorithm::default(),
+        Algorithm::Vegas(Vegas::new()),
+        Algorithm::Gradient2(Gradient2::new()),
+    ] {
+        // Windows of two samples, so records open, add to and close windows in turn.
+        let config = AdaptiveConfig::new()
+            .algorithm(algorithm)
+            .limits(1, 2, 8)
+            .window(Nanos::new(5), 2);
+        let limiter = AdaptiveLimiter::<4>::new(config).unwrap();
+        let clock = || Nanos::new(1);
+        let n = allocations_in(|| {
+            for i in 0..1_000u64 {
+                let now = Nanos::new(i * 3);
+                let a = limiter.try_acquire(now);
+                let b = limiter.try_acquire(now);
+                {
+                    let mut waiting = pin!(limiter.acquire(&clock));
+                    let _ = waiting.as_mut().poll(&mut cx);
+                    if let Ok(permit) = a {
+                        let outcome = if i % 7 == 0 {
+                            Outcome::Dropped
+                        } else {
+                            Outcome::Success
+                        };
+                        permit.record(outcome, now + Nanos::new(i % 5));
+                    }
+                    let _ = waiting.as_mut().poll(&mut cx);
+                }
+                if let Ok(permit) = b {
+                    let mut raw = permit.into_raw();
+                    limiter.record_raw(&mut raw, Outcome::Failure, now + Nanos::new(2));
+                }
+            }
+            let _ = limiter.snapshot();
+        });
+        assert_eq!(n, 0, "{algorithm:?}");
+        assert!(limiter.snapshot().windows > 100, "{algorithm:?}");
+    }
+}

@@ -58,6 +58,9 @@ const PEERS: &[(&str, &str, &str)] = &[
     ("limiter_keyed", "stanchion_instant", "governor_keyed"),
     ("bulkhead", "stanchion", "tokio_semaphore"),
     ("bulkhead", "stanchion_waiters", "tokio_semaphore"),
+    ("adaptive", "adaptive", "bulkhead"),
+    ("adaptive", "adaptive_window_10", "bulkhead"),
+    ("adaptive", "adaptive_gradient2_window_10", "bulkhead"),
     ("backoff_delay", "stanchion_retrying_now_given", "backon"),
     ("backoff_delay", "stanchion_delay_pure", "backon"),
     (
@@ -118,6 +121,8 @@ const TARGETS: &[(&str, &str, Option<&str>, Goal)] = &[
         Goal::MinSpeedup(1.5),
     ),
     ("bulkhead", "stanchion", None, Goal::MinSpeedup(1.0)),
+    // Within 1.5 times the bulkhead's acquire + release: at least 1 / 1.5 of its speed.
+    ("adaptive", "adaptive", None, Goal::MinSpeedup(0.67)),
     (
         "backoff_delay",
         "stanchion_retrying_now_given",

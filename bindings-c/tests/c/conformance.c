@@ -1209,6 +1209,7 @@ int main(int argc, char **argv) {
   }
   for (struct dirent *d; (d = readdir(top));) {
     if (d->d_name[0] == '.') continue;
+    if (strcmp(d->d_name, "adaptive") == 0) continue; /* Skipped: the C binding does not have the adaptive limiter yet. */
     char sub[4096];
     snprintf(sub, sizeof sub, "%s/%s", argv[1], d->d_name);
     DIR *inner = opendir(sub);

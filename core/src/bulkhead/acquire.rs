@@ -5,7 +5,8 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::{waiters, Bulkhead, Permit};
+use super::gate::Step;
+use super::{Bulkhead, Permit};
 use crate::Rejected;
 
 /// The future returned by [`Bulkhead::acquire`]: resolves to a [`Permit`], or to `QueueFull`
@@ -20,23 +21,6 @@ pub struct Acquire<'a, const WAITERS: usize = 0> {
     bulkhead: &'a Bulkhead<WAITERS>,
     lane: u8,
     step: Step,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
-    Start,
-    Queued { slot: usize },
-    Done,
-}
-
-/// How a first poll went.
-pub(crate) enum Entered {
-    /// A permit at once (or handed over before the poll returned).
-    Permit,
-    /// Queued in this slot.
-    Queued(usize),
-    /// Refused.
-    Refused(Rejected),
 }
 
 impl<'a, const WAITERS: usize> Acquire<'a, WAITERS> {
@@ -55,39 +39,16 @@ impl<'a, const WAITERS: usize> Future for Acquire<'a, WAITERS> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // No field is pinned: the slot is named by index, so the future may move freely.
         let this = self.get_mut();
-        let granted = match this.step {
-            Step::Start => match this.bulkhead.enter(this.lane, cx.waker()) {
-                Entered::Permit => true,
-                Entered::Queued(slot) => {
-                    this.step = Step::Queued { slot };
-                    false
-                }
-                Entered::Refused(rejected) => {
-                    this.step = Step::Done;
-                    return Poll::Ready(Err(rejected));
-                }
-            },
-            Step::Queued { slot } => this
-                .bulkhead
-                .waiters
-                .get(slot)
-                .is_some_and(|slot| waiters::poll(slot, cx.waker())),
-            Step::Done => false,
-        };
-        if granted {
-            this.step = Step::Done;
-            Poll::Ready(Ok(Permit::new(this.bulkhead, this.lane)))
-        } else {
-            Poll::Pending
-        }
+        let bulkhead = this.bulkhead;
+        this.step
+            .poll(&bulkhead.gate, bulkhead, this.lane, cx.waker())
+            .map_ok(|()| Permit::new(bulkhead, this.lane))
     }
 }
 
 impl<const WAITERS: usize> Drop for Acquire<'_, WAITERS> {
     fn drop(&mut self) {
-        if let Step::Queued { slot } = self.step {
-            self.bulkhead.cancel(slot);
-        }
+        self.step.cancel(&self.bulkhead.gate, self.bulkhead);
     }
 }
 

@@ -87,22 +87,21 @@
 
 mod acquire;
 mod config;
+pub(crate) mod gate;
 mod permit;
 mod state;
 mod waiters;
 
 use core::fmt;
-use core::task::Waker;
 
 pub use acquire::Acquire;
 pub use config::{BulkheadConfig, MAX_CONCURRENT, MAX_LANES, MAX_WAITERS};
 pub use permit::{Permit, RawPermit};
 
-use crate::sync::{const_fn, AtomicU32, AtomicU64, Ordering};
-use crate::{ConfigError, Reason, Rejected};
-use acquire::Entered;
-use state::{Counts, Entry, Promote, Release};
-use waiters::{Cancelled, Slot};
+use crate::sync::const_fn;
+use crate::{ConfigError, Rejected};
+use gate::{Ceilings, Gate};
+use state::Layout;
 
 /// A cap on concurrent calls, with priority lanes and room for `WAITERS` queued `acquire`
 /// futures (0 by default: no queue).
@@ -110,15 +109,8 @@ use waiters::{Cancelled, Slot};
 /// See the [module documentation](self) for the algorithm, how lanes and the queue interact,
 /// the memory ordering and the size.
 pub struct Bulkhead<const WAITERS: usize = 0> {
-    state: AtomicU64,
-    rejected: AtomicU64,
+    gate: Gate<WAITERS>,
     lane_ceilings: [u32; MAX_LANES],
-    peak: AtomicU32,
-    next_ticket: AtomicU32,
-    /// `min(config.max_waiting, WAITERS)`, which fits: `WAITERS <= MAX_WAITERS`.
-    max_waiting: u16,
-    lanes: u8,
-    waiters: [Slot; WAITERS],
 }
 
 /// The counters of a [`Bulkhead`] at one moment.
@@ -134,6 +126,15 @@ pub struct BulkheadSnapshot {
     pub rejected: u64,
     /// The configured cap.
     pub max_concurrent: u32,
+}
+
+impl<const WAITERS: usize> Ceilings for Bulkhead<WAITERS> {
+    const LAYOUT: Layout = Layout::BULKHEAD;
+
+    #[inline]
+    fn ceiling(&self, lane: usize, _word: u64) -> u32 {
+        self.ceiling(lane)
+    }
 }
 
 impl<const WAITERS: usize> Bulkhead<WAITERS> {
@@ -158,20 +159,9 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
             if let Err(error) = config.validate() {
                 return Err(error);
             }
-            let max_waiting = if (config.max_waiting as usize) < WAITERS {
-                config.max_waiting as u16
-            } else {
-                WAITERS as u16
-            };
             Ok(Bulkhead {
-                state: AtomicU64::new(0),
-                rejected: AtomicU64::new(0),
+                gate: Gate::new(0, config.max_waiting, config.lanes),
                 lane_ceilings: config.lane_ceilings,
-                peak: AtomicU32::new(0),
-                next_ticket: AtomicU32::new(0),
-                max_waiting,
-                lanes: config.lanes,
-                waiters: empty_slots(),
             })
         }
     }
@@ -193,18 +183,10 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
     /// ```
     #[inline]
     pub fn try_acquire(&self, lane: usize) -> Result<Permit<'_, WAITERS>, Rejected> {
-        let lane = self.lane(lane);
-        let ceiling = self.ceiling(usize::from(lane));
-        match self.update(|prev| state::decide_admit(prev, ceiling).map(|next| ((), next))) {
-            Ok(((), next)) => {
-                self.note_peak(next);
-                Ok(Permit::new(self, lane))
-            }
-            Err(rejected) => {
-                self.count_rejection();
-                Err(rejected)
-            }
-        }
+        let lane = self.gate.lane(lane);
+        self.gate
+            .try_admit(self, lane)
+            .map(|_| Permit::new(self, lane))
     }
 
     /// A future that resolves to a permit: at once if `lane` is admitted, otherwise after
@@ -231,7 +213,7 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
     /// assert!(matches!(waiting.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
     /// ```
     pub fn acquire(&self, lane: usize) -> Acquire<'_, WAITERS> {
-        Acquire::new(self, self.lane(lane))
+        Acquire::new(self, self.gate.lane(lane))
     }
 
     /// Gives back a permit made with [`Permit::into_raw`]; `true` if one was given back.
@@ -264,23 +246,13 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
     /// assert_eq!((snapshot.in_flight, snapshot.peak, snapshot.rejected), (1, 1, 1));
     /// ```
     pub fn snapshot(&self) -> BulkheadSnapshot {
-        let counts = Counts::unpack(self.state.load(Ordering::Acquire));
+        let counts = Self::LAYOUT.unpack(self.gate.word());
         BulkheadSnapshot {
             in_flight: counts.in_flight(),
-            peak: self.peak.load(Ordering::Relaxed),
+            peak: self.gate.peak(),
             waiting: counts.waiting,
-            rejected: self.rejected.load(Ordering::Relaxed),
+            rejected: self.gate.rejected(),
             max_concurrent: self.ceiling(0),
-        }
-    }
-
-    /// The lane a request runs in: itself if configured, else the lowest.
-    #[inline]
-    fn lane(&self, lane: usize) -> u8 {
-        if lane < usize::from(self.lanes) {
-            lane as u8
-        } else {
-            self.lanes.saturating_sub(1)
         }
     }
 
@@ -289,181 +261,11 @@ impl<const WAITERS: usize> Bulkhead<WAITERS> {
         self.lane_ceilings.get(lane).copied().unwrap_or(0)
     }
 
-    /// Applies a pure decision to the state word with a compare-and-swap loop.
-    #[inline]
-    fn update<T, E>(
-        &self,
-        mut decide: impl FnMut(u64) -> Result<(T, u64), E>,
-    ) -> Result<(T, u64), E> {
-        let mut prev = self.state.load(Ordering::Relaxed);
-        loop {
-            let (answer, next) = decide(prev)?;
-            match self
-                .state
-                .compare_exchange_weak(prev, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return Ok((answer, next)),
-                Err(actual) => prev = actual,
-            }
-        }
-    }
-
-    /// Applies an update that cannot be refused.
-    fn apply(&self, change: fn(u64) -> u64) {
-        let _ = self.update(|prev| Ok::<_, ()>(((), change(prev))));
-    }
-
-    /// Raises the peak to the permits out in `word`. The peak only grows, so one that is
-    /// already as high needs no write: a load, not a read-modify-write, on almost every call.
-    #[inline]
-    fn note_peak(&self, word: u64) {
-        let in_flight = Counts::unpack(word).in_flight();
-        if in_flight > self.peak.load(Ordering::Relaxed) {
-            self.peak.fetch_max(in_flight, Ordering::Relaxed);
-        }
-    }
-
-    fn count_rejection(&self) {
-        self.rejected.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Gives back one permit: hands it to the queue if anyone waits, else frees it. `false` when
     /// no permit was out.
     #[inline]
     pub(crate) fn release_unit(&self) -> bool {
-        match self.update(|prev| state::decide_release(prev).ok_or(())) {
-            Ok((Release::HandedOff, _)) => {
-                self.promote();
-                true
-            }
-            Ok((Release::Freed, _)) => true,
-            Err(()) => false,
-        }
-    }
-
-    /// `acquire`'s first poll: a permit, a queue slot (with the waker stored), or a refusal.
-    pub(crate) fn enter(&self, lane: u8, waker: &Waker) -> Entered {
-        let ceiling = self.ceiling(usize::from(lane));
-        let max_waiting = u32::from(self.max_waiting);
-        let mut claimed: Option<(usize, &Slot)> = None;
-        let mut prev = self.state.load(Ordering::Relaxed);
-        let outcome = loop {
-            let (entry, next) = match state::decide_enter(prev, ceiling, max_waiting) {
-                Ok(decision) => decision,
-                Err(rejected) => break Err(rejected),
-            };
-            // Take a slot before committing to the queue, so a queued waiter always has one.
-            if entry == Entry::Queued && claimed.is_none() {
-                claimed = waiters::claim(&self.waiters);
-                if claimed.is_none() {
-                    break Err(Rejected::new(Reason::QueueFull, None));
-                }
-            }
-            match self
-                .state
-                .compare_exchange_weak(prev, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => break Ok((entry, next)),
-                Err(actual) => prev = actual,
-            }
-        };
-        match (outcome, claimed) {
-            (Ok((Entry::Queued, _)), Some((index, slot))) => {
-                let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-                waiters::publish(slot, lane, ticket, waker);
-                // A release may have run between our decision and the publication.
-                self.promote();
-                if waiters::take_grant(slot) {
-                    Entered::Permit
-                } else {
-                    Entered::Queued(index)
-                }
-            }
-            (outcome, claimed) => {
-                if let Some((_, slot)) = claimed {
-                    waiters::unclaim(slot);
-                }
-                match outcome {
-                    Ok((_, next)) => {
-                        self.note_peak(next);
-                        Entered::Permit
-                    }
-                    Err(rejected) => {
-                        self.count_rejection();
-                        Entered::Refused(rejected)
-                    }
-                }
-            }
-        }
-    }
-
-    /// A queued `acquire` future is dropped.
-    pub(crate) fn cancel(&self, index: usize) {
-        let Some(slot) = self.waiters.get(index) else {
-            return;
-        };
-        match waiters::cancel(slot) {
-            Cancelled::Left => self.apply(state::decide_leave_queue),
-            Cancelled::Granted => {
-                self.release_unit();
-            }
-            Cancelled::Gone => {}
-        }
-    }
-
-    /// Hands room to queued waiters while the best of them is admitted, and gives back hand-off
-    /// room none can use. Runs after every hand-off release and every new waiter.
-    // Out of line, so the release path, inlined into callers, stays small.
-    #[inline(never)]
-    fn promote(&self) {
-        loop {
-            // A read-modify-write, not a load: see "Memory ordering" in the module doc.
-            let prev = self.state.fetch_add(0, Ordering::AcqRel);
-            let best = if Counts::unpack(prev).waiting == 0 {
-                None
-            } else {
-                waiters::best(&self.waiters)
-            };
-            let best_ceiling = best.map(|candidate| self.ceiling(candidate.lane()));
-            let Some((step, next)) = state::decide_promote(prev, best_ceiling) else {
-                return;
-            };
-            if self
-                .state
-                .compare_exchange(prev, next, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-            {
-                continue;
-            }
-            let granted = match (step, best) {
-                (Promote::ReturnRoom, _) => continue,
-                (Promote::Reserve, Some(candidate)) => waiters::grant(candidate),
-                // Not reachable (a reservation needs a waiter), but never lose the unit.
-                (Promote::Reserve, None) => Err(()),
-            };
-            match granted {
-                Ok(waker) => {
-                    self.apply(state::decide_leave_queue);
-                    self.note_peak(next);
-                    if let Some(waker) = waker {
-                        waker.wake();
-                    }
-                }
-                // The waiter left or was served by another thread: the unit goes back to
-                // hand-off room, still ahead of any newcomer.
-                Err(()) => self.apply(state::decide_unreserve),
-            }
-        }
-    }
-}
-
-const_fn! {
-    fn empty_slots<const WAITERS: usize>() -> [Slot; WAITERS] {
-        #[cfg(not(any(loom, shuttle)))]
-        let slots = [const { Slot::new() }; WAITERS];
-        #[cfg(any(loom, shuttle))]
-        let slots = core::array::from_fn(|_| Slot::new());
-        slots
+        self.gate.release_unit(self)
     }
 }
 
@@ -474,7 +276,7 @@ impl<const WAITERS: usize> fmt::Debug for Bulkhead<WAITERS> {
                 "lane_ceilings",
                 &self
                     .lane_ceilings
-                    .get(..usize::from(self.lanes))
+                    .get(..usize::from(self.gate.lanes()))
                     .unwrap_or(&[]),
             )
             .field("waiters", &WAITERS)

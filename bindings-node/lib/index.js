@@ -32,6 +32,7 @@ module.exports = {
   RateLimitedError: errors.RateLimitedError,
   BulkheadFullError: errors.BulkheadFullError,
   RetryBudgetExhaustedError: errors.RetryBudgetExhaustedError,
+  FleetError: errors.FleetError,
   FleetUnavailableError: errors.FleetUnavailableError,
   TimeoutError: errors.TimeoutError,
 };

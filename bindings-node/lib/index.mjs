@@ -19,6 +19,7 @@ export const {
   RateLimitedError,
   BulkheadFullError,
   RetryBudgetExhaustedError,
+  FleetError,
   FleetUnavailableError,
   TimeoutError,
 } = stanchion;

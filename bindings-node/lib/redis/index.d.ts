@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import {
   CircuitBreaker,
   Duration,
+  FleetError,
   FleetUnavailableError,
   RateLimitedError,
   StanchionError,
@@ -15,7 +16,7 @@ import {
   UnitOption,
 } from '../index';
 
-export { FleetUnavailableError, RateLimitedError, StanchionError };
+export { FleetError, FleetUnavailableError, RateLimitedError, StanchionError };
 
 /** An ioredis client: `new Redis(…)` or `new Cluster(…)`, ioredis 5 or newer. */
 export interface IoredisClient {
@@ -114,14 +115,20 @@ export interface FleetLimiterEvents<U extends Unit = 'ms'> {
  */
 export class FleetLimiter<U extends Unit = 'ms'> extends EventEmitter<FleetLimiterEvents<U>> {
   constructor(options: FleetLimiterOptions<U>);
-  /** The breaker guarding the client's connection, shared by every fleet primitive on that client. */
+  /**
+   * The breaker guarding the client's connection, shared by every fleet primitive on that
+   * client: the core's `fleet::connection_breaker_for` the longest `timeout` among them.
+   */
   readonly breaker: CircuitBreaker;
   readonly onUnavailable: OnUnavailable;
   /** The local stand-in's bucket under `'local'`, else null. */
   readonly localBucket: { capacity: number; refillAmount: number; refillEvery: Time<U> } | null;
   /** `<prefix>{<key>}:limiter`. */
   redisKey(key: string): string;
-  /** Takes `n` tokens (a number, or `{ n, signal }`); resolves to the answer, refusals included. */
+  /**
+   * Takes `n` tokens (a number, or `{ n, signal }`); resolves to the answer, refusals included.
+   * Rejects with a FleetError when Redis answers with an error that waiting will not change.
+   */
   tryAcquire(key: string, options?: number | FleetCallOptions): Promise<FleetAnswer<U>>;
   /** What `tryAcquire` would answer, taking nothing. */
   peek(key: string, options?: number | FleetCallOptions): Promise<FleetAnswer<U>>;

@@ -13,6 +13,7 @@ const defaults = fleetDefaults();
 
 module.exports = {
   FleetLimiter,
+  FleetError: errors.FleetError,
   FleetUnavailableError: errors.FleetUnavailableError,
   RateLimitedError: errors.RateLimitedError,
   StanchionError: errors.StanchionError,

@@ -2,5 +2,5 @@
 // `instanceof` agrees.
 import fleet from './index.js';
 
-export const { FleetLimiter, FleetUnavailableError, RateLimitedError, StanchionError, DEFAULT_PREFIX, DEFAULT_TIMEOUT } = fleet;
+export const { FleetLimiter, FleetError, FleetUnavailableError, RateLimitedError, StanchionError, DEFAULT_PREFIX, DEFAULT_TIMEOUT } = fleet;
 export default fleet;

@@ -41,6 +41,14 @@ class FleetError extends StanchionError {}
  */
 class FleetUnavailableError extends FleetError {}
 
+/**
+ * A fleet quota's take that no bucket could serve (`ERR_SOLD_OUT`): every bucket held fewer
+ * than `requested` units when the take visited it, and nothing was taken. `remaining` is the
+ * units those buckets held, summed (in a quota of several buckets it may be `requested` or
+ * more, spread over buckets that each hold fewer). `retryAfter` is null: only a restock helps.
+ */
+class SoldOutError extends StanchionError {}
+
 /** A policy's timeout (or, for `'attempt'`, its `attemptTimeout`) passed before the call settled. */
 class TimeoutError extends Error {
   constructor(timeout, what) {
@@ -82,7 +90,7 @@ Object.defineProperty(StanchionError.prototype, 'stack', {
     Object.defineProperty(this, 'stack', { value, writable: true, configurable: true });
   },
 });
-for (const Class of [StanchionError, CircuitOpenError, RateLimitedError, BulkheadFullError, RetryBudgetExhaustedError, FleetError, FleetUnavailableError]) {
+for (const Class of [StanchionError, CircuitOpenError, RateLimitedError, BulkheadFullError, RetryBudgetExhaustedError, FleetError, FleetUnavailableError, SoldOutError]) {
   Object.defineProperty(Class.prototype, 'name', { value: Class.name, writable: true, configurable: true });
 }
 
@@ -130,6 +138,18 @@ function fleetError(message, cause) {
   return error;
 }
 
+/** The error for a sold-out quota take: a refusal, expected traffic, with no stack trace. */
+function soldOutError(requested, remaining) {
+  const error = Object.create(SoldOutError.prototype);
+  error.message = `sold out (${requested} asked, ${remaining} left)`;
+  error.code = 'ERR_SOLD_OUT';
+  error.reason = 'sold_out';
+  error.retryAfter = null;
+  error.requested = requested;
+  error.remaining = remaining;
+  return error;
+}
+
 /** The plain value a `tryAcquire` form returns for a refusal. */
 function refusal(reason, retryAfter) {
   const [name, code] = REASONS[reason];
@@ -160,10 +180,12 @@ module.exports = {
   RetryBudgetExhaustedError,
   FleetError,
   FleetUnavailableError,
+  SoldOutError,
   TimeoutError,
   refusalError,
   unavailableError,
   fleetError,
+  soldOutError,
   refusal,
   abortReason,
   REASONS,

@@ -48,7 +48,9 @@ export type Reason =
   /** Not the core's: a fleet primitive's store could not decide (`stanchion/redis`). */
   | 'fleet_unavailable'
   /** Not the core's: the store answered a fleet primitive with an error (`stanchion/redis`). */
-  | 'fleet_error';
+  | 'fleet_error'
+  /** Not the core's: no bucket of a fleet quota held the units asked for (`stanchion/redis`). */
+  | 'sold_out';
 
 /** Stable error codes, one per reason. */
 export type ErrorCode =
@@ -62,7 +64,8 @@ export type ErrorCode =
   | 'ERR_RETRY_BUDGET_EXHAUSTED'
   | 'ERR_KEY_TABLE_FULL'
   | 'ERR_FLEET_UNAVAILABLE'
-  | 'ERR_FLEET';
+  | 'ERR_FLEET'
+  | 'ERR_SOLD_OUT';
 
 /** A refusal from a `tryAcquire` form: plain data, no stack trace. */
 export interface Refusal<U extends Unit = 'ms'> {
@@ -115,6 +118,19 @@ export class FleetError extends StanchionError {
 export class FleetUnavailableError extends FleetError {
   readonly code: 'ERR_FLEET_UNAVAILABLE';
   readonly reason: 'fleet_unavailable';
+}
+/**
+ * A fleet quota's take that no bucket could serve (`ERR_SOLD_OUT`, reason `'sold_out'`):
+ * nothing was taken. `retryAfter` is null: only a restock helps.
+ */
+export class SoldOutError extends StanchionError {
+  readonly code: 'ERR_SOLD_OUT';
+  readonly reason: 'sold_out';
+  readonly retryAfter: null;
+  /** The units asked for. */
+  readonly requested: number;
+  /** The units the buckets held when the take visited them, summed. */
+  readonly remaining: number;
 }
 /** A policy's timeout or attempt timeout passed (`ERR_TIMEOUT`); `timeout` is the one that did, in ms. */
 export class TimeoutError extends Error {

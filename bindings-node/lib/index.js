@@ -34,5 +34,6 @@ module.exports = {
   RetryBudgetExhaustedError: errors.RetryBudgetExhaustedError,
   FleetError: errors.FleetError,
   FleetUnavailableError: errors.FleetUnavailableError,
+  SoldOutError: errors.SoldOutError,
   TimeoutError: errors.TimeoutError,
 };

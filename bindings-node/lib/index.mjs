@@ -21,6 +21,7 @@ export const {
   RetryBudgetExhaustedError,
   FleetError,
   FleetUnavailableError,
+  SoldOutError,
   TimeoutError,
 } = stanchion;
 export default stanchion;

@@ -2,5 +2,6 @@
 // `instanceof` agrees.
 import fleet from './index.js';
 
-export const { FleetLimiter, FleetError, FleetUnavailableError, RateLimitedError, StanchionError, DEFAULT_PREFIX, DEFAULT_TIMEOUT } = fleet;
+export const { FleetLimiter, FleetUnavailableError, RateLimitedError, StanchionError, DEFAULT_PREFIX, DEFAULT_TIMEOUT } = fleet;
+export const { FleetQuota, QuotaPool, FleetError, SoldOutError } = fleet;
 export default fleet;

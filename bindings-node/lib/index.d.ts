@@ -102,6 +102,13 @@ export class RetryBudgetExhaustedError extends StanchionError {}
  * reason `'fleet_error'`): a key holding another type (`WRONGTYPE`), a script's own error.
  * `cause` is the store's error; no `onUnavailable` policy answers it. FleetUnavailableError
  * is its subclass.
+ *
+ * @example
+ * try {
+ *   await limiter.tryAcquire('tenant-7');
+ * } catch (error) {
+ *   if (error instanceof FleetError && !(error instanceof FleetUnavailableError)) console.error(error.cause);
+ * }
  */
 export class FleetError extends StanchionError {
   readonly code: 'ERR_FLEET' | 'ERR_FLEET_UNAVAILABLE';
@@ -122,6 +129,13 @@ export class FleetUnavailableError extends FleetError {
 /**
  * A fleet quota's take that no bucket could serve (`ERR_SOLD_OUT`, reason `'sold_out'`):
  * nothing was taken. `retryAfter` is null: only a restock helps.
+ *
+ * @example
+ * try {
+ *   await stock.take('sku-42', 2);
+ * } catch (error) {
+ *   if (error instanceof SoldOutError) console.log(`${error.requested} asked, ${error.remaining} left`);
+ * }
  */
 export class SoldOutError extends StanchionError {
   readonly code: 'ERR_SOLD_OUT';

@@ -198,22 +198,55 @@ export class FleetQuota extends EventEmitter<FleetQuotaEvents> {
   readonly buckets: number;
   /** How many units a pool takes from Redis when it runs dry. */
   readonly batch: number;
-  /** `<prefix>{<name>:<bucket>}:quota` (bucket 0 by default). */
+  /**
+   * `<prefix>{<name>:<bucket>}:quota` (bucket 0 by default).
+   *
+   * @example
+   * new FleetQuota({ client: redis, buckets: 4 }).redisKey('sku-42', 3); // 'stanchion:{sku-42:3}:quota'
+   */
   redisKey(name: string, bucket?: number): string;
-  /** The bucket a take with `requestId` starts at: FNV-1a of its UTF-8 bytes, modulo `buckets`. */
+  /**
+   * The bucket a take with `requestId` starts at: FNV-1a of its UTF-8 bytes, modulo `buckets`.
+   *
+   * @example
+   * new FleetQuota({ client: redis, buckets: 8 }).startBucket('order-1'); // 5
+   */
   startBucket(requestId: string): number;
   /**
    * Takes `n` units (a number, or `{ n, requestId, signal }`); rejects with a SoldOutError when
    * no bucket holds them, a FleetUnavailableError when Redis cannot decide.
+   *
+   * @example
+   * const { bucket, remaining, replayed } = await stock.take('sku-42', { n: 1, requestId: 'order-7781' });
    */
   take(name: string, options?: number | QuotaTakeOptions): Promise<QuotaTaken>;
-  /** Adds `n` units spread over the buckets; resolves to the units they held after, summed. */
+  /**
+   * Adds `n` units spread over the buckets; resolves to the units they held after, summed.
+   *
+   * @example
+   * await stock.restock('sku-42', 1_000);
+   */
   restock(name: string, n: number): Promise<number>;
-  /** The units the quota holds, summed over its buckets. */
+  /**
+   * The units the quota holds, summed over its buckets.
+   *
+   * @example
+   * console.log(`${await stock.remaining('sku-42')} left`);
+   */
   remaining(name: string): Promise<number>;
-  /** The units one bucket holds. */
+  /**
+   * The units one bucket holds.
+   *
+   * @example
+   * for (let b = 0; b < stock.buckets; b++) console.log(b, await stock.bucketRemaining('sku-42', b));
+   */
   bucketRemaining(name: string, bucket: number): Promise<number>;
-  /** A local pool of the quota's units, taken from Redis `batch` at a time. */
+  /**
+   * A local pool of the quota's units, taken from Redis `batch` at a time.
+   *
+   * @example
+   * const pool = credits.pool('tenant-7');
+   */
   pool(name: string): QuotaPool;
 }
 
@@ -242,11 +275,28 @@ export class QuotaPool {
   readonly local: number;
   /** Whether `close()` was called. */
   readonly closed: boolean;
-  /** Takes `n` units (a number, or `{ n, signal }`); rejects with a SoldOutError when no bucket and not the pool holds them. */
+  /**
+   * Takes `n` units (a number, or `{ n, signal }`); rejects with a SoldOutError when neither
+   * the pool nor any bucket holds them.
+   *
+   * @example
+   * await pool.take(3);
+   */
   take(options?: number | QuotaPoolTakeOptions): Promise<void>;
-  /** Gives every unit held back to the quota; resolves to how many. */
+  /**
+   * Gives every unit held back to the quota; resolves to how many.
+   *
+   * @example
+   * const returned = await pool.giveBack();
+   */
   giveBack(): Promise<number>;
-  /** Later takes reject (`ERR_QUOTA_POOL_CLOSED`); what the pool holds goes back. Resolves to the units returned. */
+  /**
+   * Later takes reject (`ERR_QUOTA_POOL_CLOSED`); what the pool holds goes back. Resolves to
+   * the units returned.
+   *
+   * @example
+   * const returned = await pool.close();
+   */
   close(): Promise<number>;
 }
 

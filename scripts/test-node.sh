@@ -80,6 +80,8 @@ mkdir "$scratch/app"
     # stanchion/redis loads without either Redis client installed, with the scripts it ships.
     gcra_sha=$(sha1sum "$repo/redis/scripts/gcra.lua" | cut -d' ' -f1)
     node -e "const { FleetLimiter } = require('stanchion/redis'); const client = { evalsha() {}, eval() {}, defineCommand() {} }; const l = new FleetLimiter({ client, capacity: 1 }); if (l._script.sha !== '$gcra_sha') process.exit(1); console.log('require stanchion/redis: ok');"
+    quota_sha=$(sha1sum "$repo/redis/scripts/quota.lua" | cut -d' ' -f1)
+    node -e "const { FleetQuota } = require('stanchion/redis'); const client = { evalsha() {}, eval() {}, defineCommand() {} }; const q = new FleetQuota({ client }); if (q._script.sha !== '$quota_sha') process.exit(1); console.log('require stanchion/redis quota: ok');"
     node --input-type=module -e "import { FleetLimiter, FleetUnavailableError } from 'stanchion/redis'; import * as s from 'stanchion'; if (FleetUnavailableError !== s.FleetUnavailableError || typeof FleetLimiter !== 'function') process.exit(1); console.log('import stanchion/redis: ok');"
 )
 

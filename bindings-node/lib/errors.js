@@ -22,13 +22,32 @@ class BulkheadFullError extends StanchionError {}
 class RetryBudgetExhaustedError extends StanchionError {}
 
 /**
- * A fleet primitive's store could not decide (`ERR_FLEET_UNAVAILABLE`): it timed out, the
- * connection failed, the server answered with an error, or the breaker guarding the
- * connection is open. Raised when the `onUnavailable` policy is `'raise'`; `cause` is the
- * store's error (a timeout, the client's error, or the breaker's refusal), and `retryAfter` is
- * when the open breaker lets a probe through (null otherwise).
+ * The store answered a fleet primitive with an error that waiting will not change
+ * (`ERR_FLEET`): a key holding another type (`WRONGTYPE`), a script's own error. `cause` is
+ * the store's error. No `onUnavailable` policy answers it, and it counts as an answer for the
+ * connection's breaker. FleetUnavailableError is its subclass for a store that could not
+ * decide at all.
  */
-class FleetUnavailableError extends StanchionError {}
+class FleetError extends StanchionError {}
+
+/**
+ * A fleet primitive's store could not decide (`ERR_FLEET_UNAVAILABLE`): it timed out, the
+ * connection failed, it answered with an error that means it cannot decide now (`LOADING`,
+ * `READONLY`, `CLUSTERDOWN`, …: the core's `fleet::UNAVAILABLE_REPLIES`), or the breaker
+ * guarding the connection is open. Raised when the `onUnavailable` policy is `'raise'` (a
+ * quota always raises); `cause` is the store's error (a timeout, the client's error, or the
+ * breaker's refusal), and `retryAfter` is when the open breaker lets a probe through (null
+ * otherwise).
+ */
+class FleetUnavailableError extends FleetError {}
+
+/**
+ * A fleet quota's take that no bucket could serve (`ERR_SOLD_OUT`): every bucket held fewer
+ * than `requested` units when the take visited it, and nothing was taken. `remaining` is the
+ * units those buckets held, summed (in a quota of several buckets it may be `requested` or
+ * more, spread over buckets that each hold fewer). `retryAfter` is null: only a restock helps.
+ */
+class SoldOutError extends StanchionError {}
 
 /** A policy's timeout (or, for `'attempt'`, its `attemptTimeout`) passed before the call settled. */
 class TimeoutError extends Error {
@@ -71,7 +90,7 @@ Object.defineProperty(StanchionError.prototype, 'stack', {
     Object.defineProperty(this, 'stack', { value, writable: true, configurable: true });
   },
 });
-for (const Class of [StanchionError, CircuitOpenError, RateLimitedError, BulkheadFullError, RetryBudgetExhaustedError, FleetUnavailableError]) {
+for (const Class of [StanchionError, CircuitOpenError, RateLimitedError, BulkheadFullError, RetryBudgetExhaustedError, FleetError, FleetUnavailableError, SoldOutError]) {
   Object.defineProperty(Class.prototype, 'name', { value: Class.name, writable: true, configurable: true });
 }
 
@@ -105,6 +124,32 @@ function unavailableError(message, cause, retryAfter) {
   return error;
 }
 
+/**
+ * The error for an error reply the caller must see (`ERR_FLEET`), made as a refusal is: the
+ * reply's own error, in `cause`, carries what there is to know.
+ */
+function fleetError(message, cause) {
+  const error = Object.create(FleetError.prototype);
+  error.message = message;
+  error.code = 'ERR_FLEET';
+  error.reason = 'fleet_error';
+  error.retryAfter = null;
+  error.cause = cause;
+  return error;
+}
+
+/** The error for a sold-out quota take: a refusal, expected traffic, with no stack trace. */
+function soldOutError(requested, remaining) {
+  const error = Object.create(SoldOutError.prototype);
+  error.message = `sold out (${requested} asked, ${remaining} left)`;
+  error.code = 'ERR_SOLD_OUT';
+  error.reason = 'sold_out';
+  error.retryAfter = null;
+  error.requested = requested;
+  error.remaining = remaining;
+  return error;
+}
+
 /** The plain value a `tryAcquire` form returns for a refusal. */
 function refusal(reason, retryAfter) {
   const [name, code] = REASONS[reason];
@@ -133,10 +178,14 @@ module.exports = {
   RateLimitedError,
   BulkheadFullError,
   RetryBudgetExhaustedError,
+  FleetError,
   FleetUnavailableError,
+  SoldOutError,
   TimeoutError,
   refusalError,
   unavailableError,
+  fleetError,
+  soldOutError,
   refusal,
   abortReason,
   REASONS,

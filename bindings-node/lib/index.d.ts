@@ -46,7 +46,11 @@ export type Reason =
   | 'retry_budget_exhausted'
   | 'table_full'
   /** Not the core's: a fleet primitive's store could not decide (`stanchion/redis`). */
-  | 'fleet_unavailable';
+  | 'fleet_unavailable'
+  /** Not the core's: the store answered a fleet primitive with an error (`stanchion/redis`). */
+  | 'fleet_error'
+  /** Not the core's: no bucket of a fleet quota held the units asked for (`stanchion/redis`). */
+  | 'sold_out';
 
 /** Stable error codes, one per reason. */
 export type ErrorCode =
@@ -59,7 +63,9 @@ export type ErrorCode =
   | 'ERR_BULKHEAD_QUEUE_FULL'
   | 'ERR_RETRY_BUDGET_EXHAUSTED'
   | 'ERR_KEY_TABLE_FULL'
-  | 'ERR_FLEET_UNAVAILABLE';
+  | 'ERR_FLEET_UNAVAILABLE'
+  | 'ERR_FLEET'
+  | 'ERR_SOLD_OUT';
 
 /** A refusal from a `tryAcquire` form: plain data, no stack trace. */
 export interface Refusal<U extends Unit = 'ms'> {
@@ -92,15 +98,53 @@ export class BulkheadFullError extends StanchionError {}
 /** The retry budget refused a retry (`ERR_RETRY_BUDGET_EXHAUSTED`); `cause` is the last error. */
 export class RetryBudgetExhaustedError extends StanchionError {}
 /**
- * A fleet primitive's store could not decide and its `onUnavailable` policy is `'raise'`
- * (`ERR_FLEET_UNAVAILABLE`, reason `'fleet_unavailable'`): a timeout, a connection failure, an
- * error reply, or the breaker guarding the connection open. `cause` is that error; `retryAfter`
- * is when an open breaker lets a probe through, else null.
+ * The store answered a fleet primitive with an error that waiting will not change (`ERR_FLEET`,
+ * reason `'fleet_error'`): a key holding another type (`WRONGTYPE`), a script's own error.
+ * `cause` is the store's error; no `onUnavailable` policy answers it. FleetUnavailableError
+ * is its subclass.
+ *
+ * @example
+ * try {
+ *   await limiter.tryAcquire('tenant-7');
+ * } catch (error) {
+ *   if (error instanceof FleetError && !(error instanceof FleetUnavailableError)) console.error(error.cause);
+ * }
  */
-export class FleetUnavailableError extends StanchionError {
+export class FleetError extends StanchionError {
+  readonly code: 'ERR_FLEET' | 'ERR_FLEET_UNAVAILABLE';
+  readonly reason: 'fleet_error' | 'fleet_unavailable';
+  readonly cause: unknown;
+}
+/**
+ * A fleet primitive's store could not decide and its `onUnavailable` policy is `'raise'` (a
+ * quota always raises) (`ERR_FLEET_UNAVAILABLE`, reason `'fleet_unavailable'`): a timeout, a
+ * connection failure, an error reply meaning the server cannot decide now (`LOADING`,
+ * `READONLY`, `CLUSTERDOWN`, …), or the breaker guarding the connection open. `cause` is that
+ * error; `retryAfter` is when an open breaker lets a probe through, else null.
+ */
+export class FleetUnavailableError extends FleetError {
   readonly code: 'ERR_FLEET_UNAVAILABLE';
   readonly reason: 'fleet_unavailable';
-  readonly cause: unknown;
+}
+/**
+ * A fleet quota's take that no bucket could serve (`ERR_SOLD_OUT`, reason `'sold_out'`):
+ * nothing was taken. `retryAfter` is null: only a restock helps.
+ *
+ * @example
+ * try {
+ *   await stock.take('sku-42', 2);
+ * } catch (error) {
+ *   if (error instanceof SoldOutError) console.log(`${error.requested} asked, ${error.remaining} left`);
+ * }
+ */
+export class SoldOutError extends StanchionError {
+  readonly code: 'ERR_SOLD_OUT';
+  readonly reason: 'sold_out';
+  readonly retryAfter: null;
+  /** The units asked for. */
+  readonly requested: number;
+  /** The units the buckets held when the take visited them, summed. */
+  readonly remaining: number;
 }
 /** A policy's timeout or attempt timeout passed (`ERR_TIMEOUT`); `timeout` is the one that did, in ms. */
 export class TimeoutError extends Error {

@@ -32,6 +32,8 @@ module.exports = {
   RateLimitedError: errors.RateLimitedError,
   BulkheadFullError: errors.BulkheadFullError,
   RetryBudgetExhaustedError: errors.RetryBudgetExhaustedError,
+  FleetError: errors.FleetError,
   FleetUnavailableError: errors.FleetUnavailableError,
+  SoldOutError: errors.SoldOutError,
   TimeoutError: errors.TimeoutError,
 };

@@ -19,7 +19,9 @@ export const {
   RateLimitedError,
   BulkheadFullError,
   RetryBudgetExhaustedError,
+  FleetError,
   FleetUnavailableError,
+  SoldOutError,
   TimeoutError,
 } = stanchion;
 export default stanchion;

@@ -129,8 +129,9 @@ export declare class NativeFleetFallback {
    */
   decide(n: number, now: number | bigint): number
   /**
-   * `decide` for a peek, which must take nothing: the stand-in is not asked, so `local`
-   * raises (the core's answer for a policy without its stand-in).
+   * `decide` for a peek, which takes nothing (`fleet::fallback_peek`): under `local` the
+   * stand-in is asked whether it holds `n` tokens now, and a refusal carries no
+   * `retry_after`.
    */
   peek(n: number, now: number | bigint): number
   /** The `retry_after` of the last refusal, in milliseconds; NaN when waiting cannot help. */
@@ -170,6 +171,26 @@ export declare class NativeKeyedRateLimiter {
    * help.
    */
   get retryAfterNs(): bigint | null
+}
+
+/**
+ * Which bucket of a quota each take starts at: the bucket a request id names, or a random
+ * one for a take without an id.
+ */
+export declare class NativeQuotaRing {
+  /** The ring of `buckets` buckets (1 to 1024), drawing random starts from `seed`. */
+  constructor(buckets: number, seed: bigint)
+  /**
+   * The bucket a take with `request_id` starts at: the 64-bit FNV-1a hash of the id's
+   * UTF-8 bytes (the core's `key_of_bytes`) modulo the bucket count, as every binding
+   * computes it, so a retry from another language visits the same buckets.
+   */
+  start(requestId: string): number
+  /**
+   * A uniformly random bucket, for a take without an id, a restock's first extra unit and
+   * a local batch's give-back: SplitMix64 draws from the ring's seed.
+   */
+  random(): number
 }
 
 /** The core's `TokenBucket` with its answers packed as numbers (see `code.rs`). */
@@ -284,6 +305,24 @@ export declare class NativeRetrying {
   nextDelayNs(now: number | bigint, hint?: number | bigint | undefined | null): bigint
   /** Waits handed out so far. */
   get retries(): number
+}
+
+/**
+ * The core's `Stock`: a count of units taken from and added to without ever going below
+ * zero. Counts go out as numbers, exact up to 2^53 - 1 (a stock added past that keeps the
+ * core's saturating count, read rounded).
+ */
+export declare class NativeStock {
+  /** A stock holding `units`. */
+  constructor(units?: number | undefined | null)
+  /** Takes `n` units if the stock holds them, else takes nothing; says whether it did. */
+  take(n: number): boolean
+  /** Adds `n` units; returns the count after. */
+  add(n: number): number
+  /** Takes every unit; returns how many there were. */
+  drain(): number
+  /** The units held now. */
+  get available(): number
 }
 
 /** What an attempt's ending tells the breaker and the retry loop. */
@@ -438,8 +477,13 @@ export declare function fleetCheckPrefix(prefix: string): void
 /** Checks a call timeout in `bigint` nanoseconds (`fleet::check_timeout`). */
 export declare function fleetCheckTimeout(timeout: bigint): void
 
-/** The breaker that guards a connection to the store (`fleet::connection_breaker()`). */
-export declare function fleetConnectionBreaker(): NativeConnectionBreaker
+/**
+ * The breaker that guards a connection to the store whose calls are bounded by `timeout`
+ * (`bigint` ns; the default call timeout when absent): `fleet::connection_breaker_for`, so a
+ * probe must report within twice the call timeout. Its seed is the core's 0: the caller
+ * gives each breaker its own.
+ */
+export declare function fleetConnectionBreaker(timeout?: bigint | undefined | null): NativeConnectionBreaker
 
 /** The fleet tier's defaults and limits. */
 export declare function fleetDefaults(): FleetDefaults
@@ -461,6 +505,19 @@ export interface FleetDefaults {
   /** Every `Unavailable` policy, by name, in the core's order. */
   policies: Array<string>
 }
+
+/**
+ * Whether an error reply whose code (its first word) is `code` means the server cannot
+ * decide now (`fleet::is_unavailable_reply`, one of `fleet::UNAVAILABLE_REPLIES`): a breaker
+ * failure answered by `onUnavailable`. Any other error reply is an answer for the caller.
+ */
+export declare function fleetIsUnavailableReply(code: string): boolean
+
+/**
+ * The error-reply codes that mean the server cannot decide now
+ * (`fleet::UNAVAILABLE_REPLIES`), for documentation and tests.
+ */
+export declare function fleetUnavailableReplies(): Array<string>
 
 /** The table sizes `NativeKeyedRateLimiter` offers, smallest first. */
 export declare function keyedSizes(): Array<number>
@@ -658,8 +715,9 @@ export interface NativeBulkheadTables {
 }
 
 /**
- * `fleet::connection_breaker()`, field by field, for the package's `CircuitBreaker` to be
- * built from. Durations are `bigint` nanoseconds; an absent trigger is off.
+ * `fleet::connection_breaker_for(timeout)`, field by field, for the package's
+ * `CircuitBreaker` to be built from. Durations are `bigint` nanoseconds; an absent trigger
+ * is off.
  */
 export interface NativeConnectionBreaker {
   /** Trip when the window holds this many failures; absent: off. */
@@ -768,6 +826,32 @@ export declare function policyAttemptLimit(attemptTimeout: bigint | undefined | 
  * throws the core's config error otherwise.
  */
 export declare function policyCheckAttemptTimeout(timeout: bigint): void
+
+/**
+ * Checks a quota's config as the reference's `FleetQuotaConfig::validate` does, field by
+ * field in its order (`buckets`, `id_memory`, `batch`), and returns the id memory in whole
+ * milliseconds (rounded down), the unit the script takes it in.
+ */
+export declare function quotaCheckConfig(buckets: number, idMemory: bigint, batch: number): number
+
+/** The fleet quota's bounds and defaults. */
+export declare function quotaDefaults(): QuotaDefaults
+
+/** The fleet quota's bounds and defaults. */
+export interface QuotaDefaults {
+  /** The most buckets: 1024. */
+  maxBuckets: number
+  /** The largest `n`, `batch` and count: 2^53 - 1. */
+  maxUnits: number
+  /** The longest request id, bytes: 256. */
+  maxRequestIdLen: number
+  /** How long request ids are remembered by default, ns (10 minutes). */
+  idMemory: bigint
+  /** The longest id memory, ns (2^40 ms). */
+  maxIdMemory: bigint
+  /** The default local batch: 100. */
+  batch: number
+}
 
 /**
  * The core's names of the stop reasons (`StopReason::as_str`), by code: code `c` is entry

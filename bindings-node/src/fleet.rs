@@ -105,8 +105,9 @@ pub fn fleet_bucket(config: NativeBucketConfig) -> napi::Result<NativeFleetBucke
     })
 }
 
-/// `fleet::connection_breaker()`, field by field, for the package's `CircuitBreaker` to be
-/// built from. Durations are `bigint` nanoseconds; an absent trigger is off.
+/// `fleet::connection_breaker_for(timeout)`, field by field, for the package's
+/// `CircuitBreaker` to be built from. Durations are `bigint` nanoseconds; an absent trigger
+/// is off.
 #[napi(object)]
 pub struct NativeConnectionBreaker {
     /// Trip when the window holds this many failures; absent: off.
@@ -143,10 +144,16 @@ pub struct NativeConnectionBreaker {
     pub probe_timeout: Option<BigInt>,
 }
 
-/// The breaker that guards a connection to the store (`fleet::connection_breaker()`).
+/// The breaker that guards a connection to the store whose calls are bounded by `timeout`
+/// (`bigint` ns; the default call timeout when absent): `fleet::connection_breaker_for`, so a
+/// probe must report within twice the call timeout. Its seed is the core's 0: the caller
+/// gives each breaker its own.
 #[napi]
-pub fn fleet_connection_breaker() -> NativeConnectionBreaker {
-    let c = fleet::connection_breaker();
+pub fn fleet_connection_breaker(timeout: Option<BigInt>) -> NativeConnectionBreaker {
+    let timeout = timeout.map_or(fleet::DEFAULT_CALL_TIMEOUT, |ns| {
+        Nanos::new(nanos_of_bigint(&ns))
+    });
+    let c = fleet::connection_breaker_for(timeout);
     let (window_count, window_span, window_buckets) = match c.window {
         Window::Count(n) => (Some(n), None, None),
         Window::Time { span, buckets } => (None, Some(bigint(span)), Some(buckets)),
@@ -169,6 +176,24 @@ pub fn fleet_connection_breaker() -> NativeConnectionBreaker {
         half_open_successes: c.half_open_successes,
         probe_timeout: c.probe_timeout.map(bigint),
     }
+}
+
+/// Whether an error reply whose code (its first word) is `code` means the server cannot
+/// decide now (`fleet::is_unavailable_reply`, one of `fleet::UNAVAILABLE_REPLIES`): a breaker
+/// failure answered by `onUnavailable`. Any other error reply is an answer for the caller.
+#[napi]
+pub fn fleet_is_unavailable_reply(code: String) -> bool {
+    fleet::is_unavailable_reply(&code)
+}
+
+/// The error-reply codes that mean the server cannot decide now
+/// (`fleet::UNAVAILABLE_REPLIES`), for documentation and tests.
+#[napi]
+pub fn fleet_unavailable_replies() -> Vec<String> {
+    fleet::UNAVAILABLE_REPLIES
+        .iter()
+        .map(|code| code.to_string())
+        .collect()
 }
 
 /// The `on_unavailable` policy named `name`, checked with its share (`Unavailable::check`).
@@ -255,11 +280,18 @@ impl NativeFleetFallback {
         self.code(answer)
     }
 
-    /// `decide` for a peek, which must take nothing: the stand-in is not asked, so `local`
-    /// raises (the core's answer for a policy without its stand-in).
+    /// `decide` for a peek, which takes nothing (`fleet::fallback_peek`): under `local` the
+    /// stand-in is asked whether it holds `n` tokens now, and a refusal carries no
+    /// `retry_after`.
     #[napi]
     pub fn peek(&self, n: u32, now: Either<f64, BigInt>) -> f64 {
-        let answer = fleet::fallback(self.policy, Reason::RateLimited, None, n, instant(&now));
+        let answer = fleet::fallback_peek(
+            self.policy,
+            Reason::RateLimited,
+            self.local.as_ref(),
+            n,
+            instant(&now),
+        );
         self.code(answer)
     }
 

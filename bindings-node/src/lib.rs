@@ -35,5 +35,6 @@ pub mod keyed_limiter;
 pub mod policy;
 pub mod retry;
 pub mod retry_budget;
+pub mod stock;
 mod time;
 pub mod token_bucket;

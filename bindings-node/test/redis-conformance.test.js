@@ -11,6 +11,7 @@
 //   op reports and must match exactly.
 // - Every try_acquire and peek also runs through the package's own RateLimiter (the core's
 //   TokenBucket) on the same timeline, which must agree in all five fields.
+// - Each primitive's steps run on its own subject; the quota's is in redis-quota-conformance.js.
 // - A file with `known_deviation` must mismatch somewhere, or the run fails.
 
 const test = require('node:test');
@@ -20,6 +21,7 @@ const path = require('node:path');
 const { RateLimiter } = require('..');
 const { FleetLimiter } = require('stanchion/redis');
 const { CLIENTS, standaloneUrl, uniquePrefix } = require('./redis-servers');
+const { quotaSubject } = require('./redis-quota-conformance');
 
 const ROOT = path.join(__dirname, '..', '..', 'redis', 'conformance');
 const ORIGIN = 4_000_000_000_000_000_000n;
@@ -186,16 +188,44 @@ async function runFile(scenario, folder, client, helper) {
   }
   const primitive = string(file.required('primitive'), '`primitive`');
   if (primitive !== folder) fail(`primitive \`${primitive}\` in folder \`${folder}\``);
-  if (primitive !== 'limiter') fail(`unknown primitive \`${primitive}\``);
-  const options = bucketOptions(file.required('config'));
+  const subject = SUBJECTS[primitive];
+  if (subject === undefined) fail(`unknown primitive \`${primitive}\``);
+  const run = subject(file.required('config'), client, helper);
   const steps = file.required('steps');
   file.finish();
   if (!Array.isArray(steps) || steps.length === 0) fail('`steps` must be a non-empty array');
 
+  for (const [index, raw] of steps.entries()) {
+    const step = new Fields(raw, `step ${index}`);
+    const op = string(step.required('op'), '`op`');
+    const expect = step.take('expect') ?? {};
+    if (expect === null || typeof expect !== 'object' || Array.isArray(expect)) fail(`step ${index}: \`expect\` must be an object`);
+    const repeat = step.or('repeat', 1n, int);
+    if (repeat === 0n) fail(`step ${index}: \`repeat\` must be at least 1`);
+    const note = step.take('note');
+    if (note !== undefined && typeof note !== 'string') fail(`step ${index}: \`note\` must be a string`);
+    for (let i = 0n; i < repeat; i++) {
+      const args = new Fields(Object.fromEntries(step.map), `step ${index} (${op})`);
+      try {
+        const got = await run(op, args);
+        args.finish();
+        check(expect, got);
+      } catch (error) {
+        error.message = `step ${index} (${op}${repeat > 1n ? `, run ${i + 1n} of ${repeat}` : ''}): ${error.message}`;
+        throw error;
+      }
+    }
+  }
+  return { steps: steps.length, deviation };
+}
+
+/** The fleet limiter's runner of one file's steps, on a limiter built from the file's `config`. */
+function limiterSubject(config, client, helper) {
+  const options = bucketOptions(config);
   // A generous timeout: a loaded machine must not turn a slow answer into a mismatch.
   const limiter = new FleetLimiter({ client, ...options, prefix: uniquePrefix('conformance'), unit: 'ns', timeout: 10_000 });
   const models = new Map();
-  const run = async (op, args) => {
+  return async (op, args) => {
     switch (op) {
       case 'try_acquire':
       case 'peek': {
@@ -237,34 +267,18 @@ async function runFile(scenario, folder, client, helper) {
         return fail(`unknown op \`${op}\``);
     }
   };
-
-  for (const [index, raw] of steps.entries()) {
-    const step = new Fields(raw, `step ${index}`);
-    const op = string(step.required('op'), '`op`');
-    const expect = step.take('expect') ?? {};
-    if (expect === null || typeof expect !== 'object' || Array.isArray(expect)) fail(`step ${index}: \`expect\` must be an object`);
-    const repeat = step.or('repeat', 1n, int);
-    if (repeat === 0n) fail(`step ${index}: \`repeat\` must be at least 1`);
-    const note = step.take('note');
-    if (note !== undefined && typeof note !== 'string') fail(`step ${index}: \`note\` must be a string`);
-    for (let i = 0n; i < repeat; i++) {
-      const args = new Fields(Object.fromEntries(step.map), `step ${index} (${op})`);
-      try {
-        const got = await run(op, args);
-        args.finish();
-        check(expect, got);
-      } catch (error) {
-        error.message = `step ${index} (${op}${repeat > 1n ? `, run ${i + 1n} of ${repeat}` : ''}): ${error.message}`;
-        throw error;
-      }
-    }
-  }
-  return { steps: steps.length, deviation };
 }
+
+// The runner of each primitive's steps: `(config, client, helper) => (op, args) => observed`.
+const FORMAT = { Fields, int, u32, string, fail, Mismatch, ORIGIN, U64_MAX };
+const SUBJECTS = {
+  limiter: limiterSubject,
+  quota: (config, client, helper) => quotaSubject(config, client, helper, FORMAT),
+};
 
 // The primitives this package does not have yet; their scenarios wait for them. Every other
 // folder is run.
-const NOT_YET_BOUND = new Set(['quota', 'semaphore']);
+const NOT_YET_BOUND = new Set(['semaphore']);
 
 function scenarioFiles() {
   const files = [];

@@ -62,10 +62,13 @@ async function outage(l, count, failure) {
   assert.equal(error.code, 'ERR_RATE_LIMITED');
   assert.equal(error.fallback, true);
   assert.equal(await l.allow.execute('k', () => 'ran'), 'ran');
-  // A peek takes nothing, so the local stand-in cannot answer it: it raises.
   assert.equal((await l.allow.peek('k')).fallback, true);
   assert.equal((await l.deny.peek('k')).ok, false);
-  await assert.rejects(l.local.peek('k'), FleetUnavailableError);
+  // A peek asks the local stand-in whether it holds the tokens, taking none (the core's
+  // fleet::fallback_peek): its one token is spent, and two are more than it ever holds.
+  const refused = { ok: false, allowed: false, remaining: 0, retryAfter: null, resetAfter: 0, fallback: true };
+  assert.deepEqual(await l.local.peek('k'), { ...refused, reason: 'rate_limited', code: 'ERR_RATE_LIMITED' });
+  assert.deepEqual(await l.local.peek('k', 2), { ...refused, reason: 'insufficient_capacity', code: 'ERR_INSUFFICIENT_CAPACITY' });
   await assert.rejects(l.deny.execute('k', () => 'ran'), { code: 'ERR_RATE_LIMITED', retryAfter: null, fallback: true });
   const open = await l.raise.tryAcquire('k').catch((e) => e);
   assert.ok(open instanceof FleetUnavailableError);

@@ -8,9 +8,12 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const IORedis = require('ioredis');
-const { FleetLimiter, FleetUnavailableError, RateLimitedError, StanchionError, DEFAULT_PREFIX, DEFAULT_TIMEOUT } = require('stanchion/redis');
+const { setTimeout: sleep } = require('node:timers/promises');
+const { FleetLimiter, FleetError, FleetUnavailableError, RateLimitedError, StanchionError, DEFAULT_PREFIX, DEFAULT_TIMEOUT } = require('stanchion/redis');
 const main = require('stanchion');
 const { CLIENTS, standaloneUrl, uniquePrefix, countCalls } = require('./redis-servers');
+const { replyError, stub, unstub } = require('./redis-replies');
+const { fleetUnavailableReplies } = require('../lib/native');
 const { NAMES } = require('../lib/options');
 
 // Where Redis is meant to decide, a loaded machine must not turn a slow answer into a timeout.
@@ -77,34 +80,74 @@ for (const [name, clients] of Object.entries(CLIENTS)) {
     assert.deepEqual({ evalsha: count.evalsha, eval: count.eval }, { evalsha: 2, eval: 1 }, 'one EVALSHA per decision');
   });
 
-  test(`an error reply is the server answering: raised, and no breaker failure (${name})`, async (t) => {
+  test(`an error reply that waiting will not change reaches the caller: FleetError, no fallback, no breaker failure (${name})`, async (t) => {
     const client = await clients.standalone(standaloneUrl());
     const helper = new IORedis(standaloneUrl());
     t.after(() => {
       clients.close(client);
       helper.disconnect();
     });
-    const limiter = new FleetLimiter({ client, capacity: 5, prefix: uniquePrefix('reply'), timeout: PATIENT });
+    const prefix = uniquePrefix('reply');
+    const limiter = new FleetLimiter({ client, capacity: 5, prefix, timeout: PATIENT });
+    // Every policy gets the same error: onUnavailable answers only for a server that cannot decide.
+    const allow = new FleetLimiter({ client, capacity: 5, prefix, onUnavailable: 'allow', timeout: PATIENT });
+    const local = new FleetLimiter({ client, capacity: 5, prefix, onUnavailable: 'local', localShare: 0.5, timeout: PATIENT });
     const seen = [];
-    limiter.on('unavailable', (error) => seen.push(error));
-    await helper.set(limiter.redisKey('taken'), 'not a limiter state');
-    for (let i = 0; i < 5; i++) {
-      const error = await limiter.tryAcquire('taken').catch((e) => e);
-      assert.ok(error instanceof FleetUnavailableError, `got ${error}`);
-      assert.equal(error.code, 'ERR_FLEET_UNAVAILABLE');
-      assert.equal(error.reason, 'fleet_unavailable');
-      assert.equal(error.retryAfter, null);
-      assert.match(error.cause.message, /does not hold a limiter state/);
-      assert.match(error.message, /^Redis did not decide: .*does not hold a limiter state/);
+    for (const l of [limiter, allow, local]) l.on('unavailable', (error) => seen.push(error));
+    const before = limiter.breaker.snapshot();
+    // A key holding another type: the script's GET answers WRONGTYPE.
+    await helper.hset(limiter.redisKey('hash'), 'field', 'value');
+    // A key holding a string that is no limiter state: the script's own error.
+    await helper.set(limiter.redisKey('string'), 'not a limiter state');
+    for (const l of [limiter, allow, local]) {
+      for (const method of ['tryAcquire', 'peek', 'execute']) {
+        const call = (key) => (method === 'execute' ? l.execute(key, () => 'ran') : l[method](key));
+        const wrongType = await call('hash').catch((e) => e);
+        assert.ok(wrongType instanceof FleetError && wrongType instanceof StanchionError, `${method}: got ${wrongType}`);
+        assert.ok(!(wrongType instanceof FleetUnavailableError), `${method}: not unavailability`);
+        assert.equal(wrongType.code, 'ERR_FLEET');
+        assert.equal(wrongType.reason, 'fleet_error');
+        assert.equal(wrongType.retryAfter, null);
+        assert.match(wrongType.cause.message, /^WRONGTYPE /);
+        assert.match(wrongType.message, /^Redis answered the limiter with an error: WRONGTYPE /);
+        const own = await call('string').catch((e) => e);
+        assert.equal(own.code, 'ERR_FLEET', `${method}: got ${own}`);
+        assert.match(own.cause.message, /^ERR stanchion gcra: the key does not hold a limiter state/);
+      }
     }
-    assert.equal(seen.length, 5);
+    assert.deepEqual(seen, [], 'no `unavailable` event: Redis decided');
     assert.equal(limiter.breaker.state, 'closed');
-    const snapshot = limiter.breaker.snapshot();
-    assert.equal(snapshot.failures, 0);
-    assert.equal(snapshot.successes, 5);
+    const after = limiter.breaker.snapshot();
+    assert.equal(after.failures - before.failures, 0, 'no breaker failure');
+    assert.equal(after.successes - before.successes, 18, 'each error reply is a breaker success');
+  });
 
-    const allow = new FleetLimiter({ client, capacity: 5, prefix: limiter.redisKey('x').slice(0, -'{x}:limiter'.length), onUnavailable: 'allow', timeout: PATIENT });
-    assert.deepEqual(await allow.tryAcquire('taken'), { ok: true, allowed: true, remaining: 0, retryAfter: null, resetAfter: 0, fallback: true });
+  test(`an error reply that means the server cannot decide now is unavailability: onUnavailable answers, the breaker counts it (${name})`, async (t) => {
+    const client = await clients.standalone(standaloneUrl());
+    t.after(() => clients.close(client));
+    const prefix = uniquePrefix('loading');
+    const raise = new FleetLimiter({ client, capacity: 5, prefix, timeout: PATIENT });
+    const allow = new FleetLimiter({ client, capacity: 5, prefix, onUnavailable: 'allow', timeout: PATIENT });
+    assert.equal((await raise.tryAcquire('k')).fallback, false);
+    // The server's own error classes, as each client makes them from a reply it parsed.
+    assert.deepEqual(fleetUnavailableReplies(), ['LOADING', 'BUSY', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'OOM', 'MISCONF', 'NOREPLICAS']);
+    const replies = fleetUnavailableReplies().map((code) => replyError(name, `${code} the server cannot decide now`));
+    const reject = (error) => () => Promise.reject(error);
+    const seen = [];
+    raise.on('unavailable', (error) => seen.push(error));
+    for (const [i, error] of replies.entries()) {
+      stub(client, clients.kind, reject(error));
+      raise.breaker.reset();
+      const raised = await raise.tryAcquire('k').catch((e) => e);
+      assert.ok(raised instanceof FleetUnavailableError, `${error.message}: got ${raised}`);
+      assert.equal(raised.cause, error);
+      assert.equal(seen.at(-1), raised);
+      assert.deepEqual(await allow.tryAcquire('k'), { ok: true, allowed: true, remaining: 0, retryAfter: null, resetAfter: 0, fallback: true });
+      await allow.tryAcquire('k');
+      assert.equal(raise.breaker.state, 'open', `${error.message}: three in a row open the breaker`);
+      assert.equal(seen.length, i + 1);
+    }
+    unstub(client);
   });
 
   test(`an aborted signal makes no call (${name})`, async (t) => {
@@ -131,8 +174,8 @@ test('one breaker per client object, configured as the core configures the conne
   const c = new FleetLimiter({ client: other, capacity: 1 });
   assert.equal(a.breaker, b.breaker);
   assert.notEqual(a.breaker, c.breaker);
-  // fleet::connection_breaker(): three failures in a row open it for 1 s, shortened by up
-  // to 20 % jitter; one probe at a time.
+  // fleet::connection_breaker_for(250 ms): three failures in a row open it for 1 s,
+  // shortened by up to 20 % jitter; one probe at a time.
   for (let i = 0; i < 2; i++) a.breaker.tryAcquire().record('failure');
   assert.equal(a.breaker.state, 'closed');
   a.breaker.tryAcquire().record('failure');
@@ -141,6 +184,32 @@ test('one breaker per client object, configured as the core configures the conne
   assert.equal(refusal.code, 'ERR_CIRCUIT_OPEN');
   assert.ok(refusal.retryAfter > 500 && refusal.retryAfter <= 1000, `open for ${refusal.retryAfter} ms`);
   assert.equal(c.breaker.state, 'closed');
+});
+
+test("a probe must report within twice the longest timeout of the client's primitives", async (t) => {
+  const client = new IORedis(standaloneUrl(), { lazyConnect: true });
+  t.after(() => client.disconnect());
+  const quick = new FleetLimiter({ client, capacity: 1, timeout: 100 });
+  const probeLease = async () => {
+    quick.breaker.reset();
+    for (let i = 0; i < 3; i++) quick.breaker.tryAcquire().record('failure');
+    await sleep(quick.breaker.tryAcquire().retryAfter + 5);
+    const probe = quick.breaker.tryAcquire();
+    assert.equal(quick.breaker.state, 'half_open');
+    // The one probe slot is taken until the probe reports or its lease runs out.
+    const full = quick.breaker.tryAcquire();
+    probe.release();
+    assert.equal(full.code, 'ERR_CIRCUIT_HALF_OPEN_FULL');
+    return full.retryAfter;
+  };
+  const alone = await probeLease();
+  assert.ok(alone > 100 && alone <= 200, `the probe lease is twice 100 ms: ${alone} ms`);
+  // A primitive with a longer timeout on the same client lengthens the lease of every probe.
+  const patient = new FleetLimiter({ client, capacity: 1, timeout: 5_000 });
+  assert.equal(patient.breaker, quick.breaker);
+  new FleetLimiter({ client, capacity: 1, timeout: 50 });
+  const shared = await probeLease();
+  assert.ok(shared > 5_000 && shared <= 10_000, `the probe lease is twice 5000 ms: ${shared} ms`);
 });
 
 test('defaults are the core\'s', () => {

@@ -3,23 +3,28 @@
 // newer (`createClient`, `createCluster`). Neither is imported: both are optional peer
 // dependencies, told apart by their methods. Each runs a script the same way: EVALSHA, and
 // when the server answers NOSCRIPT, EVAL, which loads the script into the server's cache and
-// runs it in the same round trip. Both carry the key, so a cluster client sends each to the
-// node that owns the key's slot, and the script is loaded where it runs.
+// runs it in the same round trip. Both carry the keys (every key of one call shares a hash
+// tag), so a cluster client sends each call to the node that owns its slot, and the script is
+// loaded where it runs.
 
 const { CircuitBreaker } = require('../breaker');
-const { fleetConnectionBreaker } = require('../native');
+const { fleetConnectionBreaker, fleetIsUnavailableReply, fleetDefaults } = require('../native');
 const opt = require('../options');
 const { after } = require('../sleep');
-const { TimeoutError } = require('../errors');
+const { TimeoutError, CircuitOpenError } = require('../errors');
 const crypto = require('node:crypto');
+
+/** `fleet::DEFAULT_CALL_TIMEOUT`, bigint ns. */
+const DEFAULT_TIMEOUT = fleetDefaults().callTimeout;
 
 const CLIENT_WORDS =
   'an ioredis client (new Redis() or new Cluster(), ioredis 5 or newer) or a node-redis client (createClient() or createCluster(), redis 4 or newer)';
 
+// Each adapter takes the call's keys as an array; the first one routes a cluster call.
 const IOREDIS = Object.freeze({
   kind: 'ioredis',
-  evalsha: (client, sha, key, args) => client.evalsha(sha, 1, key, ...args),
-  eval: (client, text, key, args) => client.eval(text, 1, key, ...args),
+  evalsha: (client, sha, keys, args) => client.evalsha(sha, keys.length, ...keys, ...args),
+  eval: (client, text, keys, args) => client.eval(text, keys.length, ...keys, ...args),
 });
 
 // node-redis goes through sendCommand, which takes the raw command: node-redis 4's cluster
@@ -27,14 +32,14 @@ const IOREDIS = Object.freeze({
 // client is told the key to route by.
 const NODE_REDIS = Object.freeze({
   kind: 'node-redis',
-  evalsha: (client, sha, key, args) => client.sendCommand(['EVALSHA', sha, '1', key, ...args]),
-  eval: (client, text, key, args) => client.sendCommand(['EVAL', text, '1', key, ...args]),
+  evalsha: (client, sha, keys, args) => client.sendCommand(['EVALSHA', sha, String(keys.length), ...keys, ...args]),
+  eval: (client, text, keys, args) => client.sendCommand(['EVAL', text, String(keys.length), ...keys, ...args]),
 });
 
 const NODE_REDIS_CLUSTER = Object.freeze({
   kind: 'node-redis',
-  evalsha: (client, sha, key, args) => client.sendCommand(key, false, ['EVALSHA', sha, '1', key, ...args]),
-  eval: (client, text, key, args) => client.sendCommand(key, false, ['EVAL', text, '1', key, ...args]),
+  evalsha: (client, sha, keys, args) => client.sendCommand(keys[0], false, ['EVALSHA', sha, String(keys.length), ...keys, ...args]),
+  eval: (client, text, keys, args) => client.sendCommand(keys[0], false, ['EVAL', text, String(keys.length), ...keys, ...args]),
 });
 
 /** The adapter for `client`, or a TypeError naming the option `client`. */
@@ -70,12 +75,14 @@ function isNoScript(error) {
 }
 
 /**
- * Runs `script` on `key`: EVALSHA, then EVAL if the server does not have it. A client that
- * throws instead of rejecting is turned into a rejection.
+ * Runs `script` on `keys` (one key, or an array of keys sharing a hash tag): EVALSHA, then
+ * EVAL if the server does not have it. A client that throws instead of rejecting is turned
+ * into a rejection.
  */
-function runScript(adapter, client, script, key, args) {
-  return new Promise((resolve) => resolve(adapter.evalsha(client, script.sha, key, args))).catch((error) => {
-    if (isNoScript(error)) return adapter.eval(client, script.text, key, args);
+function runScript(adapter, client, script, keys, args) {
+  const all = typeof keys === 'string' ? [keys] : keys;
+  return new Promise((resolve) => resolve(adapter.evalsha(client, script.sha, all, args))).catch((error) => {
+    if (isNoScript(error)) return adapter.eval(client, script.text, all, args);
     throw error;
   });
 }
@@ -105,9 +112,25 @@ function within(promise, ms, timeout) {
   });
 }
 
-/** Whether an error counts against the connection: a timeout or a failure to reach the server. */
+/** An error reply's code: its first word (`WRONGTYPE`, `LOADING`, `ERR`). */
+function replyCode(error) {
+  return typeof error.message === 'string' ? (/^\S+/.exec(error.message)?.[0] ?? '') : '';
+}
+
+/**
+ * Whether an error means the server could not decide: a timeout, a failure to reach it, an
+ * error reply the core counts as one (`fleet::is_unavailable_reply`: `LOADING`, `READONLY`,
+ * `CLUSTERDOWN`, …), or the breaker's refusal. These count against the connection and are
+ * answered by `onUnavailable`; any other error reply is an answer the caller gets as it is.
+ */
+function isUnavailable(error) {
+  if (error instanceof TimeoutError || error instanceof CircuitOpenError || !isReply(error)) return true;
+  return fleetIsUnavailableReply(replyCode(error));
+}
+
+/** Whether an error counts against the connection (the breaker's classification). */
 function isConnectionFailure(error) {
-  return error instanceof TimeoutError || !isReply(error);
+  return isUnavailable(error);
 }
 
 // ---- the breaker of each connection ----------------------------------------------------------
@@ -117,9 +140,12 @@ function randomSeed() {
   return crypto.randomBytes(8).readBigUInt64LE();
 }
 
-/** `fleet::connection_breaker()` as options of this package's CircuitBreaker. */
-function connectionBreakerOptions() {
-  const c = fleetConnectionBreaker();
+/**
+ * `fleet::connection_breaker_for(timeout)` (bigint ns; the default call timeout when
+ * undefined) as options of this package's CircuitBreaker.
+ */
+function connectionBreakerOptions(timeout) {
+  const c = fleetConnectionBreaker(timeout);
   const options = {
     failureCount: c.failureCount ?? null,
     minimumCalls: c.minimumCalls,
@@ -145,14 +171,23 @@ function connectionBreakerOptions() {
  */
 const guards = new WeakMap();
 
-function guardOf(client) {
+/**
+ * The guard of `client`, for calls bounded by `timeout` (bigint ns; the default call timeout
+ * when undefined). Its breaker is the core's for the longest timeout of the primitives
+ * sharing it: a probe must report within twice that, so a probe that answers within its own
+ * timeout is never taken for a lost one. A primitive with a longer timeout than any before it
+ * reconfigures the breaker, keeping its seed and its state.
+ */
+function guardOf(client, timeout) {
+  const ns = timeout ?? DEFAULT_TIMEOUT;
   let guard = guards.get(client);
   if (guard === undefined) {
-    guard = { breaker: undefined, lastFailure: undefined };
+    guard = { breaker: undefined, lastFailure: undefined, timeout: ns, seed: randomSeed() };
     guard.breaker = new CircuitBreaker({
-      ...connectionBreakerOptions(),
-      seed: randomSeed(),
-      // The server's answers, error replies included, are successes: the connection works.
+      ...connectionBreakerOptions(ns),
+      seed: guard.seed,
+      // The server's answers are successes, error replies included unless they mean it
+      // cannot decide now: the connection works.
       classify: (error) => {
         if (!isConnectionFailure(error)) return 'success';
         guard.lastFailure = error;
@@ -160,8 +195,35 @@ function guardOf(client) {
       },
     });
     guards.set(client, guard);
+  } else if (ns > guard.timeout) {
+    guard.timeout = ns;
+    guard.breaker.reconfigure({ ...connectionBreakerOptions(ns), seed: guard.seed });
   }
   return guard;
 }
 
-module.exports = { adapterOf, runScript, within, guardOf, isReply, isConnectionFailure, connectionBreakerOptions, CLIENT_WORDS };
+/**
+ * Runs `script` on `keys` through `guard`: the breaker admits the call (or rejects with its
+ * refusal), `timeout` (ms) bounds it, and how it ended is recorded. An abort rejects at once
+ * with the signal's reason; the call itself still runs to its answer or its timeout, so the
+ * breaker gets its permit back.
+ */
+function guardedCall(guard, adapter, client, script, keys, args, timeout, signal) {
+  return guard.breaker.execute(
+    () => within(runScript(adapter, client, script, keys, args), timeout, timeout),
+    signal === undefined ? undefined : { signal },
+  );
+}
+
+module.exports = {
+  adapterOf,
+  runScript,
+  within,
+  guardOf,
+  guardedCall,
+  isReply,
+  isUnavailable,
+  isConnectionFailure,
+  connectionBreakerOptions,
+  CLIENT_WORDS,
+};

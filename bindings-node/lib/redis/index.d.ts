@@ -6,8 +6,10 @@ import { EventEmitter } from 'node:events';
 import {
   CircuitBreaker,
   Duration,
+  FleetError,
   FleetUnavailableError,
   RateLimitedError,
+  SoldOutError,
   StanchionError,
   Task,
   Time,
@@ -15,7 +17,7 @@ import {
   UnitOption,
 } from '../index';
 
-export { FleetUnavailableError, RateLimitedError, StanchionError };
+export { FleetError, FleetUnavailableError, RateLimitedError, SoldOutError, StanchionError };
 
 /** An ioredis client: `new Redis(…)` or `new Cluster(…)`, ioredis 5 or newer. */
 export interface IoredisClient {
@@ -114,19 +116,188 @@ export interface FleetLimiterEvents<U extends Unit = 'ms'> {
  */
 export class FleetLimiter<U extends Unit = 'ms'> extends EventEmitter<FleetLimiterEvents<U>> {
   constructor(options: FleetLimiterOptions<U>);
-  /** The breaker guarding the client's connection, shared by every fleet primitive on that client. */
+  /**
+   * The breaker guarding the client's connection, shared by every fleet primitive on that
+   * client: the core's `fleet::connection_breaker_for` the longest `timeout` among them.
+   */
   readonly breaker: CircuitBreaker;
   readonly onUnavailable: OnUnavailable;
   /** The local stand-in's bucket under `'local'`, else null. */
   readonly localBucket: { capacity: number; refillAmount: number; refillEvery: Time<U> } | null;
   /** `<prefix>{<key>}:limiter`. */
   redisKey(key: string): string;
-  /** Takes `n` tokens (a number, or `{ n, signal }`); resolves to the answer, refusals included. */
+  /**
+   * Takes `n` tokens (a number, or `{ n, signal }`); resolves to the answer, refusals included.
+   * Rejects with a FleetError when Redis answers with an error that waiting will not change.
+   */
   tryAcquire(key: string, options?: number | FleetCallOptions): Promise<FleetAnswer<U>>;
   /** What `tryAcquire` would answer, taking nothing. */
   peek(key: string, options?: number | FleetCallOptions): Promise<FleetAnswer<U>>;
   /** Takes `n` tokens, then runs `fn(signal)`; rejects with a RateLimitedError when refused. */
   execute<T>(key: string, fn: Task<T>, options?: FleetCallOptions): Promise<T>;
+}
+
+// ---- the quota --------------------------------------------------------------------------------
+
+export interface FleetQuotaOptions {
+  /** The Redis client every call goes through; its connection gets a circuit breaker of its own. */
+  client: IoredisClient | NodeRedisClient;
+  /** Put before every key: `<prefix>{<name>:<bucket>}:quota`; at most 256 bytes, no braces. Default `'stanchion:'`. */
+  prefix?: string;
+  /** How many buckets (keys on their own cluster slots) the stock is split over: 1 to 1024. Default 1. */
+  buckets?: number;
+  /** How long a bucket remembers a request id: 1 ms to 2^40 ms, kept in whole ms. Default 10 minutes. */
+  idMemory?: Duration;
+  /** How many units a pool takes from Redis when it runs dry: 1 to 2^53 - 1. Default 100. */
+  batch?: number;
+  /** How long one call may take before it counts as failed: 1 ns to 1 hour. Default 250 ms. */
+  timeout?: Duration;
+}
+
+/** Options of one take. */
+export interface QuotaTakeOptions {
+  /** Units to take: 1 to 2^53 - 1. Default 1. */
+  n?: number;
+  /** Charges the take once however often it is retried while remembered: 1 to 256 bytes. */
+  requestId?: string;
+  /** Rejects the take with the signal's reason when it aborts (units Redis already took stay taken). */
+  signal?: AbortSignal;
+}
+
+/** A take the quota served. */
+export interface QuotaTaken {
+  /** The bucket that served it. */
+  bucket: number;
+  /** The units left in that bucket (the whole stock with one bucket); for a replayed take, what is left now. */
+  remaining: number;
+  /** The request id was remembered: an earlier call with it was served, and this one took nothing. */
+  replayed: boolean;
+}
+
+export interface FleetQuotaEvents {
+  /** Every call Redis could not decide (the quota then rejects with this error). */
+  unavailable: [FleetUnavailableError];
+}
+
+/**
+ * A stock of units shared by every process that uses the same Redis, prefix and name: a take
+ * never drives it below zero, and a take with a request id is charged once however often it
+ * is retried. A quota never falls back: while Redis cannot decide it rejects with a
+ * FleetUnavailableError.
+ *
+ * @example
+ * const stock = new FleetQuota({ client: redis, prefix: 'shop:stock:', buckets: 8 });
+ * await stock.restock('sku-42', 1_000);
+ * const taken = await stock.take('sku-42', { n: 1, requestId: 'order-7781' });
+ */
+export class FleetQuota extends EventEmitter<FleetQuotaEvents> {
+  constructor(options: FleetQuotaOptions);
+  /** The breaker guarding the client's connection, shared by every fleet primitive on that client. */
+  readonly breaker: CircuitBreaker;
+  /** How many buckets the stock is split over. */
+  readonly buckets: number;
+  /** How many units a pool takes from Redis when it runs dry. */
+  readonly batch: number;
+  /**
+   * `<prefix>{<name>:<bucket>}:quota` (bucket 0 by default).
+   *
+   * @example
+   * new FleetQuota({ client: redis, buckets: 4 }).redisKey('sku-42', 3); // 'stanchion:{sku-42:3}:quota'
+   */
+  redisKey(name: string, bucket?: number): string;
+  /**
+   * The bucket a take with `requestId` starts at: FNV-1a of its UTF-8 bytes, modulo `buckets`.
+   *
+   * @example
+   * new FleetQuota({ client: redis, buckets: 8 }).startBucket('order-1'); // 5
+   */
+  startBucket(requestId: string): number;
+  /**
+   * Takes `n` units (a number, or `{ n, requestId, signal }`); rejects with a SoldOutError when
+   * no bucket holds them, a FleetUnavailableError when Redis cannot decide.
+   *
+   * @example
+   * const { bucket, remaining, replayed } = await stock.take('sku-42', { n: 1, requestId: 'order-7781' });
+   */
+  take(name: string, options?: number | QuotaTakeOptions): Promise<QuotaTaken>;
+  /**
+   * Adds `n` units spread over the buckets; resolves to the units they held after, summed.
+   *
+   * @example
+   * await stock.restock('sku-42', 1_000);
+   */
+  restock(name: string, n: number): Promise<number>;
+  /**
+   * The units the quota holds, summed over its buckets.
+   *
+   * @example
+   * console.log(`${await stock.remaining('sku-42')} left`);
+   */
+  remaining(name: string): Promise<number>;
+  /**
+   * The units one bucket holds.
+   *
+   * @example
+   * for (let b = 0; b < stock.buckets; b++) console.log(b, await stock.bucketRemaining('sku-42', b));
+   */
+  bucketRemaining(name: string, bucket: number): Promise<number>;
+  /**
+   * A local pool of the quota's units, taken from Redis `batch` at a time.
+   *
+   * @example
+   * const pool = credits.pool('tenant-7');
+   */
+  pool(name: string): QuotaPool;
+}
+
+/** Options of one pool take. */
+export interface QuotaPoolTakeOptions {
+  /** Units to take: 1 to 2^53 - 1. Default 1. */
+  n?: number;
+  /** Rejects the take with the signal's reason when it aborts (a batch on its way still lands in the pool). */
+  signal?: AbortSignal;
+}
+
+/**
+ * A process's local pool of one quota's units, handed out with no round trip; one call takes a
+ * batch from Redis when it runs dry. Give back what it holds with `close()`.
+ *
+ * @example
+ * const pool = credits.pool('tenant-7');
+ * await pool.take();
+ * const returned = await pool.close();
+ */
+export class QuotaPool {
+  private constructor();
+  /** The quota's name. */
+  readonly name: string;
+  /** The units the pool holds now. */
+  readonly local: number;
+  /** Whether `close()` was called. */
+  readonly closed: boolean;
+  /**
+   * Takes `n` units (a number, or `{ n, signal }`); rejects with a SoldOutError when neither
+   * the pool nor any bucket holds them.
+   *
+   * @example
+   * await pool.take(3);
+   */
+  take(options?: number | QuotaPoolTakeOptions): Promise<void>;
+  /**
+   * Gives every unit held back to the quota; resolves to how many.
+   *
+   * @example
+   * const returned = await pool.giveBack();
+   */
+  giveBack(): Promise<number>;
+  /**
+   * Later takes reject (`ERR_QUOTA_POOL_CLOSED`); what the pool holds goes back. Resolves to
+   * the units returned.
+   *
+   * @example
+   * const returned = await pool.close();
+   */
+  close(): Promise<number>;
 }
 
 /** The prefix of every Redis key unless configured otherwise: `'stanchion:'`. */

@@ -2,10 +2,12 @@
 /**
  * stanchion/redis: the fleet tier (docs/semantics.md §9), limits that one process cannot keep
  * alone, kept in Redis and decided by one script call each, with the user's own ioredis or
- * node-redis client. This release has the fleet rate limiter, `FleetLimiter`.
+ * node-redis client. This release has the fleet rate limiter, `FleetLimiter`, and the fleet
+ * quota, `FleetQuota` (with its local batches, `QuotaPool`).
  */
 
 const { FleetLimiter } = require('./limiter');
+const { FleetQuota, QuotaPool } = require('./quota');
 const { fleetDefaults } = require('../native');
 const errors = require('../errors');
 
@@ -13,6 +15,10 @@ const defaults = fleetDefaults();
 
 module.exports = {
   FleetLimiter,
+  FleetQuota,
+  QuotaPool,
+  FleetError: errors.FleetError,
+  SoldOutError: errors.SoldOutError,
   FleetUnavailableError: errors.FleetUnavailableError,
   RateLimitedError: errors.RateLimitedError,
   StanchionError: errors.StanchionError,

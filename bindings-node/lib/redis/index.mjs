@@ -3,4 +3,5 @@
 import fleet from './index.js';
 
 export const { FleetLimiter, FleetUnavailableError, RateLimitedError, StanchionError, DEFAULT_PREFIX, DEFAULT_TIMEOUT } = fleet;
+export const { FleetQuota, QuotaPool, FleetError, SoldOutError } = fleet;
 export default fleet;

@@ -8,11 +8,11 @@
 const { EventEmitter } = require('node:events');
 const native = require('../native');
 const { nativeNow } = require('../fast');
-const { REASONS, CircuitOpenError, refusalError, unavailableError, abortReason } = require('../errors');
+const { REASONS, CircuitOpenError, refusalError, unavailableError, fleetError, abortReason } = require('../errors');
 const opt = require('../options');
 const { signalOf } = require('../sleep');
 const { script } = require('./scripts');
-const { adapterOf, runScript, within, guardOf, CLIENT_WORDS } = require('./client');
+const { adapterOf, guardedCall, guardOf, isUnavailable, CLIENT_WORDS } = require('./client');
 
 const DEFAULTS = native.fleetDefaults();
 
@@ -174,13 +174,14 @@ class FleetLimiter extends EventEmitter {
     this._config = [String(reduced.capacity), String(reduced.refillAmount), String(reduced.refillEvery)];
     this._prefix = prefix;
     this._timeout = Number(timeout) / 1e6;
-    this._guard = guardOf(o.client);
+    this._guard = guardOf(o.client, timeout);
   }
 
   /**
    * The circuit breaker guarding this client's connection, shared by every fleet primitive on
    * the same client object (`stateChange` events, `snapshot()`, `forceOpen()` to answer by
-   * `onUnavailable` without asking Redis).
+   * `onUnavailable` without asking Redis), configured by the core's
+   * `fleet::connection_breaker_for` the longest `timeout` among them.
    */
   get breaker() {
     return this._guard.breaker;
@@ -259,12 +260,11 @@ class FleetLimiter extends EventEmitter {
     try {
       // The timer runs even after an abort: the call must settle for the breaker to get its
       // permit back, and the timeout bounds how long that takes.
-      answer = await this._guard.breaker.execute(
-        () => within(runScript(this._adapter, this._client, this._script, redisKey, args), this._timeout, this._timeout),
-        signal === undefined ? undefined : { signal },
-      );
+      answer = await guardedCall(this._guard, this._adapter, this._client, this._script, redisKey, args, this._timeout, signal);
     } catch (error) {
       if (signal?.aborted) throw error;
+      // An error reply that waiting will not change is the server's answer, for the caller.
+      if (!isUnavailable(error)) throw fleetError(`Redis answered the limiter with an error: ${error.message}`, error);
       return this._fallBack(error, n, peek, asError);
     }
     const checked = reply(answer);

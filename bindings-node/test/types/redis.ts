@@ -4,7 +4,7 @@ import { Redis, Cluster } from 'ioredis';
 import { createClient, createCluster } from 'redis';
 import * as redis4 from 'redis4';
 import IORedis5 from 'ioredis5';
-import { FleetLimiter, FleetUnavailableError, RateLimitedError, type FleetAnswer } from 'stanchion/redis';
+import { FleetLimiter, FleetError, FleetUnavailableError, RateLimitedError, type FleetAnswer } from 'stanchion/redis';
 import { StanchionError } from 'stanchion';
 
 async function tour(): Promise<void> {
@@ -48,6 +48,10 @@ async function tour(): Promise<void> {
   } catch (error) {
     if (error instanceof RateLimitedError) void error.retryAfter;
     if (error instanceof FleetUnavailableError && error instanceof StanchionError) void error.code;
+    if (error instanceof FleetError) {
+      const code: 'ERR_FLEET' | 'ERR_FLEET_UNAVAILABLE' = error.code;
+      void [code, error.cause];
+    }
   }
 
   // @ts-expect-error: not a Redis client

@@ -33,5 +33,7 @@ module.exports = {
   BulkheadFullError: errors.BulkheadFullError,
   RetryBudgetExhaustedError: errors.RetryBudgetExhaustedError,
   FleetUnavailableError: errors.FleetUnavailableError,
+  LockError: errors.LockError,
+  LeaseLostError: errors.LeaseLostError,
   TimeoutError: errors.TimeoutError,
 };

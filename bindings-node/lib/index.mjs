@@ -20,6 +20,8 @@ export const {
   BulkheadFullError,
   RetryBudgetExhaustedError,
   FleetUnavailableError,
+  LockError,
+  LeaseLostError,
   TimeoutError,
 } = stanchion;
 export default stanchion;

@@ -4,9 +4,12 @@
 
 import { EventEmitter } from 'node:events';
 import {
+  BulkheadFullError,
   CircuitBreaker,
   Duration,
   FleetUnavailableError,
+  LeaseLostError,
+  LockError,
   RateLimitedError,
   StanchionError,
   Task,
@@ -16,6 +19,9 @@ import {
 } from '../index';
 
 export { FleetUnavailableError, RateLimitedError, StanchionError };
+export { BulkheadFullError, LockError, LeaseLostError };
+export * from './lease';
+export * from './lock';
 
 /** An ioredis client: `new Redis(…)` or `new Cluster(…)`, ioredis 5 or newer. */
 export interface IoredisClient {
@@ -133,3 +139,5 @@ export class FleetLimiter<U extends Unit = 'ms'> extends EventEmitter<FleetLimit
 export const DEFAULT_PREFIX: string;
 /** The timeout of every call unless configured otherwise, in milliseconds (250). */
 export const DEFAULT_TIMEOUT: number;
+/** The lease time of a fleet semaphore or lock unless configured otherwise, in milliseconds (30 000). */
+export const DEFAULT_LEASE: number;

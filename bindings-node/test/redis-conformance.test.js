@@ -12,6 +12,7 @@
 // - Every try_acquire and peek also runs through the package's own RateLimiter (the core's
 //   TokenBucket) on the same timeline, which must agree in all five fields.
 // - A file with `known_deviation` must mismatch somewhere, or the run fails.
+// - The fleet bulkhead's files run through redis-conformance-semaphore.js, with the same tools.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -20,6 +21,7 @@ const path = require('node:path');
 const { RateLimiter } = require('..');
 const { FleetLimiter } = require('stanchion/redis');
 const { CLIENTS, standaloneUrl, uniquePrefix } = require('./redis-servers');
+const { semaphoreSubject } = require('./redis-conformance-semaphore');
 
 const ROOT = path.join(__dirname, '..', '..', 'redis', 'conformance');
 const ORIGIN = 4_000_000_000_000_000_000n;
@@ -186,16 +188,17 @@ async function runFile(scenario, folder, client, helper) {
   }
   const primitive = string(file.required('primitive'), '`primitive`');
   if (primitive !== folder) fail(`primitive \`${primitive}\` in folder \`${folder}\``);
-  if (primitive !== 'limiter') fail(`unknown primitive \`${primitive}\``);
-  const options = bucketOptions(file.required('config'));
+  if (primitive !== 'limiter' && !SUBJECTS.has(primitive)) fail(`unknown primitive \`${primitive}\``);
+  const config = file.required('config');
+  const options = SUBJECTS.has(primitive) ? undefined : bucketOptions(config);
   const steps = file.required('steps');
   file.finish();
   if (!Array.isArray(steps) || steps.length === 0) fail('`steps` must be a non-empty array');
 
   // A generous timeout: a loaded machine must not turn a slow answer into a mismatch.
-  const limiter = new FleetLimiter({ client, ...options, prefix: uniquePrefix('conformance'), unit: 'ns', timeout: 10_000 });
+  const limiter = options && new FleetLimiter({ client, ...options, prefix: uniquePrefix('conformance'), unit: 'ns', timeout: 10_000 });
   const models = new Map();
-  const run = async (op, args) => {
+  const run = SUBJECTS.has(primitive) ? SUBJECTS.get(primitive)(config, client, helper) : async (op, args) => {
     switch (op) {
       case 'try_acquire':
       case 'peek': {
@@ -264,7 +267,10 @@ async function runFile(scenario, folder, client, helper) {
 
 // The primitives this package does not have yet; their scenarios wait for them. Every other
 // folder is run.
-const NOT_YET_BOUND = new Set(['quota', 'semaphore']);
+const NOT_YET_BOUND = new Set(['quota']);
+
+// The runners of the primitives other than the limiter, by folder.
+const SUBJECTS = new Map([['semaphore', semaphoreSubject({ Fields, Mismatch, int, u32, string, fail, ORIGIN, U64_MAX })]]);
 
 function scenarioFiles() {
   const files = [];

@@ -2,8 +2,9 @@
 # Runs every test of the Node package (bindings-node/). On a fresh Debian machine, as root, it
 # first installs what is missing: Node and npm, a Rust toolchain and redis-server, from
 # Debian's packages. The tests of stanchion/redis run against Redis servers started here on
-# free loopback ports (a standalone one, one the fault tests kill, and a cluster of three
-# primaries) and stopped when the script exits, pass or fail.
+# free loopback ports (a standalone one with a replica, one the fault tests kill, five
+# independent ones for RedLock, and a cluster of three primaries) and stopped when the script
+# exits, pass or fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -48,19 +49,37 @@ cd bindings-node
 step "npm ci (its install script builds the addon with napi build --release)"
 npm ci --no-audit --no-fund
 
-step "Redis servers for stanchion/redis: standalone, one to kill, a cluster of three primaries"
-redis_start standalone
+step "Redis servers for stanchion/redis: standalone with a replica, one to kill, five for RedLock, a cluster of three primaries"
+# A replica that the failover tests detach and attach again syncs at once, not after the
+# default 5 s wait for more replicas.
+redis_start standalone --repl-diskless-sync-delay 0
 standalone=$redis_port
+# A replica of the standalone server, for the lock's waitReplicas (WAIT).
+redis_start replica --replicaof 127.0.0.1 "$standalone"
+replica=$redis_port
+# Five independent servers for RedLock.
+redlock=()
+for i in 1 2 3 4 5; do
+    redis_start "redlock-$i"
+    redlock+=("redis://127.0.0.1:$redis_port/")
+done
+for i in $(seq 100); do
+    redis-cli -p "$replica" info replication | grep -q '^master_link_status:up' && break
+    sleep 0.05
+done
 redis_start victim
 victim=$redis_port
 victim_pid=${redis_pids[-1]}
 victim_pidfile="$redis_dir/victim-restarted.pid"
 redis_cluster 3
-echo "redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-): standalone on $standalone," \
-    "victim on $victim (pid $victim_pid), cluster on $redis_cluster_urls"
+echo "redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-): standalone on $standalone" \
+    "(replica on $replica), victim on $victim (pid $victim_pid), RedLock on ${redlock[*]}," \
+    "cluster on $redis_cluster_urls"
 
 step "node --test: every class, conformance, stress, aborts, workers, ESM, tsc, index.d.ts, stanchion/redis"
 STANCHION_REDIS_URL="redis://127.0.0.1:$standalone/" \
+    STANCHION_REDIS_REPLICA_URL="redis://127.0.0.1:$replica/" \
+    STANCHION_REDIS_REDLOCK_URLS="$(IFS=,; echo "${redlock[*]}")" \
     STANCHION_REDIS_CLUSTER_URLS="$redis_cluster_urls" \
     STANCHION_REDIS_VICTIM_URL="redis://127.0.0.1:$victim/" \
     STANCHION_REDIS_VICTIM_PID="$victim_pid" \
@@ -82,6 +101,9 @@ mkdir "$scratch/app"
     node -e "const { FleetLimiter } = require('stanchion/redis'); const client = { evalsha() {}, eval() {}, defineCommand() {} }; const l = new FleetLimiter({ client, capacity: 1 }); if (l._script.sha !== '$gcra_sha') process.exit(1); console.log('require stanchion/redis: ok');"
     quota_sha=$(sha1sum "$repo/redis/scripts/quota.lua" | cut -d' ' -f1)
     node -e "const { FleetQuota } = require('stanchion/redis'); const client = { evalsha() {}, eval() {}, defineCommand() {} }; const q = new FleetQuota({ client }); if (q._script.sha !== '$quota_sha') process.exit(1); console.log('require stanchion/redis quota: ok');"
+    lock_sha=$(sha1sum "$repo/redis/scripts/lock.lua" | cut -d' ' -f1)
+    semaphore_sha=$(sha1sum "$repo/redis/scripts/semaphore.lua" | cut -d' ' -f1)
+    node -e "const { FleetLock, FleetSemaphore } = require('stanchion/redis'); const client = { evalsha() {}, eval() {}, defineCommand() {} }; if (new FleetLock({ client })._script.sha !== '$lock_sha' || new FleetSemaphore({ client, limit: 1 })._script.sha !== '$semaphore_sha') process.exit(1); console.log('the lock and semaphore scripts: ok');"
     node --input-type=module -e "import { FleetLimiter, FleetUnavailableError } from 'stanchion/redis'; import * as s from 'stanchion'; if (FleetUnavailableError !== s.FleetUnavailableError || typeof FleetLimiter !== 'function') process.exit(1); console.log('import stanchion/redis: ok');"
 )
 

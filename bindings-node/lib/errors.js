@@ -49,6 +49,21 @@ class FleetUnavailableError extends FleetError {}
  */
 class SoldOutError extends StanchionError {}
 
+/**
+ * A fleet lock was not acquired: held by another holder (`ERR_LOCK_HELD`, `retryAfter` its
+ * remaining lease), still held when the wait ran out (`ERR_LOCK_WAIT_TIMEOUT`), fewer replicas
+ * acknowledged it than asked (`ERR_LOCK_REPLICAS`; it was released) or fewer RedLock servers
+ * granted it than a quorum (`ERR_LOCK_NO_QUORUM`; released everywhere).
+ */
+class LockError extends StanchionError {}
+
+/**
+ * A fleet lease (a lock, a fleet bulkhead slot) was lost while held (`ERR_LEASE_LOST`): a
+ * renewal found it gone (`lost: 'gone'`: it expired or was taken over) or failed (`lost:
+ * 'failed'`, `cause` the store's error: it may still be held until it expires, or not).
+ */
+class LeaseLostError extends StanchionError {}
+
 /** A policy's timeout (or, for `'attempt'`, its `attemptTimeout`) passed before the call settled. */
 class TimeoutError extends Error {
   constructor(timeout, what) {
@@ -90,7 +105,7 @@ Object.defineProperty(StanchionError.prototype, 'stack', {
     Object.defineProperty(this, 'stack', { value, writable: true, configurable: true });
   },
 });
-for (const Class of [StanchionError, CircuitOpenError, RateLimitedError, BulkheadFullError, RetryBudgetExhaustedError, FleetError, FleetUnavailableError, SoldOutError]) {
+for (const Class of [StanchionError, CircuitOpenError, RateLimitedError, BulkheadFullError, RetryBudgetExhaustedError, FleetError, FleetUnavailableError, SoldOutError, LockError, LeaseLostError]) {
   Object.defineProperty(Class.prototype, 'name', { value: Class.name, writable: true, configurable: true });
 }
 
@@ -150,6 +165,31 @@ function soldOutError(requested, remaining) {
   return error;
 }
 
+/**
+ * A lock's refusal (`code` `ERR_LOCK_*`), made as a refusal is (no stack trace: a lock held by
+ * another is expected traffic), with its own fields (`waited`, `acknowledged`, …).
+ */
+function lockError(code, message, retryAfter, fields) {
+  const error = Object.create(LockError.prototype);
+  error.message = message;
+  error.code = code;
+  error.reason = code.slice(4).toLowerCase();
+  error.retryAfter = retryAfter;
+  return Object.assign(error, fields);
+}
+
+/** The error of a lease lost while held: `lost` is `'gone'` or `'failed'` (with the store's error as `cause`). */
+function leaseLostError(message, lost, cause) {
+  const error = Object.create(LeaseLostError.prototype);
+  error.message = message;
+  error.code = 'ERR_LEASE_LOST';
+  error.reason = 'lease_lost';
+  error.retryAfter = null;
+  error.lost = lost;
+  if (cause !== undefined) error.cause = cause;
+  return error;
+}
+
 /** The plain value a `tryAcquire` form returns for a refusal. */
 function refusal(reason, retryAfter) {
   const [name, code] = REASONS[reason];
@@ -186,6 +226,10 @@ module.exports = {
   unavailableError,
   fleetError,
   soldOutError,
+  LockError,
+  LeaseLostError,
+  lockError,
+  leaseLostError,
   refusal,
   abortReason,
   REASONS,

@@ -50,7 +50,13 @@ export type Reason =
   /** Not the core's: the store answered a fleet primitive with an error (`stanchion/redis`). */
   | 'fleet_error'
   /** Not the core's: no bucket of a fleet quota held the units asked for (`stanchion/redis`). */
-  | 'sold_out';
+  | 'sold_out'
+  /** Not the core's: the fleet lock's refusals and a lost lease (`stanchion/redis`). */
+  | 'lock_held'
+  | 'lock_wait_timeout'
+  | 'lock_replicas'
+  | 'lock_no_quorum'
+  | 'lease_lost';
 
 /** Stable error codes, one per reason. */
 export type ErrorCode =
@@ -65,7 +71,12 @@ export type ErrorCode =
   | 'ERR_KEY_TABLE_FULL'
   | 'ERR_FLEET_UNAVAILABLE'
   | 'ERR_FLEET'
-  | 'ERR_SOLD_OUT';
+  | 'ERR_SOLD_OUT'
+  | 'ERR_LOCK_HELD'
+  | 'ERR_LOCK_WAIT_TIMEOUT'
+  | 'ERR_LOCK_REPLICAS'
+  | 'ERR_LOCK_NO_QUORUM'
+  | 'ERR_LEASE_LOST';
 
 /** A refusal from a `tryAcquire` form: plain data, no stack trace. */
 export interface Refusal<U extends Unit = 'ms'> {
@@ -94,7 +105,12 @@ export class CircuitOpenError extends StanchionError {}
 /** A rate limiter refused the call (`ERR_RATE_LIMITED`, `ERR_INSUFFICIENT_CAPACITY`, `ERR_KEY_TABLE_FULL`). */
 export class RateLimitedError extends StanchionError {}
 /** The bulkhead or its queue is full (`ERR_BULKHEAD_FULL`, `ERR_BULKHEAD_QUEUE_FULL`). */
-export class BulkheadFullError extends StanchionError {}
+export class BulkheadFullError extends StanchionError {
+  /** From a `FleetSemaphore` (`stanchion/redis`): the leases held when it refused. */
+  readonly holders?: number;
+  /** From a `FleetSemaphore`: ms until the earliest lease expires, unless renewed or released first. */
+  readonly nextExpiryIn?: number;
+}
 /** The retry budget refused a retry (`ERR_RETRY_BUDGET_EXHAUSTED`); `cause` is the last error. */
 export class RetryBudgetExhaustedError extends StanchionError {}
 /**
@@ -145,6 +161,40 @@ export class SoldOutError extends StanchionError {
   readonly requested: number;
   /** The units the buckets held when the take visited them, summed. */
   readonly remaining: number;
+}
+/**
+ * A fleet lock was not acquired (`stanchion/redis`): held by another holder (`ERR_LOCK_HELD`,
+ * `retryAfter` its remaining lease in ms), still held when the wait ran out
+ * (`ERR_LOCK_WAIT_TIMEOUT`, `waited` ms), fewer replicas acknowledged it than asked
+ * (`ERR_LOCK_REPLICAS`, `acknowledged` of `wanted`; it was released) or fewer RedLock servers
+ * than a quorum granted it (`ERR_LOCK_NO_QUORUM`, `granted` of `needed`; released everywhere).
+ */
+export class LockError extends StanchionError {
+  readonly code: 'ERR_LOCK_HELD' | 'ERR_LOCK_WAIT_TIMEOUT' | 'ERR_LOCK_REPLICAS' | 'ERR_LOCK_NO_QUORUM';
+  readonly reason: 'lock_held' | 'lock_wait_timeout' | 'lock_replicas' | 'lock_no_quorum';
+  readonly retryAfter: number | null;
+  /** The lock's name. */
+  readonly lock: string;
+  /** `ERR_LOCK_WAIT_TIMEOUT`: how long the caller waited, in ms. */
+  readonly waited?: number;
+  /** `ERR_LOCK_REPLICAS`: the replicas that acknowledged the lease, and those asked for. */
+  readonly acknowledged?: number;
+  readonly wanted?: number;
+  /** `ERR_LOCK_NO_QUORUM`: the servers that granted the lease, and those needed. */
+  readonly granted?: number;
+  readonly needed?: number;
+}
+/**
+ * A fleet lease (a lock, a fleet bulkhead slot) was lost while held (`ERR_LEASE_LOST`): a
+ * renewal found it gone (`lost: 'gone'`) or failed (`lost: 'failed'`; `cause` is the store's
+ * error, and the lease may or may not still be held until it expires).
+ */
+export class LeaseLostError extends StanchionError {
+  readonly code: 'ERR_LEASE_LOST';
+  readonly reason: 'lease_lost';
+  readonly retryAfter: null;
+  readonly lost: 'gone' | 'failed';
+  readonly cause?: unknown;
 }
 /** A policy's timeout or attempt timeout passed (`ERR_TIMEOUT`); `timeout` is the one that did, in ms. */
 export class TimeoutError extends Error {

@@ -35,5 +35,7 @@ module.exports = {
   FleetError: errors.FleetError,
   FleetUnavailableError: errors.FleetUnavailableError,
   SoldOutError: errors.SoldOutError,
+  LockError: errors.LockError,
+  LeaseLostError: errors.LeaseLostError,
   TimeoutError: errors.TimeoutError,
 };

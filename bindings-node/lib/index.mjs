@@ -22,6 +22,8 @@ export const {
   FleetError,
   FleetUnavailableError,
   SoldOutError,
+  LockError,
+  LeaseLostError,
   TimeoutError,
 } = stanchion;
 export default stanchion;

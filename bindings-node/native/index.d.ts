@@ -191,6 +191,24 @@ export declare class NativeQuotaRing {
    * a local batch's give-back: SplitMix64 draws from the ring's seed.
    */
   random(): number
+ * The waits of one lock acquisition while another holder has the lock: the core's
+ * `fleet::lock_backoff`, bounded by the caller's patience (`max_elapsed`) and by the holder's
+ * remaining lease, as the Rust crate's lock waits.
+ */
+export declare class NativeLockWaiter {
+  /**
+   * A waiter starting at `now` that waits at most `wait` (`bigint` ns; 0: one attempt and no
+   * wait; null: no limit), its jitter drawn from `seed`.
+   */
+  constructor(wait: bigint | undefined | null, seed: bigint, now: number | bigint)
+  /**
+   * The wait before the next attempt at `now`, in milliseconds: the backoff's, cut to the
+   * holder's remaining lease `retry_after` (`bigint` ns; null when unknown) and at least
+   * 1 ms of it. -1 when the caller has waited long enough.
+   */
+  pause(now: number | bigint, retryAfter?: bigint | undefined | null): number
+  /** Milliseconds since the waiter started, at `now`. */
+  waited(now: number | bigint): number
 }
 
 /** The core's `TokenBucket` with its answers packed as numbers (see `code.rs`). */
@@ -466,6 +484,12 @@ export declare function fastRetryStart(): number
 export declare function fleetBucket(config: NativeBucketConfig): NativeFleetBucket
 
 /**
+ * Checks a lease time in `bigint` nanoseconds (`fleet::check_lease`): whole milliseconds,
+ * 1 ms to 2^40 ms. `field` is `"ttl"` or `"wait_replicas.timeout"`, the field its error names.
+ */
+export declare function fleetCheckLease(field: string, ttl: bigint): void
+
+/**
  * Checks a name that goes between a key's braces (`fleet::check_name`); `field` is `"key"`
  * or `"name"`, the field its error names.
  */
@@ -518,6 +542,28 @@ export declare function fleetIsUnavailableReply(code: string): boolean
  * (`fleet::UNAVAILABLE_REPLIES`), for documentation and tests.
  */
 export declare function fleetUnavailableReplies(): Array<string>
+/** The lease defaults and limits. */
+export declare function fleetLeaseDefaults(): FleetLeaseDefaults
+
+/** The lease defaults and limits, as the core states them. */
+export interface FleetLeaseDefaults {
+  /** `fleet::DEFAULT_LEASE`, ns. */
+  lease: bigint
+  /** `fleet::MAX_LEASE`, ns. */
+  maxLease: bigint
+}
+
+/** The servers out of `servers` that must grant a RedLock lease (`fleet::quorum`). */
+export declare function fleetQuorum(servers: number): number
+
+/**
+ * How long a RedLock lease of `ttl` stays valid once its acquisition took `elapsed`
+ * (`fleet::redlock_validity`), all `bigint` ns; null when nothing is left.
+ */
+export declare function fleetRedlockValidity(ttl: bigint, elapsed: bigint): bigint | null
+
+/** How often a keeper renews a lease of `ttl` (`fleet::renew_every`), both `bigint` ns. */
+export declare function fleetRenewEvery(ttl: bigint): bigint
 
 /** The table sizes `NativeKeyedRateLimiter` offers, smallest first. */
 export declare function keyedSizes(): Array<number>

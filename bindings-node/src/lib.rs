@@ -32,6 +32,7 @@ pub mod defaults;
 pub mod fast;
 pub mod fleet;
 pub mod keyed_limiter;
+pub mod lease;
 pub mod policy;
 pub mod retry;
 pub mod retry_budget;

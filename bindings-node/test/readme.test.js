@@ -79,6 +79,7 @@ test('every README example runs as a script and exits cleanly', async () => {
     const script = block.lang === 'ts' ? { code: transpile(code), name: `example-${i}.mjs` } : { code, name: `example-${i}.cjs` };
     // The fleet tier's examples reach the test server (scripts/test-node.sh passes its URL).
     const env = process.env.STANCHION_REDIS_URL ? { REDIS_URL: process.env.STANCHION_REDIS_URL } : {};
+    if (process.env.STANCHION_REDIS_REDLOCK_URLS) env.REDLOCK_URLS = process.env.STANCHION_REDIS_REDLOCK_URLS;
     const result = await runScript(script.code, { name: script.name, env });
     const where = `README example ${i + 1} (${block.lang}, in "${block.section}")`;
     assert.equal(result.killed, false, `${where} did not exit on its own`);

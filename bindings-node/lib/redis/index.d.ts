@@ -4,10 +4,13 @@
 
 import { EventEmitter } from 'node:events';
 import {
+  BulkheadFullError,
   CircuitBreaker,
   Duration,
   FleetError,
   FleetUnavailableError,
+  LeaseLostError,
+  LockError,
   RateLimitedError,
   SoldOutError,
   StanchionError,
@@ -18,6 +21,9 @@ import {
 } from '../index';
 
 export { FleetError, FleetUnavailableError, RateLimitedError, SoldOutError, StanchionError };
+export { BulkheadFullError, LockError, LeaseLostError };
+export * from './lease';
+export * from './lock';
 
 /** An ioredis client: `new Redis(…)` or `new Cluster(…)`, ioredis 5 or newer. */
 export interface IoredisClient {
@@ -304,3 +310,5 @@ export class QuotaPool {
 export const DEFAULT_PREFIX: string;
 /** The timeout of every call unless configured otherwise, in milliseconds (250). */
 export const DEFAULT_TIMEOUT: number;
+/** The lease time of a fleet semaphore or lock unless configured otherwise, in milliseconds (30 000). */
+export const DEFAULT_LEASE: number;

@@ -4,4 +4,5 @@ import fleet from './index.js';
 
 export const { FleetLimiter, FleetUnavailableError, RateLimitedError, StanchionError, DEFAULT_PREFIX, DEFAULT_TIMEOUT } = fleet;
 export const { FleetQuota, QuotaPool, FleetError, SoldOutError } = fleet;
+export const { FleetSemaphore, FleetLock, Redlock, BulkheadFullError, LockError, LeaseLostError, DEFAULT_LEASE } = fleet;
 export default fleet;

@@ -174,23 +174,6 @@ export declare class NativeKeyedRateLimiter {
 }
 
 /**
- * Which bucket of a quota each take starts at: the bucket a request id names, or a random
- * one for a take without an id.
- */
-export declare class NativeQuotaRing {
-  /** The ring of `buckets` buckets (1 to 1024), drawing random starts from `seed`. */
-  constructor(buckets: number, seed: bigint)
-  /**
-   * The bucket a take with `request_id` starts at: the 64-bit FNV-1a hash of the id's
-   * UTF-8 bytes (the core's `key_of_bytes`) modulo the bucket count, as every binding
-   * computes it, so a retry from another language visits the same buckets.
-   */
-  start(requestId: string): number
-  /**
-   * A uniformly random bucket, for a take without an id, a restock's first extra unit and
-   * a local batch's give-back: SplitMix64 draws from the ring's seed.
-   */
-  random(): number
  * The waits of one lock acquisition while another holder has the lock: the core's
  * `fleet::lock_backoff`, bounded by the caller's patience (`max_elapsed`) and by the holder's
  * remaining lease, as the Rust crate's lock waits.
@@ -209,6 +192,26 @@ export declare class NativeLockWaiter {
   pause(now: number | bigint, retryAfter?: bigint | undefined | null): number
   /** Milliseconds since the waiter started, at `now`. */
   waited(now: number | bigint): number
+}
+
+/**
+ * Which bucket of a quota each take starts at: the bucket a request id names, or a random
+ * one for a take without an id.
+ */
+export declare class NativeQuotaRing {
+  /** The ring of `buckets` buckets (1 to 1024), drawing random starts from `seed`. */
+  constructor(buckets: number, seed: bigint)
+  /**
+   * The bucket a take with `request_id` starts at: the 64-bit FNV-1a hash of the id's
+   * UTF-8 bytes (the core's `key_of_bytes`) modulo the bucket count, as every binding
+   * computes it, so a retry from another language visits the same buckets.
+   */
+  start(requestId: string): number
+  /**
+   * A uniformly random bucket, for a take without an id, a restock's first extra unit and
+   * a local batch's give-back: SplitMix64 draws from the ring's seed.
+   */
+  random(): number
 }
 
 /** The core's `TokenBucket` with its answers packed as numbers (see `code.rs`). */
@@ -537,11 +540,6 @@ export interface FleetDefaults {
  */
 export declare function fleetIsUnavailableReply(code: string): boolean
 
-/**
- * The error-reply codes that mean the server cannot decide now
- * (`fleet::UNAVAILABLE_REPLIES`), for documentation and tests.
- */
-export declare function fleetUnavailableReplies(): Array<string>
 /** The lease defaults and limits. */
 export declare function fleetLeaseDefaults(): FleetLeaseDefaults
 
@@ -564,6 +562,12 @@ export declare function fleetRedlockValidity(ttl: bigint, elapsed: bigint): bigi
 
 /** How often a keeper renews a lease of `ttl` (`fleet::renew_every`), both `bigint` ns. */
 export declare function fleetRenewEvery(ttl: bigint): bigint
+
+/**
+ * The error-reply codes that mean the server cannot decide now
+ * (`fleet::UNAVAILABLE_REPLIES`), for documentation and tests.
+ */
+export declare function fleetUnavailableReplies(): Array<string>
 
 /** The table sizes `NativeKeyedRateLimiter` offers, smallest first. */
 export declare function keyedSizes(): Array<number>

@@ -244,6 +244,20 @@ def failure_kind(error: BaseException) -> Optional[str]:
     return None
 
 
+def report_failure(permit: _stanchion.BreakerPermit, error: BaseException) -> Optional[str]:
+    """Tells the breaker how a call that raised ``error`` ended, as ``failure_kind`` judges it
+    (unavailable: a failure; an answering error reply: a success; neither: released, nothing
+    recorded), and returns that judgement. Every fleet primitive's guard reports through it."""
+    judged = failure_kind(error)
+    if judged == "unavailable":
+        permit.failure()
+    elif judged == "reply":
+        permit.success()
+    else:
+        permit.release()
+    return judged
+
+
 def reason(error: BaseException) -> str:
     """Why Redis could not decide, as a message says it."""
     if isinstance(error, CircuitOpenError):
@@ -309,14 +323,11 @@ class Guard:
 
     def _ended(self, permit: _stanchion.BreakerPermit, error: BaseException) -> BaseException:
         """Reports the failed call to the breaker and returns what to raise."""
-        judged = failure_kind(error)
+        judged = report_failure(permit, error)
         if judged == "unavailable":
-            permit.failure()
             return FleetUnavailableError(f"Redis could not decide: {reason(error)}")
         if judged == "reply":
-            permit.success()
             return FleetError(f"Redis answered {self._what} with an error: {reply_text(error)}")
-        permit.release()
         return error
 
 

@@ -412,6 +412,16 @@ class Guard:
         failure.__cause__ = error
         return failure
 
+    def _raise_for(self, permit: Any, error: BaseException) -> None:
+        """Reports the failed call as every fleet call is reported
+        (``_fleet_client.report_failure``), and raises this primitive's error for it; returns
+        when the call ended otherwise (cancelled), for the caller to re-raise."""
+        judged = self._fleet.report_failure(permit, error)
+        if judged == "unavailable":
+            raise self._failed(error) from error
+        if judged == "reply":
+            raise self._answered(error) from error
+
     def call(self, send: Callable[[], Any]) -> Any:
         try:
             permit = self.breaker.acquire()
@@ -420,16 +430,7 @@ class Guard:
         try:
             reply = send()
         except BaseException as error:
-            # Judged as every fleet call is (`_fleet_client.failure_kind`): unavailability is a
-            # breaker failure, an error reply that is an answer a success.
-            judged = self._fleet.failure_kind(error)
-            if judged == "unavailable":
-                permit.failure()
-                raise self._failed(error) from error
-            if judged == "reply":
-                permit.success()
-                raise self._answered(error) from error
-            permit.release()
+            self._raise_for(permit, error)
             raise
         permit.success()
         return reply
@@ -444,16 +445,7 @@ class Guard:
         try:
             reply = await self._fleet.bounded(send(), self.timeout if timeout is None else timeout)
         except BaseException as error:
-            # Judged as every fleet call is (`_fleet_client.failure_kind`): unavailability is a
-            # breaker failure, an error reply that is an answer a success.
-            judged = self._fleet.failure_kind(error)
-            if judged == "unavailable":
-                permit.failure()
-                raise self._failed(error) from error
-            if judged == "reply":
-                permit.success()
-                raise self._answered(error) from error
-            permit.release()
+            self._raise_for(permit, error)
             raise
         permit.success()
         return reply

@@ -169,7 +169,56 @@ def _seconds(ns: int) -> Fraction:
     return Fraction(ns, 1_000_000_000)
 
 
-class FleetLock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"]):
+class _LockHolder(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"]):
+    """The holding a ``LeaseHold`` asks of a lock, the same for ``FleetLock`` and ``Redlock``:
+    acquire with a keeper, release."""
+
+    __slots__ = ()
+
+    def acquire(
+        self,
+        name: str,
+        wait: Optional[float] = None,
+        *,
+        keep: bool = False,
+        on_lost: Optional[Callable[["LockLease[Any]"], object]] = None,
+    ) -> LockLease[threading.Event]:
+        raise NotImplementedError
+
+    async def acquire_async(
+        self,
+        name: str,
+        wait: Optional[float] = None,
+        *,
+        keep: bool = False,
+        on_lost: Optional[Callable[["LockLease[Any]"], object]] = None,
+    ) -> LockLease[asyncio.Event]:
+        raise NotImplementedError
+
+    def release(self, lease: LockLease[Any]) -> bool:
+        raise NotImplementedError
+
+    async def release_async(self, lease: LockLease[Any]) -> bool:
+        raise NotImplementedError
+
+    def _hold(
+        self, name: str, wait: Optional[float], on_lost: Optional[OnLost]
+    ) -> LockLease[threading.Event]:
+        return self.acquire(name, wait, keep=True, on_lost=on_lost)
+
+    async def _hold_async(
+        self, name: str, wait: Optional[float], on_lost: Optional[OnLost]
+    ) -> LockLease[asyncio.Event]:
+        return await self.acquire_async(name, wait, keep=True, on_lost=on_lost)
+
+    def _unhold(self, lease: LockLease[Any]) -> bool:
+        return self.release(lease)
+
+    async def _unhold_async(self, lease: LockLease[Any]) -> bool:
+        return await self.release_async(lease)
+
+
+class FleetLock(_LockHolder):
     """A distributed lock kept in Redis (``lock.lua``): leases with fencing tokens, waiting
     while another holds it, renewed by a keeper while the work runs, released by
     compare-and-delete.
@@ -537,21 +586,6 @@ class FleetLock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"
     def _need(self, is_async: bool, name: str) -> None:
         need_kind("lock", name, self._guard.is_async, is_async)
 
-    def _hold(
-        self, name: str, wait: Optional[float], on_lost: Optional[OnLost]
-    ) -> LockLease[threading.Event]:
-        return self.acquire(name, wait, keep=True, on_lost=on_lost)
-
-    async def _hold_async(
-        self, name: str, wait: Optional[float], on_lost: Optional[OnLost]
-    ) -> LockLease[asyncio.Event]:
-        return await self.acquire_async(name, wait, keep=True, on_lost=on_lost)
-
-    def _unhold(self, lease: LockLease[Any]) -> bool:
-        return self.release(lease)
-
-    async def _unhold_async(self, lease: LockLease[Any]) -> bool:
-        return await self.release_async(lease)
 
 
 def _short(name: str, acknowledged: int, replicas: Tuple[int, int]) -> LockReplicasError:
@@ -592,7 +626,7 @@ def _check_wait_replicas(client: Any, is_async: bool, timeout_ns: int, given: ob
 # RedLock ------------------------------------------------------------------------------------
 
 
-class Redlock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"]):
+class Redlock(_LockHolder):
     """One lock on N independent Redis servers (not replicas of one another): the script of
     ``FleetLock`` runs on each with one token, and the lease holds while a majority,
     ``⌊N/2⌋ + 1`` (the core's ``fleet::quorum``), has it.
@@ -965,18 +999,3 @@ class Redlock(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"])
     def _need(self, is_async: bool, name: str) -> None:
         need_kind("Redlock", name, self._is_async, is_async)
 
-    def _hold(
-        self, name: str, wait: Optional[float], on_lost: Optional[OnLost]
-    ) -> LockLease[threading.Event]:
-        return self.acquire(name, wait, keep=True, on_lost=on_lost)
-
-    async def _hold_async(
-        self, name: str, wait: Optional[float], on_lost: Optional[OnLost]
-    ) -> LockLease[asyncio.Event]:
-        return await self.acquire_async(name, wait, keep=True, on_lost=on_lost)
-
-    def _unhold(self, lease: LockLease[Any]) -> bool:
-        return self.release(lease)
-
-    async def _unhold_async(self, lease: LockLease[Any]) -> bool:
-        return await self.release_async(lease)

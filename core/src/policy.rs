@@ -29,6 +29,7 @@ use core::future::{poll_fn, Future};
 use core::pin::pin;
 use core::task::Poll;
 
+use crate::adaptive::{self, AdaptiveLimiter};
 use crate::breaker::{CircuitBreaker, Outcome};
 use crate::retry::{run, Clock, Failure, RetryError, RetryPolicy, Retryable, Sleep, StopReason};
 use crate::{Bulkhead, ConfigError, Deadline, Nanos, Rejected, TokenBucket};
@@ -52,6 +53,10 @@ pub struct Guards<'a, const W: usize = 10, const WAITERS: usize = 0> {
     pub breaker: Option<&'a CircuitBreaker<W>>,
     /// Caps attempts in flight; an attempt waits in its queue (within the deadline).
     pub bulkhead: Option<(&'a Bulkhead<WAITERS>, usize)>,
+    /// Caps attempts in flight at a limit learned from their latency, the alternative to a
+    /// fixed bulkhead; an attempt waits in its queue (within the deadline), and how it ended is
+    /// its sample ([`Decision::adaptive`]).
+    pub adaptive: Option<&'a AdaptiveLimiter<WAITERS>>,
     /// Paces attempts; an attempt may wait up to `limiter_max_wait` for its token.
     pub limiter: Option<&'a TokenBucket>,
     /// The longest an attempt may wait for a token (zero: refuse instead of waiting).
@@ -67,6 +72,7 @@ impl<const W: usize, const WAITERS: usize> Default for Guards<'_, W, WAITERS> {
         Guards {
             breaker: None,
             bulkhead: None,
+            adaptive: None,
             limiter: None,
             limiter_max_wait: Nanos::ZERO,
             attempt_timeout: None,
@@ -106,6 +112,20 @@ impl<'a, const W: usize, const WAITERS: usize> Guards<'a, W, WAITERS> {
     /// ```
     pub fn bulkhead(mut self, bulkhead: &'a Bulkhead<WAITERS>, lane: usize) -> Self {
         self.bulkhead = Some((bulkhead, lane));
+        self
+    }
+
+    /// Hold a permit of `limiter` for each attempt: a concurrency cap learned from the attempts'
+    /// latency, usually instead of a fixed [`bulkhead`](Guards::bulkhead) (with both, an attempt
+    /// holds a permit of each, the bulkhead's first).
+    ///
+    /// ```
+    /// # use stanchion::{policy::Guards, AdaptiveConfig, AdaptiveLimiter};
+    /// let l: AdaptiveLimiter = AdaptiveLimiter::new(AdaptiveConfig::new()).unwrap();
+    /// assert!(Guards::<10, 0>::new().adaptive(&l).adaptive.is_some());
+    /// ```
+    pub fn adaptive(mut self, limiter: &'a AdaptiveLimiter<WAITERS>) -> Self {
+        self.adaptive = Some(limiter);
         self
     }
 
@@ -387,14 +407,16 @@ impl LoopStep {
     }
 }
 
-/// What an attempt's ending tells the breaker and the retry loop.
+/// What an attempt's ending tells the breaker, the adaptive limiter and the retry loop.
 ///
 /// ```
+/// use stanchion::adaptive;
 /// use stanchion::policy::{Bound, BreakerReport, Decision, Ending, LoopStep};
 /// use stanchion::retry::{Failure, Retryable};
 /// use stanchion::Outcome;
 /// assert_eq!(Ending::TimedOut(Bound::AttemptTimeout).decide(), Decision {
 ///     breaker: BreakerReport::Record(Outcome::Failure),
+///     adaptive: adaptive::Outcome::Dropped,
 ///     retry: LoopStep::Ask(Failure::Error(Retryable::Yes)),
 /// });
 /// ```
@@ -402,6 +424,9 @@ impl LoopStep {
 pub struct Decision {
     /// What the breaker is told (if the policy has one).
     pub breaker: BreakerReport,
+    /// What the adaptive limiter's permit records (if the policy has one): the call's latency
+    /// as a sample, a drop, or nothing (`Ignored`: the permit is given back).
+    pub adaptive: adaptive::Outcome,
     /// What the retry loop is told (if the policy has one; without, any failure ends the
     /// call).
     pub retry: LoopStep,
@@ -442,25 +467,27 @@ impl Ending {
         }
     }
 
-    /// What this ending tells the breaker and the retry loop: the one rule every policy follows,
-    /// in every language.
+    /// What this ending tells the breaker, the adaptive limiter and the retry loop: the one rule
+    /// every policy follows, in every language.
     ///
-    /// | ending | breaker | retry loop |
-    /// | --- | --- | --- |
-    /// | `Succeeded` | record `Success` | return the value |
-    /// | `Failed(verdict)` | record `verdict.outcome` | ask, with `verdict.retry` |
-    /// | `Refused(rejected)` | release | ask, with the refusal |
-    /// | `DeadlineBeforeCall` | release | stop: `Deadline` |
-    /// | `TimedOut(AttemptTimeout)` | record `Failure` | ask: retryable |
-    /// | `TimedOut(Deadline)` | record `Failure` | stop: `Deadline` |
-    /// | `Cancelled` | release | abandon |
+    /// | ending | breaker | adaptive limiter | retry loop |
+    /// | --- | --- | --- | --- |
+    /// | `Succeeded` | record `Success` | `Success` (a latency sample) | return the value |
+    /// | `Failed(verdict)` | record `verdict.outcome` | the same outcome | ask, with `verdict.retry` |
+    /// | `Refused(rejected)` | release | `Ignored` | ask, with the refusal |
+    /// | `DeadlineBeforeCall` | release | `Ignored` | stop: `Deadline` |
+    /// | `TimedOut(AttemptTimeout)` | record `Failure` | `Dropped` | ask: retryable |
+    /// | `TimedOut(Deadline)` | record `Failure` | `Dropped` | stop: `Deadline` |
+    /// | `Cancelled` | release | `Ignored` | abandon |
     ///
     /// A call that never ran tells the breaker nothing about the dependency, and neither does
     /// one the caller cancelled. A call that ran past its limit is the dependency's failure,
     /// whatever the caller's classifier would say of an error: it is recorded as a `Failure`
     /// at the instant it was cut off, so it also counts as slow once its limit reaches the
     /// slow-call duration. Past the attempt timeout another attempt may fit before the
-    /// deadline, so the retry loop decides; past the deadline the call is over.
+    /// deadline, so the retry loop decides; past the deadline the call is over. For the adaptive
+    /// limiter a call cut off is a drop (its latency is only the limit's), a call that answered
+    /// is a latency sample, and one that never ran or was cancelled samples nothing.
     ///
     /// ```
     /// use stanchion::policy::{Bound, BreakerReport, Ending, LoopStep};
@@ -472,30 +499,49 @@ impl Ending {
     /// assert_eq!((cancelled.breaker, cancelled.retry), (BreakerReport::Release, LoopStep::Abandon));
     /// ```
     pub const fn decide(self) -> Decision {
-        let (breaker, retry) = match self {
-            Ending::Succeeded => (BreakerReport::Record(Outcome::Success), LoopStep::Return),
+        use adaptive::Outcome as Sample;
+        let (breaker, adaptive, retry) = match self {
+            Ending::Succeeded => (
+                BreakerReport::Record(Outcome::Success),
+                Sample::Success,
+                LoopStep::Return,
+            ),
             Ending::Failed(verdict) => (
                 BreakerReport::Record(verdict.outcome),
+                match verdict.outcome {
+                    Outcome::Success => Sample::Success,
+                    Outcome::Failure => Sample::Failure,
+                    Outcome::Ignored => Sample::Ignored,
+                },
                 LoopStep::Ask(Failure::Error(verdict.retry)),
             ),
             Ending::Refused(rejected) => (
                 BreakerReport::Release,
+                Sample::Ignored,
                 LoopStep::Ask(Failure::Refused(rejected)),
             ),
-            Ending::DeadlineBeforeCall => {
-                (BreakerReport::Release, LoopStep::Stop(StopReason::Deadline))
-            }
+            Ending::DeadlineBeforeCall => (
+                BreakerReport::Release,
+                Sample::Ignored,
+                LoopStep::Stop(StopReason::Deadline),
+            ),
             Ending::TimedOut(Bound::AttemptTimeout) => (
                 BreakerReport::Record(Outcome::Failure),
+                Sample::Dropped,
                 LoopStep::Ask(Failure::Error(Retryable::Yes)),
             ),
             Ending::TimedOut(Bound::Deadline) => (
                 BreakerReport::Record(Outcome::Failure),
+                Sample::Dropped,
                 LoopStep::Stop(StopReason::Deadline),
             ),
-            Ending::Cancelled => (BreakerReport::Release, LoopStep::Abandon),
+            Ending::Cancelled => (BreakerReport::Release, Sample::Ignored, LoopStep::Abandon),
         };
-        Decision { breaker, retry }
+        Decision {
+            breaker,
+            adaptive,
+            retry,
+        }
     }
 }
 
@@ -647,8 +693,10 @@ where
     (answer, decision.retry)
 }
 
-/// The part of an attempt inside the breaker: bulkhead, limiter, then the call under its
-/// limit. The bulkhead slot is held until this returns.
+/// The part of an attempt inside the breaker: bulkhead, adaptive limiter, limiter, then the
+/// call under its limit. The bulkhead slot is held until this returns; the adaptive permit
+/// records the attempt's ending as its sample (a cancelled attempt drops it: given back, no
+/// sample).
 async fn admitted<T, E, C, S, M, Fut, K, const W: usize, const WAITERS: usize>(
     guards: &Guards<'_, W, WAITERS>,
     deadline: Option<Deadline>,
@@ -673,17 +721,20 @@ where
     let remaining = |now: Nanos| deadline.map(|d| d.remaining(now));
     let _slot = match guards.bulkhead {
         Some((bulkhead, lane)) => {
-            let waited = race(
-                bulkhead.acquire(lane),
-                remaining(clock.now()).map(|r| sleeper.sleep(r)),
-            )
-            .await;
-            match waited {
+            match queued(bulkhead.acquire(lane), deadline, clock, sleeper).await {
                 Some(Ok(slot)) => Some(slot),
                 Some(Err(rejected)) => return refused(rejected),
                 None => return (Ending::DeadlineBeforeCall, Err(AttemptError::TimedOut)),
             }
         }
+        None => None,
+    };
+    let sample = match guards.adaptive {
+        Some(adaptive) => match queued(adaptive.acquire(clock), deadline, clock, sleeper).await {
+            Some(Ok(permit)) => Some(permit),
+            Some(Err(rejected)) => return refused(rejected),
+            None => return (Ending::DeadlineBeforeCall, Err(AttemptError::TimedOut)),
+        },
         None => None,
     };
     if let Some(limiter) = guards.limiter {
@@ -701,7 +752,7 @@ where
         }
     }
     let limit = attempt_limit(guards.attempt_timeout, deadline, clock.now());
-    match race(make_call(), limit.map(|l| sleeper.sleep(l.within))).await {
+    let ended = match race(make_call(), limit.map(|l| sleeper.sleep(l.within))).await {
         Some(Ok(value)) => (Ending::Succeeded, Ok(value)),
         Some(Err(error)) => (
             Ending::Failed(classify(&error)),
@@ -712,7 +763,24 @@ where
             Ending::TimedOut(limit.map_or(Bound::Deadline, |l| l.bound)),
             Err(AttemptError::TimedOut),
         ),
+    };
+    // A permit dropped on the way here (a limiter's refusal, the caller's cancellation) is
+    // given back with no sample, as `decide` says of those endings.
+    if let Some(permit) = sample {
+        permit.record(ended.0.decide().adaptive, clock.now());
     }
+    ended
+}
+
+/// Waits for a place in a queue within what is left of the deadline: `None` if it passed first.
+async fn queued<W: Future, C: Clock + ?Sized, S: Sleep + ?Sized>(
+    wait: W,
+    deadline: Option<Deadline>,
+    clock: &C,
+    sleeper: &S,
+) -> Option<W::Output> {
+    let timer = deadline.map(|d| sleeper.sleep(d.remaining(clock.now())));
+    race(wait, timer).await
 }
 
 /// Polls `work` and, if given, `timer`: `Some(output)` if the work finishes first, `None` if
@@ -768,9 +836,13 @@ mod tests {
     const FAILURE: BreakerReport = BreakerReport::Record(Outcome::Failure);
 
     #[test]
-    fn a_timed_out_call_is_a_breaker_failure_whichever_limit_cut_it() {
+    fn a_timed_out_call_is_a_breaker_failure_and_a_drop_whichever_limit_cut_it() {
         for bound in [Bound::AttemptTimeout, Bound::Deadline] {
             assert_eq!(Ending::TimedOut(bound).decide().breaker, FAILURE);
+            assert_eq!(
+                Ending::TimedOut(bound).decide().adaptive,
+                adaptive::Outcome::Dropped
+            );
         }
     }
 
@@ -790,6 +862,7 @@ mod tests {
     fn a_cancelled_call_is_released_and_abandoned() {
         let decision = Ending::Cancelled.decide();
         assert_eq!(decision.breaker, BreakerReport::Release);
+        assert_eq!(decision.adaptive, adaptive::Outcome::Ignored);
         assert_eq!(decision.retry, LoopStep::Abandon);
     }
 
@@ -800,6 +873,7 @@ mod tests {
             Ending::Refused(refused).decide(),
             Decision {
                 breaker: BreakerReport::Release,
+                adaptive: adaptive::Outcome::Ignored,
                 retry: LoopStep::Ask(Failure::Refused(refused)),
             }
         );
@@ -807,6 +881,7 @@ mod tests {
             Ending::DeadlineBeforeCall.decide(),
             Decision {
                 breaker: BreakerReport::Release,
+                adaptive: adaptive::Outcome::Ignored,
                 retry: LoopStep::Stop(StopReason::Deadline),
             }
         );
@@ -818,6 +893,7 @@ mod tests {
             Ending::Succeeded.decide(),
             Decision {
                 breaker: BreakerReport::Record(Outcome::Success),
+                adaptive: adaptive::Outcome::Success,
                 retry: LoopStep::Return,
             }
         );
@@ -829,6 +905,7 @@ mod tests {
             Ending::Failed(not_found).decide(),
             Decision {
                 breaker: BreakerReport::Record(Outcome::Ignored),
+                adaptive: adaptive::Outcome::Ignored,
                 retry: LoopStep::Ask(Failure::Error(Retryable::No)),
             }
         );

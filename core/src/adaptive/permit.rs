@@ -30,6 +30,23 @@ pub enum Outcome {
     Dropped = 3,
 }
 
+impl Outcome {
+    /// A short, stable name, as bindings spell it: `"success"`, `"failure"`, `"ignored"` or
+    /// `"dropped"`.
+    ///
+    /// ```
+    /// assert_eq!(stanchion::adaptive::Outcome::Dropped.as_str(), "dropped");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Ignored => "ignored",
+            Outcome::Dropped => "dropped",
+        }
+    }
+}
+
 impl From<crate::Outcome> for Outcome {
     fn from(outcome: crate::Outcome) -> Outcome {
         match outcome {

@@ -6,7 +6,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { inspect } = require('node:util');
-const { FleetSemaphore, BulkheadFullError, StanchionError, DEFAULT_LEASE } = require('stanchion/redis');
+const { FleetSemaphore, FleetLock, FleetError, FleetUnavailableError, BulkheadFullError, StanchionError, DEFAULT_LEASE } = require('stanchion/redis');
 const { CLIENTS, standaloneUrl, uniquePrefix } = require('./redis-servers');
 const { serverMillis, untilServer, worker, readmeOptions, typedOptions } = require('./redis-lease-helpers');
 const { NAMES } = require('../lib/options');
@@ -61,6 +61,35 @@ for (const name of ['ioredis 6', 'node-redis 6']) {
     assert.equal(await c.release(), true);
     assert.deepEqual(await semaphore.holders('exports'), { holders: 0, nextExpiryIn: null });
     assert.equal(await helper.exists(key), 0, 'the last release removes the key');
+  });
+}
+
+for (const name of ['ioredis 6', 'node-redis 6']) {
+  test(`an error reply that waiting will not change reaches the caller of a lease as a FleetError, a breaker success (${name})`, async (t) => {
+    const client = await connect(t, name);
+    const helper = await connect(t, 'ioredis 6');
+    const prefix = uniquePrefix('lease-reply');
+    const semaphore = new FleetSemaphore({ client, limit: 2, ttl: 5_000, prefix });
+    const lock = new FleetLock({ client, ttl: 5_000, prefix });
+    // Keys holding another type: the semaphore's sorted-set and the fence's GET answer WRONGTYPE.
+    await helper.set(semaphore.redisKey('string'), 'not a sorted set');
+    await helper.hset(lock.redisKeys('hash').fence, 'field', 'value');
+    const before = semaphore.breaker.snapshot();
+    for (const [what, call] of [
+      ['semaphore', () => semaphore.acquire('string', { keep: false })],
+      ['lock', () => lock.acquire('hash', { keep: false })],
+    ]) {
+      const error = await call().catch((e) => e);
+      assert.ok(error instanceof FleetError && error instanceof StanchionError, `${what}: got ${error}`);
+      assert.ok(!(error instanceof FleetUnavailableError), `${what}: not unavailability`);
+      assert.equal(error.code, 'ERR_FLEET');
+      assert.match(error.cause.message, /^WRONGTYPE /);
+      assert.match(error.message, new RegExp(`^Redis answered the ${what} with an error: WRONGTYPE `));
+    }
+    assert.equal(semaphore.breaker.state, 'closed');
+    const after = semaphore.breaker.snapshot();
+    assert.equal(after.failures - before.failures, 0, 'no breaker failure');
+    assert.equal(after.successes - before.successes, 2, 'each error reply is a breaker success');
   });
 }
 

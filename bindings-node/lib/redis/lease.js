@@ -15,7 +15,7 @@ const errors = require('../errors');
 const opt = require('../options');
 const { signalOf } = require('../sleep');
 const { script } = require('./scripts');
-const { adapterOf, runScript, within, guardOf, isReply, CLIENT_WORDS } = require('./client');
+const { adapterOf, runScript, within, guardOf, isReply, isUnavailable, CLIENT_WORDS } = require('./client');
 
 const DEFAULTS = native.fleetDefaults();
 const LEASES = native.fleetLeaseDefaults();
@@ -170,16 +170,19 @@ function runWait(adapter, client, key, replicas, ms) {
 }
 
 /**
- * One client's calls for a lease primitive: each bounded by the timeout, through the breaker
- * that guards the client's connection (shared with every fleet primitive on it), and turned
- * into a FleetUnavailableError when Redis does not decide.
+ * One client's calls for a lease primitive (`what`: `'semaphore'`, `'lock'`): each bounded by
+ * the timeout, through the breaker that guards the client's connection (shared with every
+ * fleet primitive on it). A failure becomes a FleetUnavailableError when Redis did not decide,
+ * and a FleetError when it answered with an error reply that waiting will not change (the
+ * core's `UNAVAILABLE_REPLIES` tell them apart, as for the limiter and the quota).
  */
 class Store {
-  constructor(client, timeout) {
+  constructor(client, timeout, what) {
     this.adapter = adapterOf(client);
     this.client = client;
     this.guard = guardOf(client);
     this.timeout = timeout;
+    this.what = what;
   }
 
   /** Runs `script`; `held` ms more for a call the server itself holds (WAIT). */
@@ -188,6 +191,9 @@ class Store {
     try {
       return await this.guard.breaker.execute(() => within(run(), limit, limit));
     } catch (error) {
+      if (!isUnavailable(error)) {
+        throw errors.fleetError(`Redis answered the ${this.what} with an error: ${error.message}`, error);
+      }
       throw this.unavailable(error);
     }
   }
@@ -542,7 +548,7 @@ class FleetSemaphore {
   constructor(options) {
     const o = opt.options(options);
     checkSemaphore(o);
-    this._store = new Store(o.client, checkTimeout(o.timeout));
+    this._store = new Store(o.client, checkTimeout(o.timeout), 'semaphore');
     if (o.limit === undefined) throw required('limit', WORDS.limit);
     if (typeof o.limit !== 'number') throw typeError('limit', WORDS.limit, o.limit);
     if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > U32_MAX) throw rangeError('limit', WORDS.limit, o.limit);

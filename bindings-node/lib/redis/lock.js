@@ -179,7 +179,7 @@ class FleetLock {
   constructor(options) {
     const o = opt.options(options);
     checkLock(o);
-    this._store = new Store(o.client, checkTimeout(o.timeout));
+    this._store = new Store(o.client, checkTimeout(o.timeout), 'lock');
     this._init(o);
     this._replicas = checkReplicas(o.waitReplicas);
   }

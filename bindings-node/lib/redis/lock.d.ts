@@ -59,7 +59,7 @@ export class FleetLock {
   readonly breaker: CircuitBreaker;
   /** `<prefix>{<name>}:lock` and `<prefix>{<name>}:fence`. */
   redisKeys(name: string): { lock: string; fence: string };
-  /** Takes the lock, waiting up to `wait`: a lease, or a LockError (`ERR_LOCK_HELD`, `ERR_LOCK_WAIT_TIMEOUT`, `ERR_LOCK_REPLICAS`) a FleetUnavailableError when Redis cannot decide, or a FleetError for an error reply waiting will not change. */
+  /** Takes the lock, waiting up to `wait`: a lease, or a LockError (`ERR_LOCK_HELD`, `ERR_LOCK_WAIT_TIMEOUT`, `ERR_LOCK_REPLICAS`), a FleetUnavailableError when Redis cannot decide, or a FleetError for an error reply waiting will not change. */
   acquire(name: string, options?: LockAcquireOptions): Promise<LockLease>;
   /** Takes the lock, runs `fn(signal, lease)` with the keeper running, releases; fn's value, or a LeaseLostError if the lease was lost meanwhile. */
   using<T>(name: string, fn: LeaseWork<T, LockLease>, options?: LockUsingOptions): Promise<T>;

@@ -3,39 +3,22 @@
 //! and which bucket a take starts at. The script (`redis/scripts/quota.lua`) decides every
 //! take on the server; a local batch is handed out from a core `Stock`.
 //!
-//! The quota's bounds are those of the Rust reference (`stanchion-redis`: `MAX_BUCKETS`,
-//! `MAX_UNITS`, `MAX_REQUEST_ID_LEN`, `DEFAULT_ID_MEMORY`, `DEFAULT_BATCH` and
-//! `FleetQuotaConfig::validate`), which the addon cannot link: it would bring a Redis client
-//! in. The quota's conformance scenarios (`redis/conformance/quota/`) pin both to the same
-//! values.
+//! The quota's bounds, defaults and checks are the core's (`stanchion::fleet::quota`), which
+//! the Rust client (`stanchion-redis`) and the Python binding use too; the quota's conformance
+//! scenarios (`redis/conformance/quota/`) pin them alike in every language.
 
 use std::cell::Cell;
 
 use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
+use stanchion::fleet::quota::{
+    self, DEFAULT_BATCH, DEFAULT_ID_MEMORY, MAX_BUCKETS, MAX_REQUEST_ID_LEN, MAX_UNITS,
+};
+use stanchion::fleet::MAX_MILLIS;
 use stanchion::{key_of_bytes, rng, ConfigError, Nanos, Stock};
 
 use crate::code;
 use crate::time::{bigint, nanos_of_bigint};
-
-/// The largest count a quota holds and the largest `n` it takes or restocks: 2^53 - 1, the
-/// largest integer Lua's doubles (and JavaScript's numbers) hold exactly.
-const MAX_UNITS: u64 = (1 << 53) - 1;
-
-/// The most buckets a quota may be split over.
-const MAX_BUCKETS: u32 = 1024;
-
-/// The longest request id, in bytes.
-const MAX_REQUEST_ID_LEN: u32 = 256;
-
-/// The longest a bucket remembers a request id: 2^40 ms, what the script accepts.
-const MAX_ID_MEMORY_MS: u64 = 1 << 40;
-
-/// How long a bucket remembers a request id unless configured otherwise: 10 minutes.
-const DEFAULT_ID_MEMORY: Nanos = Nanos::from_secs(600);
-
-/// How many units a local batch takes at once unless configured otherwise.
-const DEFAULT_BATCH: u64 = 100;
 
 const NANOS_PER_MILLI: u64 = 1_000_000;
 
@@ -62,9 +45,9 @@ pub fn quota_defaults() -> QuotaDefaults {
     QuotaDefaults {
         max_buckets: MAX_BUCKETS,
         max_units: MAX_UNITS as f64,
-        max_request_id_len: MAX_REQUEST_ID_LEN,
+        max_request_id_len: MAX_REQUEST_ID_LEN as u32,
         id_memory: bigint(DEFAULT_ID_MEMORY),
-        max_id_memory: BigInt::from(MAX_ID_MEMORY_MS * NANOS_PER_MILLI),
+        max_id_memory: BigInt::from(MAX_MILLIS * NANOS_PER_MILLI),
         batch: DEFAULT_BATCH as f64,
     }
 }
@@ -80,21 +63,12 @@ pub fn quota_check_config(buckets: u32, id_memory: BigInt, batch: f64) -> napi::
 }
 
 fn check_config(buckets: u32, id_memory: u64, batch: f64) -> Result<u64, ConfigError> {
-    if buckets == 0 || buckets > MAX_BUCKETS {
-        return Err(ConfigError::new("buckets", "1..=1024"));
-    }
-    let memory = id_memory / NANOS_PER_MILLI;
-    if memory == 0 || memory > MAX_ID_MEMORY_MS {
-        return Err(ConfigError::new(
-            "id_memory",
-            "1 ms..=2^40 ms (1099511627776 ms)",
-        ));
-    }
-    // NaN fails the range test.
+    quota::check_buckets(buckets)?;
+    let memory = quota::id_memory_millis(Nanos::new(id_memory))?;
+    // A whole number in range converts exactly; anything else (NaN, a fraction, out of range)
+    // is checked as 0, which the core refuses with the same message.
     let whole = (1.0..=MAX_UNITS as f64).contains(&batch) && batch.fract() == 0.0;
-    if !whole {
-        return Err(ConfigError::new("batch", "1..=9007199254740991 (2^53 - 1)"));
-    }
+    quota::check_units("batch", if whole { batch as u64 } else { 0 })?;
     Ok(memory)
 }
 
@@ -112,9 +86,7 @@ impl NativeQuotaRing {
     /// The ring of `buckets` buckets (1 to 1024), drawing random starts from `seed`.
     #[napi(constructor)]
     pub fn new(buckets: u32, seed: BigInt) -> napi::Result<Self> {
-        if buckets == 0 || buckets > MAX_BUCKETS {
-            return Err(code::config_error(ConfigError::new("buckets", "1..=1024")));
-        }
+        quota::check_buckets(buckets).map_err(code::config_error)?;
         Ok(NativeQuotaRing {
             buckets,
             seed: nanos_of_bigint(&seed),

@@ -20,20 +20,12 @@ use stanchion::{key_of_bytes, rng, Nanos};
 
 use crate::args::{self, Config};
 use crate::{backoff, errors, fleet};
+use stanchion::fleet::{quota, MAX_MILLIS};
 
-/// The largest count a bucket holds and the largest `n` taken or restocked: 2^53 - 1, the
-/// largest integer Lua's doubles hold exactly (the script refuses more).
-pub const MAX_UNITS: u64 = (1 << 53) - 1;
-/// The most buckets a quota may be split over.
-pub const MAX_BUCKETS: u32 = 1024;
-/// The longest request id, in bytes.
-pub const MAX_REQUEST_ID_LEN: usize = 256;
-/// How long a bucket remembers a request id unless configured otherwise: 10 minutes.
-pub const DEFAULT_ID_MEMORY: Nanos = Nanos::from_secs(600);
-/// How many units a local pool takes at once unless configured otherwise.
-pub const DEFAULT_BATCH: u64 = 100;
-/// The longest id memory the script accepts: 2^40 ms.
-const MAX_MILLIS: u64 = 1 << 40;
+// The bounds and defaults are the core's (`stanchion::fleet::quota`), shared by every language.
+pub use stanchion::fleet::quota::{
+    DEFAULT_BATCH, DEFAULT_ID_MEMORY, MAX_BUCKETS, MAX_REQUEST_ID_LEN, MAX_UNITS,
+};
 const NANOS_PER_MILLI: u64 = 1_000_000;
 
 /// What `n` and `batch` accept.
@@ -52,7 +44,7 @@ fn units(obj: &Bound<'_, PyAny>, parameter: &str) -> PyResult<u64> {
         return Err(args::type_error(parameter, "an int", obj));
     }
     match obj.extract::<u64>() {
-        Ok(n) if (1..=MAX_UNITS).contains(&n) => Ok(n),
+        Ok(n) if quota::check_units("n", n).is_ok() => Ok(n),
         _ => Err(errors::config(obj.py(), parameter, UNITS, Some(obj))),
     }
 }
@@ -63,7 +55,7 @@ fn request_id_of(id: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
         return Ok(None);
     };
     let text = fleet::text(id, "request_id", REQUEST_ID)?;
-    if text.is_empty() || text.len() > MAX_REQUEST_ID_LEN {
+    if quota::check_request_id_len(text.len()).is_err() {
         return Err(errors::config(id.py(), "request_id", REQUEST_ID, Some(id)));
     }
     Ok(Some(text))
@@ -189,18 +181,8 @@ impl FleetQuota {
             None => 1,
         };
         let id_memory_ms = match c.get("id_memory")? {
-            Some(memory) => {
-                let ms = args::seconds(&memory, "id_memory")?.as_nanos() / NANOS_PER_MILLI;
-                if ms == 0 || ms > MAX_MILLIS {
-                    return Err(errors::config(
-                        config.py(),
-                        "id_memory",
-                        ID_MEMORY,
-                        Some(&memory),
-                    ));
-                }
-                ms
-            }
+            Some(memory) => quota::id_memory_millis(args::seconds(&memory, "id_memory")?)
+                .map_err(|_| errors::config(config.py(), "id_memory", ID_MEMORY, Some(&memory)))?,
             None => DEFAULT_ID_MEMORY.as_nanos() / NANOS_PER_MILLI,
         };
         let batch = c

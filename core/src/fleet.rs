@@ -26,6 +26,16 @@ use crate::{
     TokenBucketConfig,
 };
 
+pub mod quota;
+
+/// The longest time a script keeps anything for (a lease, a request id), in milliseconds:
+/// 2^40 ms, about 34 years.
+///
+/// ```
+/// assert_eq!(stanchion::fleet::MAX_MILLIS, 1 << 40);
+/// ```
+pub const MAX_MILLIS: u64 = 1 << 40;
+
 /// The prefix of every key a fleet primitive writes unless configured otherwise.
 pub const DEFAULT_PREFIX: &str = "stanchion:";
 
@@ -417,7 +427,7 @@ pub fn fallback_peek(
 pub const DEFAULT_LEASE: Nanos = Nanos::from_secs(30);
 
 /// The longest lease: 2^40 ms (about 35 years), what the lock script accepts.
-pub const MAX_LEASE: Nanos = Nanos::from_millis(1 << 40);
+pub const MAX_LEASE: Nanos = Nanos::from_millis(MAX_MILLIS);
 
 /// Checks a lease time: whole milliseconds (the unit Redis keeps expiries in), 1 ms to
 /// [`MAX_LEASE`]. `field` names it in the error (`"ttl"`).

@@ -1,30 +1,29 @@
 //! The checks every name and argument of the quota and the semaphore goes through before a
 //! round trip, and the bounds they share.
 
+use stanchion::fleet::quota;
 use stanchion::{ConfigError, Nanos};
 
 use crate::{Error, MAX_KEY_LEN, MAX_PREFIX_LEN};
 
 /// The largest count a quota holds and the largest `n` it takes or restocks: 2^53 - 1, the
-/// largest integer that Lua's doubles, and every JSON reader, hold exactly.
+/// largest integer that Lua's doubles, and every JSON reader, hold exactly (the core's bound).
 ///
 /// ```
 /// use stanchion_redis::MAX_UNITS;
 /// assert_eq!(MAX_UNITS, 9_007_199_254_740_991);
 /// ```
-pub const MAX_UNITS: u64 = (1 << 53) - 1;
+pub const MAX_UNITS: u64 = quota::MAX_UNITS;
 
-/// The longest request id a quota take accepts, in bytes.
+/// The longest request id a quota take accepts, in bytes (the core's bound).
 ///
 /// ```
 /// use stanchion_redis::MAX_REQUEST_ID_LEN;
 /// assert_eq!(MAX_REQUEST_ID_LEN, 256);
 /// ```
-pub const MAX_REQUEST_ID_LEN: usize = 256;
+pub const MAX_REQUEST_ID_LEN: usize = quota::MAX_REQUEST_ID_LEN;
 
-/// The longest time a script keeps anything for (a request id, a lease): 2^40 ms, about 34
-/// years.
-pub(crate) const MAX_MILLIS: u64 = 1 << 40;
+pub(crate) use stanchion::fleet::MAX_MILLIS;
 
 const NANOS_PER_MILLI: u64 = 1_000_000;
 
@@ -59,23 +58,13 @@ pub(crate) fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
 
 /// Refuses `n = 0` and counts Lua cannot hold exactly.
 pub(crate) fn check_units(n: u64) -> Result<(), Error> {
-    if n == 0 || n > MAX_UNITS {
-        return Err(Error::InvalidArgument(ConfigError::new(
-            "n",
-            "1..=9007199254740991 (2^53 - 1)",
-        )));
-    }
-    Ok(())
+    quota::check_units("n", n)
+        .map(drop)
+        .map_err(Error::InvalidArgument)
 }
 
 pub(crate) fn check_request_id(id: &str) -> Result<(), Error> {
-    if id.is_empty() || id.len() > MAX_REQUEST_ID_LEN {
-        return Err(Error::InvalidArgument(ConfigError::new(
-            "request_id",
-            "1..=256 bytes",
-        )));
-    }
-    Ok(())
+    quota::check_request_id_len(id.len()).map_err(Error::InvalidArgument)
 }
 
 /// A duration in whole milliseconds (rounded down), or `None` outside `1 ms..=2^40 ms`.

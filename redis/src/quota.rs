@@ -13,15 +13,16 @@ use redis::{ErrorKind, RedisError, Script};
 use stanchion::{rng, BreakerConfig, ConfigError, Nanos};
 
 use crate::guard::Guard;
-use crate::names::{self, check_name, check_request_id, check_units, MAX_MILLIS};
+use crate::names::{self, check_name, check_request_id, check_units};
 use crate::{Error, QuotaPool, SoldOut, DEFAULT_PREFIX};
+use stanchion::fleet::{quota, MAX_MILLIS};
 
 /// The quota script, the same file every binding ships.
 pub(crate) const QUOTA_LUA: &str = include_str!("../scripts/quota.lua");
 
 /// How long a bucket remembers a request id unless configured otherwise: 10 minutes, longer
 /// than any sensible retry of a timed-out call, short enough that a busy quota's ids (about
-/// 100 bytes each in Redis) stay small.
+/// 100 bytes each in Redis) stay small. The core's bound, shared by every language.
 ///
 /// ```
 /// use stanchion::Nanos;
@@ -29,7 +30,7 @@ pub(crate) const QUOTA_LUA: &str = include_str!("../scripts/quota.lua");
 /// assert_eq!(DEFAULT_ID_MEMORY, Nanos::from_secs(600));
 /// assert_eq!(FleetQuotaConfig::new().id_memory, DEFAULT_ID_MEMORY);
 /// ```
-pub const DEFAULT_ID_MEMORY: Nanos = Nanos::from_secs(600);
+pub const DEFAULT_ID_MEMORY: Nanos = quota::DEFAULT_ID_MEMORY;
 
 /// How many units a [`QuotaPool`] takes from Redis at once unless configured otherwise.
 ///
@@ -37,7 +38,7 @@ pub const DEFAULT_ID_MEMORY: Nanos = Nanos::from_secs(600);
 /// use stanchion_redis::{FleetQuotaConfig, DEFAULT_BATCH};
 /// assert_eq!(FleetQuotaConfig::new().batch, DEFAULT_BATCH);
 /// ```
-pub const DEFAULT_BATCH: u64 = 100;
+pub const DEFAULT_BATCH: u64 = quota::DEFAULT_BATCH;
 
 /// The most buckets a quota may be split over.
 ///
@@ -46,7 +47,7 @@ pub const DEFAULT_BATCH: u64 = 100;
 /// assert!(FleetQuotaConfig::new().buckets(MAX_BUCKETS).validate().is_ok());
 /// assert!(FleetQuotaConfig::new().buckets(MAX_BUCKETS + 1).validate().is_err());
 /// ```
-pub const MAX_BUCKETS: u32 = 1024;
+pub const MAX_BUCKETS: u32 = quota::MAX_BUCKETS;
 
 /// Configuration of a [`FleetQuota`]: the key prefix, how many buckets the stock is split
 /// over, how long request ids are remembered, and the size of a local batch.
@@ -197,18 +198,9 @@ impl FleetQuotaConfig {
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         names::check_prefix(&self.prefix)?;
-        if self.buckets == 0 || self.buckets > MAX_BUCKETS {
-            return Err(ConfigError::new("buckets", "1..=1024"));
-        }
-        if names::millis(self.id_memory).is_none() {
-            return Err(ConfigError::new(
-                "id_memory",
-                "1 ms..=2^40 ms (1099511627776 ms)",
-            ));
-        }
-        if self.batch == 0 || self.batch > names::MAX_UNITS {
-            return Err(ConfigError::new("batch", "1..=9007199254740991 (2^53 - 1)"));
-        }
+        quota::check_buckets(self.buckets)?;
+        quota::id_memory_millis(self.id_memory)?;
+        quota::check_units("batch", self.batch)?;
         stanchion::fleet::check_timeout(self.timeout)?;
         match &self.breaker {
             Some(breaker) => breaker.validate(),
@@ -313,7 +305,7 @@ impl FleetQuota {
     /// ```
     pub fn new(config: FleetQuotaConfig) -> Result<FleetQuota, ConfigError> {
         config.validate()?;
-        let memory = names::millis(config.id_memory)
+        let memory = quota::id_memory_millis(config.id_memory)
             .unwrap_or(MAX_MILLIS)
             .to_string();
         Ok(FleetQuota {

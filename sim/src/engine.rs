@@ -8,7 +8,7 @@ use stanchion::{Deadline, Nanos};
 
 use crate::distribution::unit;
 use crate::metrics::{Answer, Metrics, Occupancy};
-use crate::policies::{Guard, Permits};
+use crate::policies::{Ending, Guard, Permits};
 use crate::queue::EventQueue;
 use crate::scenario::{RunSpec, Scenario};
 use crate::topology::{work, Entry, Pool};
@@ -26,6 +26,8 @@ enum Event {
     Timeout { call: u32, token: u64 },
     /// A call's backoff wait is over.
     Retry { call: u32 },
+    /// A window that changes a service's workers starts or ends.
+    Capacity { service: usize },
 }
 
 /// Who waits for a call's answer.
@@ -155,6 +157,9 @@ impl<'a> Sim<'a> {
                 if let Some(state) = g.breaker_state() {
                     metrics.breaker_state(i, Nanos::ZERO, state);
                 }
+                if let Some(limit) = g.adaptive_limit() {
+                    metrics.limit(i, Nanos::ZERO, limit);
+                }
             }
         }
         let stream = |k: u64| SplitMix64::new(mix(seed.wrapping_add(k.wrapping_mul(GOLDEN_GAMMA))));
@@ -179,6 +184,11 @@ impl<'a> Sim<'a> {
 
     fn run(&mut self, progress: &mut dyn FnMut(Nanos)) {
         let load = self.scenario.load;
+        for (service, s) in self.scenario.services.iter().enumerate() {
+            for edge in s.capacity_edges() {
+                self.queue.push(edge, Event::Capacity { service });
+            }
+        }
         for _ in 0..load.burst {
             self.queue.push(Nanos::ZERO, Event::Arrival { next: false });
         }
@@ -199,10 +209,11 @@ impl<'a> Sim<'a> {
                 Event::Timeout { call, token } => {
                     if self.calls.get(call).is_some_and(|c| c.token == token) {
                         self.metrics.timeouts += 1;
-                        self.attempt_end(call, Answer::Error, now);
+                        self.attempt_end(call, Answer::Error, true, now);
                     }
                 }
                 Event::Retry { call } => self.retry(call, now),
+                Event::Capacity { service } => self.capacity(service, now),
             }
         }
         progress(now);
@@ -329,10 +340,11 @@ impl<'a> Sim<'a> {
             self.metrics.at(now).entry_calls += 1;
         }
         let spec = &self.scenario.services[service];
-        let entry = self.pools[service].enter(spec.workers, spec.queue);
+        let entry = self.pools[service].enter(spec.workers_at(now), spec.queue);
         if entry == Entry::Refused {
             self.metrics.pool_rejected[service] += 1;
-            self.reply(call, token, Answer::Error, now);
+            // A refusal for overload: to the caller's adaptive limit, a drop.
+            self.reply(call, token, Answer::Error, true, now);
             return;
         }
         let job = self.jobs.insert(Job {
@@ -348,6 +360,29 @@ impl<'a> Sim<'a> {
             self.queue_changed(service, now);
         } else {
             self.pool_changed(service, now);
+            self.start_work(job, now);
+        }
+    }
+
+    /// A service's workers change: new ones take waiting jobs at once; when there are fewer,
+    /// the busy ones finish their work and retire (see [`Pool::leave`]).
+    fn capacity(&mut self, service: usize, now: Nanos) {
+        let workers = self.scenario.services[service].workers_at(now);
+        self.metrics.pools[service].set_cap(now, workers, self.scenario.bucket);
+        let mut started = Vec::new();
+        let pool = &mut self.pools[service];
+        while workers.is_none_or(|w| pool.busy < w) {
+            let Some(job) = pool.waiting.pop_front() else {
+                break;
+            };
+            pool.busy += 1;
+            started.push(job);
+        }
+        if !started.is_empty() {
+            self.pool_changed(service, now);
+            self.queue_changed(service, now);
+        }
+        for job in started {
             self.start_work(job, now);
         }
     }
@@ -402,24 +437,32 @@ impl<'a> Sim<'a> {
 
     fn finish_job(&mut self, id: u32, answer: Answer, now: Nanos) {
         let job = self.jobs.remove(id);
-        if let Some(next) = self.pools[job.service].leave() {
+        let workers = self.scenario.services[job.service].workers_at(now);
+        if let Some(next) = self.pools[job.service].leave(workers) {
             self.queue_changed(job.service, now);
             self.start_work(next, now);
         } else {
             self.pool_changed(job.service, now);
         }
-        self.reply(job.call, job.token, answer, now);
+        self.reply(job.call, job.token, answer, false, now);
     }
 
-    /// A service answers an attempt; a call that stopped waiting for it ignores it.
-    fn reply(&mut self, id: u32, token: u64, answer: Answer, now: Nanos) {
+    /// A service answers an attempt (`refused`: at once, for want of workers and queue); a
+    /// call that stopped waiting for it ignores it.
+    fn reply(&mut self, id: u32, token: u64, answer: Answer, refused: bool, now: Nanos) {
         if self.calls.get(id).is_some_and(|c| c.token == token) {
-            self.attempt_end(id, answer, now);
+            self.attempt_end(id, answer, refused, now);
         }
     }
 
-    fn attempt_end(&mut self, id: u32, answer: Answer, now: Nanos) {
+    /// An attempt ended with `answer`; `dropped` when it timed out or was refused for overload.
+    fn attempt_end(&mut self, id: u32, answer: Answer, dropped: bool, now: Nanos) {
         let ok = answer != Answer::Error;
+        let ending = match (ok, dropped) {
+            (true, _) => Ending::Answered,
+            (false, true) => Ending::Dropped,
+            (false, false) => Ending::Failed,
+        };
         let mut call = self.calls.get(id).expect("a live call");
         call.token = 0;
         let callee = call.callee;
@@ -428,7 +471,7 @@ impl<'a> Sim<'a> {
             self.end_call(id, answer, now);
             return;
         };
-        guard.finish(call.permits, ok, now);
+        guard.finish(call.permits, ending, now);
         call.permits = Permits::default();
         // The simulated dependency's errors are all worth retrying; refusals never got here
         // (they end the call in `attempt`).
@@ -465,6 +508,9 @@ impl<'a> Sim<'a> {
             &mut self.metrics.bulkheads[service],
         ) {
             o.set(now, level, self.scenario.bucket);
+        }
+        if let Some(limit) = guard.adaptive_limit() {
+            self.metrics.limit(service, now, limit);
         }
     }
 

@@ -13,6 +13,7 @@
 //! assert!(guarded.success_rate() > bare.success_rate());
 //! ```
 
+pub mod adapt;
 pub mod builtin;
 pub mod distribution;
 pub mod engine;

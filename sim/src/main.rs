@@ -16,7 +16,7 @@ use stanchion_sim::scenario::Scenario;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// A built-in scenario (drill, jitter) or the path of a scenario file.
+    /// A built-in scenario (drill, jitter, overload) or the path of a scenario file.
     #[arg(default_value = "drill")]
     scenario: String,
     /// The seed of every random draw (default: the scenario's own).

@@ -82,6 +82,12 @@ impl Occupancy {
         self.peak[b] = self.peak[b].max(level);
     }
 
+    /// The cap changes to `cap` at `now` (a service's workers, in a window that changes them).
+    pub fn set_cap(&mut self, now: Nanos, cap: Option<u32>, bucket: Nanos) {
+        self.advance(now, bucket);
+        self.cap = cap;
+    }
+
     /// Accounts the current level up to `now`.
     pub fn advance(&mut self, now: Nanos, bucket: Nanos) {
         if now <= self.since {
@@ -135,6 +141,9 @@ pub struct Metrics {
     pub bulkheads: Vec<Option<Occupancy>>,
     /// Each breaker's state changes, as (time, new state), starting closed at zero.
     pub breakers: Vec<Option<Vec<(Nanos, State)>>>,
+    /// Each adaptive limit's changes, as (time, new limit), starting with its initial limit
+    /// at zero.
+    pub limits: Vec<Option<Vec<(Nanos, u32)>>>,
     /// The most retries sent to the entry service within one millisecond: how well jitter
     /// spread them.
     pub peak_per_ms: u64,
@@ -166,6 +175,7 @@ impl Metrics {
             queues: caps.iter().map(|_| Occupancy::new(None)).collect(),
             bulkheads: vec![None; caps.len()],
             breakers: vec![None; caps.len()],
+            limits: vec![None; caps.len()],
             peak_per_ms: 0,
             ms_count: (u64::MAX, 0),
             retries: 0,
@@ -221,6 +231,24 @@ impl Metrics {
         let log = self.breakers[service].get_or_insert_with(|| vec![(Nanos::ZERO, State::Closed)]);
         if log.last().map(|&(_, s)| s) != Some(state) {
             log.push((now, state));
+        }
+    }
+
+    /// Logs an adaptive limit if it changed (the first call logs the initial limit at zero).
+    ///
+    /// ```
+    /// use stanchion::Nanos;
+    /// use stanchion_sim::metrics::Metrics;
+    /// let mut m = Metrics::new(Nanos::from_secs(1), &[None]);
+    /// m.limit(0, Nanos::ZERO, 20);
+    /// m.limit(0, Nanos::from_millis(5), 20);
+    /// m.limit(0, Nanos::from_millis(9), 18);
+    /// assert_eq!(m.limits[0].as_deref(), Some(&[(Nanos::ZERO, 20), (Nanos::from_millis(9), 18)][..]));
+    /// ```
+    pub fn limit(&mut self, service: usize, now: Nanos, limit: u32) {
+        let log = self.limits[service].get_or_insert_with(|| vec![(Nanos::ZERO, limit)]);
+        if log.last().map(|&(_, l)| l) != Some(limit) {
+            log.push((now, limit));
         }
     }
 

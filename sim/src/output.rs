@@ -6,16 +6,17 @@ use std::time::{Duration, Instant};
 use stanchion::Nanos;
 
 use crate::engine::simulate;
-use crate::plot::timeline;
+use crate::plot::{limits, timeline};
 use crate::report::{heading, table};
 use crate::scenario::Scenario;
-use crate::summary::{summarize, Summary};
+use crate::summary::{summarize_run, Summary};
 
 /// What a scenario produced.
 pub struct Output {
     /// The heading and the side-by-side table.
     pub text: String,
-    /// `(file name, SVG text)` for each run, when pictures were asked for.
+    /// `(file name, SVG text)` for each run, when pictures were asked for, then one of the
+    /// adaptive limits against the capacity, when runs have them.
     pub pictures: Vec<(String, String)>,
     /// Each run's figures, in the scenario's order.
     pub summaries: Vec<Summary>,
@@ -66,7 +67,7 @@ pub fn run_scenario(
         .runs
         .iter()
         .zip(&metrics)
-        .map(|(run, m)| summarize(scenario, &run.name, m))
+        .map(|(run, m)| summarize_run(scenario, run, m))
         .collect();
     let mut text = heading(scenario, seed);
     text.push('\n');
@@ -80,6 +81,10 @@ pub fn run_scenario(
         for (run, m) in scenario.runs.iter().zip(&metrics) {
             let name = format!("{}-{}.svg", slug(&scenario.name), slug(&run.name));
             svgs.push((name, timeline(scenario, &run.name, m, x_max)?));
+        }
+        let runs: Vec<_> = scenario.runs.iter().zip(&metrics).collect();
+        if let Some(svg) = limits(scenario, &runs, x_max)? {
+            svgs.push((format!("{}-limits.svg", slug(&scenario.name)), svg));
         }
     }
     Ok(Output {

@@ -1,18 +1,21 @@
 //! The timeline of one run as an SVG: load and answers, p99 latency, breaker states, and how
-//! full the worker pools and bulkheads were.
+//! full the worker pools and bulkheads were; and, for scenarios with adaptive limits, their
+//! limits over time against the capacity they follow.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use stanchion::breaker::State;
 
 use crate::metrics::Metrics;
-use crate::scenario::Scenario;
+use crate::scenario::{RunSpec, Scenario};
 use crate::summary::percentile;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
 /// A named, coloured series of (seconds, value) points.
 type Line = (String, RGBColor, Vec<(f64, f64)>);
+/// A [`Line`] with its stroke width, as [`line_chart`] draws it.
+type WideLine = (String, RGBColor, u32, Vec<(f64, f64)>);
 
 const WIDTH: u32 = 1100;
 const FONT: &str = "sans-serif";
@@ -23,6 +26,8 @@ const RED_: RGBColor = RGBColor(200, 40, 40);
 const AMBER: RGBColor = RGBColor(230, 160, 20);
 const PURPLE: RGBColor = RGBColor(128, 60, 160);
 const PALETTE: [RGBColor; 4] = [BLUE_, PURPLE, AMBER, GREEN_];
+/// The limits picture is smaller than a timeline: one panel.
+const LIMITS_SIZE: (u32, u32) = (900, 380);
 
 /// The SVG text of run `run` of `scenario`, with time from 0 to `x_max` seconds (the same for
 /// every run of a scenario, so their pictures line up).
@@ -66,6 +71,105 @@ pub fn timeline(
         root.present()?;
     }
     Ok(svg)
+}
+
+/// The SVG text of the adaptive limits of `runs` over time, from 0 to `x_max` seconds, against
+/// the capacity-equivalent limit (the workers) of the service they guard; `None` when no run
+/// has an adaptive limit.
+///
+/// ```
+/// use stanchion_sim::{builtin, engine::simulate, plot::limits, scenario::Scenario};
+/// let s = Scenario::parse("overload", builtin::OVERLOAD).unwrap();
+/// let m: Vec<_> = s.runs.iter().map(|r| simulate(&s, r, s.seed, &mut |_| {})).collect();
+/// let runs: Vec<_> = s.runs.iter().zip(&m).collect();
+/// let svg = limits(&s, &runs, 140.0).unwrap().unwrap();
+/// assert!(svg.contains("capacity-equivalent limit"));
+/// ```
+pub fn limits(
+    scenario: &Scenario,
+    runs: &[(&RunSpec, &Metrics)],
+    x_max: f64,
+) -> Result<Option<String>, Box<dyn std::error::Error>> {
+    let to_secs = |t: stanchion::Nanos| t.as_nanos() as f64 / 1e9;
+    let mut lines: Vec<WideLine> = Vec::new();
+    let mut guarded = None;
+    for (run, m) in runs {
+        let Some((service, log)) = m
+            .limits
+            .iter()
+            .enumerate()
+            .find_map(|(i, log)| log.as_ref().map(|log| (i, log)))
+        else {
+            continue;
+        };
+        guarded.get_or_insert(service);
+        let color = PALETTE[lines.len() % PALETTE.len()];
+        let steps = log.iter().map(|&(t, l)| (to_secs(t), f64::from(l)));
+        lines.push((
+            format!("L, {}", run.name),
+            color,
+            2,
+            step_points(steps, x_max),
+        ));
+    }
+    let Some(service) = guarded else {
+        return Ok(None);
+    };
+    let s = &scenario.services[service];
+    if let Some(w) = s.workers_at(stanchion::Nanos::ZERO) {
+        let edges = s.capacity_edges();
+        let changes = std::iter::once((0.0, f64::from(w))).chain(
+            edges
+                .iter()
+                .filter_map(|&t| s.workers_at(t).map(|w| (to_secs(t), f64::from(w)))),
+        );
+        lines.insert(
+            0,
+            (
+                format!("capacity-equivalent limit ({} workers)", s.name),
+                GREY,
+                4,
+                step_points(changes, x_max),
+            ),
+        );
+    }
+    let y_max = lines
+        .iter()
+        .flat_map(|(_, _, _, v)| v.iter().map(|p| p.1))
+        .fold(1.0, f64::max)
+        * 1.15;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, LIMITS_SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        line_chart(
+            &root,
+            &format!(
+                "{}: adaptive limit L on calls to {} against its capacity",
+                scenario.name, s.name
+            ),
+            "calls in flight",
+            (x_max, y_max),
+            lines,
+        )?;
+        root.present()?;
+    }
+    Ok(Some(svg))
+}
+
+/// A step function from its changes `(time, value)`, held until `end`.
+fn step_points(changes: impl Iterator<Item = (f64, f64)>, end: f64) -> Vec<(f64, f64)> {
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    for (t, v) in changes {
+        if let Some(&(_, last)) = points.last() {
+            points.push((t, last));
+        }
+        points.push((t, v));
+    }
+    if let Some(&(_, last)) = points.last() {
+        points.push((end, last));
+    }
+    points
 }
 
 fn secs(m: &Metrics) -> f64 {
@@ -279,7 +383,7 @@ fn line_chart(
     caption: &str,
     y_desc: &str,
     (x_max, y_max): (f64, f64),
-    lines: impl IntoIterator<Item = (String, RGBColor, u32, Vec<(f64, f64)>)>,
+    lines: impl IntoIterator<Item = WideLine>,
 ) -> PlotResult {
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FONT, 16))

@@ -1,12 +1,13 @@
 //! The core's primitives guarding calls to one service, built from a [`PolicySpec`]. The
 //! simulator asks them every question and never decides in their place: admission, the
-//! breaker's verdict on each outcome, and every retry decision (the core's `RetryLoop`: the
-//! backoff's waits, the deadline, the budget's yes or no).
+//! breaker's verdict on each outcome, the adaptive limit's changes, and every retry decision
+//! (the core's `RetryLoop`: the backoff's waits, the deadline, the budget's yes or no).
 
+use stanchion::adaptive::{Outcome as LimitOutcome, RawPermit as LimitPermit};
 use stanchion::breaker::{CircuitBreaker, Outcome, RawPermit as BreakerPermit, State};
 use stanchion::bulkhead::RawPermit as BulkheadPermit;
 use stanchion::retry::RetryPolicy;
-use stanchion::{Backoff, Bulkhead, Deadline, Reason, RetryBudget, TokenBucket};
+use stanchion::{AdaptiveLimiter, Backoff, Bulkhead, Deadline, Reason, RetryBudget, TokenBucket};
 
 use crate::scenario::PolicySpec;
 
@@ -14,11 +15,11 @@ use crate::scenario::PolicySpec;
 ///
 /// ```
 /// use stanchion::Nanos;
-/// use stanchion_sim::policies::Guard;
+/// use stanchion_sim::policies::{Ending, Guard};
 /// use stanchion_sim::scenario::PolicySpec;
 /// let guard = Guard::new(&PolicySpec::default(), 1);
 /// let permits = guard.admit(Nanos::ZERO).unwrap(); // nothing configured: always admitted
-/// guard.finish(permits, true, Nanos::new(5));
+/// guard.finish(permits, Ending::Answered, Nanos::new(5));
 /// ```
 pub struct Guard {
     /// The spec it was built from (timeouts and fallback are applied by the caller).
@@ -33,6 +34,8 @@ pub struct Guard {
     pub bulkhead: Option<Bulkhead>,
     /// Caps the call rate.
     pub limiter: Option<TokenBucket>,
+    /// Caps calls in flight at a limit that follows their latency.
+    pub adaptive: Option<AdaptiveLimiter>,
 }
 
 /// The permits an admitted attempt holds until it ends.
@@ -40,6 +43,19 @@ pub struct Guard {
 pub struct Permits {
     breaker: Option<BreakerPermit>,
     bulkhead: Option<BulkheadPermit>,
+    adaptive: Option<LimitPermit>,
+}
+
+/// How an attempt ended, as its caller saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// An answer that was not an error (a fallback's included).
+    Answered,
+    /// An error answer: a failure, but its latency still says how loaded the callee is.
+    Failed,
+    /// A timeout, or a refusal by the callee's full workers and queue: the overload signal
+    /// (the adaptive limit's `Dropped`; a failure to the breaker).
+    Dropped,
 }
 
 impl Guard {
@@ -56,6 +72,9 @@ impl Guard {
                 .map(|c| CircuitBreaker::new(c.seed(seed)).expect(CHECKED)),
             bulkhead: spec.bulkhead.map(|c| Bulkhead::new(c).expect(CHECKED)),
             limiter: spec.rate_limit.map(|c| TokenBucket::new(c).expect(CHECKED)),
+            adaptive: spec
+                .adaptive
+                .map(|c| AdaptiveLimiter::new(c.seed(seed)).expect(CHECKED)),
         }
     }
 
@@ -70,8 +89,8 @@ impl Guard {
         })
     }
 
-    /// Asks breaker, bulkhead and rate limiter, in that order, to admit one attempt. A refusal
-    /// hands back every permit already taken and returns the core's reason.
+    /// Asks breaker, bulkhead, adaptive limit and rate limiter, in that order, to admit one
+    /// attempt. A refusal hands back every permit already taken and returns the core's reason.
     pub fn admit(&self, now: stanchion::Nanos) -> Result<Permits, Reason> {
         let mut permits = Permits::default();
         if let Some(breaker) = &self.breaker {
@@ -80,6 +99,15 @@ impl Guard {
         if let Some(bulkhead) = &self.bulkhead {
             match bulkhead.try_acquire(0) {
                 Ok(p) => permits.bulkhead = Some(p.into_raw()),
+                Err(refused) => {
+                    self.abandon(permits, now);
+                    return Err(refused.reason);
+                }
+            }
+        }
+        if let Some(adaptive) = &self.adaptive {
+            match adaptive.try_acquire(now) {
+                Ok(p) => permits.adaptive = Some(p.into_raw()),
                 Err(refused) => {
                     self.abandon(permits, now);
                     return Err(refused.reason);
@@ -95,15 +123,24 @@ impl Guard {
         Ok(permits)
     }
 
-    /// The attempt ended: the breaker records the outcome, the bulkhead slot is freed.
-    pub fn finish(&self, permits: Permits, ok: bool, now: stanchion::Nanos) {
+    /// The attempt ended: the breaker records the outcome, the bulkhead slot is freed, the
+    /// adaptive limit takes the attempt's latency (from its admission) or its drop.
+    pub fn finish(&self, permits: Permits, ending: Ending, now: stanchion::Nanos) {
         if let (Some(breaker), Some(permit)) = (&self.breaker, permits.breaker) {
-            let outcome = if ok {
+            let outcome = if ending == Ending::Answered {
                 Outcome::Success
             } else {
                 Outcome::Failure
             };
             breaker.record_raw(permit, outcome, now);
+        }
+        if let (Some(adaptive), Some(mut permit)) = (&self.adaptive, permits.adaptive) {
+            let outcome = match ending {
+                Ending::Answered => LimitOutcome::Success,
+                Ending::Failed => LimitOutcome::Failure,
+                Ending::Dropped => LimitOutcome::Dropped,
+            };
+            adaptive.record_raw(&mut permit, outcome, now);
         }
         if let (Some(bulkhead), Some(mut permit)) = (&self.bulkhead, permits.bulkhead) {
             bulkhead.release(&mut permit);
@@ -118,11 +155,19 @@ impl Guard {
         if let (Some(bulkhead), Some(mut permit)) = (&self.bulkhead, permits.bulkhead) {
             bulkhead.release(&mut permit);
         }
+        if let (Some(adaptive), Some(mut permit)) = (&self.adaptive, permits.adaptive) {
+            adaptive.release(&mut permit);
+        }
     }
 
     /// The breaker's state, if there is a breaker.
     pub fn breaker_state(&self) -> Option<State> {
         self.breaker.as_ref().map(CircuitBreaker::state)
+    }
+
+    /// The adaptive limit in force, if there is one.
+    pub fn adaptive_limit(&self) -> Option<u32> {
+        self.adaptive.as_ref().map(AdaptiveLimiter::limit)
     }
 
     /// Calls in flight through the bulkhead, if there is one.

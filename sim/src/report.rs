@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use stanchion::Nanos;
 
+use crate::adapt::Adaptation;
 use crate::scenario::Scenario;
 use crate::summary::Summary;
 
@@ -72,6 +73,12 @@ pub fn table(scenario: &Scenario, runs: &[Summary]) -> String {
         row("  served by fallback", &|s| count(s.degraded));
     }
     row("  user-visible errors", &|s| count(s.errors));
+    let adaptive = runs.iter().find_map(|s| s.adapt.clone());
+    if adaptive.is_some() {
+        row("goodput (served in full per second)", &|s| {
+            format!("{:.1}", s.goodput)
+        });
+    }
     row("latency p50", &|s| human(s.p50));
     row("latency p99", &|s| human(s.p99));
     row("latency max", &|s| human(s.max));
@@ -118,6 +125,9 @@ pub fn table(scenario: &Scenario, runs: &[Summary]) -> String {
             count(s.peak_per_ms)
         });
     }
+    if let Some(a) = &adaptive {
+        adapt_rows(&mut row, a);
+    }
     if let Some(heal) = scenario.healed_at() {
         row(
             &format!("time to recover after {}", human(heal)),
@@ -157,6 +167,65 @@ pub fn table(scenario: &Scenario, runs: &[Summary]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Adds one row of the table: its label, and how to show each run's figure.
+type AddRow<'a> = dyn FnMut(&str, &dyn Fn(&Summary) -> String) + 'a;
+
+/// The adaptive limit's rows; runs without one show a dash.
+fn adapt_rows(row: &mut AddRow<'_>, a: &Adaptation) {
+    const NONE: &str = "—";
+    let time = |t: Option<Nanos>| t.map_or_else(|| "not in the run".to_owned(), human);
+    let span = |(lo, hi): (u32, u32)| {
+        if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}–{hi}")
+        }
+    };
+    let half = |a: Nanos, b: Nanos| a + Nanos::new((b.as_nanos().saturating_sub(a.as_nanos())) / 2);
+    row(
+        &format!(
+            "L: time to adapt to the drop at {} (to {})",
+            human(a.dropped_at),
+            a.reduced
+        ),
+        &|s| s.adapt.as_ref().map_or(NONE.to_owned(), |x| time(x.down)),
+    );
+    row(
+        &format!(
+            "L in {}–{} (capacity-equivalent {})",
+            human(half(a.dropped_at, a.recovered_at)),
+            human(a.recovered_at),
+            a.reduced
+        ),
+        &|s| {
+            s.adapt
+                .as_ref()
+                .map_or(NONE.to_owned(), |x| span(x.settled_reduced))
+        },
+    );
+    row(
+        &format!(
+            "L: time to adapt to the recovery at {} (to {})",
+            human(a.recovered_at),
+            a.healthy
+        ),
+        &|s| s.adapt.as_ref().map_or(NONE.to_owned(), |x| time(x.up)),
+    );
+    row(
+        &format!(
+            "L in {}–{} (capacity-equivalent {})",
+            human(half(a.recovered_at, a.load_end)),
+            human(a.load_end),
+            a.healthy
+        ),
+        &|s| {
+            s.adapt
+                .as_ref()
+                .map_or(NONE.to_owned(), |x| span(x.settled_healthy))
+        },
+    );
 }
 
 /// The heading above the table: the scenario, its load and its seed.

@@ -4,8 +4,9 @@
 use stanchion::breaker::State;
 use stanchion::Nanos;
 
+use crate::adapt::{adaptation, load_end, Adaptation};
 use crate::metrics::{Bucket, Metrics};
-use crate::scenario::Scenario;
+use crate::scenario::{RunSpec, Scenario};
 
 /// One run's headline figures.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +50,12 @@ pub struct Summary {
     pub recovery: Option<Option<Nanos>>,
     /// When the last user request completed.
     pub last_answer: Nanos,
+    /// Requests served in full per second of load (up to the end of the last interval in
+    /// which requests arrived).
+    pub goodput: f64,
+    /// How an adaptive limit followed a change of capacity, when the run has one (filled in
+    /// by [`summarize_run`]).
+    pub adapt: Option<Adaptation>,
 }
 
 impl Summary {
@@ -139,6 +146,24 @@ pub fn summarize(scenario: &Scenario, name: &str, m: &Metrics) -> Summary {
         peak_per_ms: m.peak_per_ms,
         recovery: scenario.healed_at().map(|heal| recovery(scenario, m, heal)),
         last_answer: m.last_answer,
+        goodput: total(|b| b.ok) as f64 / (load_end(m).as_nanos().max(1) as f64 / 1e9),
+        adapt: None,
+    }
+}
+
+/// Summarises `run` of `scenario`, with how its adaptive limit followed a change of capacity.
+///
+/// ```
+/// use stanchion_sim::{builtin, engine::simulate, scenario::Scenario, summary::summarize_run};
+/// let s = Scenario::parse("overload", builtin::OVERLOAD).unwrap();
+/// let aimd = &s.runs[2];
+/// let sum = summarize_run(&s, aimd, &simulate(&s, aimd, s.seed, &mut |_| {}));
+/// assert_eq!(sum.adapt.unwrap().reduced, 40);
+/// ```
+pub fn summarize_run(scenario: &Scenario, run: &RunSpec, m: &Metrics) -> Summary {
+    Summary {
+        adapt: adaptation(scenario, run, m),
+        ..summarize(scenario, &run.name, m)
     }
 }
 

@@ -52,19 +52,26 @@ impl Pool {
         }
     }
 
-    /// A worker is done: the next waiting job takes it, if any.
+    /// A worker is done: the next waiting job takes it, if any, unless the service now has
+    /// fewer `workers` than are busy (its capacity dropped): then the worker retires.
     ///
     /// ```
     /// use stanchion_sim::topology::{Entry, Pool};
     /// let mut pool = Pool::default();
-    /// pool.enter(Some(1), 5);
+    /// pool.enter(Some(2), 5);
+    /// pool.enter(Some(2), 5);
     /// pool.waiting.push_back(3);
-    /// assert_eq!(pool.leave(), Some(3)); // handed over: still one busy
+    /// assert_eq!(pool.leave(Some(1)), None); // down to one worker: this one retires
+    /// assert_eq!(pool.leave(Some(1)), Some(3)); // handed over: still one busy
     /// assert_eq!(pool.busy, 1);
-    /// assert_eq!(pool.leave(), None);
+    /// assert_eq!(pool.leave(Some(1)), None);
     /// assert_eq!(pool.busy, 0);
     /// ```
-    pub fn leave(&mut self) -> Option<u32> {
+    pub fn leave(&mut self, workers: Option<u32>) -> Option<u32> {
+        if workers.is_some_and(|w| self.busy > w) {
+            self.busy -= 1;
+            return None;
+        }
         match self.waiting.pop_front() {
             Some(next) => Some(next),
             None => {

@@ -11,7 +11,16 @@ fn same_seed_same_table_and_pictures() {
         let a = run_scenario(&s, 11, true, &mut |_, _| {}).unwrap();
         let b = run_scenario(&s, 11, true, &mut |_, _| {}).unwrap();
         assert_eq!(a.text, b.text, "{name}");
-        assert_eq!(a.pictures.len(), s.runs.len());
+        // One timeline per run, and one picture of the adaptive limits where there are some.
+        let adaptive = s
+            .runs
+            .iter()
+            .any(|r| r.policies.iter().flatten().any(|p| p.adaptive.is_some()));
+        assert_eq!(
+            a.pictures.len(),
+            s.runs.len() + usize::from(adaptive),
+            "{name}"
+        );
         assert_eq!(a.pictures, b.pictures, "{name}");
         let c = run_scenario(&s, 12, true, &mut |_, _| {}).unwrap();
         assert_ne!(a.text, c.text, "{name}: another seed, another run");

@@ -19,7 +19,15 @@ fn error(text: &str) -> ScenarioError {
 
 #[track_caller]
 fn expect(from: &str, to: &str, field: &str, says: &str) {
-    let text = drill_with(from, to);
+    expect_in(builtin::DRILL, from, to, field, says);
+}
+
+/// `base` with `from` (which must occur in it once) replaced by `to` is refused at `to`'s line,
+/// naming `field` and saying `says`.
+#[track_caller]
+fn expect_in(base: &str, from: &str, to: &str, field: &str, says: &str) {
+    assert_eq!(base.matches(from).count(), 1, "{from}");
+    let text = base.replace(from, to);
     let err = error(&text);
     let shown = err.to_string();
     println!("{shown}");
@@ -144,4 +152,75 @@ fn broken_toml_is_placed_too() {
     let text = drill_with("seed = 7", "seed = = 7");
     let err = error(&text);
     assert_eq!(err.line, line_of(&text, "seed = = 7"));
+}
+
+#[test]
+fn the_adaptive_limit_names_its_keys() {
+    let o = builtin::OVERLOAD;
+    expect_in(
+        o,
+        "algorithm = \"vegas\", min_limit = 5",
+        "algorithm = \"vegas\", min_limt = 5",
+        "run[3].policies.backend.adaptive.min_limt",
+        "unknown field `min_limt`",
+    );
+    expect_in(
+        o,
+        "algorithm = \"vegas\"",
+        "algorithm = \"reno\"",
+        "run[3].policies.backend.adaptive.algorithm",
+        "use aimd, vegas or gradient2",
+    );
+    expect_in(
+        o,
+        "timeout = \"105ms\"",
+        "alpha = 2",
+        "run[2].policies.backend.adaptive.alpha",
+        "not a parameter of `aimd` (it belongs to vegas)",
+    );
+    expect_in(
+        o,
+        "window = \"500ms\", min_samples = 50 }",
+        "window = \"500\", min_samples = 50 }",
+        "run[3].policies.backend.adaptive.window",
+        "no unit",
+    );
+}
+
+#[test]
+fn the_core_judges_the_adaptive_limit() {
+    let o = builtin::OVERLOAD;
+    expect_in(
+        o,
+        "rtt_tolerance = 1.0",
+        "rtt_tolerance = 0.5",
+        "run[4].policies.backend.adaptive.rtt_tolerance",
+        "must be in [1, 1000] (core field `algorithm.rtt_tolerance`)",
+    );
+    expect_in(
+        o,
+        "algorithm = \"vegas\", min_limit = 5",
+        "algorithm = \"vegas\", min_limit = 0",
+        "run[3].policies.backend.adaptive.min_limit",
+        "(core field `min_limit`)",
+    );
+    // The initial limit is left at its default (20), below the minimum given.
+    expect_in(
+        o,
+        "algorithm = \"vegas\", min_limit = 5, initial_limit = 80,",
+        "algorithm = \"vegas\", min_limit = 30,",
+        "run[3].policies.backend.adaptive",
+        "(core field `initial_limit`)",
+    );
+}
+
+#[test]
+fn a_capacity_change_needs_a_worker() {
+    expect_in(
+        builtin::OVERLOAD,
+        "workers = 40",
+        "workers = 0",
+        "services.backend.failures[0].workers",
+        "at least 1",
+    );
 }

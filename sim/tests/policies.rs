@@ -1,11 +1,13 @@
 //! Each pattern in a small topology of its own: what reaches the callee is what the core's
 //! primitive allowed.
 
+use stanchion::Nanos;
+use stanchion_sim::engine::simulate;
 use stanchion_sim::output::run_scenario;
 use stanchion_sim::scenario::Scenario;
 use stanchion_sim::summary::Summary;
 
-fn run(policy: &str) -> Summary {
+fn scenario(policy: &str) -> Scenario {
     let text = format!(
         r#"
 name = "api"
@@ -25,9 +27,19 @@ name = "guarded"
 {policy}
 "#
     );
-    let s = Scenario::parse("api.toml", &text).unwrap();
-    let mut out = run_scenario(&s, 3, false, &mut |_, _| {}).unwrap();
+    Scenario::parse("api.toml", &text).unwrap()
+}
+
+fn run(policy: &str) -> Summary {
+    let mut out = run_scenario(&scenario(policy), 3, false, &mut |_, _| {}).unwrap();
     out.summaries.pop().unwrap()
+}
+
+/// The adaptive limit's changes in the single run of `policy`.
+fn limits(policy: &str) -> Vec<(Nanos, u32)> {
+    let s = scenario(policy);
+    let m = simulate(&s, &s.runs[0], 3, &mut |_| {});
+    m.limits.into_iter().flatten().next().unwrap()
 }
 
 fn db(s: &Summary) -> u64 {
@@ -80,4 +92,29 @@ fn a_budget_caps_retries() {
     assert!(s.retries <= 100 + 11, "{}", s.retries);
     assert!(s.retries >= 100, "{}", s.retries);
     assert!(s.budget_refused > 800);
+}
+
+#[test]
+fn an_adaptive_limit_caps_calls_in_flight() {
+    // Held at 4 (its bounds allow nothing else), it admits like a bulkhead of 4.
+    let s = run("adaptive = { min_limit = 4, initial_limit = 4, max_limit = 4 }\nfallback = true");
+    assert_eq!(s.errors, 0);
+    assert!((380..=420).contains(&db(&s)), "{}", db(&s));
+    assert_eq!(s.refused, 1000 - db(&s));
+}
+
+#[test]
+fn timeouts_are_drops_and_answers_are_samples() {
+    // Every call times out: each window of 10 is a dropped one and cuts L by a tenth, to 1.
+    let policy =
+        "timeout = \"50ms\"\nadaptive = { initial_limit = 20, window = \"0s\", min_samples = 10 }";
+    let log = limits(policy);
+    assert_eq!(log.first(), Some(&(Nanos::ZERO, 20)));
+    assert_eq!(log.last().unwrap().1, 1);
+    assert!(log.windows(2).all(|w| w[1].1 < w[0].1), "{log:?}");
+    // Answered in 100 ms with 10 in flight: AIMD grows while that is half of L, to 21, then
+    // the windows are application-limited and L holds.
+    let log = limits("adaptive = { initial_limit = 20, window = \"0s\", min_samples = 10 }");
+    let held: Vec<u32> = log.iter().map(|&(_, l)| l).collect();
+    assert_eq!(held, [20, 21]);
 }

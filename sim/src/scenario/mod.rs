@@ -3,6 +3,7 @@
 //! README; [`Scenario::parse`] reads and checks a file, and every error names the line and the
 //! field.
 
+mod adaptive;
 mod error;
 mod locate;
 mod policy;
@@ -91,6 +92,42 @@ pub struct Failure {
     pub latency: Latency,
     /// Error share inside the window.
     pub error_rate: f64,
+    /// Workers inside the window, when it changes the service's capacity (`None`: the
+    /// service's own).
+    pub workers: Option<u32>,
+}
+
+impl Service {
+    /// Its workers at `now`: those of the first failure window covering `now` that sets them,
+    /// else its own.
+    ///
+    /// ```
+    /// use stanchion::Nanos;
+    /// use stanchion_sim::{builtin, scenario::Scenario};
+    /// let s = Scenario::parse("overload", builtin::OVERLOAD).unwrap();
+    /// let backend = &s.services[s.service("backend").unwrap()];
+    /// assert_eq!(backend.workers_at(Nanos::ZERO), Some(80));
+    /// assert_eq!(backend.workers_at(Nanos::from_secs(50)), Some(40));
+    /// ```
+    pub fn workers_at(&self, now: Nanos) -> Option<u32> {
+        self.failures
+            .iter()
+            .find(|f| f.workers.is_some() && f.from <= now && now < f.until)
+            .map_or(self.workers, |f| f.workers)
+    }
+
+    /// The moments its capacity may change: the edges of windows that set `workers`.
+    pub fn capacity_edges(&self) -> Vec<Nanos> {
+        let mut edges: Vec<Nanos> = self
+            .failures
+            .iter()
+            .filter(|f| f.workers.is_some())
+            .flat_map(|f| [f.from, f.until])
+            .collect();
+        edges.sort_unstable();
+        edges.dedup();
+        edges
+    }
 }
 
 /// One variant: a name and, for each service, the policy its callers use.
@@ -227,7 +264,11 @@ impl Checker<'_> {
                     until: f.until.0,
                     latency,
                     error_rate: f.error_rate.map_or(0.0, |r| r.0),
+                    workers: f.workers,
                 });
+                if f.workers == Some(0) {
+                    return Err(self.error(&fat.key("workers"), "must be at least 1"));
+                }
             }
             if s.workers == Some(0) {
                 return Err(self.error(

@@ -3,7 +3,8 @@
 
 use stanchion::breaker::{BreakerConfig, Window};
 use stanchion::{
-    BackoffConfig, BulkheadConfig, ConfigError, Jitter, Nanos, RetryBudgetConfig, TokenBucketConfig,
+    AdaptiveConfig, BackoffConfig, BulkheadConfig, ConfigError, Jitter, Nanos, RetryBudgetConfig,
+    TokenBucketConfig,
 };
 
 use super::locate::FieldPath;
@@ -12,7 +13,8 @@ use super::Checker;
 use super::ScenarioError;
 
 /// What every caller of one service wraps its calls in, outermost first: fallback, timeout
-/// (one deadline for the whole call), retry with budget, breaker, bulkhead, rate limiter.
+/// (one deadline for the whole call), retry with budget, breaker, bulkhead, adaptive limit, rate
+/// limiter.
 ///
 /// ```
 /// use stanchion_sim::scenario::PolicySpec;
@@ -35,6 +37,8 @@ pub struct PolicySpec {
     pub bulkhead: Option<BulkheadConfig>,
     /// The rate limit on calls to this dependency.
     pub rate_limit: Option<TokenBucketConfig>,
+    /// The adaptive concurrency limit on calls to this dependency.
+    pub adaptive: Option<AdaptiveConfig>,
     /// A failed call answers with a degraded default instead of an error.
     pub fallback: bool,
 }
@@ -86,6 +90,12 @@ impl Checker<'_> {
             self.core(config.validate(), &path.key("rate_limit"))?;
             spec.rate_limit = Some(config);
         }
+        if let Some(adaptive) = &raw.adaptive {
+            let at = path.key("adaptive");
+            let config = self.adaptive(adaptive, &at)?;
+            self.core(config.validate(), &at)?;
+            spec.adaptive = Some(config);
+        }
         Ok(spec)
     }
 
@@ -96,7 +106,10 @@ impl Checker<'_> {
         table: &FieldPath,
     ) -> Result<(), ScenarioError> {
         verdict.map_err(|e| {
-            let key = e.field.split('.').next().unwrap_or(e.field);
+            // The adaptive limiter's core names a parameter `algorithm.NAME`; the file spells
+            // it `NAME`, beside the common keys.
+            let field = e.field.strip_prefix("algorithm.").unwrap_or(e.field);
+            let key = field.split('.').next().unwrap_or(field);
             let at = if self.has(&table.key(key)) {
                 table.key(key)
             } else {

@@ -68,6 +68,7 @@ pub struct RawFailure {
     pub until: Dur,
     pub latency: Option<RawLatency>,
     pub error_rate: Option<Share>,
+    pub workers: Option<u32>,
 }
 
 /// `[[run]]`: one variant of the scenario, with the policies its callers use.
@@ -90,6 +91,7 @@ pub struct RawPolicy {
     pub breaker: Option<RawBreaker>,
     pub bulkhead: Option<RawBulkhead>,
     pub rate_limit: Option<RawRateLimit>,
+    pub adaptive: Option<RawAdaptive>,
     #[serde(default)]
     pub fallback: bool,
 }
@@ -156,4 +158,31 @@ pub struct RawRateLimit {
     pub capacity: u32,
     pub refill: Option<u32>,
     pub every: Dur,
+}
+
+/// `adaptive = { ... }`: an adaptive concurrency limit; the algorithm's own parameters sit
+/// beside the common ones, and only those of the chosen algorithm are allowed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdaptive {
+    pub algorithm: Option<String>,
+    pub min_limit: Option<u32>,
+    pub initial_limit: Option<u32>,
+    pub max_limit: Option<u32>,
+    pub window: Option<Dur>,
+    pub min_samples: Option<u32>,
+    // AIMD
+    pub backoff_ratio: Option<f64>,
+    pub timeout: Option<Dur>,
+    // Vegas
+    pub alpha: Option<u32>,
+    pub beta: Option<u32>,
+    pub probe_multiplier: Option<u32>,
+    // Vegas and Gradient2
+    pub smoothing: Option<f64>,
+    // Gradient2
+    pub queue_size: Option<u32>,
+    pub long_window: Option<u32>,
+    pub rtt_tolerance: Option<f64>,
+    pub creep_guard: Option<bool>,
 }

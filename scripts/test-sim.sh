@@ -16,10 +16,10 @@ fi
 step "simulator tests (unit, outcomes on fixed seeds, parser errors, determinism, docs)"
 cargo test -p stanchion-sim --release --locked
 
-step "end to end: both built-in scenarios, twice, byte for byte"
+step "end to end: every built-in scenario, twice, byte for byte"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-for scenario in drill jitter; do
+for scenario in drill jitter overload; do
     cargo run -p stanchion-sim --release --locked -q -- "$scenario" --out "$out/a" >"$out/$scenario.a.txt"
     cargo run -p stanchion-sim --release --locked -q -- "$scenario" --out "$out/b" >"$out/$scenario.b.txt"
     sed "s|$out/a|OUT|" "$out/$scenario.a.txt" >"$out/a.txt"

@@ -23,6 +23,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod adaptive;
 pub mod backoff;
 pub mod breaker;
 pub mod bulkhead;

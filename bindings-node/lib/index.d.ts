@@ -412,6 +412,136 @@ export class Bulkhead extends EventEmitter<BulkheadEvents> {
   snapshot(): BulkheadSnapshot;
 }
 
+// ---- adaptive limiter -----------------------------------------------------------------------
+
+/**
+ * How a call through an AdaptiveLimiter ended: `'success'` and `'failure'` are latency samples,
+ * `'dropped'` is a timeout or an overload refusal from further down (it lowers the limit),
+ * `'ignored'` samples nothing.
+ */
+export type AdaptiveOutcome = 'success' | 'failure' | 'ignored' | 'dropped';
+
+/**
+ * How the limit follows the latency, by name (with the core's default parameters) or with
+ * parameters; each left out keeps the core's default.
+ */
+export type AdaptiveAlgorithm =
+  | 'aimd'
+  | 'vegas'
+  | 'gradient2'
+  | {
+      /** Additive increase, multiplicative decrease (the default). */
+      name: 'aimd';
+      /** The factor a drop multiplies the limit by, in [0.5, 1). Default 0.9. */
+      backoffRatio?: number;
+      /** A window whose mean latency is above this counts as a drop (at least 1 ns). Default 5 000 ms. */
+      timeout?: Duration;
+    }
+  | {
+      /** The queue the latency implies over a no-load baseline. */
+      name: 'vegas';
+      /** Below `alpha × log` queued calls the limit grows by `log`; 0 to 65535. Default 3. */
+      alpha?: number;
+      /** Above `beta × log` queued calls the limit shrinks by `log`; 0 to 65535. Default 6. */
+      beta?: number;
+      /** The baseline is measured afresh every `probeMultiplier × L` windows (jittered); 1 to 65535. Default 30. */
+      probeMultiplier?: number;
+      /** How far each update moves the limit, in (0, 1]. Default 1. */
+      smoothing?: number;
+    }
+  | {
+      /** The latency against its long-term average. */
+      name: 'gradient2';
+      /** How far each update moves the limit, in (0, 1]. Default 0.2. */
+      smoothing?: number;
+      /** Calls allowed to queue on top of `L × gradient`; 0 to 65535. Default 4. */
+      queueSize?: number;
+      /** The long average's span, in windows; 1 to 65535. Default 600. */
+      longWindow?: number;
+      /** How much slower than the long average a window may be before the limit shrinks, in [1, 1000]. Default 1.5. */
+      rttTolerance?: number;
+      /** Add `queueSize` only at a gradient of 1, so a limit under moderate overload does not creep up. Default false. */
+      creepGuard?: boolean;
+    };
+
+export interface AdaptiveLimiterOptions<U extends Unit = 'ms'> extends UnitOption<U> {
+  /** Default `'aimd'`. */
+  algorithm?: AdaptiveAlgorithm;
+  /** The limit before the first update, in [`minLimit`, `maxLimit`]. Default 20. */
+  initialLimit?: number;
+  /** The lowest the limit goes, at least 1. Default 1. */
+  minLimit?: number;
+  /** The highest the limit goes, at most 65535. Default 1000. */
+  maxLimit?: number;
+  /** The fewest samples that close a window, at least 1. Default 10. */
+  minSamples?: number;
+  /** The shortest a window lasts, from its first sample. Default 1 000 ms. */
+  window?: Duration;
+  /** Callers that may wait at once, 0 to 65535. Default: the core's, as many as the waiter table holds (1024). */
+  maxWaiting?: number;
+  /** Seed of the Vegas probe jitter. Default 0. */
+  seed?: number | bigint;
+  /** Which errors of `execute`'s function are drops (a downstream refusal for overload); the rest are latency samples. Default: timeouts. */
+  dropOn?: (error: unknown) => boolean;
+  clock?: Clock;
+}
+
+/** A change of limit made by one report. */
+export interface LimitChange {
+  from: number;
+  to: number;
+}
+
+export interface AdaptiveSnapshot<U extends Unit = 'ms'> {
+  /** The limit in force. */
+  limit: number;
+  /** Permits out (may exceed `limit` just after it was lowered, while they drain). */
+  inFlight: number;
+  waiting: number;
+  peak: number;
+  rejected: number;
+  /** Vegas's no-load latency or Gradient2's long average (ms, or ns); null for AIMD and before the first window. */
+  baseline: Time<U> | null;
+  /** When the last window closed, on the clock's scale (ms, or ns); null before the first. */
+  lastUpdate: Time<U> | null;
+  /** Windows closed so far. */
+  windows: number;
+}
+
+/**
+ * An adaptive limiter's permit: `record(outcome)` or `release()` once (later calls do nothing).
+ * One collected while held is released, with no sample.
+ */
+export class AdaptivePermit {
+  readonly ok: true;
+  /** The calls in flight when it was admitted, itself included; null once reported. */
+  readonly inFlight: number | null;
+  /** Reports how the call ended and gives the permit back; the change of limit it made, else null. */
+  record(outcome: AdaptiveOutcome): LimitChange | null;
+  /** Gives the permit back with no sample; true the first time. */
+  release(): boolean;
+}
+
+export interface AdaptiveLimiterEvents {
+  limitChange: [LimitChange];
+  reject: [BulkheadFullError | Refusal];
+}
+
+/**
+ * A concurrency limit that follows the measured latency (AIMD, Vegas or Gradient2), with a
+ * bulkhead's FIFO wait queue. Events: `limitChange`, `reject`.
+ */
+export class AdaptiveLimiter<U extends Unit = 'ms'> extends EventEmitter<AdaptiveLimiterEvents> {
+  constructor(options?: AdaptiveLimiterOptions<U>);
+  tryAcquire(): AdaptivePermit | Refusal<U>;
+  acquire(options?: ExecuteOptions): Promise<AdaptivePermit>;
+  /** Resolved: a success; rejected: a failure, or a drop when `dropOn` says so; aborted: no sample. */
+  execute<T>(fn: Task<T>, options?: ExecuteOptions): Promise<T>;
+  /** The limit in force. */
+  readonly limit: number;
+  snapshot(): AdaptiveSnapshot<U>;
+}
+
 // ---- backoff, budget, retry -----------------------------------------------------------------
 
 export type Jitter = 'none' | 'full' | 'equal' | { proportional: number };
@@ -572,13 +702,21 @@ export interface PolicyOptions<F = never> {
   retry?: Retry<Unit>;
   breaker?: CircuitBreaker<Unit>;
   bulkhead?: Bulkhead;
+  /**
+   * Caps attempts in flight at a limit learned from their latency, the alternative to a fixed
+   * `bulkhead` (given both, an attempt holds a permit of each, the bulkhead's first). Each
+   * attempt's sample is the core's decision: an answer is a sample (judged as the breaker's
+   * `classify` judges errors), a cut-off attempt a drop; an attempt refused, never made or
+   * aborted by the caller samples nothing.
+   */
+  adaptive?: AdaptiveLimiter<Unit>;
   limiter?: RateLimiter<Unit>;
   /** The longest wait for a token. Default Infinity (within the timeout). */
   limiterMaxWait?: Duration;
   clock?: Clock;
 }
 
-/** fallback → timeout → retry (with budget) → breaker → bulkhead → limiter → the call. */
+/** fallback → timeout → retry (with budget) → breaker → bulkhead → adaptive limiter → limiter → the call. */
 export class Policy<F = never> {
   constructor(options?: PolicyOptions<F>);
   execute<T>(fn: Task<T>, options?: ExecuteOptions): Promise<T | F>;

@@ -1,13 +1,15 @@
 'use strict';
 /**
- * stanchion: circuit breaker, rate limiters, bulkhead, backoff, retry, retry budget and
- * deadline for Node, on one Rust core shared with Python, C and Rust. Durations and instants
- * are milliseconds as numbers; a clock may also return exact nanoseconds as a bigint.
+ * stanchion: circuit breaker, rate limiters, bulkhead, adaptive concurrency limit, backoff,
+ * retry, retry budget and deadline for Node, on one Rust core shared with Python, C and Rust.
+ * Durations and instants are milliseconds as numbers; a clock may also return exact
+ * nanoseconds as a bigint.
  */
 
 const { CircuitBreaker, BreakerPermit } = require('./breaker');
 const { RateLimiter, KeyedRateLimiter } = require('./limiter');
 const { Bulkhead, BulkheadPermit } = require('./bulkhead');
+const { AdaptiveLimiter, AdaptivePermit } = require('./adaptive');
 const { Backoff, RetryBudget } = require('./backoff');
 const { Deadline } = require('./deadline');
 const { Retry, RetryCall } = require('./retry');
@@ -21,6 +23,8 @@ module.exports = {
   KeyedRateLimiter,
   Bulkhead,
   BulkheadPermit,
+  AdaptiveLimiter,
+  AdaptivePermit,
   Backoff,
   RetryBudget,
   Deadline,

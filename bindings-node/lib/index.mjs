@@ -8,6 +8,8 @@ export const {
   KeyedRateLimiter,
   Bulkhead,
   BulkheadPermit,
+  AdaptiveLimiter,
+  AdaptivePermit,
   Backoff,
   RetryBudget,
   Deadline,

@@ -70,6 +70,14 @@ const WORDS = {
   'lanes[i]': 'an integer from 1 to `maxConcurrent`',
   maxWaiting: `an integer from 0 to ${coreDefaults().bulkheadMaxWaiters}`,
   lane: 'an integer ≥ 0 (lanes past the last configured one share it)',
+  // AdaptiveLimiter (its ranges are the core's, worded by lib/adaptive.js)
+  algorithm:
+    "'aimd', 'vegas', 'gradient2', or { name, ...parameters }: { name: 'aimd', backoffRatio?, timeout? }, { name: 'vegas', alpha?, beta?, probeMultiplier?, smoothing? } or { name: 'gradient2', smoothing?, queueSize?, longWindow?, rttTolerance?, creepGuard? }",
+  'algorithm.name': "'aimd', 'vegas' or 'gradient2'",
+  'algorithm.timeout': POSITIVE_DURATION,
+  'algorithm.creepGuard': 'a boolean',
+  dropOn: 'a function (error) => boolean',
+  outcome: "'success', 'failure', 'ignored' or 'dropped'",
   // Backoff
   schedule: "'constant', 'linear', 'exponential' or 'decorrelated'",
   delay: DURATION,
@@ -99,7 +107,8 @@ const WORDS = {
   limiterMaxWait: `${DURATION}, or Infinity for no limit`,
   retry: 'a Retry',
   breaker: 'a CircuitBreaker',
-  bulkhead: 'a Bulkhead',
+  bulkhead: 'a Bulkhead (an AdaptiveLimiter goes in `adaptive`)',
+  adaptive: 'an AdaptiveLimiter',
   limiter: 'a RateLimiter',
   at: 'an instant of the clock: milliseconds as a number ≥ 0, or nanoseconds as a bigint from 0n to 2^64-1',
   signal: 'an AbortSignal',
@@ -145,9 +154,12 @@ function missing(name, context = '') {
   return labelled(new TypeError(`option \`${name}\` is required${context}: it must be ${words(name, 'given')}`), name);
 }
 
-/** The option is of the right type but out of range. */
-function rangeError(name, allowed, value) {
-  const error = labelled(new RangeError(`option \`${name}\` must be ${allowed}, got ${show(value)}`), name);
+/**
+ * The option is of the right type but out of range. `received` words the value when `value`
+ * alone would not say it (an option left out at a default that does not fit).
+ */
+function rangeError(name, allowed, value, received = show(value)) {
+  const error = labelled(new RangeError(`option \`${name}\` must be ${allowed}, got ${received}`), name);
   error.code = 'ERR_OUT_OF_RANGE';
   return error;
 }
@@ -398,9 +410,10 @@ function javascriptWords(allowed) {
 /**
  * Runs a native constructor (or reconfigure) given the options `o` it was made from, and turns
  * the core's config error into a RangeError naming the option, the allowed range and the
- * value received.
+ * value received. A class may word its own fields (`words(field, allowed, o)`, from the core's
+ * `allowed`) and name the defaults of options left out (`defaults`, by option name).
  */
-function construct(make, o = {}) {
+function construct(make, o = {}, { words: own, defaults } = {}) {
   try {
     return make();
   } catch (error) {
@@ -408,8 +421,10 @@ function construct(make, o = {}) {
     if (parts[0] !== 'stanchion-config') throw error;
     const [, field, allowed] = parts;
     const name = camel(field);
-    const wording = CORE_WORDS[field]?.(o) ?? WORDS[name] ?? javascriptWords(allowed);
-    throw rangeError(name, wording, valueAt(o, name));
+    const wording = CORE_WORDS[field]?.(o) ?? own?.(field, allowed, o) ?? WORDS[name] ?? javascriptWords(allowed);
+    const value = valueAt(o, name);
+    const fallback = value === undefined ? defaults?.[name] : undefined;
+    throw rangeError(name, wording, value, fallback === undefined ? show(value) : `${show(fallback)} (its default)`);
   }
 }
 
@@ -436,4 +451,7 @@ module.exports = {
   NAMES,
   WORDS,
   U32_MAX,
+  DURATION,
+  POSITIVE_DURATION,
+  camel,
 };

@@ -1,25 +1,38 @@
 'use strict';
 // Policy: one call through every guard, outermost first (docs/semantics.md §6): fallback →
 // timeout (one deadline for the whole call) → retry (with its budget) → circuit breaker →
-// bulkhead → rate limiter → the call, each attempt's call bounded by `attemptTimeout` within
-// what remains of the deadline.
+// bulkhead and/or adaptive limiter → rate limiter → the call, each attempt's call bounded by
+// `attemptTimeout` within what remains of the deadline.
 //
-// How each attempt ended decides what its breaker and its retry are told, and that decision is
-// the core's (`policy::Ending::decide`, through `policyAttemptEnded`): this file only observes
-// the ending (a timer fired, the caller aborted) and follows the answer. A timeout's error
+// How each attempt ended decides what its breaker, its adaptive limiter and its retry are
+// told, and that decision is the core's (`policy::Ending::decide`, through `policyAttemptEnded`
+// and `policyAttemptAnswered`): this file only observes the ending (a timer fired, the caller
+// aborted, the call answered) and follows the answer. A timeout's error
 // carries the answer to the retry loop (`POLICY_DECISION`) until it leaves the policy.
 
 const { CircuitBreaker } = require('./breaker');
 const { Bulkhead } = require('./bulkhead');
+const { AdaptiveLimiter } = require('./adaptive');
 const { RateLimiter } = require('./limiter');
 const { Retry } = require('./retry');
 const { TimeoutError, abortReason, POLICY_DECISION } = require('./errors');
 const opt = require('./options');
 const { after, onAbort, signalOf, noop } = require('./sleep');
 const { nativeNow } = require('./fast');
-const { policyAttemptEnded, policyAttemptLimit, policyCheckAttemptTimeout } = require('./native');
+const { policyAttemptAnswered, policyAttemptEnded, policyAttemptLimit, policyCheckAttemptTimeout } = require('./native');
 
 const OUTCOMES = { success: 0, failure: 1, ignored: 2 };
+
+// What the adaptive limiter's permit records for each ending (`Decision::adaptive`), asked of
+// the core once: these answers depend on nothing but the ending.
+const SAMPLES = {
+  succeeded: policyAttemptAnswered('succeeded').adaptive,
+  refused: policyAttemptAnswered('refused').adaptive,
+  failed: Object.fromEntries(Object.keys(OUTCOMES).map((o) => [o, policyAttemptAnswered('failed', o).adaptive])),
+};
+for (const ending of ['attempt_timeout', 'deadline', 'deadline_before_call', 'cancelled']) {
+  SAMPLES[ending] = policyAttemptEnded(ending).adaptive;
+}
 
 function instance(value, Class, name) {
   if (value === undefined) return undefined;
@@ -35,7 +48,7 @@ function ended(error, ending) {
 
 const checkOptions = opt.declare(
   'Policy',
-  ['fallback', 'timeout', 'attemptTimeout', 'retry', 'breaker', 'bulkhead', 'limiter', 'limiterMaxWait', 'clock'],
+  ['fallback', 'timeout', 'attemptTimeout', 'retry', 'breaker', 'bulkhead', 'adaptive', 'limiter', 'limiterMaxWait', 'clock'],
   {
     retries: '`retry: new Retry({ backoff: { maxAttempts } })` (every call, the first included)',
     circuitBreaker: '`breaker`',
@@ -47,7 +60,8 @@ const checkOptions = opt.declare(
 /**
  * Composes the guards it is given; each is optional. `timeout` (ms, or bigint ns) bounds the
  * whole call, retries included; `attemptTimeout` bounds each attempt's call within it;
- * `fallback(error)` answers instead of any error.
+ * `adaptive` (an AdaptiveLimiter) caps attempts in flight at a limit learned from their
+ * latency, instead of or inside the `bulkhead`; `fallback(error)` answers instead of any error.
  */
 class Policy {
   constructor(options) {
@@ -56,6 +70,7 @@ class Policy {
     this.retry = instance(o.retry, Retry, 'retry');
     this.breaker = instance(o.breaker, CircuitBreaker, 'breaker');
     this.bulkhead = instance(o.bulkhead, Bulkhead, 'bulkhead');
+    this.adaptive = instance(o.adaptive, AdaptiveLimiter, 'adaptive');
     this.limiter = instance(o.limiter, RateLimiter, 'limiter');
     // Kept as milliseconds (numbers), what timers and TimeoutError take.
     this.timeout = opt.millisOrInfinity(o.timeout, 'timeout');
@@ -107,13 +122,16 @@ class Policy {
   }
 
   /**
-   * One attempt: the breaker's permit, then bulkhead → limiter → the call under its limit. The
-   * attempt settles when the call does, or at once when a limit passes or the caller aborts.
+   * One attempt: the breaker's permit, then bulkhead → adaptive limiter → limiter → the call
+   * under its limit. The attempt settles when the call does, or at once when a limit passes or
+   * the caller aborts. `attempt` is what the adaptive limiter's sample is decided from: whether
+   * the call was made, the ending this method observed, and the caller's verdict on its error.
    */
   _attempt(fn, signal, deadline) {
     const timed = deadline !== undefined || this._attemptTimeoutNs !== undefined;
     const breaker = this.breaker;
-    if (!timed && breaker === undefined) return this._guards(fn, signal, deadline);
+    const attempt = this.adaptive === undefined ? undefined : { called: false, ending: undefined, verdict: undefined };
+    if (!timed && breaker === undefined) return this._guards(fn, signal, deadline, attempt);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     let generation = 0;
     if (breaker !== undefined) {
@@ -131,13 +149,13 @@ class Policy {
         called = true;
         return fn(s);
       };
-      return this._guards(call, undefined, undefined).then(
+      return this._guards(call, undefined, undefined, attempt).then(
         (value) => {
           breaker._record(generation, issuedAt, OUTCOMES.success);
           return value;
         },
         (error) => {
-          if (called) breaker._failed(generation, issuedAt, error);
+          if (called) breaker._record(generation, issuedAt, OUTCOMES[this._verdict(attempt, error)]);
           else breaker._release(generation, issuedAt);
           throw error;
         },
@@ -163,6 +181,7 @@ class Policy {
         over = true;
         stopListening();
         ended(error, ending);
+        if (attempt !== undefined) attempt.ending = ending;
         controller.abort(error);
         // Recorded now, at the instant it was cut off: the call that runs on past its signal
         // is no longer this attempt.
@@ -174,6 +193,7 @@ class Policy {
         over = true;
         stopTimer();
         const reason = abortReason(signal);
+        if (attempt !== undefined) attempt.ending = 'cancelled';
         controller?.abort(reason);
         const decision = policyAttemptEnded('cancelled');
         // A call still running keeps its probe slot until it settles: freeing it now would let
@@ -182,9 +202,9 @@ class Policy {
         else report(decision.breaker);
         reject(reason);
       });
-      if (deadline !== undefined && this.bulkhead !== undefined) {
-        // The wait for a place in the bulkhead ends at the deadline (a token's wait is bounded
-        // by `maxWait` already).
+      if (deadline !== undefined && (this.bulkhead !== undefined || this.adaptive !== undefined)) {
+        // The wait for a place in the bulkhead's or the adaptive limiter's queue ends at the
+        // deadline (a token's wait is bounded by `maxWait` already).
         const left = Math.max(0, deadline - opt.millis(this.clock()));
         stopTimer = after(left, () => cutOff('deadline_before_call', new TimeoutError(this.timeout)));
       }
@@ -215,7 +235,7 @@ class Policy {
         }
         return false;
       };
-      this._guards(call, inner, deadline).then(
+      this._guards(call, inner, deadline, attempt).then(
         (value) => {
           if (!settled()) return;
           report('success');
@@ -226,16 +246,50 @@ class Policy {
           // A guard inside the breaker refused: the call was never made, and the core releases
           // the permit of such an attempt (`Ending::Refused`).
           if (!called) report('release');
-          else if (breaker !== undefined) breaker._failed(generation, issuedAt, error);
+          else if (breaker !== undefined) breaker._record(generation, issuedAt, OUTCOMES[this._verdict(attempt, error)]);
           reject(error);
         },
       );
     });
   }
 
-  /** Bulkhead → limiter → `fn(signal)`. */
-  _guards(fn, signal, deadline) {
+  /**
+   * The caller's verdict on an attempt's error, as the breaker's `classify` gives it (every
+   * error is a failure without a breaker): judged once, for the breaker and the adaptive
+   * limiter alike.
+   */
+  _verdict(attempt, error) {
+    if (attempt?.verdict !== undefined) return attempt.verdict;
+    const name = this.breaker === undefined ? 'failure' : this.breaker._classify(error);
+    const verdict = Object.hasOwn(OUTCOMES, name) ? name : 'failure';
+    if (attempt !== undefined) attempt.verdict = verdict;
+    return verdict;
+  }
+
+  /**
+   * What the adaptive limiter's permit records for `attempt` (the core's `Decision::adaptive`):
+   * an ending observed here (cut off, cancelled) first; else a call abandoned by the caller's
+   * abort, a call never made (a guard inside refused), or the call's answer as the caller
+   * judges it.
+   */
+  _sample(attempt, abandoned, ok, result) {
+    if (attempt.ending !== undefined) return SAMPLES[attempt.ending];
+    if (abandoned) return SAMPLES.cancelled;
+    if (!attempt.called) return SAMPLES.refused;
+    return ok ? SAMPLES.succeeded : SAMPLES.failed[this._verdict(attempt, result)];
+  }
+
+  /** Bulkhead → adaptive limiter → limiter → `fn(signal)`. */
+  _guards(fn, signal, deadline, attempt) {
     let call = fn;
+    const adaptive = this.adaptive;
+    if (adaptive !== undefined) {
+      const inner = call;
+      call = (s) => {
+        attempt.called = true;
+        return inner(s);
+      };
+    }
     if (this.limiter !== undefined) {
       const limiter = this.limiter;
       const inner = call;
@@ -245,6 +299,11 @@ class Policy {
         await limiter.acquire({ signal: s, maxWait });
         return inner(s);
       };
+    }
+    if (adaptive !== undefined) {
+      const inner = call;
+      const judge = (abandoned, ok, result) => this._sample(attempt, abandoned, ok, result);
+      call = (s) => adaptive._execute(inner, s, judge);
     }
     if (this.bulkhead !== undefined) {
       const bulkhead = this.bulkhead;

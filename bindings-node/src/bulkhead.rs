@@ -154,10 +154,10 @@ fn table<const WAITERS: usize>(config: BulkheadConfig) -> Result<Box<dyn Queue>,
 
 /// The waiter table sizes, smallest first: a bulkhead gets the smallest that holds its
 /// `maxWaiting`.
-const TABLES: [usize; 6] = [0, 16, 256, 1024, 4096, MAX_WAITERS];
+pub(crate) const TABLES: [usize; 6] = [0, 16, 256, 1024, 4096, MAX_WAITERS];
 
 /// The table of a bulkhead whose `maxWaiting` is left out (see the module docs).
-const DEFAULT_TABLE: usize = 1024;
+pub(crate) const DEFAULT_TABLE: usize = 1024;
 
 /// The waiter table sizes the addon offers, smallest first (the last is the core's
 /// `bulkhead::MAX_WAITERS`), and the table used when `maxWaiting` is left out.

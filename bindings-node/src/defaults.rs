@@ -8,6 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
+use stanchion::adaptive::{AdaptiveConfig, MAX_LIMIT};
 use stanchion::breaker::{BreakerConfig, Window, DEFAULT_PROBE_TIMEOUT, MAX_PROBES};
 use stanchion::bulkhead::{MAX_CONCURRENT, MAX_LANES, MAX_WAITERS};
 use stanchion::keyed_limiter::MAX_PROBE;
@@ -62,6 +63,18 @@ pub struct CoreDefaults {
     pub bulkhead_default_waiting: u32,
     /// `keyed_limiter::MAX_PROBE`: the slots a key may live in.
     pub keyed_max_probe: u32,
+    /// `AdaptiveConfig::new().initial_limit`.
+    pub adaptive_initial_limit: u32,
+    /// `AdaptiveConfig::new().min_limit`.
+    pub adaptive_min_limit: u32,
+    /// `AdaptiveConfig::new().max_limit`.
+    pub adaptive_max_limit: u32,
+    /// `AdaptiveConfig::new().min_samples`.
+    pub adaptive_min_samples: u32,
+    /// `AdaptiveConfig::new().window`, ns.
+    pub adaptive_window: BigInt,
+    /// `adaptive::MAX_LIMIT`: the highest `max_limit`.
+    pub adaptive_limit_cap: u32,
 }
 
 /// How many `acquire` futures the core's default `Bulkhead` lets wait at once.
@@ -99,6 +112,7 @@ pub fn core_defaults() -> CoreDefaults {
         .unwrap_or(None);
     let budget = RetryBudgetConfig::new(0.0);
     let bucket = TokenBucketConfig::new(1);
+    let adaptive = AdaptiveConfig::new();
     CoreDefaults {
         breaker_failure_count: breaker.failure_count,
         breaker_minimum_calls: breaker.minimum_calls,
@@ -120,5 +134,11 @@ pub fn core_defaults() -> CoreDefaults {
         bulkhead_max_waiting: BulkheadConfig::new(1).max_waiting,
         bulkhead_default_waiting: default_bulkhead_waiting(),
         keyed_max_probe: MAX_PROBE as u32,
+        adaptive_initial_limit: adaptive.initial_limit,
+        adaptive_min_limit: adaptive.min_limit,
+        adaptive_max_limit: adaptive.max_limit,
+        adaptive_min_samples: adaptive.min_samples,
+        adaptive_window: bigint(adaptive.window),
+        adaptive_limit_cap: MAX_LIMIT,
     }
 }

@@ -14,15 +14,16 @@
 //!
 //! **One cheap crossing per operation.** Reading arguments and unwrapping `this` cost far more
 //! than the core's decision, so the hot operations (a breaker's acquire and record, a
-//! limiter's acquire, a bulkhead's acquire and release, a budget's deposit and retry) also come
-//! as argument-free functions that read a small register file the JS half writes into, and
-//! can read the clock natively (`fast.rs`).
+//! limiter's acquire, a bulkhead's acquire and release, an adaptive limiter's acquire, record
+//! and release, a budget's deposit and retry) also come as argument-free functions that read a
+//! small register file the JS half writes into, and can read the clock natively (`fast.rs`).
 //!
 //! The addon is tested from JavaScript (`test/` in the package): a napi-rs library links
 //! against Node's symbols, so it has no Rust test binary.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod adaptive;
 pub mod backoff;
 pub mod breaker;
 pub mod bulkhead;

@@ -1,6 +1,6 @@
 //! The core's policy rules (`stanchion::policy`) for the JS `Policy`: the range of
-//! `attemptTimeout`, each attempt's limit, and what an attempt's ending tells the breaker and
-//! the retry loop.
+//! `attemptTimeout`, each attempt's limit, and what an attempt's ending tells the breaker, the
+//! adaptive limiter and the retry loop.
 //!
 //! The JS half observes how an attempt ended (its timer fired, the caller aborted) and asks
 //! here what follows; it decides none of it itself, so a timeout is judged as the core's own
@@ -9,9 +9,9 @@
 
 use napi::bindgen_prelude::{BigInt, Either};
 use napi_derive::napi;
-use stanchion::policy::{self, Ending, LoopStep};
+use stanchion::policy::{self, Decision, Ending, LoopStep, Verdict};
 use stanchion::retry::{Failure, Retryable};
-use stanchion::{Deadline, Nanos};
+use stanchion::{Deadline, Nanos, Outcome, Reason, Rejected};
 
 use crate::code::config_error;
 use crate::time::{instant, millis, nanos_of_bigint, of_millis};
@@ -54,11 +54,14 @@ pub fn policy_attempt_limit(
     })
 }
 
-/// What an attempt's ending tells the breaker and the retry loop.
+/// What an attempt's ending tells the breaker, the adaptive limiter and the retry loop.
 #[napi(object)]
 pub struct AttemptDecision {
     /// The breaker's report: `'success'`, `'failure'`, `'ignored'` or `'release'`.
     pub breaker: String,
+    /// What the adaptive limiter's permit records: `'success'` or `'failure'` (a latency
+    /// sample), `'dropped'`, or `'ignored'` (given back, no sample).
+    pub adaptive: String,
     /// The retry loop's step: `'return'`, `'ask'` (ask it, `detail` being the failure's kind:
     /// `'retryable'`, `'final'` or `'refused'`), `'stop'` (end the call, `detail` being the stop
     /// reason) or `'abandon'` (the call ends with the caller's abort).
@@ -76,7 +79,46 @@ pub fn policy_attempt_ended(ending: String) -> napi::Result<AttemptDecision> {
         .into_iter()
         .find(|e| e.as_str() == ending)
         .ok_or_else(|| napi::Error::from_reason(format!("unknown attempt ending {ending:?}")))?;
-    let decision = found.decide();
+    Ok(answer(found.decide()))
+}
+
+/// The core's decision on an attempt whose call answered or that a guard inside the breaker
+/// refused: `'succeeded'`, `'failed'` (judged by the caller as `outcome`: `'success'`,
+/// `'failure'` or `'ignored'`, and retryable) or `'refused'` (the decision does not depend on
+/// which guard refused). The JS half asks once per kind, at load, and keeps the answers.
+#[napi]
+pub fn policy_attempt_answered(
+    ending: String,
+    outcome: Option<String>,
+) -> napi::Result<AttemptDecision> {
+    let judged = match outcome.as_deref() {
+        None => None,
+        Some("success") => Some(Outcome::Success),
+        Some("failure") => Some(Outcome::Failure),
+        Some("ignored") => Some(Outcome::Ignored),
+        Some(other) => {
+            return Err(napi::Error::from_reason(format!(
+                "unknown outcome {other:?}"
+            )))
+        }
+    };
+    let found = match (ending.as_str(), judged) {
+        ("succeeded", None) => Ending::Succeeded,
+        ("failed", Some(outcome)) => Ending::Failed(Verdict {
+            outcome,
+            retry: Retryable::Yes,
+        }),
+        ("refused", None) => Ending::Refused(Rejected::new(Reason::RateLimited, None)),
+        _ => {
+            return Err(napi::Error::from_reason(format!(
+                "unknown attempt ending {ending:?} (outcome {outcome:?})"
+            )))
+        }
+    };
+    Ok(answer(found.decide()))
+}
+
+fn answer(decision: Decision) -> AttemptDecision {
     let detail = match decision.retry {
         LoopStep::Ask(Failure::Error(Retryable::No)) => Some("final"),
         LoopStep::Ask(Failure::Error(_)) => Some("retryable"),
@@ -84,9 +126,10 @@ pub fn policy_attempt_ended(ending: String) -> napi::Result<AttemptDecision> {
         LoopStep::Stop(stop) => Some(stop.as_str()),
         LoopStep::Return | LoopStep::Abandon => None,
     };
-    Ok(AttemptDecision {
+    AttemptDecision {
         breaker: decision.breaker.as_str().to_owned(),
+        adaptive: decision.adaptive.as_str().to_owned(),
         step: decision.retry.as_str().to_owned(),
         detail: detail.map(str::to_owned),
-    })
+    }
 }

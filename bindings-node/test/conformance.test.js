@@ -637,6 +637,116 @@ function bulkheadSubject(config) {
   };
 }
 
+// ---- adaptive limiter ----------------------------------------------------------------------
+
+/** The file's algorithm: a name, or a one-field object of the algorithm's parameters. */
+function algorithmOption(v, what) {
+  const [name, data] = variant(v, what);
+  const params = {
+    aimd: { backoff_ratio: ['backoffRatio', float], timeout: ['timeout', int] },
+    vegas: { alpha: ['alpha', u32], beta: ['beta', u32], probe_multiplier: ['probeMultiplier', u32], smoothing: ['smoothing', float] },
+    gradient2: {
+      smoothing: ['smoothing', float],
+      queue_size: ['queueSize', u32],
+      long_window: ['longWindow', u32],
+      rtt_tolerance: ['rttTolerance', float],
+      creep_guard: ['creepGuard', boolean],
+    },
+  }[name];
+  if (params === undefined) fail(`${what}: unknown algorithm \`${name}\``);
+  if (data === undefined) return name;
+  const f = new Fields(data, `\`${name}\``);
+  const algorithm = { name };
+  for (const [field, [option, parse]] of Object.entries(params)) set(algorithm, option, f.opt(field, parse));
+  f.finish();
+  return algorithm;
+}
+
+function adaptiveOptions(value, time) {
+  const f = new Fields(value, 'an adaptive limiter config');
+  const o = { clock: time.clock, unit: 'ns' };
+  set(o, 'algorithm', f.opt('algorithm', algorithmOption));
+  set(o, 'initialLimit', f.opt('initial_limit', u32));
+  set(o, 'minLimit', f.opt('min_limit', u32));
+  set(o, 'maxLimit', f.opt('max_limit', u32));
+  set(o, 'minSamples', f.opt('min_samples', u32));
+  set(o, 'window', f.opt('window', int));
+  set(o, 'seed', f.opt('seed', int));
+  f.finish();
+  return o;
+}
+
+function adaptiveOutcome(v, what) {
+  if (!['success', 'failure', 'ignored', 'dropped'].includes(v)) fail(`${what}: ${show(v)} is not "success", "failure", "ignored" or "dropped"`);
+  return v;
+}
+
+function adaptiveSubject(config, time) {
+  const limiter = new s.AdaptiveLimiter(adaptiveOptions(config, time));
+  const permits = new Map();
+  // Permits taken without a name are held for the rest of the file.
+  const held = [];
+  // Every change a report makes is both returned and emitted: check they agree.
+  let events = [];
+  limiter.on('limitChange', (change) => events.push(change));
+  const changed = (returned) => {
+    const emitted = events;
+    events = [];
+    assert.deepStrictEqual(emitted, returned === null ? [] : [returned]);
+    return returned === null ? null : { from: returned.from, to: returned.to };
+  };
+  const admit = (args) => {
+    time.at(args);
+    const answer = limiter.tryAcquire();
+    return [answer, { ...admission(answer), in_flight: answer.ok ? answer.inFlight : null }];
+  };
+  const permit = (args) => {
+    const name = args.get('permit', string);
+    const p = permits.get(name);
+    if (!p) fail(`no permit named \`${name}\` (never admitted, or already used)`);
+    permits.delete(name);
+    return p;
+  };
+  return {
+    acquire(args) {
+      const name = args.nullable('as', string);
+      const [answer, observed] = admit(args);
+      if (answer.ok && name != null) {
+        if (permits.has(name)) fail(`name \`${name}\` is already bound`);
+        permits.set(name, answer);
+      } else if (answer.ok) {
+        held.push(answer);
+      }
+      return observed;
+    },
+    record(args) {
+      const p = permit(args);
+      const result = args.get('outcome', adaptiveOutcome);
+      time.at(args);
+      return { change: changed(p.record(result)) };
+    },
+    release(args) {
+      return { released: permit(args).release() };
+    },
+    call(args) {
+      const latency = args.opt('latency', int) ?? 0n;
+      const result = args.get('outcome', adaptiveOutcome);
+      const [answer, observed] = admit(args);
+      let change = null;
+      if (answer.ok) {
+        time.now += latency;
+        change = changed(answer.record(result));
+      }
+      return { ...observed, change };
+    },
+    snapshot: () => snakeKeys(limiter.snapshot()),
+    validate(args) {
+      const options = adaptiveOptions(args.required('config'), time);
+      return { error_field: errorField(() => new s.AdaptiveLimiter(options)) };
+    },
+  };
+}
+
 // ---- the runner ----------------------------------------------------------------------------
 
 const SUBJECTS = {
@@ -648,6 +758,7 @@ const SUBJECTS = {
   token_bucket: (c, t) => limiterSubject(c, t, false),
   keyed_limiter: (c, t) => limiterSubject(c, t, true),
   bulkhead: bulkheadSubject,
+  adaptive: adaptiveSubject,
 };
 
 /** Runs one file's steps; the number of steps. Throws a FormatError or a Mismatch. */
@@ -719,13 +830,13 @@ function parse(text) {
 const files = fs
   .readdirSync(ROOT, { withFileTypes: true })
   .filter((d) => d.isDirectory())
-  .filter((d) => d.name !== 'adaptive') // Skipped: the Node binding does not have the adaptive limiter yet.
   .flatMap((d) => fs.readdirSync(path.join(ROOT, d.name)).filter((f) => f.endsWith('.json')).map((f) => `${d.name}/${f}`))
   .sort();
 
-test('conformance scenarios are found, the retry loop\'s included', () => {
+test('conformance scenarios are found, the retry loop\'s and the adaptive limiter\'s included', () => {
   assert.ok(files.length > 50, `only ${files.length} scenario files under ${ROOT}`);
   assert.ok(files.filter((f) => f.startsWith('retry/')).length >= 8, 'the retry loop files');
+  assert.ok(files.filter((f) => f.startsWith('adaptive/')).length >= 10, 'the adaptive limiter files');
 });
 
 for (const file of files) {

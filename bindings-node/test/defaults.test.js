@@ -101,3 +101,40 @@ test('the stop reasons are named as the core names them', () => {
   const { retryStopReasons } = require('../lib/native');
   assert.deepEqual(retryStopReasons(), ['not_retryable', 'max_attempts', 'max_elapsed', 'deadline', 'budget_exhausted', 'refused']);
 });
+
+test('the adaptive limiter: options left out are the core defaults, its ranges the core\'s', async () => {
+  const l = new s.AdaptiveLimiter();
+  assert.equal(l.limit, core.adaptiveInitialLimit);
+  assert.deepEqual(l.snapshot(), { limit: core.adaptiveInitialLimit, inFlight: 0, waiting: 0, peak: 0, rejected: 0, baseline: null, lastUpdate: null, windows: 0 });
+  // min_samples: a window closes on the core's count of samples, not before.
+  let now = 0;
+  const counted = new s.AdaptiveLimiter({ window: 0, clock: () => now });
+  for (let i = 1; i < core.adaptiveMinSamples; i++) counted.tryAcquire().record('success');
+  assert.equal(counted.snapshot().windows, 0);
+  counted.tryAcquire().record('success');
+  assert.equal(counted.snapshot().windows, 1);
+  // window: a window closes once the core's default length has passed, not before.
+  const timed = new s.AdaptiveLimiter({ minSamples: 1, clock: () => now });
+  timed.tryAcquire().record('success');
+  now = ms(core.adaptiveWindow) - 1e-6;
+  timed.tryAcquire().record('success');
+  assert.equal(timed.snapshot().windows, 0);
+  now = ms(core.adaptiveWindow);
+  timed.tryAcquire().record('success');
+  assert.equal(timed.snapshot().windows, 1);
+  // The limits' ranges, at their edges.
+  new s.AdaptiveLimiter({ minLimit: 1, initialLimit: core.adaptiveLimitCap, maxLimit: core.adaptiveLimitCap });
+  assert.throws(() => new s.AdaptiveLimiter({ maxLimit: core.adaptiveLimitCap + 1 }), { name: 'RangeError', option: 'maxLimit' });
+  assert.throws(() => new s.AdaptiveLimiter({ initialLimit: core.adaptiveMaxLimit + 1 }), { name: 'RangeError', option: 'initialLimit' });
+  assert.throws(() => new s.AdaptiveLimiter({ initialLimit: core.adaptiveMinLimit - 1 }), { name: 'RangeError', option: 'initialLimit' });
+  // maxWaiting left out: as many as the bulkhead's default waiter table holds.
+  const one = new s.AdaptiveLimiter({ initialLimit: 1 });
+  const held = one.tryAcquire();
+  const controller = new AbortController();
+  const waiters = Array.from({ length: bulkheadTables().defaultTable }, () => one.acquire({ signal: controller.signal }).catch(() => {}));
+  await assert.rejects(one.acquire(), { code: 'ERR_BULKHEAD_QUEUE_FULL' });
+  controller.abort();
+  await Promise.all(waiters);
+  held.release();
+  assert.deepEqual([one.snapshot().inFlight, one.snapshot().waiting], [0, 0]);
+});

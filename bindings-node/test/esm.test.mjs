@@ -2,7 +2,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import stanchion, { CircuitBreaker, CircuitOpenError, Policy } from 'stanchion';
+import stanchion, { AdaptiveLimiter, AdaptivePermit, CircuitBreaker, CircuitOpenError, Policy } from 'stanchion';
 
 const require = createRequire(import.meta.url);
 
@@ -14,4 +14,7 @@ test('import and require load one module', async () => {
   breaker.forceOpen();
   await assert.rejects(breaker.execute(() => 1), cjs.CircuitOpenError);
   assert.equal(CircuitOpenError, cjs.CircuitOpenError);
+  assert.equal(AdaptiveLimiter, cjs.AdaptiveLimiter);
+  assert.ok(new AdaptiveLimiter().tryAcquire() instanceof cjs.AdaptivePermit);
+  assert.equal(AdaptivePermit, cjs.AdaptivePermit);
 });

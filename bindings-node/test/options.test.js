@@ -13,6 +13,7 @@ const REQUIRED = {
   RateLimiter: { capacity: 1 },
   KeyedRateLimiter: { capacity: 1 },
   Bulkhead: { maxConcurrent: 1 },
+  AdaptiveLimiter: {},
   Backoff: { schedule: 'constant', delay: 1 },
   RetryBudget: { ratio: 0.1 },
   Retry: {},
@@ -75,6 +76,9 @@ test('nested options and method options are checked too', () => {
   assert.throws(() => bulkhead.execute(() => 1, { priority: 1 }), { message: /unknown option `priority`; a bulkhead wait takes `lane`, `signal`/ });
   assert.throws(() => new s.CircuitBreaker().execute(() => 1, { singal: undefined }), { message: 'unknown option `singal`; did you mean `signal`?' });
   assert.throws(() => new s.CircuitBreaker().reconfigure({ openfor: 1 }), { message: /did you mean `openFor`/ });
+  assert.throws(() => new s.Policy({ bulkhead: new s.AdaptiveLimiter() }), { name: 'TypeError', message: /^option `bulkhead` must be a Bulkhead \(an AdaptiveLimiter goes in `adaptive`\)/ });
+  assert.throws(() => new s.AdaptiveLimiter({ algorithm: { name: 'vegas', backoffRatio: 0.5 } }), { message: /^unknown option `algorithm.backoffRatio`; the vegas algorithm takes `algorithm.name`, `algorithm.alpha`/ });
+  assert.throws(() => new s.AdaptiveLimiter({ algorithm: { name: 'Vegas' } }), { name: 'TypeError', message: /^option `algorithm.name` must be 'aimd', 'vegas' or 'gradient2', got "Vegas"$/ });
   // Policy hands its guards only names they know, so a policy still runs.
   return new s.Policy({ limiter, bulkhead, retry: new s.Retry(), breaker: new s.CircuitBreaker() }).execute(() => 'ran').then((v) => assert.equal(v, 'ran'));
 });
@@ -135,6 +139,18 @@ const CASES = [
   [() => new s.Backoff({ schedule: 'decorrelated', base: 1, jitter: 'full' }), 'RangeError', 'jitter', "'none' or omitted with schedule 'decorrelated' (its jitter is built in)", '"full"'],
   [() => new s.RetryBudget({ ratio: 2000 }), 'RangeError', 'ratio', 'a number in [0, 1000]', '2000'],
   [() => new s.RetryBudget({ ratio: 0.1, minRetriesPerSec: 2e9 }), 'RangeError', 'minRetriesPerSec', 'an integer from 0 to 1000000000 (0 turns the floor off)', '2000000000'],
+  // The adaptive limiter's ranges are the core's own words, in JavaScript's.
+  [() => new s.AdaptiveLimiter({ minLimit: 0 }), 'RangeError', 'minLimit', 'an integer from 1 to `maxLimit` (1000)', '0'],
+  [() => new s.AdaptiveLimiter({ maxLimit: 10 }), 'RangeError', 'initialLimit', 'an integer from `minLimit` (1) to `maxLimit` (10)', '20 (its default)'],
+  [() => new s.AdaptiveLimiter({ maxLimit: 65536 }), 'RangeError', 'maxLimit', 'an integer from `minLimit` (1) to 65535', '65536'],
+  [() => new s.AdaptiveLimiter({ minSamples: 0 }), 'RangeError', 'minSamples', 'an integer from 1 to 4294967295', '0'],
+  [() => new s.AdaptiveLimiter({ algorithm: { name: 'aimd', backoffRatio: 1 } }), 'RangeError', 'algorithm.backoffRatio', 'a number in [0.5, 1)', '1'],
+  [() => new s.AdaptiveLimiter({ algorithm: { name: 'aimd', timeout: 0n } }), 'RangeError', 'algorithm.timeout', 'a duration of at least 1 ns', '0n'],
+  [() => new s.AdaptiveLimiter({ algorithm: { name: 'vegas', probeMultiplier: 0 } }), 'RangeError', 'algorithm.probeMultiplier', 'an integer from 1 to 65535', '0'],
+  [() => new s.AdaptiveLimiter({ algorithm: { name: 'gradient2', rttTolerance: 0.5 } }), 'RangeError', 'algorithm.rttTolerance', 'a number in [1, 1000]', '0.5'],
+  [() => new s.AdaptiveLimiter({ algorithm: 'fast' }), 'TypeError', 'algorithm', "'aimd', 'vegas', 'gradient2', or { name, ...parameters }", '"fast"'],
+  [() => new s.AdaptiveLimiter({ window: '1s' }), 'TypeError', 'window', 'a duration: milliseconds as a number ≥ 0', '"1s"'],
+  [() => new s.AdaptiveLimiter().tryAcquire().record('timeout'), 'TypeError', 'outcome', "'success', 'failure', 'ignored' or 'dropped'", '"timeout"'],
 ];
 
 test('every message names the camelCase option, what it must be and what it got', () => {

@@ -12,7 +12,7 @@ const { NAMES } = require('../lib/options');
 const { runScript, readmeBlocks, transpile, closedPort, root } = require('./scripts');
 const firstTenMinutes = require('./first-ten-minutes');
 
-const CLASSES = ['CircuitBreaker', 'RateLimiter', 'KeyedRateLimiter', 'Bulkhead', 'Backoff', 'RetryBudget', 'Retry', 'Policy', 'Deadline'];
+const CLASSES = ['CircuitBreaker', 'RateLimiter', 'KeyedRateLimiter', 'Bulkhead', 'AdaptiveLimiter', 'Backoff', 'RetryBudget', 'Retry', 'Policy', 'Deadline'];
 
 /** The README's options tables: class name → the option names in its table's first column. */
 function readmeTables() {

@@ -8,7 +8,7 @@ const { CircuitBreaker } = require('..');
 
 const body = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { CircuitBreaker, RateLimiter, Bulkhead, KeyedRateLimiter } = require(workerData.entry);
+const { CircuitBreaker, RateLimiter, Bulkhead, KeyedRateLimiter, AdaptiveLimiter } = require(workerData.entry);
 (async () => {
   const breaker = new CircuitBreaker({ consecutiveFailures: 3 });
   let ok = 0;
@@ -20,7 +20,21 @@ const { CircuitBreaker, RateLimiter, Bulkhead, KeyedRateLimiter } = require(work
   const keyed = new KeyedRateLimiter({ capacity: 1, maxKeys: 65536 });
   const bulkhead = new Bulkhead({ maxConcurrent: 2, maxWaiting: 10 });
   await Promise.all(Array.from({ length: 10 }, () => bulkhead.execute(async () => 1)));
-  parentPort.postMessage({ ok, state: breaker.state, admitted, key: keyed.tryAcquire('k').ok, inFlight: bulkhead.snapshot().inFlight });
+  // Many calls at once through an adaptive limiter of this thread: never more running than its
+  // limit at admission allowed, none left at the end.
+  const adaptive = new AdaptiveLimiter({ initialLimit: 4, maxLimit: 8, minSamples: 1, window: 0, maxWaiting: 1000 });
+  let highest = adaptive.limit;
+  adaptive.on('limitChange', ({ to }) => (highest = Math.max(highest, to)));
+  let running = 0;
+  let over = 0;
+  await Promise.allSettled(Array.from({ length: 1000 }, (_, i) => adaptive.execute(async () => {
+    if (++running > highest) over++;
+    await null;
+    running--;
+    if (i % 5 === 0) throw Object.assign(new Error('slow'), { name: 'TimeoutError' });
+  })));
+  const a = adaptive.snapshot();
+  parentPort.postMessage({ ok, state: breaker.state, admitted, key: keyed.tryAcquire('k').ok, inFlight: bulkhead.snapshot().inFlight, adaptive: { over, inFlight: a.inFlight, waiting: a.waiting, peakWithin: a.peak <= highest, windows: a.windows } });
 })();
 `;
 
@@ -34,7 +48,7 @@ test('workers each get working, independent instances', async () => {
   const main = new CircuitBreaker();
   assert.equal(await main.execute(() => 'main'), 'main');
   for (const result of await Promise.all(runs)) {
-    assert.deepEqual(result, { ok: 2000, state: 'open', admitted: 100, key: true, inFlight: 0 });
+    assert.deepEqual(result, { ok: 2000, state: 'open', admitted: 100, key: true, inFlight: 0, adaptive: { over: 0, inFlight: 0, waiting: 0, peakWithin: true, windows: 1000 } });
   }
   assert.equal(main.state, 'closed');
 });

@@ -1,6 +1,7 @@
 // A typed tour of the API: `tsc --noEmit` must accept it (the tests run it), and the
 // `@ts-expect-error` lines must stay errors.
 import {
+  AdaptiveLimiter,
   Backoff,
   Bulkhead,
   CircuitBreaker,
@@ -12,7 +13,9 @@ import {
   Retry,
   RetryBudget,
   StanchionError,
+  type AdaptiveSnapshot,
   type BreakerSnapshot,
+  type LimitChange,
   type Refusal,
 } from 'stanchion';
 
@@ -38,13 +41,21 @@ async function tour(): Promise<void> {
   const slot = await bulkhead.acquire({ lane: 1 });
   const released: boolean = slot.release();
 
+  const adaptive = new AdaptiveLimiter({ algorithm: { name: 'vegas', alpha: 2 }, minLimit: 2, maxLimit: 200, window: 500 });
+  adaptive.on('limitChange', ({ from, to }) => console.log(`limit ${from} -> ${to}`));
+  const fetched: number = await adaptive.execute(async (signal) => (signal?.aborted ? 0 : 1), { signal: AbortSignal.timeout(100) });
+  const ticket = adaptive.tryAcquire();
+  const change: LimitChange | null = ticket.ok ? ticket.record('dropped') : null;
+  const lowered: AdaptiveSnapshot = adaptive.snapshot();
+  const exactBaseline: bigint | null = new AdaptiveLimiter({ algorithm: 'gradient2', unit: 'ns', clock: process.hrtime.bigint }).snapshot().baseline;
+
   const backoff = new Backoff({ schedule: 'exponential', initial: 100, factor: 2, jitter: 'full', maxAttempts: 5 });
   const first: number | null = backoff.delay(0, 7);
   const retry = new Retry({ backoff, budget: new RetryBudget({ ratio: 0.1 }) });
   retry.on('retry', ({ attempt, delay }) => console.log(attempt, delay));
   const text: string = await retry.execute(async (_signal, attempt) => `attempt ${attempt}`);
 
-  const policy = new Policy({ breaker, bulkhead, limiter, retry, timeout: 2_000, attemptTimeout: 500n, fallback: () => 'cached' as const });
+  const policy = new Policy({ breaker, bulkhead, adaptive, limiter, retry, timeout: 2_000, attemptTimeout: 500n, fallback: () => 'cached' as const });
   const value: string = await policy.execute(async () => 'fresh');
 
   const deadline = new Deadline({ timeout: 2_000 }).min(new Deadline({ at: 10n ** 12n, clock: process.hrtime.bigint }));
@@ -81,10 +92,14 @@ async function tour(): Promise<void> {
   if (permit.ok) permit.record('ok');
   // @ts-expect-error a deadline is `timeout` after now or `at` an instant, not both
   new Deadline({ timeout: 1_000, at: 5_000 });
+  // @ts-expect-error an algorithm's parameters are its own: Vegas has no backoffRatio
+  new AdaptiveLimiter({ algorithm: { name: 'vegas', backoffRatio: 0.5 } });
+  // @ts-expect-error a permit's own outcomes include 'dropped', not 'timeout'
+  if (ticket.ok) ticket.record('timeout');
   // @ts-expect-error a 'ms' instance gives numbers back, not bigints
   const notExact: bigint = new Deadline({ timeout: 1_000 }).expiresAt;
 
-  console.log(n, openUntil, answer, released, first, text, value, left, expiresAt, wait, tiny, tinyNs, notExact);
+  console.log(fetched, change, lowered.baseline, exactBaseline, n, openUntil, answer, released, first, text, value, left, expiresAt, wait, tiny, tinyNs, notExact);
 }
 
 void tour;

@@ -60,8 +60,8 @@ pub struct AdaptiveConfig {
     pub min_samples: u32,
     /// The shortest a window lasts, from its first sample. Default 1 s.
     pub window: Nanos,
-    /// `acquire` futures that may wait at once [`u32::MAX`]; the queue is further bounded by the
-    /// limiter's waiter table (`WAITERS`).
+    /// `acquire` futures that may wait at once. Default [`u32::MAX`]: the queue is then bounded
+    /// only by the limiter's waiter table (`WAITERS`).
     pub max_waiting: u32,
     /// Seed of the Vegas probe jitter, so a run can be replayed. Default 0.
     pub seed: u64,

@@ -25,6 +25,7 @@ mod policy;
 mod quota;
 mod retry_loop;
 mod stock;
+mod waiting;
 
 /// The module's table of classes and functions.
 #[pymodule]

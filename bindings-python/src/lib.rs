@@ -60,6 +60,7 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(policy::attempt_timeout_ns, m)?)?;
     m.add_function(wrap_pyfunction!(policy::attempt_limit, m)?)?;
     m.add_function(wrap_pyfunction!(policy::attempt_ended, m)?)?;
+    m.add_function(wrap_pyfunction!(policy::attempt_judged, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_check_name, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_check_prefix, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_check_timeout, m)?)?;

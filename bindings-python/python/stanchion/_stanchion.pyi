@@ -54,6 +54,7 @@ __all__ = [
     "attempt_timeout_ns",
     "attempt_limit",
     "attempt_ended",
+    "attempt_judged",
     "fleet_check_name",
     "fleet_check_prefix",
     "fleet_check_timeout",
@@ -84,7 +85,9 @@ def attempt_timeout_ns(seconds: _Seconds) -> int: ...
 def attempt_limit(
     attempt_timeout_ns: Optional[int], deadline: Optional[Deadline], now_ns: int
 ) -> Optional[Tuple[int, str]]: ...
-def attempt_ended(ending: str) -> Tuple[str, str, Optional[str]]: ...
+# (breaker report, adaptive sample, retry loop step, detail)
+def attempt_ended(ending: str) -> Tuple[str, _AdaptiveOutcome, str, Optional[str]]: ...
+def attempt_judged(outcome: int) -> _AdaptiveOutcome: ...
 
 # The fleet tier's client-side rules (`stanchion::fleet`); `stanchion.redis` is built on them.
 # Buckets come back as (capacity, refill_amount, refill_every_ns), the rate in lowest terms.

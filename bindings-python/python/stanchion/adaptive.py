@@ -112,7 +112,7 @@ class AdaptiveLimiter:
         rtt_tolerance: Optional[float] = None,
         creep_guard: Optional[bool] = None,
         timeout: Optional[float] = None,
-        drop_on: Optional[ExceptionFilter] = (TimeoutError,),
+        drop_on: Optional[ExceptionFilter] = TimeoutError,
         on_limit_change: Optional[LimitListener] = None,
         clock: Optional[Clock] = None,
     ) -> None:
@@ -136,6 +136,8 @@ class AdaptiveLimiter:
             "rtt_tolerance": rtt_tolerance,
             "creep_guard": creep_guard,
         }
+        if drop_on is TimeoutError:
+            drop_on = (TimeoutError,)
         if isinstance(drop_on, tuple) and TimeoutError in drop_on:
             # Before Python 3.11, asyncio's timeout is a class of its own.
             drop_on = drop_on + (asyncio.TimeoutError,)

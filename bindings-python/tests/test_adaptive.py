@@ -437,3 +437,36 @@ def test_the_snapshot_reads_as_the_other_snapshots(clock: FakeClock) -> None:
     with pytest.raises(AttributeError):
         snap.limit = 3  # type: ignore[misc]
     assert repr(limiter) == "<AdaptiveLimiter limit=20 in_flight=0>"
+
+
+def test_a_permit_dropped_unreported_gives_its_place_back(clock: FakeClock) -> None:
+    limiter = AdaptiveLimiter(initial_limit=1, clock=clock)
+    limiter.try_acquire()  # dropped at once: no reference is kept
+    permit = limiter.try_acquire()
+    assert permit.release() is True
+    del permit
+    snap = limiter.snapshot()
+    assert (snap.in_flight, snap.windows) == (0, 0), "given back with no sample"
+
+
+def test_another_event_loop_waits_through_enqueue(clock: FakeClock) -> None:
+    limiter = AdaptiveLimiter(initial_limit=1, clock=clock)
+    held = limiter.try_acquire()
+    woken: List[int] = []
+    waiter = limiter.enqueue(lambda: woken.append(1))
+    assert waiter.poll() is None and limiter.snapshot().waiting == 1
+    clock.advance(2.0)
+    held.release()  # handed to the waiter, which is told to poll again
+    assert woken == [1]
+    permit = waiter.poll()
+    assert permit is not None and permit.issued_at_ns == clock.now
+    assert waiter.poll() is None, "resolved once"
+    permit.release()
+    # A waiter queues at its first poll, and leaves the queue when cancelled.
+    held = limiter.try_acquire()
+    cancelled = limiter.enqueue(lambda: None)
+    assert cancelled.poll() is None and limiter.snapshot().waiting == 1
+    cancelled.cancel()
+    assert limiter.snapshot().waiting == 0
+    held.release()
+    assert limiter.snapshot().in_flight == 0

@@ -88,7 +88,9 @@ def test_a_return_and_an_error_are_latency_samples(clock: FakeClock) -> None:
     "error", [TimeoutError("read timed out"), asyncio.TimeoutError(), Overloaded("503")]
 )
 def test_a_timeout_or_a_drop_on_error_is_a_drop(clock: FakeClock, error: Exception) -> None:
-    limiter, changes = every_call_a_window(clock, initial_limit=10, drop_on=(TimeoutError, Overloaded))
+    limiter, changes = every_call_a_window(
+        clock, initial_limit=10, drop_on=(TimeoutError, Overloaded)
+    )
     with pytest.raises(type(error)):
         with limiter:
             raise error
@@ -243,7 +245,8 @@ def test_a_bad_value_names_its_parameter_and_range(
 ) -> None:
     with pytest.raises(ConfigError) as error:
         AdaptiveLimiter(**options)
-    assert (error.value.parameter, error.value.field, error.value.allowed) == (parameter, field, allowed)
+    got = (error.value.parameter, error.value.field, error.value.allowed)
+    assert got == (parameter, field, allowed)
     assert str(error.value).startswith(f"{parameter} must be {allowed}, got ")
 
 
@@ -270,15 +273,18 @@ def test_a_wrong_type_is_a_type_error_and_errors_leave_things_usable(clock: Fake
 
 def test_each_algorithm_keeps_its_parameters(clock: FakeClock) -> None:
     # Vegas measures a baseline; AIMD keeps none.
-    vegas = AdaptiveLimiter(algorithm="vegas", alpha=2, beta=4, smoothing=0.5, min_samples=1, window=0, clock=clock)
+    every_call = {"min_samples": 1, "window": 0, "clock": clock}
+    vegas = AdaptiveLimiter(algorithm="vegas", alpha=2, beta=4, smoothing=0.5, **every_call)
     with vegas:
         clock.advance(0.010)
     assert vegas.snapshot().baseline_ns == 10_000_000
-    gradient = AdaptiveLimiter(algorithm="gradient2", queue_size=2, long_window=10, creep_guard=True, min_samples=1, window=0, clock=clock)
+    gradient = AdaptiveLimiter(
+        algorithm="gradient2", queue_size=2, long_window=10, creep_guard=True, **every_call
+    )
     with gradient:
         clock.advance(0.020)
     assert gradient.snapshot().baseline_ns == 20_000_000
-    aimd = AdaptiveLimiter(backoff_ratio=0.5, aimd_timeout=0.001, initial_limit=8, min_samples=1, window=0, clock=clock)
+    aimd = AdaptiveLimiter(backoff_ratio=0.5, aimd_timeout=0.001, initial_limit=8, **every_call)
     with aimd:
         clock.advance(0.002)  # above the 1 ms timeout: a drop, halving the limit
     assert (aimd.limit, aimd.snapshot().baseline_ns) == (4, None)
@@ -387,7 +393,7 @@ def test_a_thread_waits_for_a_permit_given_back() -> None:
 
 def test_threads_hammering_never_hold_more_than_the_limit() -> None:
     max_limit = 8
-    limiter = AdaptiveLimiter(initial_limit=4, min_limit=1, max_limit=max_limit, min_samples=3, window=0)
+    limiter = AdaptiveLimiter(initial_limit=4, max_limit=max_limit, min_samples=3, window=0)
     holding = [0]
     most = [0]
     admitted = [0]

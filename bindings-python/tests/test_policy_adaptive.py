@@ -97,7 +97,9 @@ def test_an_attempt_timeout_is_a_drop_that_lowers_the_limit(clock: FakeClock) ->
     limiter, changes = limiter_of(clock, initial_limit=10)
     breaker = CircuitBreaker(clock=clock)
     retry = Retry(Backoff.constant(0.0, max_attempts=2), clock=clock, async_sleep=clock.async_sleep)
-    policy = Policy(attempt_timeout=0.01, retry=retry, breaker=breaker, adaptive=limiter, clock=clock)
+    policy = Policy(
+        attempt_timeout=0.01, retry=retry, breaker=breaker, adaptive=limiter, clock=clock
+    )
     calls: List[int] = []
 
     @policy
@@ -143,7 +145,9 @@ def test_a_cancelled_call_gives_the_permit_back_with_no_sample(clock: FakeClock)
 
 
 @pytest.mark.parametrize("run", ["sync", "async"])
-def test_a_refusal_by_the_rate_limiter_inside_gives_the_permit_back(clock: FakeClock, run: str) -> None:
+def test_a_refusal_by_the_rate_limiter_inside_gives_the_permit_back(
+    clock: FakeClock, run: str
+) -> None:
     limiter, changes = limiter_of(clock, initial_limit=2)
     tokens = RateLimiter(capacity=1, clock=clock)
     policy = Policy(adaptive=limiter, limiter=tokens, clock=clock)

@@ -213,3 +213,13 @@ def test_the_deadline_ends_the_wait_in_the_adaptive_queue(clock: FakeClock) -> N
 def test_adaptive_must_be_an_adaptive_limiter() -> None:
     with pytest.raises(TypeError, match="adaptive must be a stanchion.AdaptiveLimiter"):
         Policy(adaptive=Bulkhead(max_concurrent=1))  # type: ignore[arg-type]
+
+
+def test_the_limiters_drop_on_is_not_asked_inside_a_policy(clock: FakeClock) -> None:
+    limiter, changes = limiter_of(clock, initial_limit=2)
+    policy = Policy(adaptive=limiter, clock=clock)
+    with pytest.raises(TimeoutError):
+        policy.call(_raise(TimeoutError("read timed out")))
+    # The policy's verdict on the call's own error is a failure: a latency sample (+1 at one
+    # call in flight of 2), not a drop (which would have lowered the limit to 1).
+    assert changes == [(2, 3)]

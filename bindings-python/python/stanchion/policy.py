@@ -257,8 +257,9 @@ class Policy:
     the caller's choice, not the dependency's failure. Cancellation releases every permit and
     probe slot. The adaptive limiter's sample follows the same decision: a call cut off at
     its limit is a drop (which lowers the limit), a call that answered is a latency sample
-    (an error the breaker's ``ignore_on`` matches samples nothing), and a call refused
-    inside, never started or cancelled gives its permit back with no sample.
+    (an error the breaker's ``ignore_on`` matches samples nothing; the limiter's own
+    ``drop_on`` is not asked), and a call refused inside, never started or cancelled gives its
+    permit back with no sample.
 
     >>> policy = Policy(breaker=CircuitBreaker(), bulkhead=Bulkhead(max_concurrent=4),
     ...                 fallback=lambda exc: "cached")

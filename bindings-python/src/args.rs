@@ -121,6 +121,11 @@ impl<'py> Config<'py> {
         Ok(Config { dict: dict.clone() })
     }
 
+    /// The interpreter the dict belongs to.
+    pub fn py(&self) -> Python<'py> {
+        self.dict.py()
+    }
+
     /// The value of `key`, `None` when absent or `None`.
     pub fn get(&self, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
         Ok(self.dict.get_item(key)?.filter(|v| !v.is_none()))

@@ -1,13 +1,11 @@
 //! `Bulkhead`: the core's bulkhead with a table of 1024 waiters, its permits, and the waiting
-//! future driven two ways: from asyncio through a waker that calls back into Python, and from
-//! a thread that parks (without the GIL) until a waker wakes it.
+//! future driven from asyncio and from a parked thread (`waiting`).
 
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use pyo3::prelude::*;
 use stanchion::bulkhead::{Acquire, RawPermit};
@@ -15,6 +13,7 @@ use stanchion::BulkheadConfig;
 
 use crate::args::{self, core_config_error, Config};
 use crate::errors;
+use crate::waiting::{self, PyWake};
 
 /// The waiter table's size: at most this many calls wait at once.
 pub const WAITERS: usize = 1024;
@@ -129,60 +128,6 @@ impl BulkheadPermit {
     }
 }
 
-/// Calls a Python callable when the core hands this waiter a permit.
-struct PyWake {
-    callback: Py<PyAny>,
-}
-
-impl Wake for PyWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        Python::attach(|py| {
-            if let Err(err) = self.callback.call0(py) {
-                err.write_unraisable(py, None);
-            }
-        });
-    }
-}
-
-/// Wakes a thread parked in `Bulkhead.wait`: a flag and a condition variable, so a wake that
-/// comes before the thread parks is not lost. Waking needs no GIL.
-#[derive(Default)]
-struct Parker {
-    woken: Mutex<bool>,
-    ready: Condvar,
-}
-
-impl Parker {
-    /// Blocks until woken or `limit` has passed, then clears the flag.
-    fn park(&self, limit: Duration) {
-        let woken = self.woken.lock().unwrap_or_else(PoisonError::into_inner);
-        let (mut woken, _) = self
-            .ready
-            .wait_timeout_while(woken, limit, |woken| !*woken)
-            .unwrap_or_else(PoisonError::into_inner);
-        *woken = false;
-    }
-}
-
-impl Wake for Parker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        *self.woken.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        self.ready.notify_one();
-    }
-}
-
-/// The longest a parked thread waits before it takes the GIL back to run signal handlers
-/// (`KeyboardInterrupt`), then parks again.
-const SIGNAL_CHECK: Duration = Duration::from_millis(100);
-
 /// A place in a bulkhead's wait queue (the core's `acquire` future).
 #[pyclass(frozen, module = "stanchion._stanchion")]
 pub struct BulkheadWaiter {
@@ -256,12 +201,10 @@ impl Bulkhead {
     /// which leaves the queue as it was.
     #[pyo3(signature = (lane = 0))]
     fn try_enter(&self, py: Python<'_>, lane: usize) -> PyResult<Option<BulkheadPermit>> {
-        let mut future = self.core.acquire(lane);
-        let mut cx = Context::from_waker(Waker::noop());
-        match Pin::new(&mut future).poll(&mut cx) {
-            Poll::Ready(Ok(permit)) => Ok(Some(BulkheadPermit::new(&self.core, permit.into_raw()))),
-            Poll::Ready(Err(rejected)) => Err(errors::refused(py, rejected)),
-            Poll::Pending => Ok(None),
+        match waiting::poll_once(pin!(self.core.acquire(lane))) {
+            Some(Ok(permit)) => Ok(Some(BulkheadPermit::new(&self.core, permit.into_raw()))),
+            Some(Err(rejected)) => Err(errors::refused(py, rejected)),
+            None => Ok(None),
         }
     }
 
@@ -278,43 +221,11 @@ impl Bulkhead {
         lane: usize,
         timeout_ns: Option<u64>,
     ) -> PyResult<Option<BulkheadPermit>> {
-        let mut future = pin!(self.core.acquire(lane));
-        // The first poll needs no waker of its own: a free slot costs no allocation.
-        let mut polled = future
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()));
-        if polled.is_pending() {
-            let started = Instant::now();
-            // `None` inside: a timeout past what `Instant` can hold, which is never.
-            let deadline = timeout_ns.map(|ns| started.checked_add(Duration::from_nanos(ns)));
-            let parker = Arc::new(Parker::default());
-            let waker = Waker::from(Arc::clone(&parker));
-            let mut cx = Context::from_waker(&waker);
-            loop {
-                // Polling again registers this thread's waker and sees a permit handed over
-                // since the last poll.
-                polled = future.as_mut().poll(&mut cx);
-                if polled.is_ready() {
-                    break;
-                }
-                let limit = match deadline {
-                    Some(Some(deadline)) => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            return Ok(None);
-                        }
-                        left.min(SIGNAL_CHECK)
-                    }
-                    _ => SIGNAL_CHECK,
-                };
-                py.detach(|| parker.park(limit));
-                py.check_signals()?;
-            }
-        }
-        match polled {
-            Poll::Ready(Ok(permit)) => Ok(Some(BulkheadPermit::new(&self.core, permit.into_raw()))),
-            Poll::Ready(Err(rejected)) => Err(errors::refused(py, rejected)),
-            Poll::Pending => Ok(None),
+        let future = pin!(self.core.acquire(lane));
+        match waiting::block_on(py, future, timeout_ns)? {
+            Some(Ok(permit)) => Ok(Some(BulkheadPermit::new(&self.core, permit.into_raw()))),
+            Some(Err(rejected)) => Err(errors::refused(py, rejected)),
+            None => Ok(None),
         }
     }
 
@@ -328,9 +239,7 @@ impl Bulkhead {
         let future: Acquire<'static, WAITERS> = unsafe { std::mem::transmute(future) };
         BulkheadWaiter {
             future: Mutex::new(Some(future)),
-            waker: Waker::from(Arc::new(PyWake {
-                callback: wake.unbind(),
-            })),
+            waker: PyWake::waker(wake),
             bulkhead: Arc::clone(&self.core),
         }
     }

@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use stanchion::adaptive::{AdaptiveConfig, Aimd, Algorithm, Gradient2, Vegas, MAX_LIMIT};
 use stanchion::breaker::{BreakerConfig, Window, DEFAULT_PROBE_TIMEOUT, MAX_PROBES};
 use stanchion::bulkhead::{MAX_CONCURRENT, MAX_LANES, MAX_WAITERS};
 use stanchion::keyed_limiter::MAX_PROBE;
@@ -13,7 +14,7 @@ use stanchion::{
     TokenBucketConfig,
 };
 
-use crate::{bulkhead, keyed};
+use crate::{adaptive, bulkhead, keyed};
 
 /// The defaults and limits, by name. Durations are nanoseconds. Each value is read from the
 /// core (its config constructors' defaults and its exported constants), except the ones marked
@@ -31,7 +32,11 @@ use crate::{bulkhead, keyed};
 /// - `keyed_max_probe`: `keyed_limiter::MAX_PROBE`; `keyed_on_full`: `TableFullPolicy`'s
 ///   default; `keyed_sizes` and `keyed_max_keys` (*binding*): the table sizes offered and the
 ///   default one;
-/// - `retry_refusals`: `RetryPolicy::new`'s.
+/// - `retry_refusals`: `RetryPolicy::new`'s;
+/// - `adaptive_*`: `AdaptiveConfig::new()`'s fields (`adaptive_algorithm` its algorithm's
+///   name), `adaptive::MAX_LIMIT`; `adaptive_waiters` (*binding*): this binding's waiter
+///   table; `aimd_*`, `vegas_*`, `gradient2_*`: `Aimd::new()`'s, `Vegas::new()`'s and
+///   `Gradient2::new()`'s parameters.
 #[pyfunction]
 pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
@@ -104,5 +109,38 @@ pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         .map(|backoff| RetryPolicy::new(&backoff, 0).retry_refusals)
         .unwrap_or(false);
     d.set_item("retry_refusals", retry_refusals)?;
+
+    let adaptive = AdaptiveConfig::new();
+    d.set_item(
+        "adaptive_algorithm",
+        match adaptive.algorithm {
+            Algorithm::Aimd(_) => "aimd",
+            Algorithm::Vegas(_) => "vegas",
+            Algorithm::Gradient2(_) => "gradient2",
+        },
+    )?;
+    d.set_item("adaptive_initial_limit", adaptive.initial_limit)?;
+    d.set_item("adaptive_min_limit", adaptive.min_limit)?;
+    d.set_item("adaptive_max_limit", adaptive.max_limit)?;
+    d.set_item("adaptive_min_samples", adaptive.min_samples)?;
+    d.set_item("adaptive_window_ns", adaptive.window.as_nanos())?;
+    d.set_item("adaptive_max_waiting", adaptive.max_waiting)?;
+    d.set_item("adaptive_seed", adaptive.seed)?;
+    d.set_item("adaptive_limit_max", MAX_LIMIT)?;
+    d.set_item("adaptive_waiters", adaptive::WAITERS)?;
+    let aimd = Aimd::new();
+    d.set_item("aimd_backoff_ratio", aimd.backoff_ratio)?;
+    d.set_item("aimd_timeout_ns", aimd.timeout.as_nanos())?;
+    let vegas = Vegas::new();
+    d.set_item("vegas_alpha", vegas.alpha)?;
+    d.set_item("vegas_beta", vegas.beta)?;
+    d.set_item("vegas_probe_multiplier", vegas.probe_multiplier)?;
+    d.set_item("vegas_smoothing", vegas.smoothing)?;
+    let gradient = Gradient2::new();
+    d.set_item("gradient2_smoothing", gradient.smoothing)?;
+    d.set_item("gradient2_queue_size", gradient.queue_size)?;
+    d.set_item("gradient2_long_window", gradient.long_window)?;
+    d.set_item("gradient2_rtt_tolerance", gradient.rtt_tolerance)?;
+    d.set_item("gradient2_creep_guard", gradient.creep_guard)?;
     Ok(d)
 }

@@ -2,12 +2,13 @@
 //!
 //! Every decision about state is the core's; this layer converts arguments (seconds to
 //! nanoseconds, strings to keys), reads the clock, turns refusals into exceptions and reports
-//! breaker transitions to a callback. The Python package (`python/stanchion`) adds decorators,
+//! breaker transitions and adaptive limit changes to a callback. The Python package (`python/stanchion`) adds decorators,
 //! context managers and asyncio on top. No method here waits or takes a lock that a protected
 //! call could be holding: the protected call itself always runs in Python, outside this module.
 
 use pyo3::prelude::*;
 
+mod adaptive;
 mod args;
 mod backoff;
 mod breaker;
@@ -25,6 +26,7 @@ mod policy;
 mod quota;
 mod retry_loop;
 mod stock;
+mod waiting;
 
 /// The module's table of classes and functions.
 #[pymodule]
@@ -39,6 +41,10 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bulkhead::BulkheadPermit>()?;
     m.add_class::<bulkhead::BulkheadWaiter>()?;
     m.add_class::<bulkhead::BulkheadSnapshot>()?;
+    m.add_class::<adaptive::AdaptiveLimiter>()?;
+    m.add_class::<adaptive::AdaptivePermit>()?;
+    m.add_class::<adaptive::AdaptiveWaiter>()?;
+    m.add_class::<adaptive::AdaptiveSnapshot>()?;
     m.add_class::<backoff::Backoff>()?;
     m.add_class::<backoff::Retrying>()?;
     m.add_class::<budget::RetryBudget>()?;
@@ -54,6 +60,7 @@ fn _stanchion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(policy::attempt_timeout_ns, m)?)?;
     m.add_function(wrap_pyfunction!(policy::attempt_limit, m)?)?;
     m.add_function(wrap_pyfunction!(policy::attempt_ended, m)?)?;
+    m.add_function(wrap_pyfunction!(policy::attempt_judged, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_check_name, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_check_prefix, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_check_timeout, m)?)?;

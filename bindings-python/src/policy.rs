@@ -1,6 +1,6 @@
 //! The core's policy rules (`stanchion::policy`) for the Python `Policy`: the range of
-//! `attempt_timeout`, each attempt's limit, and what an attempt's ending tells the breaker and
-//! the retry loop.
+//! `attempt_timeout`, each attempt's limit, and what an attempt's ending tells the breaker,
+//! the adaptive limiter and the retry loop.
 //!
 //! The Python package observes how an attempt ended (its timer fired, its task was cancelled)
 //! and asks here what follows; it decides none of it itself, so a timeout is judged as the
@@ -9,9 +9,9 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
-use stanchion::policy::{self, Ending, LoopStep};
+use stanchion::policy::{self, Ending, LoopStep, Verdict};
 use stanchion::retry::{Failure, Retryable};
-use stanchion::Nanos;
+use stanchion::{Nanos, Outcome};
 
 use crate::deadline::Deadline;
 use crate::{args, errors};
@@ -66,21 +66,27 @@ fn kind(failure: Failure) -> &'static str {
     }
 }
 
-/// What an attempt that ended as `ending` tells the breaker and the retry loop
-/// (`policy::Ending::decide`), for the endings the package observes itself
+/// What an attempt that ended as `ending` tells the breaker, the adaptive limiter and the
+/// retry loop (`policy::Ending::decide`), for the endings the package observes itself
 /// (`policy::Ending::OBSERVED`: `"attempt_timeout"`, `"deadline"`, `"deadline_before_call"`,
 /// `"cancelled"`).
 ///
-/// Returns `(report, step, detail)`: `report` is the breaker permit's method to call
-/// (`"success"`, `"failure"`, `"ignored"` or `"release"`); `step` is `"return"`, `"ask"` (ask
-/// the retry loop, `detail` being the failure's kind as `after_failure` takes it), `"stop"`
-/// (end the call, `detail` being the stop reason) or `"abandon"` (the call ends with the
-/// caller's cancellation).
+/// Returns `(report, sample, step, detail)`: `report` is the breaker permit's method to call
+/// (`"success"`, `"failure"`, `"ignored"` or `"release"`); `sample` is the outcome the adaptive
+/// limiter's permit records (`"success"`, `"failure"`, `"ignored"` or `"dropped"`); `step` is
+/// `"return"`, `"ask"` (ask the retry loop, `detail` being the failure's kind as
+/// `after_failure` takes it), `"stop"` (end the call, `detail` being the stop reason) or
+/// `"abandon"` (the call ends with the caller's cancellation).
 #[pyfunction]
 pub fn attempt_ended(
     py: Python<'_>,
     ending: &str,
-) -> PyResult<(&'static str, &'static str, Option<&'static str>)> {
+) -> PyResult<(
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+)> {
     let Some(found) = Ending::OBSERVED.into_iter().find(|e| e.as_str() == ending) else {
         let names: Vec<String> = Ending::OBSERVED
             .iter()
@@ -100,5 +106,37 @@ pub fn attempt_ended(
         LoopStep::Stop(stop) => Some(stop.as_str()),
         LoopStep::Return | LoopStep::Abandon => None,
     };
-    Ok((decision.breaker.as_str(), decision.retry.as_str(), detail))
+    Ok((
+        decision.breaker.as_str(),
+        decision.adaptive.as_str(),
+        decision.retry.as_str(),
+        detail,
+    ))
+}
+
+/// What the adaptive limiter's permit records for an attempt whose call answered, as the
+/// caller judged it: `outcome` is the breaker's outcome of that judgement (0 success, 1
+/// failure, 2 ignored; a policy without a breaker judges an error a failure, as
+/// `Verdict::failure`). A success is `Ending::Succeeded`, anything else `Ending::Failed` with
+/// that verdict; the answer is `Ending::decide`'s (`"success"`, `"failure"` or `"ignored"`).
+#[pyfunction]
+pub fn attempt_judged(outcome: u8) -> PyResult<&'static str> {
+    let ending = match outcome {
+        0 => Ending::Succeeded,
+        1 | 2 => Ending::Failed(Verdict {
+            outcome: if outcome == 1 {
+                Outcome::Failure
+            } else {
+                Outcome::Ignored
+            },
+            // What the retry loop is told plays no part in the sample.
+            retry: Retryable::Yes,
+        }),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "outcome must be 0 (SUCCESS), 1 (FAILURE) or 2 (IGNORED), got {outcome}"
+            )))
+        }
+    };
+    Ok(ending.decide().adaptive.as_str())
 }

@@ -35,7 +35,7 @@ class Mismatch(AssertionError):
 
 
 def files() -> List[Path]:
-    found = sorted(p for p in ROOT.glob("*/*.json") if p.parent.name != "adaptive")  # Skipped: the binding has no adaptive limiter yet.
+    found = sorted(ROOT.glob("*/*.json"))
     if not found:
         raise FormatError(f"no conformance files under {ROOT}")
     return found
@@ -757,6 +757,145 @@ class BulkheadSubject:
         raise FormatError(f"unknown op {op!r} for a bulkhead")
 
 
+# Adaptive concurrency limit ------------------------------------------------------------------
+
+#: Each algorithm's parameters in the files, with how to read them and the keyword argument of
+#: ``AdaptiveLimiter`` they become (AIMD's ``timeout`` is ``aimd_timeout``: ``timeout`` is how
+#: long a call waits in the queue, as for a bulkhead).
+ALGORITHM_PARAMETERS: Dict[str, Dict[str, Tuple[Callable[[Any], Any], str]]] = {
+    "aimd": {"backoff_ratio": (real, "backoff_ratio"), "timeout": (ns, "aimd_timeout")},
+    "vegas": {
+        "alpha": (u64, "alpha"),
+        "beta": (u64, "beta"),
+        "probe_multiplier": (u64, "probe_multiplier"),
+        "smoothing": (real, "smoothing"),
+    },
+    "gradient2": {
+        "smoothing": (real, "smoothing"),
+        "queue_size": (u64, "queue_size"),
+        "long_window": (u64, "long_window"),
+        "rtt_tolerance": (real, "rtt_tolerance"),
+        "creep_guard": (boolean, "creep_guard"),
+    },
+}
+
+
+def algorithm(value: Any) -> Dict[str, Any]:
+    """``"aimd"`` or ``{"aimd": {...}}`` (and the others) as keyword arguments."""
+    name, data = variant(value)
+    if name not in ALGORITHM_PARAMETERS:
+        raise FormatError(f"unknown algorithm {name!r}")
+    given = {} if data is _ABSENT else data
+    f = Fields(given, f"`{name}`")
+    kw: Dict[str, Any] = {"algorithm": name}
+    for key, (parse, keyword) in ALGORITHM_PARAMETERS[name].items():
+        if key in given:
+            kw[keyword] = f.get(key, parse)
+    f.finish()
+    return kw
+
+
+def adaptive_kwargs(config: Any) -> Dict[str, Any]:
+    """The keyword arguments of ``AdaptiveLimiter`` for a file's config; fields left out keep
+    the class's defaults, which are the core's (``tests/test_defaults.py``)."""
+    f = Fields(config, "an adaptive limiter config")
+    kw: Dict[str, Any] = {}
+    if "algorithm" in config:
+        kw.update(f.get("algorithm", algorithm))
+    for key in ("initial_limit", "min_limit", "max_limit", "min_samples", "seed"):
+        if key in config:
+            kw[key] = f.get(key, u64)
+    if "window" in config:
+        kw["window"] = f.get("window", ns)
+    f.finish()
+    return kw
+
+
+ADAPTIVE_OUTCOMES = ("success", "failure", "ignored", "dropped")
+
+
+def adaptive_outcome(value: Any) -> Any:
+    if value not in ADAPTIVE_OUTCOMES:
+        raise FormatError(f"{value!r} is not \"success\", \"failure\", \"ignored\" or \"dropped\"")
+    return value
+
+
+class AdaptiveSubject:
+    def __init__(self, config: Any, clock: Clock) -> None:
+        self.clock = clock
+        self.changes: List[Dict[str, int]] = []
+        self.limiter = stanchion.AdaptiveLimiter(
+            **adaptive_kwargs(config),
+            clock=clock,
+            on_limit_change=lambda old, new: self.changes.append({"from": old, "to": new}),
+        )
+        self.permits: Dict[str, stanchion.AdaptivePermit] = {}
+        # Permits taken without a name are held for good (as in the Rust runner): kept here,
+        # since a permit that is dropped gives its slot back.
+        self.unnamed: List[stanchion.AdaptivePermit] = []
+
+    def _admit(self) -> Tuple[Dict[str, Any], Optional[stanchion.AdaptivePermit]]:
+        try:
+            permit = self.limiter.try_acquire()
+        except RefusedError as e:
+            seen = {"admitted": False, "reason": e.reason, "retry_after": e.retry_after_ns}
+            return {**seen, "in_flight": None}, None
+        seen = {"admitted": True, "reason": None, "retry_after": None}
+        return {**seen, "in_flight": permit.in_flight}, permit
+
+    def _record(self, permit: stanchion.AdaptivePermit, outcome: Any) -> Optional[Dict[str, int]]:
+        """Records ``outcome``: the change it reports, which ``on_limit_change`` must have
+        heard, once."""
+        answer = permit.record(outcome)
+        change = None if answer is None else {"from": answer[0], "to": answer[1]}
+        heard, self.changes = self.changes, []
+        if heard != ([] if change is None else [change]):
+            raise Mismatch(f"record returned {change}, on_limit_change heard {heard}")
+        return change
+
+    def run(self, op: str, args: Fields) -> Dict[str, Any]:
+        if op == "acquire":
+            self.clock.at(args)
+            name = args.nullable("as", string)
+            seen, permit = self._admit()
+            if permit is not None:
+                if name is None:
+                    self.unnamed.append(permit)
+                else:
+                    bind(self.permits, name, permit)
+            return seen
+        if op == "record":
+            permit = take(self.permits, args.get("permit", string))
+            result = args.get("outcome", adaptive_outcome)
+            self.clock.at(args)
+            return {"change": self._record(permit, result)}
+        if op == "release":
+            permit = take(self.permits, args.get("permit", string))
+            return {"released": permit.release()}
+        if op == "call":
+            now = self.clock.at(args)
+            latency = args.get("latency", u64, 0)
+            result = args.get("outcome", adaptive_outcome)
+            seen, permit = self._admit()
+            change = None
+            if permit is not None:
+                self.clock.now = min(now + latency, 2**64 - 1)
+                change = self._record(permit, result)
+            seen["change"] = change
+            return seen
+        if op == "snapshot":
+            s = self.limiter.snapshot()
+            return {
+                "limit": s.limit, "in_flight": s.in_flight, "waiting": s.waiting, "peak": s.peak,
+                "rejected": s.rejected, "baseline": s.baseline_ns, "last_update": s.last_update_ns,
+                "windows": s.windows,
+            }
+        if op == "validate":
+            kw = adaptive_kwargs(args.take("config"))
+            return error_field(lambda: stanchion.AdaptiveLimiter(**kw))
+        raise FormatError(f"unknown op {op!r} for an adaptive limiter")
+
+
 # The driver ----------------------------------------------------------------------------------
 
 SUBJECTS: Dict[str, Callable[[Any, Clock], Any]] = {
@@ -768,6 +907,7 @@ SUBJECTS: Dict[str, Callable[[Any, Clock], Any]] = {
     "token_bucket": BucketSubject,
     "keyed_limiter": KeyedSubject,
     "bulkhead": BulkheadSubject,
+    "adaptive": AdaptiveSubject,
 }
 #: The fields of a step the driver takes; the rest are the op's arguments.
 STEP_FIELDS = ("op", "expect", "repeat", "note")

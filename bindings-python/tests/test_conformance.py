@@ -64,6 +64,12 @@ def _time_window(scenario: Dict[str, Any]) -> Dict[str, Any]:
         ("backoff/constant.json", lambda s: s["steps"][0].update(note=3)),
         ("backoff/constant.json", lambda s: s["steps"][0].update(expect={"delai": 1})),
         ("retry_budget/deposits.json", lambda s: s["steps"][2].update(now=0)),  # deposit takes no `now`
+        ("adaptive/aimd.json", lambda s: s["steps"][1].update(latncy=1)),
+        ("adaptive/aimd.json", lambda s: s["config"].update(max_waiting=1)),  # not a file field
+        ("adaptive/aimd_backoff_ratio.json", lambda s: s["config"]["algorithm"]["aimd"].update(alpha=1)),
+        ("adaptive/vegas.json", lambda s: s["config"].update(algorithm="cubic")),
+        ("adaptive/limit_lowered.json", lambda s: s["steps"][8].update(now=0)),  # release takes no `now`
+        ("adaptive/windows.json", lambda s: s["steps"][6].update(outcome="timeout")),
     ],
 )
 def test_the_runner_refuses_what_it_does_not_know(
@@ -75,7 +81,16 @@ def test_the_runner_refuses_what_it_does_not_know(
 
 
 def test_the_mutated_files_run_clean_unchanged(tmp_path: Path) -> None:
-    for source in ("retry/attempts.json", "breaker/config_errors.json", "retry_budget/deposits.json"):
+    for source in (
+        "retry/attempts.json",
+        "breaker/config_errors.json",
+        "retry_budget/deposits.json",
+        "adaptive/aimd.json",
+        "adaptive/aimd_backoff_ratio.json",
+        "adaptive/vegas.json",
+        "adaptive/limit_lowered.json",
+        "adaptive/windows.json",
+    ):
         assert runner.run(_mutated(tmp_path, source, lambda s: None)) > 0
 
 

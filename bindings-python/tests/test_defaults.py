@@ -15,6 +15,7 @@ import pytest
 
 import stanchion
 from stanchion import (
+    AdaptiveLimiter,
     Backoff,
     Bulkhead,
     BulkheadFullError,
@@ -144,3 +145,65 @@ def test_keyed_sizes_and_default() -> None:
         if size < 100 or size % 1000 == 0 or size == sizes[-1] + 1:
             with pytest.raises(ConfigError, match="max_keys"):
                 KeyedRateLimiter(capacity=1, max_keys=size)
+
+
+def test_adaptive_defaults_are_the_cores() -> None:
+    assert default(AdaptiveLimiter, "algorithm") == CORE["adaptive_algorithm"]
+    for name in ("initial_limit", "min_limit", "max_limit", "min_samples", "seed"):
+        assert default(AdaptiveLimiter, name) == CORE[f"adaptive_{name}"], name
+    assert default(AdaptiveLimiter, "window") * NS == CORE["adaptive_window_ns"]
+    # An algorithm's parameters left out are the core's own defaults for that algorithm.
+    for name in ("backoff_ratio", "aimd_timeout", "alpha", "beta", "probe_multiplier",
+                 "smoothing", "queue_size", "long_window", "rtt_tolerance", "creep_guard"):
+        assert default(AdaptiveLimiter, name) is None, name
+    assert (CORE["aimd_backoff_ratio"], CORE["aimd_timeout_ns"]) == (0.9, 5 * NS)
+    assert (CORE["vegas_alpha"], CORE["vegas_beta"], CORE["vegas_probe_multiplier"]) == (3, 6, 30)
+    assert (CORE["gradient2_queue_size"], CORE["gradient2_long_window"]) == (4, 600)
+    assert CORE["vegas_smoothing"] != CORE["gradient2_smoothing"], "why None stands for either"
+
+
+def test_each_algorithm_left_to_its_defaults_equals_them_given() -> None:
+    """The same traffic through a limiter built with the parameters left out and through one
+    given the core's defaults explicitly changes the limit the same way."""
+    given = {
+        "aimd": {"backoff_ratio": CORE["aimd_backoff_ratio"], "aimd_timeout": CORE["aimd_timeout_ns"] / NS},
+        "vegas": {k: CORE[f"vegas_{k}"] for k in ("alpha", "beta", "probe_multiplier", "smoothing")},
+        "gradient2": {
+            k: CORE[f"gradient2_{k}"]
+            for k in ("smoothing", "queue_size", "long_window", "rtt_tolerance", "creep_guard")
+        },
+    }
+    for algorithm, parameters in given.items():
+        limits = []
+        for options in ({}, parameters):
+            now = [0]
+            limiter = AdaptiveLimiter(
+                algorithm=algorithm,  # type: ignore[arg-type]
+                min_samples=1,
+                window=0,
+                clock=lambda: now[0],
+                **options,
+            )
+            trace = []
+            for latency in (10, 10, 40, 40, 10, 80) * 3:
+                permit = limiter.try_acquire()
+                now[0] += latency * 1_000_000
+                permit.record("success")
+                trace.append(limiter.limit)
+            limits.append(trace)
+        assert limits[0] == limits[1], algorithm
+
+
+def test_adaptive_ranges_are_the_cores() -> None:
+    top = CORE["adaptive_limit_max"]
+    assert AdaptiveLimiter(initial_limit=top, max_limit=top).limit == top
+    with pytest.raises(ConfigError, match="max_limit") as err:
+        AdaptiveLimiter(max_limit=top + 1)
+    assert err.value.allowed == f"an int from min_limit to {top}"
+    table = CORE["adaptive_waiters"]
+    assert 0 < table <= CORE["bulkhead_max_waiters"] and table == CORE["bulkhead_waiters"]
+    assert CORE["adaptive_max_waiting"] == 2**32 - 1 and default(AdaptiveLimiter, "max_waiting") is None
+    AdaptiveLimiter(max_waiting=table)
+    with pytest.raises(ConfigError, match="max_waiting") as err:
+        AdaptiveLimiter(max_waiting=table + 1)
+    assert err.value.allowed == f"an int from 0 to {table}"

@@ -11,6 +11,7 @@ MODULES = [
     "stanchion.breaker",
     "stanchion.limiter",
     "stanchion.bulkhead",
+    "stanchion.adaptive",
     "stanchion.backoff",
     "stanchion.retry",
     "stanchion.policy",

@@ -77,6 +77,7 @@ def test_the_api_table_lists_every_class() -> None:
         "RateLimiter",
         "KeyedRateLimiter",
         "Bulkhead",
+        "AdaptiveLimiter",
         "Backoff.constant",
         "Backoff.linear",
         "Backoff.exponential",

@@ -1,5 +1,5 @@
-"""stanchion: circuit breaker, rate limiters, bulkhead, backoff, retry budget and policies,
-over one Rust core whose answers every language shares.
+"""stanchion: circuit breaker, rate limiters, bulkhead, adaptive concurrency limit, backoff,
+retry budget and policies, over one Rust core whose answers every language shares.
 
 Every decision about state is the core's; this package adds decorators, context managers,
 asyncio waiting, events and a clock. Durations are seconds; the clock is ``time.monotonic_ns``
@@ -28,6 +28,9 @@ from ._errors import (
     TimeoutExceededError,
 )
 from ._stanchion import (
+    AdaptivePermit,
+    AdaptiveSnapshot,
+    AdaptiveWaiter,
     BreakerPermit,
     BreakerSnapshot,
     BulkheadPermit,
@@ -42,6 +45,7 @@ from ._stanchion import (
     key_of,
     monotonic_ns,
 )
+from .adaptive import AdaptiveLimiter
 from .breaker import CircuitBreaker
 from .bulkhead import Bulkhead
 from .limiter import KeyedRateLimiter, RateLimiter
@@ -50,6 +54,10 @@ from .backoff import Backoff, RetryBudget
 from .retry import Attempt, Attempts, Retry
 
 __all__ = [
+    "AdaptiveLimiter",
+    "AdaptivePermit",
+    "AdaptiveSnapshot",
+    "AdaptiveWaiter",
     "Attempt",
     "Attempts",
     "Backoff",

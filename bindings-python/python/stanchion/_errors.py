@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
+
+if TYPE_CHECKING:
+    from ._stanchion import _AdaptiveOutcome
 
 __all__ = [
     "StanchionError",
@@ -78,11 +81,11 @@ class TimeoutExceededError(StanchionError, TimeoutError):
     attempt ran past the policy's ``attempt_timeout``."""
 
     #: While the error is inside the policy that raised it: the core's decision on the
-    #: attempt it ended (``_stanchion.attempt_ended``: the breaker's report, the retry loop's
-    #: step and its detail), which the policy's breaker and retry follow instead of their
-    #: classifiers. ``None`` once it leaves that policy, so an enclosing one judges it as any
-    #: other error.
-    _decision: Optional[Tuple[str, str, Optional[str]]] = None
+    #: attempt it ended (``_stanchion.attempt_ended``: the breaker's report, the adaptive
+    #: limiter's sample, the retry loop's step and its detail), which the policy's breaker,
+    #: adaptive limiter and retry follow instead of their classifiers. ``None`` once it leaves
+    #: that policy, so an enclosing one judges it as any other error.
+    _decision: Optional[Tuple[str, "_AdaptiveOutcome", str, Optional[str]]] = None
 
 
 class FleetError(StanchionError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from types import TracebackType
 from typing import (
@@ -19,6 +18,7 @@ from typing import (
 
 from . import _stanchion
 from ._errors import BulkheadFullError, described
+from ._queue import await_permit
 from ._wrap import is_async, wrap
 
 if TYPE_CHECKING:
@@ -108,41 +108,11 @@ class Bulkhead:
         """A slot of ``lane``, waiting in the queue up to ``timeout`` seconds (``None``: as long
         as it takes): ``None`` when that wait timed out, so that a caller whose own deadline
         cut the wait short can say so. A full queue raises its refusal."""
-        permit = self._core.try_enter(lane)
-        if permit is not None:
-            return permit
-        loop = asyncio.get_running_loop()
-        # The event exists only once the first poll had to wait; a wake-up before that is
-        # seen by the poll that follows its creation.
-        box: List[asyncio.Event] = []
-
-        def wake() -> None:
-            if box:
-                loop.call_soon_threadsafe(box[0].set)
-
-        waiter = self._core.enqueue(lane, wake)
-        try:
-            permit = waiter.poll()
-            if permit is not None:
-                return permit
-            ready = asyncio.Event()
-            box.append(ready)
-            end = None if timeout is None else loop.time() + timeout
-            while True:
-                ready.clear()
-                permit = waiter.poll()
-                if permit is not None:
-                    return permit
-                if end is None:
-                    await ready.wait()
-                else:
-                    await asyncio.wait_for(ready.wait(), max(0.0, end - loop.time()))
-        except asyncio.TimeoutError:
-            waiter.cancel()
-            return None
-        except BaseException:
-            waiter.cancel()
-            raise
+        return await await_permit(
+            functools.partial(self._core.try_enter, lane),
+            functools.partial(self._core.enqueue, lane),
+            timeout,
+        )
 
     def enqueue(self, lane: Optional[int], wake: Callable[[], object]) -> _stanchion.BulkheadWaiter:
         """A place in the wait queue, for event loops other than asyncio: ``poll()`` returns

@@ -10,6 +10,7 @@ from typing import (
     Any,
     Awaitable,
     Callable,
+    List,
     NoReturn,
     Optional,
     Tuple,
@@ -22,6 +23,7 @@ from . import _stanchion
 from ._classify import FAILURE, SUCCESS
 from ._clock import Clock, clock_of
 from ._errors import TimeoutExceededError, described
+from .adaptive import AdaptiveLimiter
 from .breaker import CircuitBreaker
 from .bulkhead import Bulkhead, _timed_out
 from .limiter import RateLimiter
@@ -78,30 +80,80 @@ def _sync_only(func: Callable[..., R], args: Any, kwargs: Any) -> Callable[[], R
 
 def _ended(ending: str, message: str) -> TimeoutExceededError:
     """The error of an attempt that ended as ``ending`` (a name of the core's
-    ``policy::Ending``), carrying the core's decision on it for the policy's breaker and
-    retry."""
+    ``policy::Ending``), carrying the core's decision on it for the policy's breaker, adaptive
+    limiter and retry."""
     error = TimeoutExceededError(message)
     error._decision = _stanchion.attempt_ended(ending)
     return error
 
 
 def _report(
-    breaker: CircuitBreaker,
-    permit: _stanchion.BreakerPermit,
+    breaker: Optional[CircuitBreaker],
+    permit: Optional[_stanchion.BreakerPermit],
+    sample: Optional[_stanchion.AdaptivePermit],
     exc: Exception,
     called: bool,
 ) -> None:
-    """Tells the breaker how an attempt that raised ``exc`` ended: as the core decided for a
-    timeout; as the breaker's classifier says of the call's own error; released for an attempt
-    whose call was never made (a guard inside the breaker refused), as the core decides for
-    one (``Ending::Refused``)."""
+    """Tells the breaker (``permit``) and the adaptive limiter (``sample``) how an attempt
+    that raised ``exc`` ended: as the core decided for a timeout; as the caller judged the
+    call's own error (the breaker's classifier; without a breaker, a failure, as the core's
+    ``Verdict::failure``), the adaptive sample following that verdict as the core maps it;
+    released, with no sample, for an attempt whose call was never made (a guard inside
+    refused), as the core decides for one (``Ending::Refused``)."""
     decision = exc._decision if isinstance(exc, TimeoutExceededError) else None
     if decision is not None:
-        getattr(permit, decision[0])()
+        if permit is not None:
+            getattr(permit, decision[0])()
+        if sample is not None:
+            sample.record(decision[1])
     elif called:
-        breaker._core.record(permit, breaker._classifier.exception(exc))
+        verdict = FAILURE if breaker is None else breaker._classifier.exception(exc)
+        if breaker is not None and permit is not None:
+            breaker._core.record(permit, verdict)
+        if sample is not None:
+            sample.record(_stanchion.attempt_judged(verdict))
     else:
+        if permit is not None:
+            permit.release()
+        if sample is not None:
+            sample.release()
+
+
+def _cancelled(
+    permit: Optional[_stanchion.BreakerPermit], sample: Optional[_stanchion.AdaptivePermit]
+) -> None:
+    """The caller cancelled the call: the core's decision for that."""
+    decision = _stanchion.attempt_ended("cancelled")
+    if permit is not None:
+        getattr(permit, decision[0])()
+    if sample is not None:
+        sample.record(decision[1])
+
+
+def _abandoned(
+    permit: Optional[_stanchion.BreakerPermit], sample: Optional[_stanchion.AdaptivePermit]
+) -> None:
+    """Another ``BaseException`` ended the attempt (``KeyboardInterrupt``): nobody knows how
+    the call went, so both permits are given back and nothing is recorded."""
+    if permit is not None:
         permit.release()
+    if sample is not None:
+        sample.release()
+
+
+def _answered(
+    breaker: Optional[CircuitBreaker],
+    permit: Optional[_stanchion.BreakerPermit],
+    sample: Optional[_stanchion.AdaptivePermit],
+    result: object,
+) -> None:
+    """Tells the breaker and the adaptive limiter that the call returned ``result``, judged by
+    the breaker's ``failure_result`` (without a breaker, a success)."""
+    verdict = FAILURE if breaker is not None and breaker._classifier.result(result) else SUCCESS
+    if breaker is not None and permit is not None:
+        breaker._core.record(permit, verdict)
+    if sample is not None:
+        sample.record(_stanchion.attempt_judged(verdict))
 
 
 def _left_policy(exc: BaseException) -> None:
@@ -109,6 +161,17 @@ def _left_policy(exc: BaseException) -> None:
     and retry only, and an enclosing policy judges the error as any other."""
     if isinstance(exc, TimeoutExceededError):
         exc._decision = None
+
+
+def _gave_up(cut: bool, guard: str) -> Exception:
+    """The error of a wait in ``guard``'s queue that ended without a permit: the core's
+    ``deadline_before_call`` when the policy's deadline bounded it, else the guard's own
+    refusal (its timeout passed)."""
+    if cut:
+        return _ended(
+            "deadline_before_call", f"the policy's deadline passed while waiting for the {guard}"
+        )
+    return _timed_out()
 
 
 class _Expired(Exception):
@@ -168,8 +231,8 @@ async def _limited(func: Callable[[], Awaitable[R]], limit: Tuple[int, str]) -> 
 
 class Policy:
     """Composes the primitives around one call, outermost first:
-    fallback → timeout → retry (with its budget) → circuit breaker → bulkhead → rate limiter
-    → the call.
+    fallback → timeout → retry (with its budget) → circuit breaker → bulkhead or adaptive
+    limiter → rate limiter → the call.
 
     ``timeout`` (seconds) is one deadline for the whole call, retries and waits included: an
     attempt whose deadline has passed is not started, a retry whose wait would end past it is
@@ -179,7 +242,9 @@ class Policy:
     so for it both are checked only between attempts. ``fallback(exc)`` turns any
     ``Exception`` that escapes into a value. Each attempt waits for a bulkhead slot in its
     queue (a thread parked, a coroutine awaiting) and for a limiter's token, no longer than
-    their own timeouts and the deadline.
+    their own timeouts and the deadline. ``adaptive`` (an ``AdaptiveLimiter``) is the
+    alternative to a fixed ``bulkhead``: each attempt waits for its permit the same way, and
+    given both, an attempt holds a permit of each, the bulkhead's first.
 
     What the breaker and the retry are told of each attempt is the core's decision
     (``policy::Ending::decide``), the same in every language: a call cut off at its
@@ -190,7 +255,11 @@ class Policy:
     or the deadline passing while waiting for them, releases the breaker's permit without
     recording an outcome, and so does cancelling the call (the task's ``cancel()``): that is
     the caller's choice, not the dependency's failure. Cancellation releases every permit and
-    probe slot.
+    probe slot. The adaptive limiter's sample follows the same decision: a call cut off at
+    its limit is a drop (which lowers the limit), a call that answered is a latency sample
+    (an error the breaker's ``ignore_on`` matches samples nothing; the limiter's own
+    ``drop_on`` is not asked), and a call refused inside, never started or cancelled gives its
+    permit back with no sample.
 
     >>> policy = Policy(breaker=CircuitBreaker(), bulkhead=Bulkhead(max_concurrent=4),
     ...                 fallback=lambda exc: "cached")
@@ -208,6 +277,7 @@ class Policy:
         "retry",
         "breaker",
         "bulkhead",
+        "adaptive",
         "limiter",
         "_attempt_timeout_ns",
         "_clock",
@@ -222,6 +292,7 @@ class Policy:
         retry: Optional[Retry] = None,
         breaker: Optional[CircuitBreaker] = None,
         bulkhead: Optional[Bulkhead] = None,
+        adaptive: Optional[AdaptiveLimiter] = None,
         limiter: Optional[RateLimiter] = None,
         clock: Optional[Clock] = None,
     ) -> None:
@@ -229,6 +300,7 @@ class Policy:
             ("retry", retry, Retry),
             ("breaker", breaker, CircuitBreaker),
             ("bulkhead", bulkhead, Bulkhead),
+            ("adaptive", adaptive, AdaptiveLimiter),
         ):
             if value is not None and not isinstance(value, kind):
                 raise TypeError(
@@ -254,6 +326,7 @@ class Policy:
         self.retry = retry
         self.breaker = breaker
         self.bulkhead = bulkhead
+        self.adaptive = adaptive
         self.limiter = limiter
         self._clock = clock_of(clock)
 
@@ -268,25 +341,38 @@ class Policy:
 
     # Sync ---------------------------------------------------------------------------------
 
+    def _wait_ns(
+        self, timeout_ns: Optional[int], deadline: Optional[_stanchion.Deadline]
+    ) -> Tuple[Optional[int], bool]:
+        """How long a thread may wait in a queue whose own timeout is ``timeout_ns``: that,
+        within the time left to the deadline; and whether the deadline is what bounds it."""
+        if deadline is not None:
+            left = deadline.remaining_ns(self._clock())
+            if timeout_ns is None or left < timeout_ns:
+                return left, True
+        return timeout_ns, False
+
     def _enter_bulkhead(
         self, bulkhead: Bulkhead, deadline: Optional[_stanchion.Deadline]
     ) -> _stanchion.BulkheadPermit:
         """A slot, this thread waiting in the bulkhead's queue no longer than its timeout and
         the time left to the deadline."""
-        timeout_ns = bulkhead._timeout_ns
-        cut = False  # whether the deadline bounds the wait more than the bulkhead's timeout
-        if deadline is not None:
-            left = deadline.remaining_ns(self._clock())
-            if timeout_ns is None or left < timeout_ns:
-                timeout_ns, cut = left, True
+        timeout_ns, cut = self._wait_ns(bulkhead._timeout_ns, deadline)
         permit = bulkhead._core.wait(bulkhead._lane, timeout_ns)
-        if permit is not None:
-            return permit
-        if cut:
-            raise _ended(
-                "deadline_before_call", "the policy's deadline passed while waiting for the bulkhead"
-            )
-        raise _timed_out()
+        if permit is None:
+            raise _gave_up(cut, "bulkhead")
+        return permit
+
+    def _enter_adaptive(
+        self, adaptive: AdaptiveLimiter, deadline: Optional[_stanchion.Deadline]
+    ) -> _stanchion.AdaptivePermit:
+        """A permit, this thread waiting in the adaptive limiter's queue no longer than its
+        timeout and the time left to the deadline."""
+        timeout_ns, cut = self._wait_ns(adaptive._timeout_ns, deadline)
+        permit = adaptive._core.wait(timeout_ns)
+        if permit is None:
+            raise _gave_up(cut, "adaptive limiter")
+        return permit
 
     def _token_wait(self, deadline: Optional[_stanchion.Deadline]) -> Optional[float]:
         """How long an attempt may wait for the limiter's token: its ``timeout``, within the
@@ -298,11 +384,20 @@ class Policy:
         limiter = cast(RateLimiter, self.limiter)
         return min(limiter._max_wait(), deadline.remaining_ns(self._clock()) / 1e9)
 
-    def _inner(self, func: Callable[[], R], deadline: Optional[_stanchion.Deadline]) -> R:
-        """Bulkhead → limiter → the call."""
+    def _inner(
+        self,
+        func: Callable[[], R],
+        deadline: Optional[_stanchion.Deadline],
+        held: Optional[List[_stanchion.AdaptivePermit]],
+    ) -> R:
+        """Bulkhead → adaptive limiter (its permit left in ``held`` for the attempt to report)
+        → limiter → the call."""
         bulkhead = self.bulkhead
         permit = None if bulkhead is None else self._enter_bulkhead(bulkhead, deadline)
         try:
+            adaptive = self.adaptive
+            if adaptive is not None and held is not None:
+                held.append(self._enter_adaptive(adaptive, deadline))
             limiter = self.limiter
             if limiter is not None:
                 if deadline is None:
@@ -317,9 +412,10 @@ class Policy:
     def _attempt(self, func: Callable[[], R], deadline: Optional[_stanchion.Deadline]) -> R:
         self._check(deadline)
         breaker = self.breaker
-        if breaker is None:
-            return self._inner(func, deadline)
-        permit = breaker._core.acquire()
+        if breaker is None and self.adaptive is None:
+            return self._inner(func, deadline, None)
+        permit = None if breaker is None else breaker._core.acquire()
+        held: List[_stanchion.AdaptivePermit] = []
         called = False
 
         def call() -> R:
@@ -328,14 +424,14 @@ class Policy:
             return func()
 
         try:
-            result = self._inner(call, deadline)
+            result = self._inner(call, deadline, held)
         except Exception as exc:
-            _report(breaker, permit, exc, called)
+            _report(breaker, permit, held[0] if held else None, exc, called)
             raise
         except BaseException:
-            breaker._core.release(permit)
+            _abandoned(permit, held[0] if held else None)
             raise
-        breaker._core.record(permit, FAILURE if breaker._classifier.result(result) else SUCCESS)
+        _answered(breaker, permit, held[0] if held else None, result)
         return result
 
     @overload
@@ -372,33 +468,53 @@ class Policy:
 
     # Async --------------------------------------------------------------------------------
 
+    def _wait_seconds(
+        self, timeout: Optional[float], deadline: Optional[_stanchion.Deadline]
+    ) -> Tuple[Optional[float], bool]:
+        """How long a task may wait in a queue whose own timeout is ``timeout`` seconds: that,
+        within the time left to the deadline; and whether the deadline is what bounds it."""
+        if deadline is not None:
+            left = deadline.remaining_ns(self._clock()) / 1e9
+            if timeout is None or left < timeout:
+                return left, True
+        return timeout, False
+
     async def _aenter_bulkhead(
         self, bulkhead: Bulkhead, deadline: Optional[_stanchion.Deadline]
     ) -> _stanchion.BulkheadPermit:
         """A slot, this task waiting in the bulkhead's queue no longer than its timeout and the
         time left to the deadline."""
-        timeout = bulkhead._timeout
-        cut = False  # whether the deadline bounds the wait more than the bulkhead's timeout
-        if deadline is not None:
-            left = deadline.remaining_ns(self._clock()) / 1e9
-            if timeout is None or left < timeout:
-                timeout, cut = left, True
+        timeout, cut = self._wait_seconds(bulkhead._timeout, deadline)
         permit = await bulkhead._await_slot(bulkhead._lane, timeout)
-        if permit is not None:
-            return permit
-        if cut:
-            raise _ended(
-                "deadline_before_call", "the policy's deadline passed while waiting for the bulkhead"
-            )
-        raise _timed_out()
+        if permit is None:
+            raise _gave_up(cut, "bulkhead")
+        return permit
+
+    async def _aenter_adaptive(
+        self, adaptive: AdaptiveLimiter, deadline: Optional[_stanchion.Deadline]
+    ) -> _stanchion.AdaptivePermit:
+        """A permit, this task waiting in the adaptive limiter's queue no longer than its
+        timeout and the time left to the deadline."""
+        timeout, cut = self._wait_seconds(adaptive._timeout, deadline)
+        permit = await adaptive._await_permit(timeout)
+        if permit is None:
+            raise _gave_up(cut, "adaptive limiter")
+        return permit
 
     async def _ainner(
-        self, func: Callable[[], Awaitable[R]], deadline: Optional[_stanchion.Deadline]
+        self,
+        func: Callable[[], Awaitable[R]],
+        deadline: Optional[_stanchion.Deadline],
+        held: Optional[List[_stanchion.AdaptivePermit]],
     ) -> R:
-        """Bulkhead → limiter → the call."""
+        """Bulkhead → adaptive limiter (its permit left in ``held`` for the attempt to report)
+        → limiter → the call."""
         bulkhead = self.bulkhead
         permit = None if bulkhead is None else await self._aenter_bulkhead(bulkhead, deadline)
         try:
+            adaptive = self.adaptive
+            if adaptive is not None and held is not None:
+                held.append(await self._aenter_adaptive(adaptive, deadline))
             if self.limiter is not None:
                 await self.limiter.acquire(timeout=self._token_wait(deadline))
             return await func()
@@ -429,9 +545,10 @@ class Policy:
     ) -> R:
         self._check(deadline)
         breaker = self.breaker
-        if breaker is None:
-            return await self._ainner(lambda: self._acall_limited(func, deadline), deadline)
-        permit = breaker._core.acquire()
+        if breaker is None and self.adaptive is None:
+            return await self._ainner(lambda: self._acall_limited(func, deadline), deadline, None)
+        permit = None if breaker is None else breaker._core.acquire()
+        held: List[_stanchion.AdaptivePermit] = []
         called = False
 
         def call() -> Awaitable[R]:
@@ -440,18 +557,17 @@ class Policy:
             return self._acall_limited(func, deadline)
 
         try:
-            result = await self._ainner(call, deadline)
+            result = await self._ainner(call, deadline, held)
         except Exception as exc:
-            _report(breaker, permit, exc, called)
+            _report(breaker, permit, held[0] if held else None, exc, called)
             raise
         except asyncio.CancelledError:
-            # The caller cancelled the call: the core's decision for that.
-            getattr(permit, _stanchion.attempt_ended("cancelled")[0])()
+            _cancelled(permit, held[0] if held else None)
             raise
         except BaseException:
-            breaker._core.release(permit)
+            _abandoned(permit, held[0] if held else None)
             raise
-        breaker._core.record(permit, FAILURE if breaker._classifier.result(result) else SUCCESS)
+        _answered(breaker, permit, held[0] if held else None, result)
         return result
 
     async def acall(self, func: Callable[..., Awaitable[R]], *args: Any, **kwargs: Any) -> R:

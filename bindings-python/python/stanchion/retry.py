@@ -160,7 +160,7 @@ class Retry:
         if isinstance(exc, TimeoutExceededError) and exc._decision is not None:
             # A policy's timeout: the core said what the loop is told, whatever the
             # classifier would say of a TimeoutError.
-            _, step, detail = exc._decision
+            _, _, step, detail = exc._decision
             if step != "ask" or detail is None:
                 return None
             return (detail, None, None)

@@ -95,7 +95,7 @@ gcc "${cflags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all \
   -o "$out/test_api_asan"
 ASAN_OPTIONS=detect_leaks=1 "$out/test_api_asan"
 
-step "stress: 8 threads on one bulkhead, breaker and retry budget, ${stress_seconds} s a run"
+step "stress: 8 threads on one bulkhead, breaker, adaptive limiter and retry budget, ${stress_seconds} s a run"
 # Random acquires, releases, copies, moves and aborted retried calls; in flight never above the
 # cap at any sample, everything given back at the end (tests/c/stress.c). ThreadSanitizer sees
 # the C side only: the library is not instrumented.

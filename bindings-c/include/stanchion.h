@@ -1086,8 +1086,8 @@ stanchion_status stanchion_adaptive_try_acquire(stanchion_adaptive *limiter,
 //
 // ```c
 // stanchion_adaptive_change change;
-// stanchion_adaptive_record(&backend, &p, ok ? STANCHION_OUTCOME_SUCCESS : STANCHION_OUTCOME_DROPPED,
-//                           now, &change);
+// stanchion_outcome outcome = ok ? STANCHION_OUTCOME_SUCCESS : STANCHION_OUTCOME_DROPPED;
+// stanchion_adaptive_record(&backend, &p, outcome, now, &change);
 // ```
 stanchion_status stanchion_adaptive_record(stanchion_adaptive *limiter,
                                            stanchion_adaptive_permit *permit,

@@ -561,8 +561,8 @@ fn outcome(value: stanchion_outcome) -> Result<Outcome, stanchion_status> {
 ///
 /// ```c
 /// stanchion_adaptive_change change;
-/// stanchion_adaptive_record(&backend, &p, ok ? STANCHION_OUTCOME_SUCCESS : STANCHION_OUTCOME_DROPPED,
-///                           now, &change);
+/// stanchion_outcome outcome = ok ? STANCHION_OUTCOME_SUCCESS : STANCHION_OUTCOME_DROPPED;
+/// stanchion_adaptive_record(&backend, &p, outcome, now, &change);
 /// ```
 #[no_mangle]
 pub unsafe extern "C" fn stanchion_adaptive_record(

@@ -970,7 +970,8 @@ typedef struct STANCHION_ALIGNED(8) {
 // Refused: more tokens than the bucket holds, or more than fit within `max_wait`.
 #define STANCHION_INSUFFICIENT_CAPACITY 105
 
-// Refused: every bulkhead permit of the lane is out.
+// Refused: every bulkhead permit of the lane is out, or as many adaptive limiter permits as its
+// limit.
 #define STANCHION_BULKHEAD_FULL 106
 
 // Refused: a bulkhead queue is full (not returned by the C API, which has no queue).

@@ -18,10 +18,12 @@ mkdir -p "$out"
 program="$root/bindings-c/firmware/footprint/footprint.c"
 
 rows=("baseline:" "breaker:-DBREAKER" "token bucket:-DBUCKET" "bulkhead:-DBULKHEAD"
+  "adaptive limiter:-DADAPTIVE"
   "retry budget:-DRETRY_BUDGET" "keyed limiter (16 slots):-DKEYED_LIMITER"
   "backoff + retrying:-DBACKOFF"
   "breaker + bucket + bulkhead + retry budget:-DBREAKER -DBUCKET -DBULKHEAD -DRETRY_BUDGET"
-  "all six:-DBREAKER -DBUCKET -DBULKHEAD -DRETRY_BUDGET -DKEYED_LIMITER -DBACKOFF")
+  "all six:-DBREAKER -DBUCKET -DBULKHEAD -DRETRY_BUDGET -DKEYED_LIMITER -DBACKOFF"
+  "all seven:-DBREAKER -DBUCKET -DBULKHEAD -DRETRY_BUDGET -DKEYED_LIMITER -DBACKOFF -DADAPTIVE")
 targets=(thumbv6m-none-eabi thumbv7em-none-eabi)
 
 declare -A flash ram
@@ -54,7 +56,7 @@ printf '\nbaseline (startup, newlib exit): thumbv6m %d B flash, thumbv7em %d B f
 
 # The same calls from Rust on the core directly (footprint/core-only): what the C layer adds.
 core_rows=("baseline:" "breaker:-DBREAKER" "token bucket:-DBUCKET" "bulkhead:-DBULKHEAD"
-  "retry budget:-DRETRY_BUDGET"
+  "adaptive limiter:-DADAPTIVE" "retry budget:-DRETRY_BUDGET"
   "breaker + bucket + bulkhead + retry budget:-DBREAKER -DBUCKET -DBULKHEAD -DRETRY_BUDGET")
 core_dir="$root/bindings-c/firmware/footprint/core-only"
 declare -A core_flash

@@ -95,7 +95,7 @@ gcc "${cflags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all \
   -o "$out/test_api_asan"
 ASAN_OPTIONS=detect_leaks=1 "$out/test_api_asan"
 
-step "stress: 8 threads on one bulkhead, breaker and retry budget, ${stress_seconds} s a run"
+step "stress: 8 threads on one bulkhead, breaker, adaptive limiter and retry budget, ${stress_seconds} s a run"
 # Random acquires, releases, copies, moves and aborted retried calls; in flight never above the
 # cap at any sample, everything given back at the end (tests/c/stress.c). ThreadSanitizer sees
 # the C side only: the library is not instrumented.
@@ -117,7 +117,8 @@ gcc "${cflags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all \
   -o "$out/conformance"
 "$out/conformance" "$root/conformance" | tee "$out/conformance.log"
 # The runner must notice a wrong answer (one changed expectation makes it fail, in a retry
-# loop's file and in a step of a bulkhead file it runs in part) and an unknown step field.
+# loop's file, in a step of a bulkhead file it runs in part, in an adaptive limiter's change of
+# limit and in the C name of its parameter) and an unknown step field.
 conformance_must_fail() { # NAME FILE SED-EXPRESSION LOG-PATTERN
   rm -rf "$out/conformance-$1" && mkdir -p "$out/conformance-$1/$(dirname "$2")"
   cp "$root/conformance/$2" "$out/conformance-$1/$2"
@@ -140,6 +141,12 @@ conformance_must_fail unknown-field retry/hint.json \
   's/"hint": 200000000/"hint": 200000000, "hnt": 1/' 'FAIL   retry/hint.json: step 1: format: .*unknown field `hnt`'
 conformance_must_fail altered-lane bulkhead/lane_out_of_range.json \
   '0,/"lane": 1}/s//"lane": 0}/' 'FAIL   bulkhead/lane_out_of_range.json: step 0:'
+conformance_must_fail altered-change adaptive/windows.json \
+  's/"change": {"from": 11, "to": 9}/"change": {"from": 11, "to": 10}/' \
+  'FAIL   adaptive/windows.json: step 17: `change`'
+conformance_must_fail altered-field adaptive/config_errors.json \
+  's/"error_field": "algorithm.beta"/"error_field": "algorithm.alpha"/' \
+  'FAIL   adaptive/config_errors.json: step 18: `error_field`'
 # A bulkhead file runs up to its first queue step, and no step that reads what it changed.
 grep -a -x 'part   bulkhead/snapshot.json: 2 of 20 steps run; .*then the rest of the file, 17 steps from step 3 (`snapshot`).*' \
   "$out/conformance.log"

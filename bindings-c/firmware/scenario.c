@@ -1,7 +1,7 @@
 /*
- * Firmware example: a circuit breaker, a token bucket and a bulkhead in static storage, driven
- * by a fake millisecond clock through a short scenario, then one token bucket shared by the
- * main loop and the SysTick interrupt handler. Prints through semihosting and exits with 0
+ * Firmware example: a circuit breaker, a token bucket, a bulkhead and an adaptive limiter in
+ * static storage, driven by a fake millisecond clock through a short scenario, then one token
+ * bucket shared by the main loop and the SysTick interrupt handler. Prints through semihosting and exits with 0
  * when every check holds, 1 otherwise (QEMU passes the status on).
  */
 #include <stdint.h>
@@ -18,6 +18,7 @@ extern void initialise_monitor_handles(void);
 static stanchion_breaker uplink;
 static stanchion_token_bucket telemetry;
 static stanchion_bulkhead radio;
+static stanchion_adaptive backend;
 
 static int checks, failures;
 
@@ -97,6 +98,55 @@ static void bulkhead_scenario(void) {
   check(s.in_flight == 2 && s.peak == 2 && s.rejected == 1, "counters");
 }
 
+static void adaptive_scenario(void) {
+  stanchion_adaptive_config config;
+  stanchion_adaptive_config_default(&config);
+  config.initial_limit = 2;
+  config.max_limit = 8;
+  config.min_samples = 2;
+  config.window_ns = 100 * MS;
+  check(stanchion_adaptive_init(&backend, &config) == STANCHION_OK, "adaptive init");
+  stanchion_adaptive_permit a, b, c;
+  stanchion_adaptive_change change;
+  stanchion_rejection r;
+  check(stanchion_adaptive_try_acquire(&backend, 0, &a, NULL) == STANCHION_OK, "first permit");
+  check(stanchion_adaptive_try_acquire(&backend, 0, &b, NULL) == STANCHION_OK, "second permit");
+  check(stanchion_adaptive_try_acquire(&backend, 0, &c, &r) == STANCHION_BULKHEAD_FULL && !r.has_retry_after,
+        "the limit of 2 refuses a third");
+  /* The first report opens a window; the one that finds 2 samples and 100 ms closes it: 2 in
+   * flight of 2 and no drop, so the limit grows by one. */
+  stanchion_adaptive_record(&backend, &a, STANCHION_OUTCOME_SUCCESS, 10 * MS, &change);
+  check(!change.occurred, "a window opens");
+  stanchion_adaptive_record(&backend, &b, STANCHION_OUTCOME_SUCCESS, 110 * MS, &change);
+  check(change.occurred && change.from == 2 && change.to == 3, "a window closes: 2 -> 3");
+  check(stanchion_adaptive_record(&backend, &b, STANCHION_OUTCOME_DROPPED, 110 * MS, &change) == STANCHION_OK &&
+            !change.occurred,
+        "a permit reports once");
+
+  stanchion_adaptive_permit held[3];
+  for (int i = 0; i < 3; i++)
+    check(stanchion_adaptive_try_acquire(&backend, 200 * MS, &held[i], NULL) == STANCHION_OK, "3 of 3");
+  check(stanchion_adaptive_try_acquire(&backend, 200 * MS, &c, NULL) == STANCHION_BULKHEAD_FULL, "full at 3");
+  check(stanchion_adaptive_record(&backend, &held[0], 9, 210 * MS, &change) == STANCHION_INVALID_ARGUMENT,
+        "an unknown outcome is refused");
+  /* Two timeouts close a dropped window: floor(3 x 0.9) = 2. */
+  stanchion_adaptive_record(&backend, &held[0], STANCHION_OUTCOME_DROPPED, 210 * MS, &change);
+  stanchion_adaptive_record(&backend, &held[1], STANCHION_OUTCOME_DROPPED, 310 * MS, &change);
+  check(change.occurred && change.from == 3 && change.to == 2, "a drop backs off: 3 -> 2");
+  stanchion_adaptive_snapshot s;
+  stanchion_adaptive_snapshot_get(&backend, &s);
+  check(s.limit == 2 && s.in_flight == 1 && s.peak == 3 && s.rejected == 2, "counters");
+  check(s.windows == 2 && s.has_last_update && s.last_update_ns == 310 * MS && !s.has_baseline,
+        "windows");
+
+  stanchion_config_error error;
+  config.algorithm = STANCHION_ADAPTIVE_VEGAS;
+  config.vegas.smoothing = 0.0;
+  check(stanchion_adaptive_config_validate(&config, &error) == STANCHION_INVALID_CONFIG &&
+            strcmp(error.field, "vegas.smoothing") == 0,
+        "a bad parameter names its algorithm's field");
+}
+
 /* The system timer (present on every Cortex-M core QEMU models). */
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
@@ -145,6 +195,7 @@ int main(void) {
   breaker_scenario();
   bucket_scenario();
   bulkhead_scenario();
+  adaptive_scenario();
   interrupt_scenario();
   printf("firmware scenario: %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;

@@ -6,7 +6,8 @@
  * an error, reports a config error without a field or range, or breaks a hard guarantee: a
  * bulkhead never has more than max_concurrent permits out, nor counts fewer than the permits
  * really out (permits are also copied and moved: a copy must not give a slot back twice), a
- * breaker never more half-open probes in flight than configured.
+ * breaker never more half-open probes in flight than configured, an adaptive limiter never a
+ * limit outside its bounds nor an in-flight count other than the permits really out.
  *
  * Build and run: see bindings-c/README.md ("Fuzzing").
  */
@@ -104,6 +105,16 @@ static int bulkhead_held[PERMITS];
 static int bulkhead_origin[PERMITS];
 static int bulkhead_untracked;
 
+/* The adaptive limiter, with the same model of its permits as the bulkhead's (a record and a
+ * release both give a held permit back). */
+static stanchion_adaptive adaptive;
+static stanchion_adaptive_config adaptive_config;
+static stanchion_adaptive_permit adaptive_permits[PERMITS];
+static uint32_t adaptive_out;
+static int adaptive_held[PERMITS];
+static int adaptive_origin[PERMITS];
+static int adaptive_untracked;
+
 static stanchion_retry_loop retry_call;
 static stanchion_retry_policy retry_policy;
 
@@ -121,6 +132,14 @@ static void setup(struct input *in) {
   memset(breaker_permits, 0, sizeof breaker_permits);
   memset(bulkhead_permits, 0, sizeof bulkhead_permits);
   memset(&retry_call, 0, sizeof retry_call);
+  memset(&adaptive, 0, sizeof adaptive);
+  memset(adaptive_permits, 0, sizeof adaptive_permits);
+  adaptive_out = 0;
+  adaptive_untracked = 0;
+  for (int i = 0; i < PERMITS; i++) {
+    adaptive_held[i] = 0;
+    adaptive_origin[i] = -1;
+  }
   bulkhead_out = 0;
   bulkhead_untracked = 0;
   for (int i = 0; i < PERMITS; i++) {
@@ -164,6 +183,14 @@ static void setup(struct input *in) {
   validated(stanchion_retry_budget_config_validate(&budget_config, &error), &error);
   known(stanchion_retry_budget_init(&budget, &budget_config));
 
+  known(stanchion_adaptive_config_default(&adaptive_config));
+  /* Small windows, so that the input closes some. */
+  adaptive_config.min_samples = 1 + byte(in) % 4;
+  adaptive_config.window_ns = bytes(in, 1) * 1000000;
+  bend(in, &adaptive_config, sizeof adaptive_config);
+  validated(stanchion_adaptive_config_validate(&adaptive_config, &error), &error);
+  known(stanchion_adaptive_init(&adaptive, &adaptive_config));
+
   /* The retry policy: its flags and the deadline from the input, the budget maybe left out. */
   memset(&retry_policy, 0, sizeof retry_policy);
   retry_policy.backoff = &backoff;
@@ -183,6 +210,15 @@ static void invariants(uint64_t now) {
   stanchion_breaker_snapshot s;
   if (stanchion_breaker_snapshot_get(&breaker, now, &s) == STANCHION_OK)
     check(s.probes_in_flight <= max_probes);
+  stanchion_adaptive_snapshot a;
+  uint32_t limit = 0;
+  if (stanchion_adaptive_snapshot_get(&adaptive, &a) == STANCHION_OK) {
+    check(a.limit >= adaptive_config.min_limit && a.limit <= adaptive_config.max_limit);
+    check(a.peak <= adaptive_config.max_limit && a.waiting == 0);
+    check(adaptive_untracked || a.in_flight == adaptive_out);
+    check(a.has_last_update == (a.windows > 0));
+    check(stanchion_adaptive_limit_get(&adaptive, &limit) == STANCHION_OK && limit == a.limit);
+  }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -198,7 +234,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     stanchion_breaker_permit *bp = &breaker_permits[bi];
     stanchion_bulkhead_permit *hp = &bulkhead_permits[hi];
     stanchion_status s;
-    switch (byte(&in) % 30) {
+    int ai = byte(&in) % PERMITS;
+    stanchion_adaptive_permit *ap = &adaptive_permits[ai];
+    switch (byte(&in) % 36) {
       case 0: known(stanchion_breaker_try_acquire(&breaker, now, MAYBE(&in, bp), MAYBE(&in, &r), MAYBE(&in, &t))); break;
       case 1: known(stanchion_breaker_record(&breaker, MAYBE(&in, bp), byte(&in) % 4, now, MAYBE(&in, &t))); break;
       case 2: known(stanchion_breaker_release(&breaker, bp, now, &t)); break;
@@ -325,6 +363,84 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check(s == STANCHION_OK || attempt == 0x5a5a5a5a);
         check(s == STANCHION_OK || s <= STANCHION_PANIC || s == STANCHION_DEADLINE);
         known(stanchion_retry_loop_attempts_get(&retry_call, &attempt));
+        break;
+      }
+      case 30: {
+        uint32_t before = 0, limit = 0, in_flight = 0;
+        stanchion_adaptive_snapshot a;
+        int tracked = stanchion_adaptive_snapshot_get(&adaptive, &a) == STANCHION_OK;
+        if (tracked) before = a.in_flight;
+        if (stanchion_adaptive_limit_get(&adaptive, &limit) != STANCHION_OK) limit = 0;
+        if (known(stanchion_adaptive_try_acquire(&adaptive, now, MAYBE(&in, ap), MAYBE(&in, &r))) ==
+            STANCHION_OK) {
+          /* Admitted only below the limit: the hard bound at admission. */
+          check(!tracked || before < limit);
+          check(stanchion_adaptive_permit_in_flight(ap, &in_flight) == STANCHION_OK);
+          check(!tracked || in_flight == before + 1);
+          adaptive_out++; /* a permit the slot held before is lost: still out */
+          adaptive_held[ai] = 1;
+          adaptive_origin[ai] = ai;
+        }
+        break;
+      }
+      case 31: {
+        stanchion_adaptive_change c;
+        memset(&c, 0x5a, sizeof c);
+        stanchion_outcome outcome = byte(&in) % 6;
+        stanchion_adaptive_change *out_c = MAYBE(&in, &c);
+        s = known(stanchion_adaptive_record(&adaptive, MAYBE(&in, ap), outcome, now, out_c));
+        check(s == STANCHION_OK || ((uint8_t *)&c)[0] == 0x5a);
+        check(s != STANCHION_OK || !out_c || (c.occurred ? c.from != c.to : c.from == 0 && c.to == 0));
+        check(s != STANCHION_OK || outcome <= STANCHION_OUTCOME_DROPPED);
+        if (s == STANCHION_OK && adaptive_held[ai]) {
+          adaptive_out--;
+          adaptive_held[ai] = 0;
+        }
+        break;
+      }
+      case 32: {
+        bool released = false;
+        s = known(stanchion_adaptive_release(&adaptive, MAYBE(&in, ap), &released));
+        check(adaptive_untracked || s != STANCHION_OK || released == (bool)adaptive_held[ai]);
+        if (s == STANCHION_OK && adaptive_held[ai]) {
+          adaptive_out--;
+          adaptive_held[ai] = 0;
+        }
+        break;
+      }
+      case 33: /* a forged adaptive permit */
+        for (size_t i = 0; i < sizeof *ap; i++) ((uint8_t *)ap)[i] = byte(&in);
+        adaptive_untracked = 1;
+        break;
+      case 34: /* an adaptive permit copied, or moved as it should be */
+        if (byte(&in) & 1) {
+          if (adaptive_origin[ai] == other && ai != other) adaptive_untracked = 1; /* its old bytes back */
+          adaptive_permits[other] = *ap;
+          adaptive_origin[other] = adaptive_origin[ai];
+          adaptive_held[other] = ai == other && adaptive_held[ai];
+        } else if (known(stanchion_adaptive_permit_move(ap, MAYBE(&in, &adaptive_permits[other]))) ==
+                       STANCHION_OK &&
+                   ai != other) {
+          adaptive_held[other] = adaptive_held[ai];
+          adaptive_held[ai] = 0;
+          adaptive_origin[other] = other;
+          adaptive_origin[ai] = -1;
+        }
+        break;
+      case 35: { /* a config bent at random: validate and init agree, and a new init resets */
+        stanchion_adaptive_config c = adaptive_config;
+        stanchion_config_error error;
+        bend(&in, &c, sizeof c);
+        s = known(stanchion_adaptive_config_validate(&c, &error));
+        validated(s, &error);
+        stanchion_status init = known(stanchion_adaptive_init(&adaptive, &c));
+        check(init == s);
+        if (init == STANCHION_OK) {
+          adaptive_config = c;
+          /* The permits out belong to the old object: reporting them now is a caller's error
+           * the library cannot see (a permit names no object). */
+          adaptive_untracked = 1;
+        }
         break;
       }
       default: {

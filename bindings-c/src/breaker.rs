@@ -86,7 +86,8 @@ const _: () = assert!(
     core::mem::size_of::<PermitParts>() == core::mem::size_of::<stanchion_breaker_permit>()
 );
 
-/// How a call ended: `STANCHION_OUTCOME_SUCCESS`, `_FAILURE` or `_IGNORED`.
+/// How a call ended: `STANCHION_OUTCOME_SUCCESS`, `_FAILURE` or `_IGNORED`, and for an
+/// adaptive limiter also `_DROPPED` (a breaker refuses it: `STANCHION_INVALID_ARGUMENT`).
 ///
 /// ```c
 /// stanchion_outcome outcome = ok ? STANCHION_OUTCOME_SUCCESS : STANCHION_OUTCOME_FAILURE;

@@ -17,6 +17,7 @@ pub(crate) enum Config {
     TokenBucket,
     KeyedLimiter,
     Bulkhead,
+    Adaptive,
     Backoff,
     RetryBudget,
 }
@@ -30,6 +31,7 @@ impl Config {
             Config::TokenBucket => "token_bucket",
             Config::KeyedLimiter => "keyed_limiter",
             Config::Bulkhead => "bulkhead",
+            Config::Adaptive => "adaptive",
             Config::Backoff => "backoff",
             Config::RetryBudget => "retry_budget",
         }
@@ -66,7 +68,8 @@ use Config::*;
 
 /// Every field a C user can see in an error. The breaker's window-fit error (`window` in the
 /// core) is renamed `window.count` or `window.buckets` by the breaker, from the window kind,
-/// before it gets here.
+/// before it gets here; so is an adaptive limiter's `algorithm.<parameter>`, to the parameter
+/// of the algorithm's struct (`vegas.smoothing`), by the limiter.
 pub(crate) const FIELDS: &[Field] = &[
     field(
         Breaker,
@@ -184,6 +187,61 @@ pub(crate) const FIELDS: &[Field] = &[
         "lane_ceilings",
         "lane_ceilings",
         "[0]: 0 or max_concurrent; [1] to [lanes - 1]: at least 1, non-increasing",
+    ),
+    field(Adaptive, "max_limit", "max_limit", "min_limit..=65535"),
+    field(Adaptive, "min_limit", "min_limit", "1..=max_limit"),
+    field(
+        Adaptive,
+        "initial_limit",
+        "initial_limit",
+        "min_limit..=max_limit",
+    ),
+    field(Adaptive, "min_samples", "min_samples", "1..=4294967295"),
+    field(
+        Adaptive,
+        "algorithm",
+        "algorithm",
+        "STANCHION_ADAPTIVE_AIMD (0) to _GRADIENT2 (2)",
+    ),
+    field(
+        Adaptive,
+        "aimd.backoff_ratio",
+        "aimd.backoff_ratio",
+        "[0.5, 1)",
+    ),
+    field(Adaptive, "aimd.timeout", "aimd.timeout_ns", "at least 1"),
+    field(Adaptive, "vegas.alpha", "vegas.alpha", "0..=65535"),
+    field(Adaptive, "vegas.beta", "vegas.beta", "0..=65535"),
+    field(
+        Adaptive,
+        "vegas.probe_multiplier",
+        "vegas.probe_multiplier",
+        "1..=65535",
+    ),
+    field(Adaptive, "vegas.smoothing", "vegas.smoothing", "(0, 1]"),
+    field(
+        Adaptive,
+        "gradient2.smoothing",
+        "gradient2.smoothing",
+        "(0, 1]",
+    ),
+    field(
+        Adaptive,
+        "gradient2.queue_size",
+        "gradient2.queue_size",
+        "0..=65535",
+    ),
+    field(
+        Adaptive,
+        "gradient2.long_window",
+        "gradient2.long_window",
+        "1..=65535",
+    ),
+    field(
+        Adaptive,
+        "gradient2.rtt_tolerance",
+        "gradient2.rtt_tolerance",
+        "[1, 1000]",
     ),
     field(
         Backoff,

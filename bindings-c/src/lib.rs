@@ -20,6 +20,7 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![allow(non_camel_case_types)]
 
+mod adaptive;
 mod backoff;
 mod breaker;
 mod bulkhead;
@@ -34,6 +35,7 @@ mod retry_loop;
 mod status;
 mod token_bucket;
 
+pub use adaptive::*;
 pub use backoff::*;
 pub use breaker::*;
 pub use bulkhead::*;

@@ -42,7 +42,8 @@ pub const STANCHION_FORCED_OPEN: stanchion_status = 103;
 pub const STANCHION_RATE_LIMITED: stanchion_status = 104;
 /// Refused: more tokens than the bucket holds, or more than fit within `max_wait`.
 pub const STANCHION_INSUFFICIENT_CAPACITY: stanchion_status = 105;
-/// Refused: every bulkhead permit of the lane is out.
+/// Refused: every bulkhead permit of the lane is out, or as many adaptive limiter permits as its
+/// limit.
 pub const STANCHION_BULKHEAD_FULL: stanchion_status = 106;
 /// Refused: a bulkhead queue is full (not returned by the C API, which has no queue).
 pub const STANCHION_QUEUE_FULL: stanchion_status = 107;

@@ -17,7 +17,14 @@ extern uint64_t now, later;
 extern bool ok;
 void sleep_ns(uint64_t ns);
 
-#if defined(SNIPPETS_BACKOFF)
+#if defined(SNIPPETS_ADAPTIVE)
+extern stanchion_adaptive backend;
+extern stanchion_adaptive_config c;
+extern stanchion_config_error e;
+extern stanchion_adaptive_permit p;
+bool send_request(void);
+
+#elif defined(SNIPPETS_BACKOFF)
 extern stanchion_backoff reconnect;
 extern stanchion_backoff_config c, config;
 extern stanchion_config_error e;

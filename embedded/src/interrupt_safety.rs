@@ -7,6 +7,7 @@
 //! (which also runs on the host). The last one is the pattern of an interrupt-driven executor:
 //! a waker that pends an interrupt whose handler polls the future. The bulkhead wakes from
 //! inside a release, so the handler re-enters the bulkhead in the middle of that operation.
+//! The adaptive limiter's handler call closes a window and changes the limit there.
 //!
 //! | target                        | 32-bit atomics         | 64-bit atomics                   |
 //! |-------------------------------|------------------------|----------------------------------|
@@ -21,6 +22,7 @@ use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use critical_section::Mutex;
 use portable_atomic::{AtomicU32, AtomicU64, Ordering};
+use stanchion::adaptive::{AdaptiveConfig, AdaptiveLimiter, LimitChange, Outcome as Report};
 use stanchion::breaker::{BreakerConfig, CircuitBreaker, Outcome, State, Transition};
 use stanchion::bulkhead::Acquire;
 use stanchion::{
@@ -57,6 +59,15 @@ static PEERS: KeyedLimiter<4> =
     };
 static LINK: Bulkhead = match Bulkhead::new(BulkheadConfig::new(2)) {
     Ok(bulkhead) => bulkhead,
+    Err(_) => panic!(),
+};
+/// Every report closes a window; a limit of 2.
+static BACKEND: AdaptiveLimiter = match AdaptiveLimiter::new(
+    AdaptiveConfig::new()
+        .limits(1, 2, 10)
+        .window(Nanos::ZERO, 1),
+) {
+    Ok(limiter) => limiter,
     Err(_) => panic!(),
 };
 
@@ -202,6 +213,7 @@ tests! {
         assert_eq!(breaker_failure.record(Outcome::Failure, now), None);
         BUDGET.deposit();
         let held = LINK.try_acquire(0).unwrap();
+        let mut call = BACKEND.try_acquire(now).unwrap().into_raw();
         interrupts::in_handler(|| {
             let now = Nanos::from_secs(1);
             // The handler sees what thread mode took, and thread mode then sees the handler's.
@@ -216,6 +228,12 @@ tests! {
             let refused = LINK.try_acquire(0).map(drop).map_err(|r| r.reason);
             assert_eq!(refused, Err(Reason::BulkheadFull));
             drop(in_handler);
+            // The handler's call sees thread mode's in flight; its report closes a window of
+            // 2 in flight of 2 and raises the limit, which thread mode then sees.
+            let permit = BACKEND.try_acquire(now).unwrap();
+            assert_eq!(permit.in_flight(), 2);
+            let raised = permit.record(Report::Success, now + Nanos::from_millis(1));
+            assert_eq!(raised, Some(LimitChange { from: 2, to: 3 }));
         });
         assert_eq!(BUCKET.available(now), 0);
         let refused = BREAKER.try_acquire(now).map(drop).map_err(|r| r.reason);
@@ -224,6 +242,10 @@ tests! {
         assert_eq!(PEERS.try_acquire(7, 1, now).map_err(|r| r.reason), Err(Reason::RateLimited));
         drop(held);
         assert_eq!((LINK.snapshot().in_flight, LINK.snapshot().peak), (0, 2));
+        assert_eq!(BACKEND.limit(), 3);
+        let lowered = BACKEND.record_raw(&mut call, Report::Dropped, now);
+        assert_eq!(lowered, Some(LimitChange { from: 3, to: 2 }));
+        assert_eq!((BACKEND.snapshot().in_flight, BACKEND.snapshot().windows), (0, 2));
     }
 
     fn a_waiter_is_polled_in_the_interrupt_its_wake_pends_mid_release() {

@@ -8,6 +8,7 @@ extern uint32_t footprint_breaker(uint64_t now, uint32_t outcome);
 extern uint32_t footprint_bucket(uint64_t now, uint32_t n);
 extern uint32_t footprint_bulkhead(uint32_t lane);
 extern uint32_t footprint_retry_budget(uint64_t now);
+extern uint32_t footprint_adaptive(uint64_t now, uint32_t outcome);
 
 static volatile uint64_t input = 1;
 
@@ -24,6 +25,9 @@ int main(void) {
 #endif
 #ifdef RETRY_BUDGET
   sink += footprint_retry_budget(input);
+#endif
+#ifdef ADAPTIVE
+  sink += footprint_adaptive(input, (uint32_t)input);
 #endif
   return (int)(sink & 1);
 }

@@ -51,6 +51,21 @@ static void use_bulkhead(void) {
 }
 #endif
 
+#ifdef ADAPTIVE
+static stanchion_adaptive adaptive;
+static void use_adaptive(void) {
+  stanchion_adaptive_config c;
+  stanchion_adaptive_permit p;
+  stanchion_adaptive_change change;
+  bool released;
+  stanchion_adaptive_config_default(&c);
+  sink += stanchion_adaptive_init(&adaptive, &c);
+  sink += stanchion_adaptive_try_acquire(&adaptive, input, &p, NULL);
+  sink += stanchion_adaptive_record(&adaptive, &p, (stanchion_outcome)input, input, &change);
+  sink += stanchion_adaptive_release(&adaptive, &p, &released);
+}
+#endif
+
 #ifdef RETRY_BUDGET
 static stanchion_retry_budget budget;
 static void use_retry_budget(void) {
@@ -96,6 +111,9 @@ int main(void) {
 #endif
 #ifdef BULKHEAD
   use_bulkhead();
+#endif
+#ifdef ADAPTIVE
+  use_adaptive();
 #endif
 #ifdef RETRY_BUDGET
   use_retry_budget();

@@ -246,6 +246,7 @@ static const struct {
     {"keyed_limiter", "refill_every", "bucket.refill_every_ns"},
     {"backoff", "schedule.factor", "factor"},
     {"backoff", "jitter.proportional", "jitter_proportion"},
+    {"adaptive", "aimd.timeout", "aimd.timeout_ns"},
 };
 
 static void expect_c_field_name(const char *primitive, const cJSON *step) {
@@ -256,9 +257,18 @@ static void expect_c_field_name(const char *primitive, const cJSON *step) {
     /* The core's error for a window longer than the breaker holds: in C, the window's length. */
     c = get(get(get(step, "config"), "window"), "count") ? "window_count" : "window_buckets";
   }
+  char parameter[128];
+  if (strcmp(primitive, "adaptive") == 0 && strncmp(want->valuestring, "algorithm.", 10) == 0) {
+    /* The core names a parameter `algorithm.<name>`; in C it is a field of the chosen
+     * algorithm's struct: `vegas.smoothing`, `gradient2.smoothing`. */
+    const cJSON *algorithm = get(get(step, "config"), "algorithm"), *data;
+    snprintf(parameter, sizeof parameter, "%s.%s", algorithm ? variant(algorithm, &data, "algorithm") : "aimd",
+             want->valuestring + 10);
+    c = parameter;
+  }
   for (size_t i = 0; i < sizeof c_field_names / sizeof c_field_names[0]; i++)
     if (strcmp(c_field_names[i].primitive, primitive) == 0 &&
-        strcmp(c_field_names[i].core, want->valuestring) == 0)
+        strcmp(c_field_names[i].core, c ? c : want->valuestring) == 0)
       c = c_field_names[i].c;
   if (c && !cJSON_SetValuestring(want, c)) fail(FORMAT, "out of memory");
 }
@@ -296,6 +306,7 @@ struct names {
   union {
     stanchion_breaker_permit breaker;
     stanchion_bulkhead_permit bulkhead;
+    stanchion_adaptive_permit adaptive;
   } permit[MAX_NAMES];
 };
 
@@ -1003,6 +1014,161 @@ static void bulkhead_run(const char *op, const cJSON *step, cJSON *o) {
   }
 }
 
+/* ---- adaptive concurrency limit ------------------------------------------------------ */
+
+static stanchion_adaptive adaptive;
+
+static stanchion_adaptive_config adaptive_config(const cJSON *j) {
+  ALLOW(j, "an adaptive limiter config", "algorithm", "initial_limit", "min_limit", "max_limit",
+        "min_samples", "window", "seed");
+  stanchion_adaptive_config c;
+  stanchion_adaptive_config_default(&c);
+  const cJSON *v = get(j, "algorithm");
+  if (v) {
+    const cJSON *data;
+    const char *name = variant(v, &data, "algorithm");
+    if (strcmp(name, "aimd") == 0) {
+      c.algorithm = STANCHION_ADAPTIVE_AIMD;
+      if (data) {
+        ALLOW(data, "`aimd`", "backoff_ratio", "timeout");
+        if ((v = get(data, "backoff_ratio"))) c.aimd.backoff_ratio = float_of(v, "backoff_ratio");
+        c.aimd.timeout_ns = opt_int(data, "timeout", c.aimd.timeout_ns);
+      }
+    } else if (strcmp(name, "vegas") == 0) {
+      c.algorithm = STANCHION_ADAPTIVE_VEGAS;
+      if (data) {
+        ALLOW(data, "`vegas`", "alpha", "beta", "probe_multiplier", "smoothing");
+        c.vegas.alpha = opt_u32(data, "alpha", c.vegas.alpha);
+        c.vegas.beta = opt_u32(data, "beta", c.vegas.beta);
+        c.vegas.probe_multiplier = opt_u32(data, "probe_multiplier", c.vegas.probe_multiplier);
+        if ((v = get(data, "smoothing"))) c.vegas.smoothing = float_of(v, "smoothing");
+      }
+    } else if (strcmp(name, "gradient2") == 0) {
+      c.algorithm = STANCHION_ADAPTIVE_GRADIENT2;
+      if (data) {
+        ALLOW(data, "`gradient2`", "smoothing", "queue_size", "long_window", "rtt_tolerance",
+              "creep_guard");
+        if ((v = get(data, "smoothing"))) c.gradient2.smoothing = float_of(v, "smoothing");
+        c.gradient2.queue_size = opt_u32(data, "queue_size", c.gradient2.queue_size);
+        c.gradient2.long_window = opt_u32(data, "long_window", c.gradient2.long_window);
+        if ((v = get(data, "rtt_tolerance"))) c.gradient2.rtt_tolerance = float_of(v, "rtt_tolerance");
+        if ((v = get(data, "creep_guard"))) {
+          if (!cJSON_IsBool(v)) fail(FORMAT, "`creep_guard` is not a boolean");
+          c.gradient2.creep_guard = cJSON_IsTrue(v);
+        }
+      }
+    } else {
+      fail(FORMAT, "unknown algorithm `%s`", name);
+    }
+  }
+  c.initial_limit = opt_u32(j, "initial_limit", c.initial_limit);
+  c.min_limit = opt_u32(j, "min_limit", c.min_limit);
+  c.max_limit = opt_u32(j, "max_limit", c.max_limit);
+  c.min_samples = opt_u32(j, "min_samples", c.min_samples);
+  c.window_ns = opt_int(j, "window", c.window_ns);
+  c.seed = opt_int(j, "seed", c.seed);
+  return c;
+}
+
+static void adaptive_new(const cJSON *config) {
+  stanchion_adaptive_config c = adaptive_config(config);
+  expect_ok(stanchion_adaptive_init(&adaptive, &c), "invalid config");
+  memset(names.used, 0, sizeof names.used);
+}
+
+static stanchion_outcome adaptive_outcome_of(const cJSON *step) {
+  const char *o = req_string(step, "outcome");
+  if (strcmp(o, "dropped") == 0) return STANCHION_OUTCOME_DROPPED;
+  return outcome_of(step);
+}
+
+/* `admitted`, `reason`, `retry_after` and the permit's `in_flight` of a try_acquire at `now`
+ * into `p`. */
+static stanchion_status adaptive_admit(cJSON *o, uint64_t now, stanchion_adaptive_permit *p) {
+  stanchion_rejection r;
+  stanchion_status s = stanchion_adaptive_try_acquire(&adaptive, now, p, &r);
+  admission(o, s, &r);
+  uint32_t in_flight = 0;
+  if (s == STANCHION_OK) expect_ok(stanchion_adaptive_permit_in_flight(p, &in_flight), "permit_in_flight");
+  put_optional(o, "in_flight", s == STANCHION_OK, in_flight);
+  return s;
+}
+
+static cJSON *change_json(const stanchion_adaptive_change *c) {
+  if (!c->occurred) return cJSON_CreateNull();
+  cJSON *o = cJSON_CreateObject();
+  put_int(o, "from", c->from);
+  put_int(o, "to", c->to);
+  return o;
+}
+
+static void adaptive_run(const char *op, const cJSON *step, cJSON *o) {
+  stanchion_adaptive_change change;
+  if (strcmp(op, "acquire") == 0) {
+    ALLOW(step, "acquire", "op", "expect", "repeat", "note", "now", "as");
+    int slot = free_slot(&names);
+    if (adaptive_admit(o, req_int(step, "now"), &names.permit[slot].adaptive) == STANCHION_OK) {
+      /* Without `as`, the permit is held for the rest of the file: its slot stays taken. */
+      const cJSON *as = get(step, "as");
+      if (as && !cJSON_IsNull(as)) {
+        bind_name(&names, slot, as);
+      } else {
+        names.used[slot] = true;
+        names.name[slot][0] = '\0';
+      }
+    }
+  } else if (strcmp(op, "record") == 0) {
+    ALLOW(step, "record", "op", "expect", "repeat", "note", "permit", "outcome", "now");
+    int i = take_permit(step);
+    stanchion_outcome outcome = adaptive_outcome_of(step);
+    expect_ok(stanchion_adaptive_record(&adaptive, &names.permit[i].adaptive, outcome,
+                                        req_int(step, "now"), &change),
+              "record");
+    unbind(&names, i);
+    put(o, "change", change_json(&change));
+  } else if (strcmp(op, "release") == 0) {
+    ALLOW(step, "release", "op", "expect", "repeat", "note", "permit");
+    int i = take_permit(step);
+    bool released;
+    expect_ok(stanchion_adaptive_release(&adaptive, &names.permit[i].adaptive, &released), "release");
+    unbind(&names, i);
+    put(o, "released", cJSON_CreateBool(released));
+  } else if (strcmp(op, "call") == 0) {
+    ALLOW(step, "call", "op", "expect", "repeat", "note", "now", "latency", "outcome");
+    uint64_t now = req_int(step, "now"), latency = opt_int(step, "latency", 0);
+    stanchion_outcome outcome = adaptive_outcome_of(step);
+    stanchion_adaptive_permit p;
+    change.occurred = false;
+    if (adaptive_admit(o, now, &p) == STANCHION_OK) {
+      uint64_t end = now + latency < now ? UINT64_MAX : now + latency;
+      expect_ok(stanchion_adaptive_record(&adaptive, &p, outcome, end, &change), "record");
+    }
+    put(o, "change", change_json(&change));
+  } else if (strcmp(op, "snapshot") == 0) {
+    ALLOW(step, "snapshot", "op", "expect", "repeat", "note");
+    stanchion_adaptive_snapshot s;
+    expect_ok(stanchion_adaptive_snapshot_get(&adaptive, &s), "snapshot");
+    uint32_t limit;
+    expect_ok(stanchion_adaptive_limit_get(&adaptive, &limit), "limit");
+    if (limit != s.limit) fail(MISMATCH, "limit_get %u, snapshot's limit %u", limit, s.limit);
+    put_int(o, "limit", s.limit);
+    put_int(o, "in_flight", s.in_flight);
+    put_int(o, "waiting", s.waiting);
+    put_int(o, "peak", s.peak);
+    put_int(o, "rejected", s.rejected);
+    put_optional(o, "baseline", s.has_baseline, s.baseline_ns);
+    put_optional(o, "last_update", s.has_last_update, s.last_update_ns);
+    put_int(o, "windows", s.windows);
+  } else if (strcmp(op, "validate") == 0) {
+    ALLOW(step, "validate", "op", "expect", "repeat", "note", "config");
+    stanchion_adaptive_config c = adaptive_config(required(step, "config"));
+    stanchion_config_error e;
+    config_error(o, stanchion_adaptive_config_validate(&c, &e), &e);
+  } else {
+    fail(FORMAT, "unknown op `%s` for an adaptive limiter", op);
+  }
+}
+
 /* ---- files ---------------------------------------------------------------------------- */
 
 struct subject {
@@ -1020,6 +1186,7 @@ static const struct subject subjects[] = {
     {"token_bucket", bucket_new, bucket_run},
     {"keyed_limiter", keyed_new, keyed_run},
     {"bulkhead", bulkhead_new, bulkhead_run},
+    {"adaptive", adaptive_new, adaptive_run},
 };
 
 static void portable_integers(const cJSON *v) {
@@ -1209,7 +1376,6 @@ int main(int argc, char **argv) {
   }
   for (struct dirent *d; (d = readdir(top));) {
     if (d->d_name[0] == '.') continue;
-    if (strcmp(d->d_name, "adaptive") == 0) continue; /* Skipped: the C binding does not have the adaptive limiter yet. */
     char sub[4096];
     snprintf(sub, sizeof sub, "%s/%s", argv[1], d->d_name);
     DIR *inner = opendir(sub);

@@ -1,16 +1,21 @@
 /*
- * Threads hammer one bulkhead, one breaker and one retry budget through the C API, on the real
- * clock, at random: permits taken and released, kept a while, released twice, copied (the copy
- * must be refused), moved, abandoned; breaker permits recorded or released; whole retried calls
- * through stanchion_retry_loop_*, some aborted half way. While they run:
+ * Threads hammer one bulkhead, one breaker, one adaptive limiter and one retry budget through
+ * the C API, on the real clock, at random: permits taken and released, kept a while, released
+ * twice, copied (the copy must be refused), moved, abandoned; breaker permits recorded or
+ * released; adaptive permits recorded with any outcome (every report closes a window, so the
+ * limit moves all the time) or released; whole retried calls through stanchion_retry_loop_*,
+ * some aborted half way. While they run:
  *
  * - every thread counts the bulkhead permits it really holds in one shared counter, raised
  *   after an admission and lowered before a release, and checks after each admission that it
  *   never exceeds the cap; a sampler thread checks the counter and the bulkhead's own in-flight
  *   count and peak against the cap, and the breaker's probes in flight against its limit;
- * - at the end, with every thread joined: nothing is in flight anywhere, the shared counter is
- *   0, and the budget counted exactly the retries the loops were told to make and refused
- *   exactly those they were told it refused.
+ * - the same for the adaptive limiter's permits, against its max_limit, and its limit stays
+ *   within its bounds;
+ * - at the end, with every thread joined: nothing is in flight anywhere, the shared counters
+ *   are 0, the adaptive limiter closed no more windows than it had samples, and the budget
+ *   counted exactly the retries the loops were told to make and refused exactly those they
+ *   were told it refused.
  *
  * usage: stress [SECONDS [THREADS]]   (defaults 3 s, 8 threads; exits 1 on any failed check)
  */
@@ -37,6 +42,12 @@ static stanchion_bulkhead bulkhead;
 static stanchion_breaker breaker;
 static stanchion_backoff backoff;
 static stanchion_retry_budget budget;
+static stanchion_adaptive adaptive;
+
+#define ADAPTIVE_MIN 1
+#define ADAPTIVE_MAX 6
+static atomic_int adaptive_out;     /* adaptive permits held by the threads right now */
+static atomic_ullong adaptive_taken, adaptive_samples, limit_changes;
 
 static atomic_int really_out;       /* bulkhead permits held by the threads right now */
 static atomic_int failures;
@@ -91,6 +102,8 @@ struct held {
   bool bulkhead[SLOTS];
   stanchion_breaker_permit probe[SLOTS];
   bool breaker[SLOTS];
+  stanchion_adaptive_permit call[SLOTS];
+  bool adaptive[SLOTS];
 };
 
 static int free_slot(const bool *used) {
@@ -136,6 +149,45 @@ static void report(stanchion_breaker_permit *p, uint64_t *rng) {
   }
   /* Reported: a second report, and any copy, is refused. */
   CHECK_STATUS(stanchion_breaker_release(&breaker, p, now_ns(), NULL), STANCHION_INVALID_ARGUMENT);
+}
+
+/* An adaptive permit into `p`: on admission, count it and check it against max_limit. */
+static bool take_adaptive(stanchion_adaptive_permit *p) {
+  stanchion_status s = stanchion_adaptive_try_acquire(&adaptive, now_ns(), p, NULL);
+  if (s != STANCHION_OK) {
+    CHECK(s == STANCHION_BULKHEAD_FULL);
+    return false;
+  }
+  int out = atomic_fetch_add(&adaptive_out, 1) + 1;
+  CHECK(out <= ADAPTIVE_MAX);
+  uint32_t in_flight = 0;
+  CHECK_STATUS(stanchion_adaptive_permit_in_flight(p, &in_flight), STANCHION_OK);
+  CHECK(in_flight >= 1 && in_flight <= ADAPTIVE_MAX);
+  atomic_fetch_add(&adaptive_taken, 1);
+  return true;
+}
+
+/* Reports an adaptive permit with any outcome, or releases it; a second report does nothing. */
+static void report_adaptive(stanchion_adaptive_permit *p, uint64_t *rng) {
+  atomic_fetch_sub(&adaptive_out, 1);
+  uint32_t what = next(rng) % 5;
+  stanchion_adaptive_change change;
+  if (what == 4) {
+    bool released = false;
+    CHECK_STATUS(stanchion_adaptive_release(&adaptive, p, &released), STANCHION_OK);
+    CHECK(released);
+  } else {
+    CHECK_STATUS(stanchion_adaptive_record(&adaptive, p, what, now_ns(), &change), STANCHION_OK);
+    if (what != STANCHION_OUTCOME_IGNORED) atomic_fetch_add(&adaptive_samples, 1);
+    if (change.occurred) {
+      CHECK(change.from != change.to);
+      CHECK(change.to >= ADAPTIVE_MIN && change.to <= ADAPTIVE_MAX);
+      atomic_fetch_add(&limit_changes, 1);
+    }
+  }
+  CHECK_STATUS(stanchion_adaptive_record(&adaptive, p, STANCHION_OUTCOME_DROPPED, now_ns(), &change),
+               STANCHION_OK);
+  CHECK(!change.occurred);
 }
 
 /* One retried call: each attempt takes a bulkhead permit and a breaker permit, works, and
@@ -221,7 +273,7 @@ static void *worker(void *arg) {
   memset(&h, 0, sizeof h);
   while (!atomic_load(&stop)) {
     int i;
-    switch (next(&rng) % 12) {
+    switch (next(&rng) % 15) {
       case 0: /* take a bulkhead permit and keep it */
         if ((i = free_slot(h.bulkhead)) >= 0) h.bulkhead[i] = take(&h.permit[i], &rng, NULL) == STANCHION_OK;
         break;
@@ -271,6 +323,23 @@ static void *worker(void *arg) {
           h.breaker[i] = false;
         }
         break;
+      case 7: /* an adaptive permit, kept */
+        if ((i = free_slot(h.adaptive)) >= 0) h.adaptive[i] = take_adaptive(&h.call[i]);
+        break;
+      case 8: /* reported, after some work, or first a copy refused */
+      case 9:
+        if ((i = used_slot(h.adaptive, &rng)) >= 0) {
+          if (next(&rng) % 4 == 0) {
+            stanchion_adaptive_permit copy = h.call[i];
+            CHECK_STATUS(stanchion_adaptive_record(&adaptive, &copy, STANCHION_OUTCOME_DROPPED, now_ns(), NULL),
+                         STANCHION_INVALID_ARGUMENT);
+            atomic_fetch_add(&copies_refused, 1);
+          }
+          work(&rng);
+          report_adaptive(&h.call[i], &rng);
+          h.adaptive[i] = false;
+        }
+        break;
       default:
         retried_call(&rng);
         break;
@@ -280,6 +349,7 @@ static void *worker(void *arg) {
   for (int i = 0; i < SLOTS; i++) {
     if (h.bulkhead[i]) give_back(&h.permit[i]);
     if (h.breaker[i]) report(&h.probe[i], &rng);
+    if (h.adaptive[i]) report_adaptive(&h.call[i], &rng);
   }
   return NULL;
 }
@@ -295,6 +365,12 @@ static void *sampler(void *arg) {
     stanchion_breaker_snapshot s;
     CHECK_STATUS(stanchion_breaker_snapshot_get(&breaker, now_ns(), &s), STANCHION_OK);
     CHECK(s.probes_in_flight <= PROBES);
+    int held = atomic_load(&adaptive_out);
+    CHECK(held >= 0 && held <= ADAPTIVE_MAX);
+    stanchion_adaptive_snapshot a;
+    CHECK_STATUS(stanchion_adaptive_snapshot_get(&adaptive, &a), STANCHION_OK);
+    CHECK(a.limit >= ADAPTIVE_MIN && a.limit <= ADAPTIVE_MAX);
+    CHECK(a.in_flight <= ADAPTIVE_MAX && a.peak <= ADAPTIVE_MAX);
     atomic_fetch_add(&samples, 1);
     sleep_ns(20 * US);
   }
@@ -334,7 +410,15 @@ int main(int argc, char **argv) {
   stanchion_retry_budget_config_default(&rc);
   rc.ratio = 0.2;
   rc.min_retries_per_sec = 1000;
-  if (stanchion_bulkhead_init(&bulkhead, &hc) != STANCHION_OK ||
+  stanchion_adaptive_config ac;
+  stanchion_adaptive_config_default(&ac);
+  ac.min_limit = ADAPTIVE_MIN;
+  ac.initial_limit = 3;
+  ac.max_limit = ADAPTIVE_MAX;
+  ac.min_samples = 1; /* every report may close a window */
+  ac.window_ns = 0;
+  if (stanchion_adaptive_init(&adaptive, &ac) != STANCHION_OK ||
+      stanchion_bulkhead_init(&bulkhead, &hc) != STANCHION_OK ||
       stanchion_breaker_init(&breaker, &bc) != STANCHION_OK ||
       stanchion_backoff_init(&backoff, &oc) != STANCHION_OK ||
       stanchion_retry_budget_init(&budget, &rc) != STANCHION_OK) {
@@ -358,6 +442,12 @@ int main(int argc, char **argv) {
   stanchion_breaker_snapshot s;
   CHECK_STATUS(stanchion_breaker_snapshot_get(&breaker, now_ns(), &s), STANCHION_OK);
   CHECK(s.probes_in_flight == 0);
+  CHECK(atomic_load(&adaptive_out) == 0);
+  stanchion_adaptive_snapshot a;
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(&adaptive, &a), STANCHION_OK);
+  CHECK(a.in_flight == 0 && a.peak <= ADAPTIVE_MAX);
+  /* A window closes on a sample, and a change of limit closes one. */
+  CHECK(a.windows <= atomic_load(&adaptive_samples) && atomic_load(&limit_changes) <= a.windows);
   /* The budget paid for exactly the retries the loops were told to make. */
   stanchion_retry_budget_snapshot r;
   CHECK_STATUS(stanchion_retry_budget_snapshot_get(&budget, now_ns(), &r), STANCHION_OK);
@@ -366,12 +456,14 @@ int main(int argc, char **argv) {
 
   printf("stress: %d threads, %.1f s: %llu bulkhead permits (peak %u of %u, %llu refused), %llu copies "
          "refused, %llu breaker calls (%llu transitions), %llu retried calls, %llu retries, %llu "
-         "budget stops, %llu samples: %s\n",
+         "budget stops, %llu adaptive permits (%llu windows, %llu changes of limit), %llu samples: %s\n",
          threads, seconds, (unsigned long long)atomic_load(&permits_taken), b.peak, CAP,
          (unsigned long long)b.rejected, (unsigned long long)atomic_load(&copies_refused),
          (unsigned long long)s.calls, (unsigned long long)s.transitions,
          (unsigned long long)atomic_load(&calls), (unsigned long long)atomic_load(&retries_told),
-         (unsigned long long)atomic_load(&refusals_told), (unsigned long long)atomic_load(&samples),
+         (unsigned long long)atomic_load(&refusals_told), (unsigned long long)atomic_load(&adaptive_taken),
+         (unsigned long long)a.windows, (unsigned long long)atomic_load(&limit_changes),
+         (unsigned long long)atomic_load(&samples),
          atomic_load(&failures) ? "FAILED" : "ok");
   return atomic_load(&failures) ? 1 : 0;
 }

@@ -18,6 +18,8 @@ _Static_assert(sizeof(stanchion_keyed_limiter) == STANCHION_KEYED_LIMITER_SIZE, 
 _Static_assert(sizeof(stanchion_keyed_limiter_1024) == STANCHION_KEYED_LIMITER_1024_SIZE,
                "keyed 1024 size");
 _Static_assert(sizeof(stanchion_bulkhead) == STANCHION_BULKHEAD_SIZE, "bulkhead size");
+_Static_assert(sizeof(stanchion_adaptive) == STANCHION_ADAPTIVE_SIZE, "adaptive size");
+_Static_assert(alignof(stanchion_adaptive) == STANCHION_ADAPTIVE_ALIGN, "adaptive align");
 _Static_assert(sizeof(stanchion_backoff) == STANCHION_BACKOFF_SIZE, "backoff size");
 _Static_assert(sizeof(stanchion_retrying) == STANCHION_RETRYING_SIZE, "retrying size");
 _Static_assert(sizeof(stanchion_retry_budget) == STANCHION_RETRY_BUDGET_SIZE, "budget size");
@@ -362,6 +364,63 @@ static void test_config_error_names(void) {
   EXPECT_CONFIG_ERROR(&h, bulkhead, lane_ceilings,
                       "[0]: 0 or max_concurrent; [1] to [lanes - 1]: at least 1, non-increasing");
 
+  stanchion_adaptive_config a;
+  stanchion_adaptive_config_default(&a);
+  a.max_limit = STANCHION_ADAPTIVE_MAX_LIMIT + 1;
+  EXPECT_CONFIG_ERROR(&a, adaptive, max_limit, "min_limit..=65535");
+  stanchion_adaptive_config_default(&a);
+  a.min_limit = 0;
+  EXPECT_CONFIG_ERROR(&a, adaptive, min_limit, "1..=max_limit");
+  a.min_limit = 11;
+  a.initial_limit = 11;
+  a.max_limit = 10;
+  EXPECT_CONFIG_ERROR(&a, adaptive, min_limit, "1..=max_limit");
+  stanchion_adaptive_config_default(&a);
+  a.initial_limit = a.max_limit + 1;
+  EXPECT_CONFIG_ERROR(&a, adaptive, initial_limit, "min_limit..=max_limit");
+  stanchion_adaptive_config_default(&a);
+  a.min_samples = 0;
+  EXPECT_CONFIG_ERROR(&a, adaptive, min_samples, "1..=4294967295");
+  stanchion_adaptive_config_default(&a);
+  a.algorithm = 3;
+  EXPECT_CONFIG_ERROR(&a, adaptive, algorithm, "STANCHION_ADAPTIVE_AIMD (0) to _GRADIENT2 (2)");
+  stanchion_adaptive_config_default(&a);
+  a.aimd.backoff_ratio = 1.0;
+  EXPECT_CONFIG_ERROR(&a, adaptive, aimd.backoff_ratio, "[0.5, 1)");
+  a.aimd.backoff_ratio = 0.5;
+  a.aimd.timeout_ns = 0;
+  EXPECT_CONFIG_ERROR(&a, adaptive, aimd.timeout_ns, "at least 1");
+  /* Only the chosen algorithm's parameters are read. */
+  a.algorithm = STANCHION_ADAPTIVE_VEGAS;
+  CHECK_STATUS(stanchion_adaptive_config_validate(&a, NULL), STANCHION_OK);
+  a.vegas.alpha = 65536;
+  EXPECT_CONFIG_ERROR(&a, adaptive, vegas.alpha, "0..=65535");
+  stanchion_adaptive_config_default(&a);
+  a.algorithm = STANCHION_ADAPTIVE_VEGAS;
+  a.vegas.beta = 65536;
+  EXPECT_CONFIG_ERROR(&a, adaptive, vegas.beta, "0..=65535");
+  a.vegas.beta = 6;
+  a.vegas.probe_multiplier = 0;
+  EXPECT_CONFIG_ERROR(&a, adaptive, vegas.probe_multiplier, "1..=65535");
+  a.vegas.probe_multiplier = 30;
+  a.vegas.smoothing = 0.0;
+  EXPECT_CONFIG_ERROR(&a, adaptive, vegas.smoothing, "(0, 1]");
+  stanchion_adaptive_config_default(&a);
+  a.algorithm = STANCHION_ADAPTIVE_GRADIENT2;
+  a.gradient2.smoothing = 1.5;
+  EXPECT_CONFIG_ERROR(&a, adaptive, gradient2.smoothing, "(0, 1]");
+  a.gradient2.smoothing = 1.0;
+  a.gradient2.queue_size = 65536;
+  EXPECT_CONFIG_ERROR(&a, adaptive, gradient2.queue_size, "0..=65535");
+  a.gradient2.queue_size = 0;
+  a.gradient2.long_window = 0;
+  EXPECT_CONFIG_ERROR(&a, adaptive, gradient2.long_window, "1..=65535");
+  a.gradient2.long_window = 65535;
+  a.gradient2.rtt_tolerance = 0.99;
+  EXPECT_CONFIG_ERROR(&a, adaptive, gradient2.rtt_tolerance, "[1, 1000]");
+  a.gradient2.rtt_tolerance = 1000.0;
+  CHECK_STATUS(stanchion_adaptive_config_validate(&a, NULL), STANCHION_OK);
+
   stanchion_backoff_config f;
   stanchion_backoff_config_default(&f);
   f.schedule = 4;
@@ -684,6 +743,184 @@ static void test_breaker_copied_permit(void) {
   CHECK(s.probes_in_flight == 0 && s.half_open_successes == 1);
 }
 
+/* Zeroed static storage for the adaptive limiter: what firmware has before init. */
+static stanchion_adaptive static_adaptive;
+
+static void test_adaptive(void) {
+  stanchion_adaptive_config config;
+  CHECK_STATUS(stanchion_adaptive_config_default(&config), STANCHION_OK);
+  CHECK(config.algorithm == STANCHION_ADAPTIVE_AIMD && config.initial_limit == 20);
+  CHECK(config.min_limit == 1 && config.max_limit == 1000 && config.min_samples == 10);
+  CHECK(config.window_ns == SEC && config.seed == 0);
+  CHECK(config.aimd.backoff_ratio == 0.9 && config.aimd.timeout_ns == 5 * SEC);
+  CHECK(config.vegas.alpha == 3 && config.vegas.beta == 6 && config.vegas.probe_multiplier == 30);
+  CHECK(config.vegas.smoothing == 1.0);
+  CHECK(config.gradient2.smoothing == 0.2 && config.gradient2.queue_size == 4);
+  CHECK(config.gradient2.long_window == 600 && config.gradient2.rtt_tolerance == 1.5);
+  CHECK(config.gradient2.creep_guard == 0);
+
+  stanchion_adaptive *l = &static_adaptive;
+  stanchion_adaptive_permit a, b, c;
+  CHECK_STATUS(stanchion_adaptive_try_acquire(l, 0, &a, NULL), STANCHION_NOT_INITIALIZED);
+  /* Every sample is a window of its own; start at 2. */
+  config.initial_limit = 2;
+  config.max_limit = 10;
+  config.min_samples = 1;
+  config.window_ns = 0;
+  CHECK_STATUS(stanchion_adaptive_init(l, &config), STANCHION_OK);
+
+  stanchion_rejection r;
+  uint32_t in_flight = 0;
+  CHECK_STATUS(stanchion_adaptive_try_acquire(l, 0, &a, &r), STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_permit_in_flight(&a, &in_flight), STANCHION_OK);
+  CHECK(in_flight == 1);
+  CHECK_STATUS(stanchion_adaptive_try_acquire(l, 0, &b, &r), STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_permit_in_flight(&b, &in_flight), STANCHION_OK);
+  CHECK(in_flight == 2);
+  /* Full: refused, no retry_after, the permit output untouched. */
+  memset(&c, 0xAB, sizeof c);
+  CHECK_STATUS(stanchion_adaptive_try_acquire(l, 0, &c, &r), STANCHION_BULKHEAD_FULL);
+  CHECK(r.reason == STANCHION_BULKHEAD_FULL && !r.has_retry_after);
+  CHECK(((unsigned char *)&c)[0] == 0xAB && ((unsigned char *)&c)[sizeof c - 1] == 0xAB);
+
+  /* a's window had 1 in flight of 2: not application-limited, no drop: +1. */
+  stanchion_adaptive_change change;
+  memset(&change, 0xAB, sizeof change);
+  CHECK_STATUS(stanchion_adaptive_record(l, &a, STANCHION_OUTCOME_SUCCESS, 5 * MS, &change), STANCHION_OK);
+  CHECK(change.occurred && change.from == 2 && change.to == 3);
+  /* A permit recorded twice does nothing: no sample, no window, no permit given back. */
+  memset(&change, 0xAB, sizeof change);
+  CHECK_STATUS(stanchion_adaptive_record(l, &a, STANCHION_OUTCOME_DROPPED, 6 * MS, &change), STANCHION_OK);
+  CHECK(!change.occurred && change.from == 0 && change.to == 0);
+  bool released = true;
+  CHECK_STATUS(stanchion_adaptive_release(l, &a, &released), STANCHION_OK);
+  CHECK(!released);
+  stanchion_adaptive_snapshot s;
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(l, &s), STANCHION_OK);
+  CHECK(s.limit == 3 && s.in_flight == 1 && s.windows == 1 && s.last_update_ns == 5 * MS);
+
+  /* An unknown outcome is refused: the permit stays held, the output untouched. */
+  memset(&change, 0xAB, sizeof change);
+  CHECK_STATUS(stanchion_adaptive_record(l, &b, 4, 7 * MS, &change), STANCHION_INVALID_ARGUMENT);
+  CHECK(((unsigned char *)&change)[0] == 0xAB);
+  CHECK_STATUS(stanchion_adaptive_record(l, &b, UINT32_MAX, 7 * MS, NULL), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(l, &s), STANCHION_OK);
+  CHECK(s.in_flight == 1 && s.windows == 1);
+  /* A drop: floor(3 x 0.9) = 2. */
+  CHECK_STATUS(stanchion_adaptive_record(l, &b, STANCHION_OUTCOME_DROPPED, 10 * MS, &change), STANCHION_OK);
+  CHECK(change.occurred && change.from == 3 && change.to == 2);
+  uint32_t limit = 0;
+  CHECK_STATUS(stanchion_adaptive_limit_get(l, &limit), STANCHION_OK);
+  CHECK(limit == 2);
+  memset(&s, 0xAB, sizeof s);
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(l, &s), STANCHION_OK);
+  CHECK(s.limit == 2 && s.in_flight == 0 && s.waiting == 0 && s.peak == 2 && s.rejected == 1);
+  CHECK(!s.has_baseline && s.baseline_ns == 0); /* AIMD keeps none */
+  CHECK(s.has_last_update && s.last_update_ns == 10 * MS && s.windows == 2);
+
+  /* Ignored samples nothing; a release gives the permit back once. */
+  CHECK_STATUS(stanchion_adaptive_try_acquire(l, 20 * MS, &a, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_record(l, &a, STANCHION_OUTCOME_IGNORED, 30 * MS, &change), STANCHION_OK);
+  CHECK(!change.occurred);
+  CHECK_STATUS(stanchion_adaptive_try_acquire(l, 20 * MS, &b, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_release(l, &b, &released), STANCHION_OK);
+  CHECK(released);
+  CHECK_STATUS(stanchion_adaptive_record(l, &b, STANCHION_OUTCOME_DROPPED, 30 * MS, &change), STANCHION_OK);
+  CHECK(!change.occurred);
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(l, &s), STANCHION_OK);
+  CHECK(s.limit == 2 && s.in_flight == 0 && s.windows == 2);
+
+  /* The drop outcome is the limiter's own: a breaker refuses it. */
+  stanchion_breaker_config bc;
+  stanchion_breaker_config_default(&bc);
+  stanchion_breaker breaker;
+  stanchion_breaker_init(&breaker, &bc);
+  stanchion_breaker_permit bp;
+  CHECK_STATUS(stanchion_breaker_try_acquire(&breaker, 0, &bp, NULL, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_breaker_record(&breaker, &bp, STANCHION_OUTCOME_DROPPED, 0, NULL),
+               STANCHION_INVALID_ARGUMENT);
+
+  /* A config refused at init leaves the object as it was. */
+  stanchion_adaptive_config bad = config;
+  bad.initial_limit = 11;
+  CHECK_STATUS(stanchion_adaptive_init(l, &bad), STANCHION_INVALID_CONFIG);
+  CHECK_STATUS(stanchion_adaptive_limit_get(l, &limit), STANCHION_OK);
+  CHECK(limit == 2);
+
+  /* Vegas keeps a baseline: the first window's latency. */
+  config.algorithm = STANCHION_ADAPTIVE_VEGAS;
+  stanchion_adaptive vegas;
+  CHECK_STATUS(stanchion_adaptive_init(&vegas, &config), STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(&vegas, &s), STANCHION_OK);
+  CHECK(!s.has_baseline && !s.has_last_update && s.limit == 2);
+  CHECK_STATUS(stanchion_adaptive_try_acquire(&vegas, SEC, &a, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_record(&vegas, &a, STANCHION_OUTCOME_FAILURE, SEC + 10 * MS, NULL),
+               STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(&vegas, &s), STANCHION_OK);
+  CHECK(s.has_baseline && s.baseline_ns == 10 * MS && s.windows == 1);
+}
+
+/* A copied adaptive permit reports once: the copy is refused, whatever the order. */
+static void test_adaptive_copied_permit(void) {
+  stanchion_adaptive_config config;
+  stanchion_adaptive_config_default(&config);
+  config.initial_limit = 2;
+  stanchion_adaptive l;
+  CHECK_STATUS(stanchion_adaptive_init(&l, &config), STANCHION_OK);
+  stanchion_adaptive_permit a, copy;
+  stanchion_adaptive_snapshot s;
+  bool released = false;
+  CHECK_STATUS(stanchion_adaptive_try_acquire(&l, 0, &a, NULL), STANCHION_OK);
+  copy = a;
+  CHECK_STATUS(stanchion_adaptive_record(&l, &copy, STANCHION_OUTCOME_SUCCESS, MS, NULL),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_adaptive_release(&l, &copy, &released), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(&l, &s), STANCHION_OK);
+  CHECK(s.in_flight == 1);
+  CHECK_STATUS(stanchion_adaptive_record(&l, &a, STANCHION_OUTCOME_SUCCESS, MS, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_release(&l, &copy, &released), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(&l, &s), STANCHION_OK);
+  CHECK(s.in_flight == 0);
+
+  /* Garbage is not a permit. */
+  stanchion_adaptive_permit garbage;
+  uint32_t in_flight = 7;
+  memset(&garbage, 0x5A, sizeof garbage);
+  CHECK_STATUS(stanchion_adaptive_release(&l, &garbage, &released), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_adaptive_permit_in_flight(&garbage, &in_flight), STANCHION_INVALID_ARGUMENT);
+  CHECK(in_flight == 7);
+
+  /* A permit changes place with permit_move: the new place reports, the old one is refused. */
+  struct job {
+    int id;
+    stanchion_adaptive_permit permit;
+  } job = {7, {{0}}};
+  CHECK_STATUS(stanchion_adaptive_try_acquire(&l, 0, &a, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_permit_move(&a, &a), STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_permit_move(&a, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_permit_move(NULL, &a), STANCHION_NULL_POINTER);
+  copy = a;
+  CHECK_STATUS(stanchion_adaptive_permit_move(&copy, &job.permit), STANCHION_INVALID_ARGUMENT);
+  unsigned char overlapping[sizeof(stanchion_adaptive_permit) + 8];
+  stanchion_adaptive_permit *left = (stanchion_adaptive_permit *)(void *)overlapping;
+  CHECK_STATUS(stanchion_adaptive_permit_move(&a, left), STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_permit_move(left, (stanchion_adaptive_permit *)(void *)(overlapping + 5)),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_adaptive_permit_move(left, &job.permit), STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_permit_in_flight(&job.permit, &in_flight), STANCHION_OK);
+  CHECK(in_flight == 1);
+  CHECK_STATUS(stanchion_adaptive_record(&l, &a, STANCHION_OUTCOME_SUCCESS, MS, NULL),
+               STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_adaptive_release(&l, left, &released), STANCHION_INVALID_ARGUMENT);
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(&l, &s), STANCHION_OK);
+  CHECK(s.in_flight == 1);
+  released = false;
+  CHECK_STATUS(stanchion_adaptive_release(&l, &job.permit, &released), STANCHION_OK);
+  CHECK(released && job.id == 7);
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(&l, &s), STANCHION_OK);
+  CHECK(s.in_flight == 0);
+}
+
 static void test_backoff(void) {
   stanchion_backoff_config config;
   CHECK_STATUS(stanchion_backoff_config_default(&config), STANCHION_OK);
@@ -988,6 +1225,13 @@ static void test_null_pointers(void) {
   stanchion_bulkhead_config hc;
   stanchion_bulkhead_config_default(&hc);
   stanchion_bulkhead_init(&bh, &hc);
+  stanchion_adaptive ad;
+  stanchion_adaptive_config ac;
+  stanchion_adaptive_config_default(&ac);
+  stanchion_adaptive_init(&ad, &ac);
+  stanchion_adaptive_permit ap;
+  stanchion_adaptive_snapshot as;
+  uint32_t u32;
   stanchion_backoff bo;
   stanchion_backoff_config oc;
   stanchion_backoff_config_default(&oc);
@@ -1017,6 +1261,26 @@ static void test_null_pointers(void) {
   CHECK_STATUS(stanchion_bulkhead_try_acquire(&bh, 0, NULL, NULL), STANCHION_NULL_POINTER);
   CHECK_STATUS(stanchion_bulkhead_release(&bh, NULL, NULL), STANCHION_NULL_POINTER);
   CHECK_STATUS(stanchion_bulkhead_snapshot_get(NULL, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_config_default(NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_config_validate(NULL, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_init(NULL, &ac), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_init(&ad, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_try_acquire(NULL, 0, &ap, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_try_acquire(&ad, 0, NULL, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_try_acquire(&ad, 0, &ap, NULL), STANCHION_OK);
+  CHECK_STATUS(stanchion_adaptive_record(NULL, &ap, 0, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_record(&ad, NULL, 0, 0, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_release(NULL, &ap, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_release(&ad, NULL, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_permit_in_flight(NULL, &u32), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_permit_in_flight(&ap, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_limit_get(NULL, &u32), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_limit_get(&ad, NULL), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(NULL, &as), STANCHION_NULL_POINTER);
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(&ad, NULL), STANCHION_NULL_POINTER);
+  /* None of the refused calls changed anything: the one permit is still out. */
+  CHECK_STATUS(stanchion_adaptive_snapshot_get(&ad, &as), STANCHION_OK);
+  CHECK(as.in_flight == 1);
   CHECK_STATUS(stanchion_backoff_delay(&bo, 0, 0, NULL), STANCHION_NULL_POINTER);
   CHECK_STATUS(stanchion_backoff_start(&bo, 0, 0, NULL), STANCHION_NULL_POINTER);
   CHECK_STATUS(stanchion_retry_budget_deposit(NULL), STANCHION_NULL_POINTER);
@@ -1049,6 +1313,19 @@ static void test_storage_checks(void) {
   CHECK_STATUS(stanchion_token_bucket_try_acquire((stanchion_token_bucket *)(void *)&bh, 1, 0, NULL),
                STANCHION_NOT_INITIALIZED);
 
+  /* A bulkhead is not an adaptive limiter either, and a misaligned limiter is refused. */
+  stanchion_adaptive_permit ap;
+  CHECK_STATUS(stanchion_adaptive_try_acquire((stanchion_adaptive *)(void *)&bh, 0, &ap, NULL),
+               STANCHION_NOT_INITIALIZED);
+  static union {
+    stanchion_adaptive limiter;
+    unsigned char bytes[sizeof(stanchion_adaptive) + 8];
+  } adaptive_raw;
+  stanchion_adaptive_config ac;
+  stanchion_adaptive_config_default(&ac);
+  CHECK_STATUS(stanchion_adaptive_init((stanchion_adaptive *)(void *)(adaptive_raw.bytes + 4), &ac),
+               STANCHION_INVALID_ARGUMENT);
+
   /* Configs and outputs may be unaligned. */
   unsigned char buffer[sizeof(stanchion_token_bucket_config) + 1];
   memcpy(buffer + 1, &tc, sizeof tc);
@@ -1073,6 +1350,8 @@ int main(void) {
   test_keyed_limiter();
   test_bulkhead();
   test_bulkhead_copied_permit();
+  test_adaptive();
+  test_adaptive_copied_permit();
   test_breaker_copied_permit();
   test_backoff();
   test_retry_budget();

@@ -19,6 +19,7 @@ suites! {
     token_bucket,
     keyed_limiter,
     bulkhead,
+    adaptive,
     backoff,
     retry_budget,
     deadline,

@@ -7,6 +7,7 @@ use core::cell::UnsafeCell;
 use core::hint::black_box;
 use core::mem::MaybeUninit;
 
+use stanchion::adaptive::{AdaptiveConfig, AdaptiveLimiter, Outcome as AdaptiveOutcome};
 use stanchion::breaker::{BreakerConfig, CircuitBreaker, Outcome};
 use stanchion::{Bulkhead, BulkheadConfig, Nanos, RetryBudget, RetryBudgetConfig, TokenBucket, TokenBucketConfig};
 
@@ -31,6 +32,7 @@ static BREAKER: Storage<CircuitBreaker> = Storage::new();
 static BUCKET: Storage<TokenBucket> = Storage::new();
 static BULKHEAD: Storage<Bulkhead> = Storage::new();
 static BUDGET: Storage<RetryBudget> = Storage::new();
+static ADAPTIVE: Storage<AdaptiveLimiter> = Storage::new();
 
 /// Breaker: init, try_acquire, record, release.
 #[no_mangle]
@@ -74,6 +76,23 @@ pub extern "C" fn footprint_retry_budget(now: u64) -> u32 {
     let b = BUDGET.put(built);
     b.deposit();
     u32::from(b.try_retry(Nanos::new(now)).is_ok())
+}
+
+/// Adaptive limiter: init, try_acquire, record, release.
+#[no_mangle]
+pub extern "C" fn footprint_adaptive(now: u64, outcome: u32) -> u32 {
+    let Ok(built) = AdaptiveLimiter::new(black_box(AdaptiveConfig::new())) else { return 1 };
+    let l = ADAPTIVE.put(built);
+    let Ok(permit) = l.try_acquire(Nanos::new(now)) else { return 2 };
+    let mut raw = permit.into_raw();
+    let outcome = match outcome {
+        0 => AdaptiveOutcome::Success,
+        1 => AdaptiveOutcome::Failure,
+        2 => AdaptiveOutcome::Ignored,
+        _ => AdaptiveOutcome::Dropped,
+    };
+    u32::from(l.record_raw(&mut raw, outcome, Nanos::new(now)).is_some())
+        + u32::from(l.release(&mut raw))
 }
 
 #[cfg(target_os = "none")]

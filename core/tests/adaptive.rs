@@ -233,6 +233,23 @@ fn a_permit_reports_once() {
 }
 
 #[test]
+fn a_permit_that_gives_nothing_back_samples_nothing() {
+    // A raw permit from elsewhere (another limiter, or storage rebuilt under it), reported to a
+    // limiter with nothing out.
+    let limiter: AdaptiveLimiter = limiter(aimd().window(Nanos::ZERO, 1));
+    let mut stray = RawPermit::from_parts(Nanos::ZERO, 1, true);
+    assert_eq!(
+        limiter.record_raw(&mut stray, Outcome::Dropped, ms(1)),
+        None
+    );
+    let snapshot = limiter.snapshot();
+    assert_eq!(
+        (snapshot.limit, snapshot.in_flight, snapshot.windows),
+        (10, 0, 0)
+    );
+}
+
+#[test]
 fn a_dropped_permit_is_given_back_without_a_sample() {
     let limiter: AdaptiveLimiter = limiter(aimd().window(Nanos::ZERO, 1));
     drop(limiter.try_acquire(Nanos::ZERO).unwrap());

@@ -308,10 +308,11 @@ impl<const WAITERS: usize> AdaptiveLimiter<WAITERS> {
         outcome: Outcome,
         now: Nanos,
     ) -> Option<LimitChange> {
-        if !permit.disarm() {
+        // A permit that gave nothing back (one of another limiter, or from before this one
+        // was rebuilt in the same storage) says nothing about this limiter's calls.
+        if !permit.disarm() || !self.gate.release_unit(self) {
             return None;
         }
-        self.gate.release_unit(self);
         let dropped = match outcome {
             Outcome::Ignored => return None,
             Outcome::Success | Outcome::Failure => false,

@@ -29,6 +29,8 @@ const SAMPLES = {
   succeeded: policyAttemptAnswered('succeeded').adaptive,
   refused: policyAttemptAnswered('refused').adaptive,
   failed: Object.fromEntries(Object.keys(OUTCOMES).map((o) => [o, policyAttemptAnswered('failed', o).adaptive])),
+  // The same verdicts on an error the adaptive limiter's `dropOn` calls a refusal for overload.
+  overloaded: Object.fromEntries(Object.keys(OUTCOMES).map((o) => [o, policyAttemptAnswered('failed', o, true).adaptive])),
 };
 for (const ending of ['attempt_timeout', 'deadline', 'deadline_before_call', 'cancelled']) {
   SAMPLES[ending] = policyAttemptEnded(ending).adaptive;
@@ -270,13 +272,15 @@ class Policy {
    * What the adaptive limiter's permit records for `attempt` (the core's `Decision::adaptive`):
    * an ending observed here (cut off, cancelled) first; else a call abandoned by the caller's
    * abort, a call never made (a guard inside refused), or the call's answer as the caller
-   * judges it.
+   * judges it, an error the limiter's `dropOn` matches being a refusal for overload (a drop).
    */
   _sample(attempt, abandoned, ok, result) {
     if (attempt.ending !== undefined) return SAMPLES[attempt.ending];
     if (abandoned) return SAMPLES.cancelled;
     if (!attempt.called) return SAMPLES.refused;
-    return ok ? SAMPLES.succeeded : SAMPLES.failed[this._verdict(attempt, result)];
+    if (ok) return SAMPLES.succeeded;
+    const verdict = this._verdict(attempt, result);
+    return (this.adaptive._dropOn(result) ? SAMPLES.overloaded : SAMPLES.failed)[verdict];
   }
 
   /** Bulkhead → adaptive limiter → limiter → `fn(signal)`. */

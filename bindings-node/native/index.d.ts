@@ -1006,10 +1006,11 @@ export declare function now(): number
 /**
  * The core's decision on an attempt whose call answered or that a guard inside the breaker
  * refused: `'succeeded'`, `'failed'` (judged by the caller as `outcome`: `'success'`,
- * `'failure'` or `'ignored'`, and retryable) or `'refused'` (the decision does not depend on
- * which guard refused). The JS half asks once per kind, at load, and keeps the answers.
+ * `'failure'` or `'ignored'`, retryable, and a refusal for overload when `overload`) or
+ * `'refused'` (the decision does not depend on which guard refused). The JS half asks once
+ * per kind, at load, and keeps the answers.
  */
-export declare function policyAttemptAnswered(ending: string, outcome?: string | undefined | null): AttemptDecision
+export declare function policyAttemptAnswered(ending: string, outcome?: string | undefined | null, overload?: boolean | undefined | null): AttemptDecision
 
 /**
  * The core's decision (`policy::Ending::decide`) on an attempt that ended as `ending`, one of

@@ -84,12 +84,14 @@ pub fn policy_attempt_ended(ending: String) -> napi::Result<AttemptDecision> {
 
 /// The core's decision on an attempt whose call answered or that a guard inside the breaker
 /// refused: `'succeeded'`, `'failed'` (judged by the caller as `outcome`: `'success'`,
-/// `'failure'` or `'ignored'`, and retryable) or `'refused'` (the decision does not depend on
-/// which guard refused). The JS half asks once per kind, at load, and keeps the answers.
+/// `'failure'` or `'ignored'`, retryable, and a refusal for overload when `overload`) or
+/// `'refused'` (the decision does not depend on which guard refused). The JS half asks once
+/// per kind, at load, and keeps the answers.
 #[napi]
 pub fn policy_attempt_answered(
     ending: String,
     outcome: Option<String>,
+    overload: Option<bool>,
 ) -> napi::Result<AttemptDecision> {
     let judged = match outcome.as_deref() {
         None => None,
@@ -107,6 +109,7 @@ pub fn policy_attempt_answered(
         ("failed", Some(outcome)) => Ending::Failed(Verdict {
             outcome,
             retry: Retryable::Yes,
+            overload: overload.unwrap_or(false),
         }),
         ("refused", None) => Ending::Refused(Rejected::new(Reason::RateLimited, None)),
         _ => {

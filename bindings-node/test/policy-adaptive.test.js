@@ -30,10 +30,27 @@ test('an attempt cut off by its attemptTimeout is a drop: the limit goes down', 
   await settle();
   assert.deepEqual(changes, [{ from: 10, to: 9 }]);
   assert.deepEqual([limiter.snapshot().inFlight, limiter.snapshot().windows], [0, 1]);
-  // The function's own TimeoutError is an answer, judged by the caller: a sample, not a drop.
+  // The function's own TimeoutError is what the limiter's default `dropOn` calls a drop, inside
+  // a policy as outside (the core's `Verdict::overload`).
   await assert.rejects(policy.execute(() => Promise.reject(new TimeoutError(5))), TimeoutError);
-  assert.deepEqual(changes, [{ from: 10, to: 9 }]);
+  assert.deepEqual(changes, [{ from: 10, to: 9 }, { from: 9, to: 8 }]);
   assert.equal(limiter.snapshot().windows, 2);
+});
+
+test("an error the limiter's dropOn matches is a drop to the limiter and the breaker's verdict to the breaker", async (t) => {
+  const time = fakeTime(t);
+  const overloaded = (error) => error.status === 503;
+  const { limiter, changes } = adaptive(time, { dropOn: overloaded });
+  const breaker = new CircuitBreaker({ clock: time.clock });
+  const policy = new Policy({ adaptive: limiter, breaker, clock: time.clock });
+  const refusal = Object.assign(new Error('unavailable'), { status: 503 });
+  await assert.rejects(policy.execute(() => Promise.reject(refusal)), /unavailable/);
+  assert.deepEqual(changes, [{ from: 10, to: 9 }], 'a 503 is a drop');
+  assert.equal(breaker.snapshot().failures, 1, 'and a failure to the breaker');
+  // Any other error is a latency sample; with one call in flight of 9 the limit holds.
+  await assert.rejects(policy.execute(() => Promise.reject(new Error('bad request'))), /bad request/);
+  assert.deepEqual(changes, [{ from: 10, to: 9 }]);
+  assert.deepEqual([limiter.snapshot().windows, breaker.snapshot().failures], [2, 2]);
 });
 
 test('each retried attempt holds a permit of its own and reports its own ending', async (t) => {

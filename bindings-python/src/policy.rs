@@ -117,10 +117,13 @@ pub fn attempt_ended(
 /// What the adaptive limiter's permit records for an attempt whose call answered, as the
 /// caller judged it: `outcome` is the breaker's outcome of that judgement (0 success, 1
 /// failure, 2 ignored; a policy without a breaker judges an error a failure, as
-/// `Verdict::failure`). A success is `Ending::Succeeded`, anything else `Ending::Failed` with
-/// that verdict; the answer is `Ending::decide`'s (`"success"`, `"failure"` or `"ignored"`).
+/// `Verdict::failure`), and `overload` says the error was a refusal for overload (the adaptive
+/// limiter's `drop_on` matched it: `Verdict::overload`). A success is `Ending::Succeeded`,
+/// anything else `Ending::Failed` with that verdict; the answer is `Ending::decide`'s
+/// (`"success"`, `"failure"`, `"ignored"` or `"dropped"`).
 #[pyfunction]
-pub fn attempt_judged(outcome: u8) -> PyResult<&'static str> {
+#[pyo3(signature = (outcome, overload = false))]
+pub fn attempt_judged(outcome: u8, overload: bool) -> PyResult<&'static str> {
     let ending = match outcome {
         0 => Ending::Succeeded,
         1 | 2 => Ending::Failed(Verdict {
@@ -131,6 +134,7 @@ pub fn attempt_judged(outcome: u8) -> PyResult<&'static str> {
             },
             // What the retry loop is told plays no part in the sample.
             retry: Retryable::Yes,
+            overload,
         }),
         _ => {
             return Err(PyValueError::new_err(format!(

@@ -52,6 +52,8 @@ def test_the_core_decides_the_sample_of_each_observed_ending() -> None:
     assert _stanchion.attempt_ended("cancelled") == ("release", "ignored", "abandon", None)
     # The caller's verdict, as the breaker's outcome (SUCCESS, FAILURE, IGNORED).
     assert [_stanchion.attempt_judged(n) for n in (0, 1, 2)] == ["success", "failure", "ignored"]
+    # An error the limiter calls a refusal for overload: a drop, whatever the breaker records.
+    assert [_stanchion.attempt_judged(n, True) for n in (1, 2)] == ["dropped", "dropped"]
     with pytest.raises(ValueError, match="outcome"):
         _stanchion.attempt_judged(3)
 
@@ -215,11 +217,31 @@ def test_adaptive_must_be_an_adaptive_limiter() -> None:
         Policy(adaptive=Bulkhead(max_concurrent=1))  # type: ignore[arg-type]
 
 
-def test_the_limiters_drop_on_is_not_asked_inside_a_policy(clock: FakeClock) -> None:
+def test_an_error_the_limiters_drop_on_matches_is_a_drop_inside_a_policy(
+    clock: FakeClock,
+) -> None:
     limiter, changes = limiter_of(clock, initial_limit=2)
-    policy = Policy(adaptive=limiter, clock=clock)
+    breaker = CircuitBreaker(clock=clock)
+    policy = Policy(adaptive=limiter, breaker=breaker, clock=clock)
     with pytest.raises(TimeoutError):
         policy.call(_raise(TimeoutError("read timed out")))
-    # The policy's verdict on the call's own error is a failure: a latency sample (+1 at one
-    # call in flight of 2), not a drop (which would have lowered the limit to 1).
+    # The call's own TimeoutError matches the default drop_on: a drop (2 → ⌊2 × 0.9⌋ = 1),
+    # and a failure to the breaker.
+    assert changes == [(2, 1)]
+    assert breaker.snapshot().failures == 1
+    # Any other error is a latency sample: at one call in flight of 1, +1.
+    with pytest.raises(ValueError):
+        policy.call(_raise(ValueError("bad request")))
+    assert changes == [(2, 1), (1, 2)]
+
+
+def test_a_drop_on_predicate_that_raises_leaves_a_policy_call_a_sample(clock: FakeClock) -> None:
+    def broken(exc: BaseException) -> bool:
+        raise RuntimeError("broken predicate")
+
+    limiter, changes = limiter_of(clock, initial_limit=2, drop_on=broken)
+    policy = Policy(adaptive=limiter, clock=clock)
+    with pytest.raises(KeyError):
+        policy.call(_raise(KeyError("k")))
     assert changes == [(2, 3)]
+    assert limiter.snapshot().in_flight == 0

@@ -269,15 +269,19 @@ pub const fn attempt_limit(
     }
 }
 
-/// How the caller judges an error: what the breaker records, and whether to retry.
+/// How the caller judges an error: what the breaker records, whether to retry, and whether
+/// the dependency refused the call for overload.
 ///
 /// ```
 /// use stanchion::breaker::Outcome;
 /// use stanchion::policy::Verdict;
 /// use stanchion::retry::Retryable;
 /// // A 404 is the caller's mistake: not the dependency's failure, not worth a retry.
-/// let not_found = Verdict { outcome: Outcome::Ignored, retry: Retryable::No };
-/// assert_eq!(Verdict::failure(), Verdict { outcome: Outcome::Failure, retry: Retryable::Yes });
+/// let not_found = Verdict { outcome: Outcome::Ignored, retry: Retryable::No, overload: false };
+/// assert_eq!(
+///     Verdict::failure(),
+///     Verdict { outcome: Outcome::Failure, retry: Retryable::Yes, overload: false }
+/// );
 /// # let _ = not_found;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -286,6 +290,9 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// Whether the retry loop tries again.
     pub retry: Retryable,
+    /// The dependency refused the call for overload (a 503 or 429, its own queue full): to
+    /// an adaptive limiter a drop, whatever the breaker records.
+    pub overload: bool,
 }
 
 impl Verdict {
@@ -298,6 +305,22 @@ impl Verdict {
         Verdict {
             outcome: Outcome::Failure,
             retry: Retryable::Yes,
+            overload: false,
+        }
+    }
+
+    /// A refusal for overload from further down: a failure of the dependency, worth a retry,
+    /// and a drop to an adaptive limiter.
+    ///
+    /// ```
+    /// use stanchion::adaptive;
+    /// use stanchion::policy::{Ending, Verdict};
+    /// assert_eq!(Ending::Failed(Verdict::overload()).decide().adaptive, adaptive::Outcome::Dropped);
+    /// ```
+    pub const fn overload() -> Verdict {
+        Verdict {
+            overload: true,
+            ..Verdict::failure()
         }
     }
 }
@@ -473,7 +496,7 @@ impl Ending {
     /// | ending | breaker | adaptive limiter | retry loop |
     /// | --- | --- | --- | --- |
     /// | `Succeeded` | record `Success` | `Success` (a latency sample) | return the value |
-    /// | `Failed(verdict)` | record `verdict.outcome` | the same outcome | ask, with `verdict.retry` |
+    /// | `Failed(verdict)` | record `verdict.outcome` | `Dropped` if `verdict.overload`, else the same outcome | ask, with `verdict.retry` |
     /// | `Refused(rejected)` | release | `Ignored` | ask, with the refusal |
     /// | `DeadlineBeforeCall` | release | `Ignored` | stop: `Deadline` |
     /// | `TimedOut(AttemptTimeout)` | record `Failure` | `Dropped` | ask: retryable |
@@ -508,10 +531,11 @@ impl Ending {
             ),
             Ending::Failed(verdict) => (
                 BreakerReport::Record(verdict.outcome),
-                match verdict.outcome {
-                    Outcome::Success => Sample::Success,
-                    Outcome::Failure => Sample::Failure,
-                    Outcome::Ignored => Sample::Ignored,
+                match (verdict.overload, verdict.outcome) {
+                    (true, _) => Sample::Dropped,
+                    (false, Outcome::Success) => Sample::Success,
+                    (false, Outcome::Failure) => Sample::Failure,
+                    (false, Outcome::Ignored) => Sample::Ignored,
                 },
                 LoopStep::Ask(Failure::Error(verdict.retry)),
             ),
@@ -900,6 +924,7 @@ mod tests {
         let not_found = Verdict {
             outcome: Outcome::Ignored,
             retry: Retryable::No,
+            overload: false,
         };
         assert_eq!(
             Ending::Failed(not_found).decide(),
@@ -912,10 +937,25 @@ mod tests {
         let busy = Verdict {
             outcome: Outcome::Failure,
             retry: Retryable::After(Nanos::from_secs(2)),
+            overload: true,
+        };
+        let decision = Ending::Failed(busy).decide();
+        assert_eq!(
+            decision.retry,
+            LoopStep::Ask(Failure::Error(Retryable::After(Nanos::from_secs(2))))
+        );
+        // A refusal for overload is the breaker's failure and the adaptive limiter's drop.
+        assert_eq!(decision.breaker, FAILURE);
+        assert_eq!(decision.adaptive, adaptive::Outcome::Dropped);
+        // Overload wins over an outcome the breaker ignores.
+        let shed = Verdict {
+            outcome: Outcome::Ignored,
+            overload: true,
+            ..busy
         };
         assert_eq!(
-            Ending::Failed(busy).decide().retry,
-            LoopStep::Ask(Failure::Error(Retryable::After(Nanos::from_secs(2))))
+            Ending::Failed(shed).decide().adaptive,
+            adaptive::Outcome::Dropped
         );
     }
 

@@ -278,6 +278,7 @@ fn a_caller_error_can_be_ignored_by_the_breaker_and_not_retried() {
             404 => Verdict {
                 outcome: Outcome::Ignored,
                 retry: Retryable::No,
+                overload: false,
             },
             _ => Verdict::failure(),
         },

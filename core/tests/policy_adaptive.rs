@@ -118,6 +118,37 @@ fn an_answer_is_a_latency_sample_measured_from_the_permit() {
 }
 
 #[test]
+fn a_refusal_for_overload_from_further_down_is_a_drop() {
+    let time = FakeTime::new();
+    let adaptive: AdaptiveLimiter = limiter(10);
+    let guards = Guards::<10, 0>::new().adaptive(&adaptive);
+    let retry_backoff = backoff(1);
+    let judge = |status: &u16| match status {
+        503 => Verdict::overload(),
+        _ => Verdict::failure(),
+    };
+    let run = |status: u16| {
+        futures_executor::block_on(execute(
+            RetryPolicy::new(&retry_backoff, 1),
+            &guards,
+            &time.clock(),
+            &time.sleeper(),
+            |_| ready(Err::<(), _>(status)),
+            judge,
+        ))
+    };
+    assert!(run(503).is_err());
+    assert_eq!(adaptive.limit(), 9, "a 503 is a drop: ⌊10 × 0.9⌋");
+    assert!(run(500).is_err());
+    let snap = adaptive.snapshot();
+    assert_eq!(
+        (snap.limit, snap.windows),
+        (9, 2),
+        "a 500 is a latency sample"
+    );
+}
+
+#[test]
 fn a_limiter_refusal_inside_gives_the_permit_back_with_no_sample() {
     let time = FakeTime::new();
     let adaptive: AdaptiveLimiter = limiter(4);

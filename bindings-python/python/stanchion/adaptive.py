@@ -218,6 +218,15 @@ class AdaptiveLimiter:
         it is worth polling again, ``cancel()`` leaves the queue."""
         return self._core.enqueue(wake)
 
+    def _overloaded(self, exc: Exception) -> bool:
+        """Whether ``exc`` matches ``drop_on``: a refusal for overload, which a ``Policy``
+        reports as the core's ``Verdict::overload``. A predicate that raises says no: the
+        policy's own report of the attempt must not fail."""
+        try:
+            return bool(self._drop(exc))
+        except Exception:
+            return False
+
     def _ended(self, permit: _stanchion.AdaptivePermit, exc: BaseException) -> None:
         """Reports a call that raised ``exc``: a drop if it matches ``drop_on``, else a failure;
         a ``BaseException`` that is no ``Exception`` (a cancellation) gives the permit back with

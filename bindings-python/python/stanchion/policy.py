@@ -90,6 +90,7 @@ def _ended(ending: str, message: str) -> TimeoutExceededError:
 def _report(
     breaker: Optional[CircuitBreaker],
     permit: Optional[_stanchion.BreakerPermit],
+    adaptive: Optional[AdaptiveLimiter],
     sample: Optional[_stanchion.AdaptivePermit],
     exc: Exception,
     called: bool,
@@ -97,7 +98,8 @@ def _report(
     """Tells the breaker (``permit``) and the adaptive limiter (``sample``) how an attempt
     that raised ``exc`` ended: as the core decided for a timeout; as the caller judged the
     call's own error (the breaker's classifier; without a breaker, a failure, as the core's
-    ``Verdict::failure``), the adaptive sample following that verdict as the core maps it;
+    ``Verdict::failure``), the adaptive sample following that verdict as the core maps it (an
+    error the limiter's ``drop_on`` matches being a refusal for overload, ``Verdict::overload``);
     released, with no sample, for an attempt whose call was never made (a guard inside
     refused), as the core decides for one (``Ending::Refused``)."""
     decision = exc._decision if isinstance(exc, TimeoutExceededError) else None
@@ -110,8 +112,8 @@ def _report(
         verdict = FAILURE if breaker is None else breaker._classifier.exception(exc)
         if breaker is not None and permit is not None:
             breaker._core.record(permit, verdict)
-        if sample is not None:
-            sample.record(_stanchion.attempt_judged(verdict))
+        if sample is not None and adaptive is not None:
+            sample.record(_stanchion.attempt_judged(verdict, adaptive._overloaded(exc)))
     else:
         if permit is not None:
             permit.release()
@@ -426,7 +428,7 @@ class Policy:
         try:
             result = self._inner(call, deadline, held)
         except Exception as exc:
-            _report(breaker, permit, held[0] if held else None, exc, called)
+            _report(breaker, permit, self.adaptive, held[0] if held else None, exc, called)
             raise
         except BaseException:
             _abandoned(permit, held[0] if held else None)
@@ -559,7 +561,7 @@ class Policy:
         try:
             result = await self._ainner(call, deadline, held)
         except Exception as exc:
-            _report(breaker, permit, held[0] if held else None, exc, called)
+            _report(breaker, permit, self.adaptive, held[0] if held else None, exc, called)
             raise
         except asyncio.CancelledError:
             _cancelled(permit, held[0] if held else None)

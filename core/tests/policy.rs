@@ -1,57 +1,20 @@
 //! The composed policy (retry → breaker → bulkhead → limiter → call, with timeouts) under two
 //! executors: `futures-executor` with a fake clock, and tokio with paused time.
 
+mod policy_support;
+
 use core::cell::Cell;
 use core::future::{pending, ready, Future};
-use core::pin::{pin, Pin};
-use core::task::{Context, Poll, Waker};
+use core::pin::pin;
+use core::task::{Context, Waker};
 
+use policy_support::{backoff, FakeTime};
 use stanchion::breaker::{BreakerConfig, CircuitBreaker, Outcome, State};
 use stanchion::policy::{execute, rejection, AttemptError, Guards, Verdict};
 use stanchion::retry::{RetryError, RetryPolicy, Retryable, StopReason};
 use stanchion::{
-    Backoff, BackoffConfig, Bulkhead, BulkheadConfig, Deadline, Nanos, Reason, TokenBucket,
-    TokenBucketConfig,
+    Bulkhead, BulkheadConfig, Deadline, Nanos, Reason, TokenBucket, TokenBucketConfig,
 };
-
-/// A fake clock whose timer advances it when first polled, then completes.
-struct FakeTime {
-    now: Cell<Nanos>,
-}
-
-struct FakeSleep<'a> {
-    time: &'a FakeTime,
-    duration: Nanos,
-}
-
-impl Future for FakeSleep<'_> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        self.time.now.set(self.time.now.get() + self.duration);
-        Poll::Ready(())
-    }
-}
-
-impl FakeTime {
-    fn new() -> FakeTime {
-        FakeTime {
-            now: Cell::new(Nanos::from_secs(100)),
-        }
-    }
-    fn clock(&self) -> impl Fn() -> Nanos + '_ {
-        || self.now.get()
-    }
-    fn sleeper<'a>(&'a self) -> impl Fn(Nanos) -> FakeSleep<'a> + 'a {
-        move |duration| FakeSleep {
-            time: self,
-            duration,
-        }
-    }
-}
-
-fn backoff(attempts: u32) -> Backoff {
-    Backoff::new(BackoffConfig::constant(Nanos::from_millis(10)).max_attempts(attempts)).unwrap()
-}
 
 fn breaker(failures: u32) -> CircuitBreaker {
     CircuitBreaker::new(BreakerConfig::new().failure_count(Some(failures))).unwrap()

@@ -1,54 +1,17 @@
 //! The adaptive limiter as a policy's concurrency guard: each attempt holds a permit, and how it
 //! ended (`Ending::decide().adaptive`) is its sample. Fake time throughout.
 
-use core::cell::Cell;
-use core::future::{pending, ready, Future};
-use core::pin::{pin, Pin};
-use core::task::{Context, Poll, Waker};
+mod policy_support;
 
+use core::future::{pending, ready, Future};
+use core::pin::pin;
+use core::task::{Context, Waker};
+
+use policy_support::{backoff, FakeTime};
 use stanchion::adaptive::{AdaptiveConfig, AdaptiveLimiter};
 use stanchion::policy::{execute, AttemptError, Guards, Verdict};
 use stanchion::retry::{RetryError, RetryPolicy, StopReason};
-use stanchion::{Backoff, BackoffConfig, Deadline, Nanos, Reason, TokenBucket, TokenBucketConfig};
-
-/// A fake clock whose timer advances it when first polled, then completes.
-struct FakeTime {
-    now: Cell<Nanos>,
-}
-
-struct FakeSleep<'a> {
-    time: &'a FakeTime,
-    duration: Nanos,
-}
-
-impl Future for FakeSleep<'_> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        self.time.now.set(self.time.now.get() + self.duration);
-        Poll::Ready(())
-    }
-}
-
-impl FakeTime {
-    fn new() -> FakeTime {
-        FakeTime {
-            now: Cell::new(Nanos::from_secs(100)),
-        }
-    }
-    fn clock(&self) -> impl Fn() -> Nanos + '_ {
-        || self.now.get()
-    }
-    fn sleeper<'a>(&'a self) -> impl Fn(Nanos) -> FakeSleep<'a> + 'a {
-        move |duration| FakeSleep {
-            time: self,
-            duration,
-        }
-    }
-}
-
-fn backoff(attempts: u32) -> Backoff {
-    Backoff::new(BackoffConfig::constant(Nanos::from_millis(10)).max_attempts(attempts)).unwrap()
-}
+use stanchion::{Deadline, Nanos, Reason, TokenBucket, TokenBucketConfig};
 
 /// Every sample closes a window, so each attempt's ending moves the limit at once.
 fn limiter<const WAITERS: usize>(initial: u32) -> AdaptiveLimiter<WAITERS> {

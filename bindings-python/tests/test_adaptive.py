@@ -15,28 +15,13 @@ import pytest
 import stanchion
 from stanchion import AdaptiveLimiter, BulkheadFullError, ConfigError
 
+from adaptive_support import every_call_a_window
 from conftest import FakeClock
 
 #: The bound that turns a hang into a failure; never a measure of speed.
 GENEROUS = 60.0
 
 
-Changes = List[Tuple[int, int]]
-
-
-def every_call_a_window(clock: FakeClock, **options: Any) -> Tuple[AdaptiveLimiter, Changes]:
-    """AIMD with one sample per window, so each report runs one update: after a sample whose
-    call saw at least half the limit in flight the limit grows by 1, after a drop it is
-    multiplied by 0.9 and rounded down. Returns the limiter and the changes it reports."""
-    changes: Changes = []
-    limiter = AdaptiveLimiter(
-        min_samples=1,
-        window=0,
-        clock=clock,
-        on_limit_change=lambda old, new: changes.append((old, new)),
-        **options,
-    )
-    return limiter, changes
 
 
 class Overloaded(Exception):

@@ -4,7 +4,7 @@ its sample follows the core's decision on how the attempt ended."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, List, Tuple
+from typing import Any
 
 import pytest
 
@@ -22,24 +22,8 @@ from stanchion import (
     _stanchion,
 )
 
+from adaptive_support import every_call_a_window
 from conftest import FakeClock
-
-Changes = List[Tuple[int, int]]
-
-
-def limiter_of(clock: FakeClock, **options: Any) -> Tuple[AdaptiveLimiter, Changes]:
-    """AIMD with one sample per window: +1 after a call that saw half the limit in flight,
-    ×0.9 rounded down after a drop."""
-    changes: Changes = []
-    limiter = AdaptiveLimiter(
-        min_samples=1,
-        window=0,
-        clock=clock,
-        on_limit_change=lambda old, new: changes.append((old, new)),
-        **options,
-    )
-    return limiter, changes
-
 
 async def _hang() -> None:
     await asyncio.Event().wait()
@@ -59,7 +43,7 @@ def test_the_core_decides_the_sample_of_each_observed_ending() -> None:
 
 
 def test_a_call_that_answers_is_a_sample(clock: FakeClock) -> None:
-    limiter, changes = limiter_of(clock, initial_limit=2)
+    limiter, changes = every_call_a_window(clock, initial_limit=2)
     policy = Policy(adaptive=limiter, clock=clock)
 
     def inside() -> str:
@@ -75,7 +59,7 @@ def test_a_call_that_answers_is_a_sample(clock: FakeClock) -> None:
 
 
 def test_an_error_the_breaker_ignores_samples_nothing(clock: FakeClock) -> None:
-    limiter, changes = limiter_of(clock, initial_limit=2)
+    limiter, changes = every_call_a_window(clock, initial_limit=2)
     breaker = CircuitBreaker(ignore_on=KeyError, clock=clock)
     policy = Policy(breaker=breaker, adaptive=limiter, clock=clock)
     with pytest.raises(KeyError):
@@ -96,7 +80,7 @@ def _raise(exc: Exception) -> Any:
 
 
 def test_an_attempt_timeout_is_a_drop_that_lowers_the_limit(clock: FakeClock) -> None:
-    limiter, changes = limiter_of(clock, initial_limit=10)
+    limiter, changes = every_call_a_window(clock, initial_limit=10)
     breaker = CircuitBreaker(clock=clock)
     retry = Retry(Backoff.constant(0.0, max_attempts=2), clock=clock, async_sleep=clock.async_sleep)
     policy = Policy(
@@ -121,7 +105,7 @@ def test_an_attempt_timeout_is_a_drop_that_lowers_the_limit(clock: FakeClock) ->
 
 
 def test_a_cancelled_call_gives_the_permit_back_with_no_sample(clock: FakeClock) -> None:
-    limiter, changes = limiter_of(clock, initial_limit=2)
+    limiter, changes = every_call_a_window(clock, initial_limit=2)
     breaker = CircuitBreaker(clock=clock)
     policy = Policy(breaker=breaker, adaptive=limiter, clock=clock)
 
@@ -150,7 +134,7 @@ def test_a_cancelled_call_gives_the_permit_back_with_no_sample(clock: FakeClock)
 def test_a_refusal_by_the_rate_limiter_inside_gives_the_permit_back(
     clock: FakeClock, run: str
 ) -> None:
-    limiter, changes = limiter_of(clock, initial_limit=2)
+    limiter, changes = every_call_a_window(clock, initial_limit=2)
     tokens = RateLimiter(capacity=1, clock=clock)
     policy = Policy(adaptive=limiter, limiter=tokens, clock=clock)
     tokens.acquire_nowait(1)
@@ -170,7 +154,7 @@ def test_a_refusal_by_the_rate_limiter_inside_gives_the_permit_back(
 
 
 def test_the_bulkhead_comes_first_and_both_are_held(clock: FakeClock) -> None:
-    limiter, _ = limiter_of(clock, initial_limit=2)
+    limiter, _ = every_call_a_window(clock, initial_limit=2)
     bulkhead = Bulkhead(max_concurrent=1, max_waiting=0)
     policy = Policy(bulkhead=bulkhead, adaptive=limiter, clock=clock)
     seen: List[Tuple[int, int]] = []
@@ -185,7 +169,7 @@ def test_the_bulkhead_comes_first_and_both_are_held(clock: FakeClock) -> None:
 
 
 def test_a_full_adaptive_limiter_refuses_and_the_breaker_hears_nothing(clock: FakeClock) -> None:
-    limiter, _ = limiter_of(clock, initial_limit=1, timeout=0)
+    limiter, _ = every_call_a_window(clock, initial_limit=1, timeout=0)
     breaker = CircuitBreaker(clock=clock)
     policy = Policy(breaker=breaker, adaptive=limiter, clock=clock)
     held = limiter.try_acquire()
@@ -197,7 +181,7 @@ def test_a_full_adaptive_limiter_refuses_and_the_breaker_hears_nothing(clock: Fa
 
 
 def test_the_deadline_ends_the_wait_in_the_adaptive_queue(clock: FakeClock) -> None:
-    limiter, changes = limiter_of(clock, initial_limit=1)
+    limiter, changes = every_call_a_window(clock, initial_limit=1)
     policy = Policy(timeout=0.01, adaptive=limiter, clock=clock)
 
     async def main() -> None:
@@ -220,7 +204,7 @@ def test_adaptive_must_be_an_adaptive_limiter() -> None:
 def test_an_error_the_limiters_drop_on_matches_is_a_drop_inside_a_policy(
     clock: FakeClock,
 ) -> None:
-    limiter, changes = limiter_of(clock, initial_limit=2)
+    limiter, changes = every_call_a_window(clock, initial_limit=2)
     breaker = CircuitBreaker(clock=clock)
     policy = Policy(adaptive=limiter, breaker=breaker, clock=clock)
     with pytest.raises(TimeoutError):
@@ -239,7 +223,7 @@ def test_a_drop_on_predicate_that_raises_leaves_a_policy_call_a_sample(clock: Fa
     def broken(exc: BaseException) -> bool:
         raise RuntimeError("broken predicate")
 
-    limiter, changes = limiter_of(clock, initial_limit=2, drop_on=broken)
+    limiter, changes = every_call_a_window(clock, initial_limit=2, drop_on=broken)
     policy = Policy(adaptive=limiter, clock=clock)
     with pytest.raises(KeyError):
         policy.call(_raise(KeyError("k")))

@@ -56,8 +56,15 @@
 //! and one CAS. A new key scans its window once more to claim, and adds a fence, a second scan
 //! and two stores to settle.
 //!
-//! **Size.** `24 × N + 24` bytes: three words per slot, the shared rate (16 bytes) and the
-//! policy.
+//! **Time.** A `now` older than the newest grant's time counts as no time passed, as in the
+//! token bucket: the request is decided at that time, and its `retry_after` or wait counts
+//! from the `now` given. The table keeps one such time for all its keys, stored only when a
+//! grant's `now` passes it by 1 ms, so that callers on different keys do not all write one
+//! word: a `now` older by less than that is decided at itself (a bucket looks emptier, never
+//! fuller).
+//!
+//! **Size.** `24 × N + 32` bytes: three words per slot, the newest grant's time, the shared
+//! rate (16 bytes) and the policy.
 //!
 //! ```
 //! use stanchion::{KeyedLimiter, Nanos, Reason, TableFullPolicy, TokenBucketConfig};
@@ -244,9 +251,18 @@ enum Rival {
 /// Every method takes `&self`: share it by reference, in an `Arc`, or in a `static`.
 pub struct KeyedLimiter<const N: usize> {
     slots: [Slot; N],
+    /// The newest `now` of a grant that the table keeps, in nanoseconds, to within
+    /// [`SEEN_STEP`]: an older `now` is taken as this one.
+    seen: AtomicU64,
     gcra: Gcra,
     policy: TableFullPolicy,
 }
+
+/// How far a grant's `now` must pass the kept one before it is stored. The table shares one
+/// word for the newest grant's time; storing it at every grant would make every caller, on any
+/// key, write one shared cache line. A `now` older than the kept one by less than this is
+/// decided at itself, which sees a bucket emptier than at the newest time, never fuller.
+const SEEN_STEP: u64 = 1_000_000;
 
 impl<const N: usize> KeyedLimiter<N> {
     const PROBE: usize = if N < MAX_PROBE { N } else { MAX_PROBE };
@@ -266,6 +282,7 @@ impl<const N: usize> KeyedLimiter<N> {
             match config.validate() {
                 Ok(()) => Ok(KeyedLimiter {
                     slots: Self::empty_slots(),
+                    seen: AtomicU64::new(0),
                     gcra: Gcra::new(config.capacity, config.refill_amount, config.refill_every),
                     policy,
                 }),
@@ -338,7 +355,7 @@ impl<const N: usize> KeyedLimiter<N> {
     /// assert_eq!((limiter.available(3, Nanos::ZERO), limiter.available(4, Nanos::ZERO)), (3, 5));
     /// ```
     pub fn available(&self, key: u64, now: Nanos) -> u64 {
-        self.gcra.available(self.find(key), now)
+        self.gcra.available(self.find(key), self.at(now))
     }
 
     /// `key`'s bucket at `now`, as [`TokenBucket::snapshot`](crate::TokenBucket::snapshot).
@@ -350,7 +367,7 @@ impl<const N: usize> KeyedLimiter<N> {
     /// assert_eq!(limiter.snapshot(3, Nanos::ZERO).full_at, Nanos::from_secs(2));
     /// ```
     pub fn snapshot(&self, key: u64, now: Nanos) -> TokenBucketSnapshot {
-        TokenBucketSnapshot::of(self.gcra, self.find(key), now)
+        TokenBucketSnapshot::seen_at(self.gcra, self.find(key), now, self.at(now))
     }
 
     /// How many slots hold an active key (one whose bucket is not full) at `now`.
@@ -364,6 +381,7 @@ impl<const N: usize> KeyedLimiter<N> {
     /// assert_eq!(limiter.active_keys(Nanos::from_secs(1)), 0);
     /// ```
     pub fn active_keys(&self, now: Nanos) -> usize {
+        let now = self.at(now);
         self.slots
             .iter()
             .filter(|slot| {
@@ -395,6 +413,23 @@ impl<const N: usize> KeyedLimiter<N> {
     /// ```
     pub fn policy(&self) -> TableFullPolicy {
         self.policy
+    }
+
+    /// The time a caller at `now` sees the table at: `now`, or the newest grant's time kept if
+    /// that is later (a clock that stepped back).
+    #[inline]
+    fn at(&self, now: Nanos) -> Nanos {
+        now.max(Nanos::new(self.seen.load(Ordering::Relaxed)))
+    }
+
+    /// Keeps `now` as the newest grant's time once it is [`SEEN_STEP`] past `seen`, the time
+    /// loaded before the grant. A plain store: racing grants may leave an older one of their
+    /// times, which only makes a later, older `now` see less refill, never more.
+    #[inline]
+    fn saw(&self, now: Nanos, seen: u64) {
+        if now.as_nanos() >= seen.saturating_add(SEEN_STEP) {
+            self.seen.store(now.as_nanos(), Ordering::Relaxed);
+        }
     }
 
     #[inline]
@@ -481,8 +516,34 @@ impl<const N: usize> KeyedLimiter<N> {
     /// [`KeyedLimiter::scan`] and of [`KeyedLimiter::charge`], decided by `Gcra::admit`
     /// instead of `Gcra::decide`. Anything else goes to [`KeyedLimiter::update_table`], which
     /// looks again from the start.
+    ///
+    /// A `now` older than the newest grant's time kept counts as no time passed: the request
+    /// is decided at that time, and what it reports counts from the `now` given, as
+    /// [`Gcra::decide_seen`] does for the token bucket.
     #[inline]
     fn update(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
+        let seen = self.seen.load(Ordering::Relaxed);
+        let at = now.max(Nanos::new(seen));
+        let behind = at.saturating_sub(now);
+        let answer = match self.update_at(key, n, at, max_wait) {
+            // `ready_at >= at`, so this is at least `now`.
+            Ok(ready_at) => Ok(ready_at.saturating_sub(behind)),
+            Err(refused) => Err(Rejected::new(
+                refused.reason,
+                refused
+                    .retry_after
+                    .map(|after| after.saturating_add(behind)),
+            )),
+        };
+        if answer.is_ok() {
+            self.saw(now, seen);
+        }
+        answer
+    }
+
+    /// [`KeyedLimiter::update`] decided at `now`, the table's time.
+    #[inline]
+    fn update_at(&self, key: u64, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
         let probe = Self::probe(key);
         if let (Some(admit), Some(slot)) = (self.gcra.admit(n, now), self.slots.get(probe.start)) {
             let mut word = slot.word.load(Ordering::Acquire);

@@ -222,15 +222,11 @@ pub struct TokenBucketSnapshot {
 }
 
 impl TokenBucketSnapshot {
-    pub(crate) fn of(gcra: Gcra, tat: u128, now: Nanos) -> TokenBucketSnapshot {
-        TokenBucketSnapshot::seen_at(gcra, tat, now, now)
-    }
-
     /// The snapshot for a caller at `now` of a bucket taken as at `at` (`now`, or the newest
     /// grant's time if that is later). A bucket full at `at` is full at `now`; every other
     /// instant is one the caller's clock reaches before `available` changes, so it is the same
     /// on either clock.
-    fn seen_at(gcra: Gcra, tat: u128, now: Nanos, at: Nanos) -> TokenBucketSnapshot {
+    pub(crate) fn seen_at(gcra: Gcra, tat: u128, now: Nanos, at: Nanos) -> TokenBucketSnapshot {
         TokenBucketSnapshot {
             available: gcra.available(tat, at),
             capacity: gcra.capacity(),

@@ -279,9 +279,36 @@ fn works_at_time_zero_and_at_the_end_of_time() {
 }
 
 #[test]
-fn the_size_is_three_words_per_slot_plus_the_config() {
-    assert_eq!(core::mem::size_of::<KeyedLimiter<1>>(), 24 + 24);
-    assert_eq!(core::mem::size_of::<KeyedLimiter<64>>(), 24 * 64 + 24);
+fn the_size_is_three_words_per_slot_plus_the_newest_time_and_the_config() {
+    assert_eq!(core::mem::size_of::<KeyedLimiter<1>>(), 24 + 32);
+    assert_eq!(core::mem::size_of::<KeyedLimiter<64>>(), 24 * 64 + 32);
+}
+
+#[test]
+fn an_older_now_counts_as_no_time_passed_as_in_the_token_bucket() {
+    let keyed: KeyedLimiter<8> = limiter(2, TableFullPolicy::Reject);
+    let bucket = TokenBucket::new(config(2)).unwrap();
+    let (late, early) = (Nanos::from_secs(100), Nanos::from_secs(40));
+    assert_eq!(keyed.try_acquire(7, 1, late), Ok(()));
+    assert_eq!(bucket.try_acquire(1, late), Ok(()));
+    // The clock steps back 60 s: the request is decided at 100 s, where one token is left.
+    assert_eq!(keyed.try_acquire(7, 1, early), Ok(()));
+    assert_eq!(bucket.try_acquire(1, early), Ok(()));
+    // Empty at 100 s; the next token comes at 101 s, 61 s from the `now` given.
+    let refused = rate_limited(61 * SECOND);
+    assert_eq!(keyed.try_acquire(7, 1, early), Err(refused));
+    assert_eq!(bucket.try_acquire(1, early), Err(refused));
+    // A reservation's ready time counts from the `now` given too, and reads see the bucket at
+    // the newest grant's time.
+    assert_eq!(keyed.snapshot(7, early), bucket.snapshot(early));
+    assert_eq!(keyed.available(7, early), 0);
+    assert_eq!(
+        keyed.reserve(7, 1, early, Nanos::from_secs(100)),
+        bucket.reserve(1, early, Nanos::from_secs(100))
+    );
+    // Another key is decided at the table's newest time as well: its bucket is full there.
+    assert_eq!(keyed.try_acquire(8, 2, early), Ok(()));
+    assert_eq!(keyed.active_keys(early), 2);
 }
 
 #[test]

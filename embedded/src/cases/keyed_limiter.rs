@@ -182,6 +182,6 @@ tests! {
             TableFullPolicy::Admit
         )
         .is_err());
-        assert_eq!(core::mem::size_of::<KeyedLimiter<16>>(), 24 * 16 + 24);
+        assert_eq!(core::mem::size_of::<KeyedLimiter<16>>(), 24 * 16 + 32);
     }
 }

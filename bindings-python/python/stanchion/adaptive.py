@@ -4,14 +4,11 @@ adaptive limiter), with the bulkhead's FIFO wait queue for threads and asyncio."
 from __future__ import annotations
 
 import asyncio
-import logging
-import weakref
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
-    List,
     Optional,
     Tuple,
     Type,
@@ -22,8 +19,8 @@ from typing import (
 from . import _stanchion
 from ._classify import ExceptionFilter, _matcher
 from ._clock import Clock
-from ._errors import described
 from ._held import Held, new_held
+from ._listeners import Listeners, weak_emitter
 from ._queue import await_permit
 from ._wrap import is_async, wrap
 from .bulkhead import _nanoseconds, _timed_out
@@ -38,8 +35,6 @@ else:
 R = TypeVar("R")
 #: Called with the limit before and after an update that changed it.
 LimitListener = Callable[[int, int], None]
-
-_log = logging.getLogger("stanchion")
 
 
 class AdaptiveLimiter:
@@ -142,18 +137,10 @@ class AdaptiveLimiter:
             # Before Python 3.11, asyncio's timeout is a class of its own.
             drop_on = drop_on + (asyncio.TimeoutError,)
         self._drop = _matcher(drop_on, "drop_on")
-        self._listeners: List[LimitListener] = []
+        self._listeners: Listeners[LimitListener] = Listeners("on_limit_change", "(from, to)")
         if on_limit_change is not None:
             self.on_limit_change(on_limit_change)
-        ref = weakref.ref(self)
-
-        # The core holds this function, not the limiter: no reference cycle through native code.
-        def emit(old: int, new: int) -> None:
-            limiter = ref()
-            if limiter is not None:
-                limiter._emit(old, new)
-
-        self._core = _stanchion.AdaptiveLimiter(config, clock, emit)
+        self._core = _stanchion.AdaptiveLimiter(config, clock, weak_emitter(self))
         self._timeout = timeout
         self._timeout_ns = _nanoseconds(timeout)
         # The permits of `with` blocks, per thread and task (see `_held`): unlike a bulkhead's
@@ -167,19 +154,7 @@ class AdaptiveLimiter:
     def on_limit_change(self, listener: LimitListener) -> LimitListener:
         """Calls ``listener(from, to)`` after every update that changed the limit; usable as a
         decorator. A listener that raises is logged and does not affect the call."""
-        if not callable(listener):
-            raise TypeError(
-                f"on_limit_change must be a callable taking (from, to), got {described(listener)}"
-            )
-        self._listeners.append(listener)
-        return listener
-
-    def _emit(self, old: int, new: int) -> None:
-        for listener in self._listeners:
-            try:
-                listener(old, new)
-            except Exception:
-                _log.exception("stanchion: on_limit_change listener failed")
+        return self._listeners.add(listener)
 
     # Permits ------------------------------------------------------------------------------
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-import weakref
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Type, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Type, TypeVar, cast
 
 from . import _stanchion
 from ._classify import FAILURE, IGNORED, SUCCESS, Classifier, ExceptionFilter, ResultFilter
 from ._clock import Clock
-from ._errors import described
 from ._held import Held, new_held
+from ._listeners import Listeners, weak_emitter
 from ._wrap import is_async, wrap
 
 if TYPE_CHECKING:
@@ -20,8 +18,6 @@ if TYPE_CHECKING:
     P = ParamSpec("P")
 R = TypeVar("R")
 StateListener = Callable[[str, str], None]
-
-_log = logging.getLogger("stanchion")
 
 
 class CircuitBreaker:
@@ -94,18 +90,12 @@ class CircuitBreaker:
             "seed": seed,
         }
         self._classifier = Classifier(failure_on, ignore_on, failure_result)
-        self._listeners: List[StateListener] = []
+        self._listeners: Listeners[StateListener] = Listeners(
+            "on_state_change", "(old, new)"
+        )
         if on_state_change is not None:
             self.on_state_change(on_state_change)
-        ref = weakref.ref(self)
-
-        # The core holds this function, not the breaker: no reference cycle through native code.
-        def emit(old: str, new: str) -> None:
-            breaker = ref()
-            if breaker is not None:
-                breaker._emit(old, new)
-
-        self._core = _stanchion.CircuitBreaker(config, clock, emit)
+        self._core = _stanchion.CircuitBreaker(config, clock, weak_emitter(self))
         self._config = config
         self._clock = clock
         # The permits of `with` blocks, per thread and task (see `_held`).
@@ -119,19 +109,7 @@ class CircuitBreaker:
     def on_state_change(self, listener: StateListener) -> StateListener:
         """Calls ``listener(old_state, new_state)`` on every transition; usable as a
         decorator. A listener that raises is logged and does not affect the call."""
-        if not callable(listener):
-            raise TypeError(
-                f"on_state_change must be a callable taking (old, new), got {described(listener)}"
-            )
-        self._listeners.append(listener)
-        return listener
-
-    def _emit(self, old: str, new: str) -> None:
-        for listener in self._listeners:
-            try:
-                listener(old, new)
-            except Exception:
-                _log.exception("stanchion: on_state_change listener failed")
+        return self._listeners.add(listener)
 
     # Low-level protocol -----------------------------------------------------------------
 

@@ -14,11 +14,14 @@ import sys
 import threading
 import weakref
 from importlib import resources
-from typing import Any, Awaitable, Callable, Dict, Optional, cast
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Protocol, Union, cast
 
 from . import _stanchion
 from ._clock import Clock
 from ._errors import CircuitOpenError, ConfigError, FleetError, FleetUnavailableError, described
+
+if TYPE_CHECKING:
+    from .redis import AsyncClient, SyncClient
 
 _log = logging.getLogger("stanchion")
 
@@ -279,9 +282,15 @@ class Guard:
     own.
     """
 
-    __slots__ = ("breaker", "timeout", "_what")
+    __slots__ = ("client", "is_async", "breaker", "timeout", "_what")
 
-    def __init__(self, client: Any, clock: Optional[Clock], timeout_ns: int, what: str) -> None:
+    def __init__(
+        self, client: Any, is_async: bool, clock: Optional[Clock], timeout_ns: int, what: str
+    ) -> None:
+        #: The redis-py client.
+        self.client = client
+        #: Whether the client is an asyncio one (``kind(client)``).
+        self.is_async = is_async
         #: The breaker of the client.
         self.breaker = breaker_for(client, clock)
         #: How long one call may take, in seconds.
@@ -344,3 +353,53 @@ else:  # pragma: no cover - Python < 3.11
         """Awaits ``call``, cancelled after ``timeout`` seconds."""
         return await asyncio.wait_for(call, timeout)
 
+
+class _Guarded(Protocol):
+    """What ``FleetPrimitive`` reads of a guard: this module's ``Guard`` or the lease one."""
+
+    client: Union[SyncClient, AsyncClient]
+    is_async: bool
+    timeout: float
+    breaker: _stanchion.CircuitBreaker
+
+
+class _Prefixed(Protocol):
+    """What ``FleetPrimitive`` reads of a native core."""
+
+    @property
+    def prefix(self) -> str: ...
+
+
+class FleetPrimitive:
+    """The read-only properties every fleet primitive on one client has, read from its guard
+    (``_guard``) and its native core (``_core``)."""
+
+    __slots__ = ()
+
+    _guard: _Guarded
+    _core: _Prefixed
+
+    @property
+    def client(self) -> Union[SyncClient, AsyncClient]:
+        """The redis-py client."""
+        return self._guard.client
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the client is an asyncio one."""
+        return self._guard.is_async
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of every Redis key."""
+        return self._core.prefix
+
+    @property
+    def timeout(self) -> float:
+        """How long one call may take, in seconds."""
+        return self._guard.timeout
+
+    @property
+    def breaker(self) -> _stanchion.CircuitBreaker:
+        """The breaker that guards the client (shared by every fleet primitive on it)."""
+        return self._guard.breaker

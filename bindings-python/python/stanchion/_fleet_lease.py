@@ -43,6 +43,7 @@ from ._errors import (
     LeaseLostError,
     described,
 )
+from ._fleet_client import FleetPrimitive
 from ._held import new_held
 from ._wrap import is_async
 
@@ -658,7 +659,9 @@ class SemaphoreState:
         return f"SemaphoreState(holders={self.holders}, next_expiry_in={self.next_expiry_in!r})"
 
 
-class FleetSemaphore(_Holder["Lease[threading.Event]", "Lease[asyncio.Event]"]):
+class FleetSemaphore(
+    _Holder["Lease[threading.Event]", "Lease[asyncio.Event]"], FleetPrimitive
+):
     """A bulkhead shared by the fleet: at most ``limit`` holders of a name at once across
     every process that uses the same Redis, prefix and name (``semaphore.lua``).
 
@@ -694,6 +697,9 @@ class FleetSemaphore(_Holder["Lease[threading.Event]", "Lease[asyncio.Event]"]):
 
     __slots__ = ("_core", "_guard", "_script")
 
+    _core: _stanchion.FleetSemaphore
+    _guard: Guard
+
     def __init__(
         self,
         client: Union[SyncClient, AsyncClient],
@@ -712,16 +718,6 @@ class FleetSemaphore(_Holder["Lease[threading.Event]", "Lease[asyncio.Event]"]):
     # Properties ---------------------------------------------------------------------------
 
     @property
-    def client(self) -> Union[SyncClient, AsyncClient]:
-        """The redis-py client."""
-        return self._guard.client
-
-    @property
-    def is_async(self) -> bool:
-        """Whether the client is an asyncio one."""
-        return self._guard.is_async
-
-    @property
     def limit(self) -> int:
         """The most leases held at once."""
         return self._core.limit
@@ -730,21 +726,6 @@ class FleetSemaphore(_Holder["Lease[threading.Event]", "Lease[asyncio.Event]"]):
     def ttl(self) -> float:
         """The lease time in seconds, a whole number of milliseconds."""
         return self._core.ttl_ns / 1e9
-
-    @property
-    def prefix(self) -> str:
-        """The prefix of every Redis key."""
-        return self._core.prefix
-
-    @property
-    def timeout(self) -> float:
-        """How long one call may take, in seconds."""
-        return self._guard.timeout
-
-    @property
-    def breaker(self) -> _stanchion.CircuitBreaker:
-        """The breaker that guards the client (shared with every fleet primitive on it)."""
-        return self._guard.breaker
 
     def redis_key(self, name: str) -> str:
         """The Redis key of semaphore ``name``: ``<prefix>{<name>}:semaphore``, a sorted set

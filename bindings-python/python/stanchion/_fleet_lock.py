@@ -41,6 +41,7 @@ from ._errors import (
     LockUnavailableError,
     described,
 )
+from ._fleet_client import FleetPrimitive
 from ._fleet_lease import (
     DEFAULT_PREFIX,
     E,
@@ -218,7 +219,7 @@ class _LockHolder(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event
         return await self.release_async(lease)
 
 
-class FleetLock(_LockHolder):
+class FleetLock(_LockHolder, FleetPrimitive):
     """A distributed lock kept in Redis (``lock.lua``): leases with fencing tokens, waiting
     while another holds it, renewed by a keeper while the work runs, released by
     compare-and-delete.
@@ -258,6 +259,9 @@ class FleetLock(_LockHolder):
 
     __slots__ = ("_core", "_guard", "_script")
 
+    _core: _stanchion.FleetLock
+    _guard: Guard
+
     def __init__(
         self,
         client: Union[SyncClient, AsyncClient],
@@ -285,16 +289,6 @@ class FleetLock(_LockHolder):
     # Properties ---------------------------------------------------------------------------
 
     @property
-    def client(self) -> Union[SyncClient, AsyncClient]:
-        """The redis-py client."""
-        return self._guard.client
-
-    @property
-    def is_async(self) -> bool:
-        """Whether the client is an asyncio one."""
-        return self._guard.is_async
-
-    @property
     def ttl(self) -> float:
         """The lease time in seconds."""
         return self._core.ttl_ns / 1e9
@@ -309,21 +303,6 @@ class FleetLock(_LockHolder):
         """``(replicas, timeout)`` in seconds, or ``None``."""
         pair = self._core.wait_replicas
         return None if pair is None else (pair[0], pair[1] / 1e9)
-
-    @property
-    def prefix(self) -> str:
-        """The prefix of every Redis key."""
-        return self._core.prefix
-
-    @property
-    def timeout(self) -> float:
-        """How long one call may take, in seconds."""
-        return self._guard.timeout
-
-    @property
-    def breaker(self) -> _stanchion.CircuitBreaker:
-        """The breaker that guards the client (shared with every fleet primitive on it)."""
-        return self._guard.breaker
 
     def redis_keys(self, name: str) -> Tuple[str, str]:
         """The Redis keys of lock ``name``: the lease, and the fence counter (which never

@@ -34,7 +34,7 @@ from typing import (
 from . import _stanchion
 from ._clock import Clock
 from ._errors import ConfigError, FleetError, SoldOutError
-from ._fleet_client import Guard, check_blocking_client, kind, script_source
+from ._fleet_client import FleetPrimitive, Guard, check_blocking_client, kind, script_source
 
 if TYPE_CHECKING:
     import redis as _redis
@@ -119,7 +119,7 @@ def _count_steps(core: _stanchion.FleetQuota, calls: List[Call]) -> Steps[int]:
     return total
 
 
-class FleetQuota:
+class FleetQuota(FleetPrimitive):
     """A stock of units shared by every process that uses the same Redis, prefix and name:
     hot-item inventory, seats, credits. A take never drives it below zero, and a take with a
     ``request_id`` is charged once however often it is retried while the id is remembered
@@ -164,7 +164,10 @@ class FleetQuota:
     stanchion._errors.SoldOutError: sold out (2 asked, 1 left)
     """
 
-    __slots__ = ("_core", "_client", "_is_async", "_script", "_guard")
+    __slots__ = ("_core", "_script", "_guard")
+
+    _core: _stanchion.FleetQuota
+    _guard: Guard
 
     def __init__(
         self,
@@ -177,7 +180,7 @@ class FleetQuota:
         timeout: float = _FLEET["default_call_timeout_ns"] / 1e9,
         clock: Optional[Clock] = None,
     ) -> None:
-        self._is_async = kind(client)
+        is_async = kind(client)
         config = {
             "buckets": buckets,
             "prefix": prefix,
@@ -186,28 +189,12 @@ class FleetQuota:
             "timeout": timeout,
         }
         self._core = _stanchion.FleetQuota(config)
-        if not self._is_async:
+        if not is_async:
             check_blocking_client(client, self._core.timeout_ns, "quota")
-        self._client = client
         self._script: Any = client.register_script(script_source("quota"))
-        self._guard = Guard(client, clock, self._core.timeout_ns, "the quota")
+        self._guard = Guard(client, is_async, clock, self._core.timeout_ns, "the quota")
 
     # Properties ---------------------------------------------------------------------------
-
-    @property
-    def client(self) -> Union[SyncClient, AsyncClient]:
-        """The redis-py client."""
-        return self._client
-
-    @property
-    def is_async(self) -> bool:
-        """Whether the client is an asyncio one."""
-        return self._is_async
-
-    @property
-    def prefix(self) -> str:
-        """The prefix of every Redis key."""
-        return self._core.prefix
 
     @property
     def buckets(self) -> int:
@@ -223,16 +210,6 @@ class FleetQuota:
     def batch(self) -> int:
         """How many units a ``QuotaPool`` takes from Redis at once."""
         return self._core.batch
-
-    @property
-    def timeout(self) -> float:
-        """How long one call may take, in seconds."""
-        return self._guard.timeout
-
-    @property
-    def breaker(self) -> _stanchion.CircuitBreaker:
-        """The breaker that guards the client (shared by every fleet primitive on it)."""
-        return self._guard.breaker
 
     def redis_key(self, name: str, bucket: int = 0) -> str:
         """The Redis key of bucket ``bucket`` of quota ``name``:
@@ -329,7 +306,7 @@ class FleetQuota:
             return result
 
     def _need_blocking(self, name: str, instead: str) -> None:
-        if self._is_async:
+        if self._guard.is_async:
             raise TypeError(
                 f"{name} needs a blocking client and this quota's is asyncio: "
                 f"await {instead}(...)"
@@ -381,7 +358,7 @@ class FleetQuota:
             return result
 
     def _need_async(self, name: str, instead: str) -> None:
-        if not self._is_async:
+        if not self._guard.is_async:
             raise TypeError(
                 f"{name} needs an asyncio client and this quota's is blocking: "
                 f"call {instead}(...)"

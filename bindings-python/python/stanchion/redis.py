@@ -43,7 +43,7 @@ from typing import (
 from . import _stanchion
 from ._clock import Clock
 from ._errors import FleetError, FleetUnavailableError, RateLimitedError, SoldOutError, described
-from ._fleet_client import Guard, check_blocking_client, kind, script_source
+from ._fleet_client import FleetPrimitive, Guard, check_blocking_client, kind, script_source
 from ._fleet_quota import DEFAULT_BATCH, DEFAULT_ID_MEMORY, FleetQuota, QuotaPool, Taken
 from ._wrap import is_async
 
@@ -199,7 +199,7 @@ class FleetDecision:
 # The limiter --------------------------------------------------------------------------------
 
 
-class FleetLimiter:
+class FleetLimiter(FleetPrimitive):
     """A token bucket per key, shared by every process that uses the same Redis, prefix and
     key: the core's ``TokenBucket`` (bursts of up to ``capacity``, ``refill_amount`` tokens
     every ``refill_every`` seconds), decided in Redis by one script call per request, on the
@@ -237,7 +237,10 @@ class FleetLimiter:
     True
     """
 
-    __slots__ = ("_core", "_client", "_is_async", "_script", "_guard")
+    __slots__ = ("_core", "_script", "_guard")
+
+    _core: _stanchion.FleetLimiter
+    _guard: Guard
 
     def __init__(
         self,
@@ -252,7 +255,7 @@ class FleetLimiter:
         local_share: Optional[float] = None,
         clock: Optional[Clock] = None,
     ) -> None:
-        self._is_async = kind(client)
+        is_async = kind(client)
         config = {
             "capacity": capacity,
             "refill_amount": refill_amount,
@@ -263,45 +266,18 @@ class FleetLimiter:
             "local_share": local_share,
         }
         self._core = _stanchion.FleetLimiter(config, clock)
-        if not self._is_async:
+        if not is_async:
             check_blocking_client(client, self._core.timeout_ns)
-        self._client = client
         self._script: Any = client.register_script(script_source("gcra"))
-        self._guard = Guard(client, clock, self._core.timeout_ns, "the limiter")
+        self._guard = Guard(client, is_async, clock, self._core.timeout_ns, "the limiter")
 
     # Properties ---------------------------------------------------------------------------
-
-    @property
-    def client(self) -> Union[SyncClient, AsyncClient]:
-        """The redis-py client."""
-        return self._client
-
-    @property
-    def is_async(self) -> bool:
-        """Whether the client is an asyncio one."""
-        return self._is_async
-
-    @property
-    def prefix(self) -> str:
-        """The prefix of every Redis key."""
-        return self._core.prefix
-
-    @property
-    def timeout(self) -> float:
-        """How long one call may take, in seconds."""
-        return self._guard.timeout
 
     @property
     def on_unavailable(self) -> str:
         """What answers when Redis cannot: ``"local"``, ``"allow"``, ``"deny"`` or
         ``"raise"``."""
         return self._core.on_unavailable
-
-    @property
-    def breaker(self) -> _stanchion.CircuitBreaker:
-        """The breaker that guards the client (shared by the limiters on it): its ``state``
-        and ``snapshot()``."""
-        return self._guard.breaker
 
     def redis_key(self, key: str) -> str:
         """The Redis key of ``key``'s bucket: ``<prefix>{<key>}:limiter``.
@@ -360,7 +336,7 @@ class FleetLimiter:
         return self._decide(key, n, True, None)
 
     def _need_blocking(self, name: str, instead: str) -> None:
-        if self._is_async:
+        if self._guard.is_async:
             raise TypeError(
                 f"{name} needs a blocking client and this limiter's is asyncio: "
                 f"await {instead}(...)"
@@ -393,7 +369,7 @@ class FleetLimiter:
         return await self._adecide(key, n, True, None)
 
     def _need_async(self, name: str, instead: str) -> None:
-        if not self._is_async:
+        if not self._guard.is_async:
             raise TypeError(
                 f"{name} needs an asyncio client and this limiter's is blocking: "
                 f"call {instead}(...)"

@@ -172,9 +172,21 @@ def _seconds(ns: int) -> Fraction:
 
 class _LockHolder(_Holder["LockLease[threading.Event]", "LockLease[asyncio.Event]"]):
     """The holding a ``LeaseHold`` asks of a lock, the same for ``FleetLock`` and ``Redlock``:
-    acquire with a keeper, release."""
+    acquire with a keeper, release; and the lease time and default wait of their config."""
 
     __slots__ = ()
+
+    _core: _stanchion.FleetLock
+
+    @property
+    def ttl(self) -> float:
+        """The lease time in seconds."""
+        return self._core.ttl_ns / 1e9
+
+    @property
+    def wait(self) -> float:
+        """How long ``acquire`` waits by default, in seconds."""
+        return self._core.wait_ns / 1e9
 
     def acquire(
         self,
@@ -287,16 +299,6 @@ class FleetLock(_LockHolder, FleetPrimitive):
             _check_wait_replicas(client, is_async, self._core.wait_replicas[1], wait_replicas)
 
     # Properties ---------------------------------------------------------------------------
-
-    @property
-    def ttl(self) -> float:
-        """The lease time in seconds."""
-        return self._core.ttl_ns / 1e9
-
-    @property
-    def wait(self) -> float:
-        """How long ``acquire`` waits by default, in seconds."""
-        return self._core.wait_ns / 1e9
 
     @property
     def wait_replicas(self) -> Optional[Tuple[int, float]]:
@@ -683,16 +685,6 @@ class Redlock(_LockHolder):
     def quorum(self) -> int:
         """The servers that must agree: ``⌊N/2⌋ + 1``."""
         return self._quorum
-
-    @property
-    def ttl(self) -> float:
-        """The lease time in seconds."""
-        return self._core.ttl_ns / 1e9
-
-    @property
-    def wait(self) -> float:
-        """How long ``acquire`` waits by default, in seconds."""
-        return self._core.wait_ns / 1e9
 
     @property
     def prefix(self) -> str:
